@@ -1,0 +1,49 @@
+"""Ragged sentences -> padded, masked minibatches, and length-bucketed batch order.
+
+Letters: N sentences in a batch, T the longest of them. A mask entry is 1 for a
+real token and 0 for padding; every loss and gradient is multiplied by it, so
+padding never changes a result. Sentences stay a list of int arrays throughout
+(never a ragged object array, which NumPy >= 1.24 refuses to build).
+"""
+
+import numpy as np
+
+
+def pad_batch(X, Y, dtype=np.float32):
+    """Pad a list of sentences to a common length.
+
+    X, Y: sequences of N (T_n,) int arrays, len(X[n]) == len(Y[n]).
+    Returns (x, y, mask): x, y (N, T) int64 padded with 0; mask (N, T) `dtype`, 1 on real tokens.
+    """
+    if len(X) != len(Y):
+        raise ValueError(f"X has {len(X)} sentences but Y has {len(Y)}")
+    lengths = np.array([len(s) for s in X], dtype=np.int64)
+    if np.any(lengths != np.array([len(s) for s in Y], dtype=np.int64)):
+        raise ValueError("each X[n] must have the same length as Y[n]")
+    N, T = len(X), int(lengths.max(initial=0))
+    x = np.zeros((N, T), dtype=np.int64)
+    y = np.zeros((N, T), dtype=np.int64)
+    for n, (xs, ys) in enumerate(zip(X, Y)):
+        x[n, :len(xs)] = xs
+        y[n, :len(ys)] = ys
+    mask = (np.arange(T)[None, :] < lengths[:, None]).astype(dtype)
+    return x, y, mask
+
+
+def bucketed_batches(lengths, batch_size, rng=None, bucket=True):
+    """Split sentence indices into minibatches of similar lengths, in a (seeded) random order.
+
+    lengths: (S,) int sentence lengths. With `bucket`, sentences are shuffled, sorted
+    by length within windows of 50 batches, cut into batches, and the batches shuffled:
+    little padding, yet a different mix every epoch. Returns a list of (B,) int index arrays.
+    """
+    lengths = np.asarray(lengths)
+    order = np.arange(len(lengths)) if rng is None else rng.permutation(len(lengths))
+    if bucket:
+        window = batch_size * 50
+        chunks = [order[i:i + window] for i in range(0, len(order), window)]
+        order = np.concatenate([c[np.argsort(lengths[c], kind="stable")] for c in chunks]) if chunks else order
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches

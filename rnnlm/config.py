@@ -1,0 +1,140 @@
+"""The single source of defaults: frozen dataclasses for data, model and training options.
+
+The CLI's flags carry these field names, library functions take these objects, and
+model files store them (as JSON) so a checkpoint rebuilds everything from itself.
+Every field is validated in `__post_init__`, so an impossible size fails where it
+is written down, with a message that says what to fix.
+"""
+
+from dataclasses import asdict, dataclass, fields
+
+from .errors import ConfigError
+
+# The tutorial's special tokens, exactly as it spells them.
+UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
+SENTENCE_START = "SENTENCE_START"
+SENTENCE_END = "SENTENCE_END"
+SPECIAL_TOKENS = (UNKNOWN_TOKEN, SENTENCE_START, SENTENCE_END)
+# Smallest vocabulary that still holds the three special tokens and one real word.
+MIN_VOCABULARY_SIZE = 4
+
+CELLS = ("rnn", "gru", "lstm", "jordan")
+LEVELS = ("word", "char")
+OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
+FORMATS = ("auto", "reddit-csv", "text")
+
+
+def _require(condition, message):
+    if not condition:
+        raise ConfigError(message)
+
+
+def _positive_int(name, value):
+    _require(isinstance(value, int) and not isinstance(value, bool) and value > 0,
+             f"{name} must be a positive integer, got {value!r}")
+
+
+class _Config:
+    """Shared helpers: conversion to/from plain dicts for JSON in model files."""
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class DataConfig(_Config):
+    """How a corpus becomes training pairs.
+
+    vocabulary_size: number of words kept, `UNKNOWN_TOKEN` included (tutorial: 8000).
+    format: "auto" (by extension: .csv is a Reddit CSV, anything else plain text),
+        "reddit-csv" or "text".
+    level: "word" (tokenised sentences) or "char" (each line a sequence of code points).
+    """
+
+    vocabulary_size: int = 8000
+    format: str = "auto"
+    level: str = "word"
+
+    def __post_init__(self):
+        _require(isinstance(self.vocabulary_size, int) and self.vocabulary_size >= MIN_VOCABULARY_SIZE,
+                 f"vocabulary size must be at least {MIN_VOCABULARY_SIZE} (3 special tokens + 1 word), "
+                 f"got {self.vocabulary_size!r}")
+        _require(self.format in FORMATS, f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        _require(self.level in LEVELS, f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Config):
+    """The shape of a language model.
+
+    cell: "rnn" (Elman, the tutorial's model), "gru", "lstm" or "jordan".
+    hidden_size: H, units in each recurrent layer (tutorial: 100).
+    bptt_truncate: how many steps back the error flows (tutorial: 4); None or 0 means full BPTT.
+    num_layers: stacked recurrent layers. embed_size: None means the tutorial's
+        one-hot input (embedding width = hidden size for the Elman model).
+    peephole / coupled_gates: LSTM variants (not exportable to PyTorch).
+    """
+
+    vocab_size: int = 8000
+    hidden_size: int = 100
+    bptt_truncate: int = 4
+    cell: str = "rnn"
+    num_layers: int = 1
+    embed_size: int | None = None
+    peephole: bool = False
+    coupled_gates: bool = False
+
+    def __post_init__(self):
+        _require(isinstance(self.vocab_size, int) and self.vocab_size >= MIN_VOCABULARY_SIZE,
+                 f"vocabulary size must be at least {MIN_VOCABULARY_SIZE}, got {self.vocab_size!r}")
+        _positive_int("hidden size", self.hidden_size)
+        _positive_int("number of layers", self.num_layers)
+        _require(self.bptt_truncate is None or (isinstance(self.bptt_truncate, int) and self.bptt_truncate >= 0),
+                 f"bptt truncation must be 0 (full BPTT) or a positive integer, got {self.bptt_truncate!r}")
+        if self.embed_size is not None:
+            _positive_int("embedding size", self.embed_size)
+        _require(self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        _require(self.cell == "lstm" or not (self.peephole or self.coupled_gates),
+                 "peephole and coupled gates are LSTM options; use --cell lstm")
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Config):
+    """How a model is trained.
+
+    learning_rate: the tutorial's 0.005 suits per-sentence SGD; minibatch training
+        averages gradients over the batch, so it wants a larger rate.
+    epochs, batch_size, valid_fraction (0 <= f < 1), seed,
+    optimizer: "sgd", "adagrad", "rmsprop" or "adam"; momentum for SGD;
+    clip: global gradient-norm limit, None for no clipping;
+    evaluate_loss_after: evaluate (and maybe halve the rate) every this many epochs.
+    """
+
+    epochs: int = 10
+    learning_rate: float = 0.5
+    batch_size: int = 64
+    valid_fraction: float = 0.1
+    seed: int = 0
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+    clip: float | None = 5.0
+    evaluate_loss_after: int = 1
+
+    def __post_init__(self):
+        _positive_int("epochs", self.epochs)
+        _positive_int("batch size", self.batch_size)
+        _positive_int("evaluate_loss_after", self.evaluate_loss_after)
+        _require(isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0,
+                 f"learning rate must be positive, got {self.learning_rate!r}")
+        _require(isinstance(self.valid_fraction, (int, float)) and 0 <= self.valid_fraction < 1,
+                 f"validation fraction must be in [0, 1), got {self.valid_fraction!r}")
+        _require(isinstance(self.seed, int) and self.seed >= 0, f"seed must be a non-negative integer, got {self.seed!r}")
+        _require(self.optimizer in OPTIMIZERS,
+                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        _require(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum!r}")
+        _require(self.clip is None or self.clip > 0, f"clip norm must be positive, got {self.clip!r}")
