@@ -1,0 +1,200 @@
+"""Reading corpora and splitting text into sentences and words, offline, always.
+
+Knows nothing about vocabularies: it turns a file into documents (Reddit comments
+or lines of text) and documents into lists of tokens.
+
+Sentence splitting uses NLTK's pretrained Punkt model when it is installed, and
+otherwise trains NLTK's unsupervised `PunktTrainer` on the corpus itself, so a
+missing `nltk_data` never reaches the user as a LookupError and nothing is ever
+downloaded. Word splitting uses NLTK's Treebank-style word tokenizer (the one
+behind `nltk.word_tokenize`), which needs no data: "He left!" -> he, left, !
+"""
+
+import csv
+import io
+import os
+from pathlib import Path
+
+from .errors import DataError
+
+CSV_BODY_COLUMN = "body"
+
+
+def detect_format(path, format="auto"):
+    """"reddit-csv" for a .csv file (or when asked), otherwise "text"."""
+    if format != "auto":
+        return format
+    return "reddit-csv" if str(path).lower().endswith(".csv") else "text"
+
+
+def read_text_file(path):
+    """The file's contents as str, or a DataError saying exactly what is wrong with it.
+
+    Rejects a missing path, a directory, an empty file, a binary file (NUL bytes) and
+    bytes that are not UTF-8 (naming the offset and line of the first bad byte).
+    A UTF-8 byte-order mark is dropped and CRLF line ends become LF.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"corpus file not found: {path}")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; give the path of a corpus file (.csv or .txt)")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not raw.strip():
+        raise DataError(f"{path} is empty; give a file with some text in it")
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise DataError(f"{path} looks like a binary file (NUL byte at offset {nul}); give a UTF-8 text or CSV file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path} is not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} (line {line}); "
+                        "convert it to UTF-8") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_documents(path, format="auto", max_records=None):
+    """Read a corpus file into a list of documents (str).
+
+    format: "reddit-csv": a header row with a `body` column, one (possibly quoted,
+    multi-line) comment per record, each comment one document; "text": each
+    non-empty line one document; "auto": by extension (see `detect_format`).
+    max_records: keep only the first this many documents.
+    Returns (documents, format used).
+    """
+    format = detect_format(path, format)
+    text = read_text_file(path)
+    if format == "reddit-csv":
+        documents = _read_reddit_csv(text, path)
+    elif format == "text":
+        documents = [line.strip() for line in text.split("\n") if line.strip()]
+    else:
+        raise DataError(f"unknown corpus format {format!r}; use reddit-csv or text")
+    if max_records is not None:
+        documents = documents[:max_records]
+    if not documents:
+        raise DataError(f"{path} holds no text to train on")
+    return documents, format
+
+
+def _read_reddit_csv(text, path):
+    # newline="" semantics: the csv module itself must see the newlines inside quotes
+    reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        raise DataError(f"{path} has no CSV header row") from None
+    names = [h.strip().lower() for h in header]
+    if CSV_BODY_COLUMN not in names:
+        found = ", ".join(repr(h) for h in header[:5]) or "nothing"
+        raise DataError(f"{path} has no '{CSV_BODY_COLUMN}' column in its header (found {found}); "
+                        "use --format text for a plain-text file")
+    column = names.index(CSV_BODY_COLUMN)
+    documents = []
+    try:
+        for row in reader:
+            if len(row) > column and row[column].strip():
+                documents.append(row[column].strip())
+    except csv.Error as exc:
+        raise DataError(f"{path} is not a well-formed CSV file (record {reader.line_num}): {exc}") from None
+    return documents
+
+
+class SentenceSplitter:
+    """Splits a document into sentences with Punkt, pretrained if installed, else trained here.
+
+    `source` says which: "pretrained Punkt (english)" or "Punkt trained on this corpus".
+    """
+
+    def __init__(self, training_text=None, language="english"):
+        self._tokenizer = _pretrained_punkt(language)
+        if self._tokenizer is not None:
+            self.source = f"pretrained Punkt ({language})"
+            return
+        from nltk.tokenize.punkt import PunktSentenceTokenizer, PunktTrainer
+        trainer = PunktTrainer()
+        # learn abbreviations from the whole corpus, not just frequent collocations
+        trainer.INCLUDE_ALL_COLLOCS = True
+        if training_text:
+            trainer.train(training_text, finalize=True)
+        else:
+            trainer.finalize_training()
+        self._tokenizer = PunktSentenceTokenizer(trainer.get_params())
+        self.source = "Punkt trained on this corpus"
+
+    def split(self, document):
+        return [s for s in self._tokenizer.tokenize(document) if s.strip()]
+
+
+def _pretrained_punkt(language):
+    """NLTK's pretrained Punkt if nltk_data holds it (punkt_tab or the older pickle), else None."""
+    try:
+        from nltk.tokenize import PunktTokenizer  # NLTK >= 3.9: punkt_tab
+        return PunktTokenizer(language)
+    except (ImportError, LookupError, OSError, ValueError):
+        pass
+    try:
+        import nltk.data
+        return nltk.data.load(f"tokenizers/punkt/{language}.pickle")
+    except (LookupError, OSError, ValueError, AttributeError):
+        return None
+
+
+def tokenize_words(sentence):
+    """Treebank-style word tokens: "don't stop!" -> do, n't, stop, !  (needs no NLTK data)."""
+    from nltk.tokenize.destructive import NLTKWordTokenizer
+    return NLTKWordTokenizer().tokenize(sentence)
+
+
+def tokenize_documents(documents, level="word", splitter=None):
+    """Documents -> sentences as token lists, without the start/end markers.
+
+    level "word": lowercase, split into sentences (Punkt) and words (Treebank).
+    level "char": each non-empty line is a sequence of Unicode code points, case kept.
+    splitter: a SentenceSplitter to reuse (default: one trained on these documents).
+    Returns (sentences: list[list[str]], splitter source description).
+    """
+    if level == "char":
+        lines = [line for doc in documents for line in doc.split("\n") if line.strip()]
+        return [list(line.strip()) for line in lines], "one sequence per line (characters)"
+    lowered = [doc.lower() for doc in documents]
+    if splitter is None:
+        splitter = SentenceSplitter(training_text="\n\n".join(lowered))
+    from nltk.tokenize.destructive import NLTKWordTokenizer
+    word_tokenizer = NLTKWordTokenizer()
+    sentences = []
+    for doc in lowered:
+        for sentence in splitter.split(doc):
+            tokens = word_tokenizer.tokenize(sentence)
+            if tokens:
+                sentences.append(tokens)
+    return sentences, splitter.source
+
+
+def fallback_corpus_text():
+    """English prose every Python installation has: the help topics of `pydoc_data`.
+
+    Used as an offline stand-in corpus when no dataset is present.
+    """
+    from pydoc_data.topics import topics
+    paragraphs = []
+    for body in topics.values():
+        for para in body.split("\n\n"):
+            line = " ".join(para.split())
+            # keep prose, skip code, grammar rules and tables
+            if len(line) > 80 and line[0].isalpha() and not any(ch in line for ch in ":=>|"):
+                paragraphs.append(line)
+    return "\n".join(paragraphs)
+
+
+def ensure_file_writable(path):
+    """Raise DataError when `path`'s folder does not exist or cannot be written."""
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise DataError(f"folder {folder} does not exist; create it or choose another output path")
+    if not os.access(folder, os.W_OK):
+        raise DataError(f"cannot write to folder {folder}; choose another output path")
