@@ -125,9 +125,10 @@ def check_gradients(loss_fn, params, grads, h=1e-5, threshold=1e-6, atol=None,
         rows = tuple(np.array(indices).T)
         a, n = analytic[rows], numerical[rows]
         errors = rel_error(a, n)
-        bad = (errors > threshold) & (np.abs(a - n) > atol)
+        # written as 'not (ok)' so a NaN on either side counts as a failure, never a pass
+        bad = ~((errors <= threshold) | (np.abs(a - n) <= atol))
         # report the worst failing entry, or the worst entry overall when all pass
-        scores = np.where(bad, errors + 1.0, errors)
+        scores = np.where(bad, np.nan_to_num(errors, nan=np.inf) + 1.0, errors)
         worst = int(np.argmax(scores))
         checks.append(ParameterCheck(
             name=name, shape=tuple(param.shape), checked=len(indices), failed=int(bad.sum()),

@@ -1,0 +1,58 @@
+"""The whole pipeline: file -> training pairs, the tutorial's report, and corpus resolution."""
+
+import numpy as np
+import pytest
+
+from rnnlm.corpus import corpus_from_documents, find_corpus, load_corpus
+from rnnlm.errors import DataError
+
+
+def test_training_pairs_are_shifted_by_one(reddit_csv):
+    corpus = load_corpus(reddit_csv, vocabulary_size=8000)
+    vocab = corpus.vocabulary
+    for x, y in zip(corpus.X, corpus.Y):
+        assert x.dtype == np.int64 and len(x) == len(y)
+        assert x[0] == vocab.start_index and y[-1] == vocab.end_index
+        np.testing.assert_array_equal(x[1:], y[:-1])
+    first = vocab.decode(corpus.X[0])
+    assert first[:4] == ["SENTENCE_START", "i", "love", "this"]
+
+
+def test_report_has_the_tutorial_figures(reddit_csv):
+    report = load_corpus(reddit_csv, vocabulary_size=10).report
+    assert report.documents == 4
+    assert report.sentences == 7
+    assert report.vocabulary_size == 10
+    assert report.least_frequent_count >= 1
+    text = str(report)
+    assert "Parsed 7 sentences" in text and "Using vocabulary size 10." in text
+    assert "least frequent word in our vocabulary is" in text
+
+
+def test_evaluating_with_a_model_vocabulary_reuses_its_indices(reddit_csv, tiny_text):
+    train = load_corpus(tiny_text, vocabulary_size=8000)
+    other = load_corpus(reddit_csv, vocabulary=train.vocabulary)
+    assert other.vocabulary is train.vocabulary
+    assert other.report.unknown_fraction > 0.5
+
+
+def test_no_known_word_is_a_clear_error(tmp_path, tiny_text):
+    vocab = load_corpus(tiny_text).vocabulary
+    path = tmp_path / "other.txt"
+    path.write_text("zzz yyy xxx\n", encoding="utf-8")
+    with pytest.raises(DataError, match="no word of .* is in the model's vocabulary"):
+        load_corpus(path, vocabulary=vocab)
+
+
+def test_char_level_corpus():
+    corpus = corpus_from_documents(["床前明月光", "疑是地上霜"], level="char")
+    assert corpus.vocabulary.decode(corpus.X[0][1:]) == list("床前明月光")
+
+
+def test_find_corpus_prefers_existing_files_then_the_builtin_stand_in(tmp_path, reddit_csv):
+    missing = tmp_path / "missing.csv"
+    assert find_corpus(search=(missing, reddit_csv)).path == reddit_csv
+    fallback = find_corpus(search=(missing,))
+    assert fallback.path is None and "stand-in" in fallback.description
+    corpus = fallback.load(vocabulary_size=500, max_records=50)
+    assert len(corpus.vocabulary) == 500 and len(corpus.X) > 50
