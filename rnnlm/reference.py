@@ -100,6 +100,8 @@ class RNNNumpy:
 
     def _bptt(self, x, y, truncate):
         T = len(y)
+        if truncate is None:  # ModelConfig's "no truncation": the error flows back to step 0
+            truncate = T
         o, s = self.forward_propagation(x)
         dU = np.zeros_like(self.U)
         dV = np.zeros_like(self.V)

@@ -1,0 +1,180 @@
+"""FastRNN against the per-sentence reference: losses, every gradient, padding, round trips, generation."""
+
+import numpy as np
+import pytest
+
+from rnnlm.config import ModelConfig
+from rnnlm.fast import FastRNN, _segment_sum
+from rnnlm.optim import SparseGradient
+from rnnlm.reference import RNNNumpy
+
+C, H = 40, 12
+LENGTHS = [1, 5, 12, 3, 7, 12, 2, 9, 4, 11]
+
+
+def corpus(rng, lengths=LENGTHS, vocab=C):
+    X = [rng.integers(0, vocab, n) for n in lengths]
+    Y = [rng.integers(0, vocab, n) for n in lengths]
+    return X, Y
+
+
+def max_rel_error(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+def reference_sums(ref, X, Y):
+    """The oracle: RNNNumpy.bptt summed over the sentences, as a dict."""
+    total = {k: np.zeros_like(v) for k, v in ref.params.items()}
+    for x, y in zip(X, Y):
+        for k, g in zip("UVW", ref.bptt(x, y)):
+            total[k] += g
+    return ref.calculate_total_loss(X, Y), total
+
+
+@pytest.mark.parametrize("truncate", [0, 1, 4, None, 1000])
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
+def test_loss_and_gradients_equal_summed_reference_bptt(rng, truncate, dtype, tol):
+    X, Y = corpus(rng)
+    ref = RNNNumpy(C, H, bptt_truncate=truncate, seed=1)
+    fast = FastRNN.from_reference(ref, dtype=dtype)
+    loss, grads = fast.loss_and_gradients(X, Y)
+    ref_loss, ref_grads = reference_sums(ref, X, Y)
+    assert abs(loss - ref_loss) / ref_loss <= tol
+    for k in "UVW":
+        assert grads[k].shape == ref.params[k].shape
+        assert grads[k].dtype == dtype
+        assert max_rel_error(grads[k], ref_grads[k]) <= tol, k
+
+
+def test_truncation_changes_the_gradient(rng):
+    # guards the test above against a truncation that is silently ignored
+    X, Y = corpus(rng)
+    fast = FastRNN(C, H, bptt_truncate=1, seed=2, dtype=np.float64)
+    _, short = fast.loss_and_gradients(X, Y)
+    fast.bptt_truncate = None
+    _, full = fast.loss_and_gradients(X, Y)
+    assert max_rel_error(short["W"], full["W"]) > 1e-3
+
+
+def test_sparse_u_gradient_equals_dense(rng):
+    X, Y = corpus(rng)
+    fast = FastRNN(C, H, seed=3, dtype=np.float64)
+    _, dense = fast.loss_and_gradients(X, Y)
+    _, sparse = fast.loss_and_gradients(X, Y, sparse=True)
+    dU = sparse["U"]
+    assert isinstance(dU, SparseGradient) and dU.axis == 1
+    seen = np.unique(np.concatenate(X))
+    np.testing.assert_array_equal(dU.indices, seen)
+    assert dU.values.shape == (H, len(seen))
+    np.testing.assert_allclose(dU.to_dense(fast.U.shape), dense["U"], rtol=0, atol=1e-14)
+    for k in "VW":
+        np.testing.assert_array_equal(sparse[k], dense[k])
+
+
+def test_segment_sum_matches_add_at(rng):
+    keys = rng.integers(0, 9, 50)
+    rows = rng.standard_normal((50, 3))
+    unique, sums = _segment_sum(keys, rows)
+    expected = np.zeros((9, 3))
+    np.add.at(expected, keys, rows)
+    np.testing.assert_array_equal(unique, np.unique(keys))
+    np.testing.assert_allclose(sums, expected[unique], atol=1e-12)
+
+
+@pytest.mark.parametrize("truncate", [4, None])
+def test_padding_does_not_change_loss_or_gradients(rng, truncate):
+    # batch A alone, vs. A + B minus B alone: B's longer and shorter sentences pad A differently
+    A = corpus(rng, [3, 7, 2, 5])
+    B = corpus(rng, [12, 1, 9])
+    fast = FastRNN(C, H, bptt_truncate=truncate, seed=4, dtype=np.float64)
+    loss_a, g_a = fast.loss_and_gradients(*A)
+    loss_b, g_b = fast.loss_and_gradients(*B)
+    loss_ab, g_ab = fast.loss_and_gradients(A[0] + B[0], A[1] + B[1])
+    assert loss_ab - loss_b == pytest.approx(loss_a, rel=1e-12)
+    for k in "UVW":
+        np.testing.assert_allclose(g_ab[k] - g_b[k], g_a[k], rtol=1e-9, atol=1e-12)
+
+
+def test_single_sentence_batch_and_empty_sentence(rng):
+    ref = RNNNumpy(C, H, seed=5)
+    fast = FastRNN.from_reference(ref, dtype=np.float64)
+    x, y = rng.integers(0, C, 6), rng.integers(0, C, 6)
+    loss, grads = fast.loss_and_gradients([x, x[:0]], [y, y[:0]])
+    assert loss == pytest.approx(ref.calculate_total_loss([x], [y]), rel=1e-12)
+    np.testing.assert_allclose(grads["U"], ref.bptt(x, y)[0], atol=1e-12)
+
+
+def test_reference_round_trip_and_config():
+    ref = RNNNumpy(C, H, bptt_truncate=3, seed=6)
+    fast = FastRNN.from_reference(ref)
+    assert fast.U.dtype == np.float32 and fast.bptt_truncate == 3
+    back = fast.to_reference()
+    assert isinstance(back, RNNNumpy) and back.U.dtype == np.float64 and back.bptt_truncate == 3
+    for k in "UVW":
+        np.testing.assert_array_equal(back.params[k], ref.params[k].astype(np.float32))
+    exact = FastRNN.from_reference(ref, dtype=np.float64).to_reference()
+    for k in "UVW":
+        np.testing.assert_array_equal(exact.params[k], ref.params[k])
+    assert fast.config == ModelConfig(vocab_size=C, hidden_size=H, bptt_truncate=3, cell="rnn")
+
+
+def test_defaults_seed_and_params_are_live():
+    fast = FastRNN(C, H, seed=7)
+    assert fast.U.dtype == np.float32 and fast.bptt_truncate == 4
+    assert (fast.U.shape, fast.V.shape, fast.W.shape) == ((H, C), (C, H), (H, H))
+    # one seed, one model: the reference's draws cast to float32
+    ref = RNNNumpy(C, H, seed=7)
+    np.testing.assert_array_equal(fast.V, ref.V.astype(np.float32))
+    fast.params["W"][0, 0] = 123.0
+    assert fast.W[0, 0] == 123.0
+    fast.params["U"] -= 1.0  # in-place update of the live array
+    assert fast.U[0, 0] == np.float32(ref.U[0, 0] - 1.0)
+
+
+def test_step_logits_equal_reference_forward(rng):
+    ref = RNNNumpy(C, H, seed=8)
+    fast = FastRNN.from_reference(ref, dtype=np.float64)
+    x = rng.integers(0, C, 7)
+    o, s = ref.forward_propagation(x)
+    state = fast.start_state(2)
+    assert state.shape == (2, H) and not state.any()
+    for t in range(len(x)):
+        logits, state = fast.step(state, np.array([x[t], x[t]]))
+        assert logits.shape == (2, C)
+        np.testing.assert_allclose(state[1], s[t], atol=1e-12)
+        probs = np.exp(logits[0] - logits[0].max())
+        np.testing.assert_allclose(probs / probs.sum(), o[t], atol=1e-12)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 64])
+def test_chunked_total_loss_equals_reference(rng, batch_size):
+    X, Y = corpus(rng)
+    ref = RNNNumpy(C, H, seed=9)
+    fast = FastRNN.from_reference(ref)
+    expected = ref.calculate_total_loss(X, Y)
+    assert fast.total_loss(X, Y, batch_size=batch_size) == pytest.approx(expected, rel=1e-5)
+    assert fast.loss_per_word(X, Y) == pytest.approx(ref.calculate_loss(X, Y), rel=1e-5)
+
+
+def test_large_logits_take_the_stable_path(rng):
+    # |V s| up to ~60 exceeds the no-shift bound: exp would overflow without the max subtraction
+    X, Y = corpus(rng, [6, 3])
+    ref = RNNNumpy(C, H, bptt_truncate=None, seed=10)
+    ref.V *= 200.0
+    fast = FastRNN.from_reference(ref)
+    loss, grads = fast.loss_and_gradients(X, Y)
+    ref_loss, ref_grads = reference_sums(ref, X, Y)
+    assert np.isfinite(loss) and loss == pytest.approx(ref_loss, rel=1e-4)
+    assert max_rel_error(grads["V"], ref_grads["V"]) <= 1e-4
+
+
+def test_softmax_chunks_do_not_change_results(rng):
+    X, Y = corpus(rng)
+    whole = FastRNN(C, H, seed=11, dtype=np.float64)
+    chunked = FastRNN(C, H, seed=11, dtype=np.float64, softmax_rows=5)
+    loss_w, g_w = whole.loss_and_gradients(X, Y)
+    loss_c, g_c = chunked.loss_and_gradients(X, Y)
+    assert loss_c == pytest.approx(loss_w, rel=1e-12)
+    for k in "UVW":
+        np.testing.assert_allclose(g_c[k], g_w[k], rtol=1e-10, atol=1e-13)
