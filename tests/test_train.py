@@ -1,0 +1,214 @@
+"""Training loops: the halving rule, the tutorial's train_with_sgd, minibatch train, resume, divergence."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from rnnlm.config import TrainConfig
+from rnnlm.errors import RnnlmError
+from rnnlm.fast import FastRNN
+from rnnlm.reference import RNNNumpy
+from rnnlm.train import (EpochRecord, HalvingSchedule, TrainEvent, TrainingState, split_train_valid, train,
+                         train_with_sgd)
+
+C, H = 30, 10
+
+
+def patterned_corpus(rng, sentences=60, vocab=C):
+    """Learnable sentences: each word is mostly followed by (word + 1) mod vocab."""
+    X, Y = [], []
+    for _ in range(sentences):
+        n = int(rng.integers(2, 10))
+        words = (int(rng.integers(0, vocab)) + np.arange(n + 1)) % vocab
+        noise = rng.random(n + 1) < 0.1
+        words[noise] = rng.integers(0, vocab, int(noise.sum()))
+        X.append(words[:-1].astype(np.int64))
+        Y.append(words[1:].astype(np.int64))
+    return X, Y
+
+
+# --------------------------------------------------------------------- HalvingSchedule
+
+def test_halving_schedule_halves_only_when_the_loss_rises():
+    schedule = HalvingSchedule(1.0)
+    rates = [schedule.update(loss) for loss in [5.0, 4.0, 4.0, 4.5, 4.2, 4.3, 4.4, 3.0]]
+    #         first  fell  equal  rose  fell  rose  rose  fell
+    assert rates == [1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.125, 0.125]
+    assert schedule.previous_loss == 3.0
+
+
+def test_halving_schedule_compares_with_the_previous_loss_not_the_best():
+    # a rule that compares with the best loss keeps halving during a slow recovery
+    schedule = HalvingSchedule(0.1, previous_loss=2.0)
+    assert schedule.update(3.0) == 0.05
+    assert [schedule.update(v) for v in [2.9, 2.8, 2.7]] == [0.05, 0.05, 0.05]
+
+
+# --------------------------------------------------------------------- train_with_sgd
+
+def test_train_with_sgd_lowers_the_loss_and_returns_pairs(rng):
+    X, Y = patterned_corpus(rng, sentences=15)
+    model = RNNNumpy(C, H, seed=0)
+    seen = []
+    history = train_with_sgd(model, X, Y, learning_rate=0.05, nepoch=6, evaluate_loss_after=2,
+                             callback=seen.append)
+    # evaluations before epochs 0, 2, 4 and after the last
+    assert [h.epoch for h in history] == [0, 2, 4, 6]
+    assert [n for n, _ in history] == [0, 30, 60, 90]
+    assert seen == history
+    assert history[0][1] == history[0].loss
+    assert history[0].loss == pytest.approx(math.log(C), rel=0.05)
+    assert history[-1].loss < history[0].loss - 0.3
+    assert history[-1].loss == pytest.approx(model.calculate_loss(X, Y))
+
+
+def test_train_with_sgd_halves_the_rate_when_the_loss_rises(rng):
+    X, Y = patterned_corpus(rng, sentences=10)
+    model = RNNNumpy(C, H, seed=0)
+    losses = iter([3.0, 3.5, 3.2, 3.6])
+    model.calculate_loss = lambda X, Y: next(losses)  # a scripted loss curve
+    rates_used = []
+    model.sgd_step = lambda x, y, lr: rates_used.append(lr)
+    history = train_with_sgd(model, X, Y, learning_rate=0.1, nepoch=3, evaluate_loss_after=1)
+    assert [h.learning_rate for h in history] == [0.1, 0.05, 0.05, 0.025]
+    assert rates_used == [0.1] * 10 + [0.05] * 20
+
+
+# --------------------------------------------------------------------- split
+
+def test_split_train_valid_is_deterministic_and_disjoint(rng):
+    X, Y = patterned_corpus(rng, sentences=20)
+    a = split_train_valid(X, Y, 0.25, seed=3)
+    b = split_train_valid(X, Y, 0.25, seed=3)
+    c = split_train_valid(X, Y, 0.25, seed=4)
+    assert len(a[0]) == 15 and len(a[2]) == 5
+    ids = lambda part: {id(x) for x in part}  # noqa: E731
+    assert ids(a[0]) | ids(a[2]) == ids(X) and not ids(a[0]) & ids(a[2])
+    assert ids(a[2]) == ids(b[2]) and ids(a[2]) != ids(c[2])
+    assert all(y is Y[[id(v) for v in X].index(id(x))] for x, y in zip(a[2], a[3]))
+    assert split_train_valid(X, Y, 0.0, seed=3)[2] == []
+
+
+# --------------------------------------------------------------------- minibatch train
+
+def small_config(**overrides):
+    settings = dict(epochs=4, learning_rate=0.5, batch_size=8, valid_fraction=0.0, seed=1, clip=5.0)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_train_lowers_the_loss_and_reports_progress(rng):
+    X, Y = patterned_corpus(rng)
+    Xt, Yt, Xv, Yv = split_train_valid(X, Y, 0.2, seed=0)
+    model = FastRNN(C, H, seed=0)
+    before = model.loss_per_word(Xv, Yv)
+    events = []
+    state = train(model, Xt, Yt, small_config(epochs=5, learning_rate=2.0), Xv, Yv, callback=events.append)
+    assert state.epoch == 5 and len(state.history) == 5
+    assert state.history[-1].valid_loss < before - 0.5
+    assert state.history[-1].train_loss < state.history[0].train_loss
+    assert state.history[-1].valid_loss == pytest.approx(model.loss_per_word(Xv, Yv), rel=1e-6)
+    record = state.history[-1]
+    assert record.valid_perplexity == pytest.approx(math.exp(record.valid_loss))
+    assert record.tokens == sum(len(y) for y in Yt)
+    batches = [e for e in events if e.kind == "batch"]
+    epochs = [e for e in events if e.kind == "epoch"]
+    assert len(batches) == 5 * math.ceil(len(Xt) / 8) and batches[0].num_batches == math.ceil(len(Xt) / 8)
+    assert all(isinstance(e, TrainEvent) and e.epochs == 5 for e in events)
+    assert [e.record for e in epochs] == state.history and epochs[-1].state is not None
+
+
+def test_resume_after_round_trip_reproduces_the_uninterrupted_run(rng):
+    X, Y = patterned_corpus(rng)
+    config = small_config(epochs=4, optimizer="adam", learning_rate=0.05)
+    full = FastRNN(C, H, seed=0)
+    full_state = train(full, X, Y, config)
+
+    # the same run, stopped after epoch 2 with a checkpoint of parameters and state
+    saved = {}
+
+    def checkpoint(event):
+        if event.kind == "epoch" and event.epoch == 2:
+            stored = event.state.to_dict()
+            saved["metadata"] = json.loads(json.dumps(stored["metadata"]))  # as a model file would hold it
+            saved["arrays"] = {k: np.array(v) for k, v in stored["arrays"].items()}
+            saved["params"] = {k: v.copy() for k, v in first.params.items()}
+
+    first = FastRNN(C, H, seed=0)
+    train(first, X, Y, small_config(epochs=2, optimizer="adam", learning_rate=0.05), callback=checkpoint)
+    resumed = FastRNN(C, H, seed=99)
+    for k, v in saved["params"].items():
+        resumed.params[k][...] = v
+    state = TrainingState.from_dict({"metadata": saved["metadata"], "arrays": saved["arrays"]})
+    assert state.epoch == 2
+    final = train(resumed, X, Y, config, state=state)
+    assert [r.train_loss for r in final.history] == [r.train_loss for r in full_state.history]
+    assert final.learning_rate == full_state.learning_rate
+    for k in "UVW":
+        np.testing.assert_array_equal(resumed.params[k], full.params[k])
+
+
+def test_halving_in_train_uses_the_monitored_loss(rng):
+    X, Y = patterned_corpus(rng, sentences=20)
+    model = FastRNN(C, H, seed=0)
+    valid_losses = iter([400.0, 500.0, 450.0])  # per word x 10 tokens: 40, 50, 45
+
+    model.total_loss = lambda X, Y: next(valid_losses)
+    state = train(model, X, Y, small_config(epochs=3, learning_rate=0.4), X[:2], [np.arange(5), np.arange(5)])
+    assert [r.valid_loss for r in state.history] == [40.0, 50.0, 45.0]
+    assert [r.learning_rate for r in state.history] == [0.4, 0.4, 0.2]
+    assert state.learning_rate == 0.2
+
+
+def test_trained_fast_model_converts_to_the_same_reference_loss(rng):
+    X, Y = patterned_corpus(rng, sentences=30)
+    model = FastRNN(C, H, seed=0)
+    train(model, X, Y, small_config(epochs=2))
+    assert model.to_reference().calculate_total_loss(X, Y) == pytest.approx(model.total_loss(X, Y), rel=1e-5)
+
+
+def test_same_seed_same_run(rng):
+    X, Y = patterned_corpus(rng, sentences=30)
+    runs = []
+    for _ in range(2):
+        model = FastRNN(C, H, seed=0)
+        state = train(model, X, Y, small_config(epochs=2, momentum=0.9))
+        runs.append(([r.train_loss for r in state.history], model.W.copy()))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    other = FastRNN(C, H, seed=0)
+    other_state = train(other, X, Y, small_config(epochs=2, momentum=0.9, seed=2))
+    assert [r.train_loss for r in other_state.history] != runs[0][0]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_divergence_raises_with_the_learning_rate_in_the_message(rng):
+    X, Y = patterned_corpus(rng, sentences=30)
+    # float64 and an absurd rate: parameters near 1e200 give a gradient norm whose square overflows
+    model = FastRNN(C, H, seed=0, dtype=np.float64)
+    with pytest.raises(RnnlmError, match=r"gradient norm .* at learning rate 1e\+200"):
+        train(model, X, Y, small_config(epochs=3, learning_rate=1e200, clip=None))
+
+
+def test_nan_loss_raises(rng):
+    X, Y = patterned_corpus(rng, sentences=10)
+    model = FastRNN(C, H, seed=0)
+    model.V[3, 0] = np.nan
+    with pytest.raises(RnnlmError, match=r"epoch 1, batch 0: the batch loss is nan.*learning rate 0.5"):
+        train(model, X, Y, small_config())
+
+
+def test_training_state_round_trips_through_json_and_arrays():
+    record = EpochRecord(epoch=1, train_loss=3.0, valid_loss=None, learning_rate=0.5, seconds=1.5,
+                         tokens=100, tokens_per_second=66.7)
+    state = TrainingState(epoch=1, learning_rate=0.25, history=[record], previous_loss=3.0,
+                          optimizer_state={"U/velocity": np.ones((2, 3), np.float32), "steps": np.array(7)})
+    stored = state.to_dict()
+    metadata = json.loads(json.dumps(stored["metadata"]))
+    back = TrainingState.from_dict({"metadata": metadata, "arrays": stored["arrays"]})
+    assert back.epoch == 1 and back.learning_rate == 0.25 and back.previous_loss == 3.0
+    assert back.history == [record] and back.history[0].valid_perplexity is None
+    np.testing.assert_array_equal(back.optimizer_state["U/velocity"], np.ones((2, 3)))
+    assert back.optimizer_state["U/velocity"].dtype == np.float32
