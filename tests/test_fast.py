@@ -178,3 +178,20 @@ def test_softmax_chunks_do_not_change_results(rng):
     assert loss_c == pytest.approx(loss_w, rel=1e-12)
     for k in "UVW":
         np.testing.assert_allclose(g_c[k], g_w[k], rtol=1e-10, atol=1e-13)
+
+
+def test_memory_is_bounded_by_batch_times_vocabulary(rng):
+    # corpus x C would be 20,000 x 2,000 float32 = 160 MB; the chunked loss may hold only a block
+    import tracemalloc
+    vocab, sentences, length = 2000, 2000, 10
+    X = [rng.integers(0, vocab, length) for _ in range(sentences)]
+    Y = [rng.integers(0, vocab, length) for _ in range(sentences)]
+    fast = FastRNN(vocab, 8, seed=0, softmax_rows=256)
+    tracemalloc.start()
+    try:
+        fast.total_loss(X, Y, batch_size=64)
+        fast.loss_and_gradients(X[:500], Y[:500], sparse=True)  # 5,000 tokens in one call
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8e6, f"peak {peak / 1e6:.1f} MB"  # a 256 x 2000 block is 2 MB

@@ -1,0 +1,290 @@
+"""Training throughput of the tutorial's RNN: per-sentence reference vs FastRNN vs PyTorch CPU.
+
+Run from the repository root:
+
+    python benchmarks/bench_fast.py            # full run (about a minute)
+    python benchmarks/bench_fast.py --quick    # fewer repeats, no memory run
+    python benchmarks/bench_fast.py --cells    # also rnnlm.models.LanguageModel rnn/gru/lstm/jordan
+
+Every contender does the same work per batch: loss, gradients and one SGD update, on
+batches of 64 sentences x 45 tokens with C = 8000 words and H = 100 hidden units, full
+softmax. The contenders are timed in interleaved rounds (A B C, A B C, ...) and the
+medians reported, because a shared machine's speed drifts during a run. See
+benchmarks/README.md for what the figures and targets mean. This is a script, not a test.
+"""
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rnnlm.config import TrainConfig  # noqa: E402
+from rnnlm.fast import FastRNN  # noqa: E402
+from rnnlm.optim import SGD  # noqa: E402
+from rnnlm.reference import RNNNumpy  # noqa: E402
+from rnnlm.train import train  # noqa: E402
+
+C, H, BATCH, LENGTH = 8000, 100, 64, 45
+FLOPS_PER_TOKEN = 3 * 2 * C * H  # logits, dV and dS: three C x H multiply-adds per token
+LEARNING_RATE = 0.01
+REDDIT_SAMPLE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "reddit-comments-2015-08-sample.csv"
+
+
+def environment_line():
+    parts = [f"python {sys.version.split()[0]}", f"numpy {np.__version__}"]
+    try:
+        from threadpoolctl import threadpool_info
+        parts += [f"BLAS {p['internal_api']} {p.get('version')} threads={p['num_threads']}" for p in threadpool_info()]
+    except ImportError:
+        blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+        parts.append(f"BLAS {blas.get('name', '?')} {blas.get('version', '')} (threadpoolctl not installed; "
+                     f"{os.cpu_count()} CPUs)")
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if var in os.environ:
+            parts.append(f"{var}={os.environ[var]}")
+    torch = optional_torch()
+    parts.append(f"torch {torch.__version__} threads={torch.get_num_threads()}" if torch else "torch not installed")
+    return "environment: " + ", ".join(parts)
+
+
+def optional_torch():
+    try:
+        import torch
+        return torch
+    except ImportError:
+        return None
+
+
+def make_batch(rng):
+    X = [rng.integers(0, C, LENGTH) for _ in range(BATCH)]
+    Y = [rng.integers(0, C, LENGTH) for _ in range(BATCH)]
+    return X, Y
+
+
+# ------------------------------------------------------------------------ contenders
+# Each is a function run(rounds) -> tokens processed, doing `rounds` units of training work.
+
+def gemm_contender():
+    """The three output-layer products of one batch, alone: the GEMM-bound limit of any implementation."""
+    rng = np.random.default_rng(0)
+    M = BATCH * LENGTH
+    S = rng.standard_normal((M, H)).astype(np.float32)
+    V = rng.standard_normal((C, H)).astype(np.float32)
+    logits = np.empty((M, C), np.float32)
+
+    def run(rounds):
+        for _ in range(rounds):
+            np.matmul(S, V.T, out=logits)
+            _ = logits.T @ S
+            _ = logits @ V
+        return rounds * M
+    return run
+
+
+def reference_contender(X, Y):
+    model = RNNNumpy(C, H, bptt_truncate=4, seed=0)
+
+    def run(rounds):
+        for i in range(rounds):
+            model.sgd_step(X[i % len(X)], Y[i % len(Y)], LEARNING_RATE)
+        return rounds * LENGTH
+    return run
+
+
+def fast_contender(X, Y, truncate):
+    model = FastRNN(C, H, bptt_truncate=truncate, seed=0)
+    optimizer = SGD(LEARNING_RATE)
+    return minibatch_runner(model, optimizer, X, Y)
+
+
+def minibatch_runner(model, optimizer, X, Y):
+    tokens = sum(len(y) for y in Y)
+
+    def run(rounds):
+        for _ in range(rounds):
+            _, grads = model.loss_and_gradients(X, Y, sparse=True)
+            grads = {k: (g.scaled(1.0 / tokens) if hasattr(g, "scaled") else g / tokens) for k, g in grads.items()}
+            optimizer.step(model.params, grads)
+        return rounds * tokens
+    return run
+
+
+def torch_contender(torch, X, Y):
+    torch.manual_seed(0)
+    embedding = torch.nn.Embedding(C, H)
+    rnn = torch.nn.RNN(H, H, nonlinearity="tanh", bias=False, batch_first=True)
+    output = torch.nn.Linear(H, C, bias=False)
+    parameters = [*embedding.parameters(), *rnn.parameters(), *output.parameters()]
+    optimizer = torch.optim.SGD(parameters, lr=LEARNING_RATE)
+    x = torch.as_tensor(np.stack(X))
+    y = torch.as_tensor(np.stack(Y)).reshape(-1)
+
+    def run(rounds):
+        for _ in range(rounds):
+            optimizer.zero_grad()
+            hidden, _ = rnn(embedding(x))
+            loss = torch.nn.functional.cross_entropy(output(hidden).reshape(-1, C), y)
+            loss.backward()
+            optimizer.step()
+        return rounds * x.numel()
+    return run
+
+
+def cell_contenders(X, Y):
+    try:
+        from rnnlm.models import LanguageModel
+    except ImportError as error:
+        return {}, f"cells: skipped, rnnlm.models.LanguageModel is not importable ({error})"
+    contenders = {}
+    for cell in ("rnn", "gru", "lstm", "jordan"):
+        try:
+            model = LanguageModel(C, H, cell=cell, seed=0, dtype=np.float32)
+        except Exception as error:  # a cell another engineer has not finished yet
+            contenders[f"LanguageModel({cell}) FAILED: {type(error).__name__}: {error}"] = None
+            continue
+        contenders[f"LanguageModel(cell={cell!r})"] = minibatch_runner(model, SGD(LEARNING_RATE), X, Y)
+    return contenders, None
+
+
+def interleaved(contenders, repeats, seconds_per_round):
+    """Time each contender `repeats` times, round-robin; returns {name: [tokens/s, ...]}.
+
+    Each contender first runs once (warm-up, and to size its rounds to ~seconds_per_round).
+    """
+    units = {}
+    for name, run in contenders.items():
+        started = time.perf_counter()
+        run(1)
+        units[name] = max(1, int(round(seconds_per_round / max(time.perf_counter() - started, 1e-6))))
+    rates = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, run in contenders.items():
+            started = time.perf_counter()
+            tokens = run(units[name])
+            rates[name].append(tokens / (time.perf_counter() - started))
+    return rates
+
+
+# ------------------------------------------------------------------------ extra figures
+
+def reddit_epoch_line():
+    if not REDDIT_SAMPLE.is_file():
+        return f"reddit sample epoch: skipped, {REDDIT_SAMPLE} not found"
+    try:
+        from rnnlm.corpus import load_corpus
+    except ImportError as error:
+        return f"reddit sample epoch: skipped, data pipeline not importable ({error})"
+    corpus = load_corpus(REDDIT_SAMPLE, vocabulary_size=C)
+    model = FastRNN(len(corpus.vocabulary), H, bptt_truncate=4, seed=0)
+    config = TrainConfig(epochs=1, learning_rate=0.5, batch_size=BATCH, valid_fraction=0.0)
+    record = train(model, corpus.X, corpus.Y, config).history[0]
+    return (f"reddit sample epoch: {record.seconds:.2f} s for {len(corpus.X)} sentences, {record.tokens} tokens "
+            f"(C = {len(corpus.vocabulary)}, H = {H}, batch {BATCH}, truncate 4; "
+            f"{record.tokens_per_second:,.0f} tokens/s; per-word loss {record.train_loss:.3f})")
+
+
+class _Stop(Exception):
+    pass
+
+
+def memory_line(batches=40):
+    """Peak resident memory while training a Reddit-sized corpus (80,000 sentences) and evaluating 8,000."""
+    rng = np.random.default_rng(1)
+    lengths = np.clip(rng.geometric(1 / 22, 80_000), 1, 200)
+    X = [rng.integers(0, C, n) for n in lengths]
+    Y = [rng.integers(0, C, n) for n in lengths]
+    model = FastRNN(C, H, seed=0)
+
+    def stop_early(event):
+        if event.kind == "batch" and event.batch + 1 >= batches:
+            raise _Stop
+
+    try:
+        train(model, X, Y, TrainConfig(epochs=1, batch_size=BATCH), callback=stop_early)
+    except _Stop:
+        pass
+    model.total_loss(X[:8000], Y[:8000], batch_size=BATCH)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    return (f"memory: peak resident {peak_mib:,.0f} MiB in a fresh process (no torch) training on a Reddit-sized "
+            f"corpus (80,000 sentences, {int(lengths.sum()):,} tokens, C = {C}, H = {H}, batch {BATCH}; {batches} "
+            f"batches) and evaluating the loss over 8,000 sentences; target < 1024 MiB")
+
+
+def memory_line_in_fresh_process():
+    # a process of its own, so the peak counts FastRNN's training and not this run's torch or other contenders
+    done = subprocess.run([sys.executable, __file__, "--memory-only"], capture_output=True, text=True)
+    return done.stdout.strip() or f"memory: measurement failed: {done.stderr.strip().splitlines()[-1:]}"
+
+
+# ------------------------------------------------------------------------ main
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds of ~0.3 s each, no memory run")
+    parser.add_argument("--cells", action="store_true", help="also time rnnlm.models.LanguageModel per cell")
+    parser.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 7, quick 3)")
+    parser.add_argument("--memory-only", action="store_true", help="only the peak-memory measurement")
+    args = parser.parse_args(argv)
+    if args.memory_only:
+        print(memory_line())
+        return
+    repeats = args.repeats or (3 if args.quick else 7)
+    seconds = 0.3 if args.quick else 0.6
+
+    print(environment_line())
+    print(f"setup: C = {C}, H = {H}, batch {BATCH} x {LENGTH} tokens, full softmax, float32 "
+          f"(reference float64, per sentence); loss + gradients + SGD update; median of {repeats} interleaved rounds")
+    rng = np.random.default_rng(0)
+    X, Y = make_batch(rng)
+    torch = optional_torch()
+    contenders = {
+        "float32 GEMM (3 output products)": gemm_contender(),
+        "reference RNNNumpy, truncate 4": reference_contender(X, Y),
+        "FastRNN, truncate 4": fast_contender(X, Y, 4),
+        "FastRNN, full BPTT": fast_contender(X, Y, None),
+    }
+    if torch is not None:
+        contenders["PyTorch CPU, full BPTT"] = torch_contender(torch, X, Y)
+    note = None
+    if args.cells:
+        cells, note = cell_contenders(X, Y)
+        contenders.update({name: run for name, run in cells.items() if run is not None})
+        for name in (n for n, run in cells.items() if run is None):
+            print(name)
+    rates = interleaved(contenders, repeats, seconds)
+    median = {name: float(np.median(r)) for name, r in rates.items()}
+
+    gemm_rate = median.pop("float32 GEMM (3 output products)")  # tokens/s
+    print(f"float32 GEMM: {gemm_rate * FLOPS_PER_TOKEN / 1e9:.1f} GFLOP/s on the model's shapes "
+          f"-> GEMM-bound limit {gemm_rate:,.0f} tokens/s ({FLOPS_PER_TOKEN / 1e6:.1f} MFLOP per token)")
+    print(f"{'contender':<36} {'tokens/s':>10}   {'min..max':>19}")
+    for name, r in rates.items():
+        if name in median:
+            print(f"{name:<36} {median[name]:>10,.0f}   {min(r):>8,.0f}..{max(r):<8,.0f}")
+    fast4, fast_full = median["FastRNN, truncate 4"], median["FastRNN, full BPTT"]
+    reference = median["reference RNNNumpy, truncate 4"]
+    print(f"FastRNN truncate 4 / reference truncate 4: {fast4 / reference:.1f}x (target >= 50x)")
+    if torch is not None:
+        pytorch = median["PyTorch CPU, full BPTT"]
+        print(f"FastRNN full BPTT / PyTorch CPU full BPTT: {fast_full / pytorch:.2f}x (target >= 2.0x)")
+        print(f"FastRNN truncate 4 / PyTorch CPU full BPTT: {fast4 / pytorch:.2f}x")
+    else:
+        print("PyTorch not installed: no PyTorch comparison")
+    print(f"FastRNN fraction of the GEMM-bound limit: full BPTT {fast_full / gemm_rate:.0%}, "
+          f"truncate 4 {fast4 / gemm_rate:.0%}")
+    if note:
+        print(note)
+    print(reddit_epoch_line())
+    if not args.quick:
+        print(memory_line_in_fresh_process())
+
+
+if __name__ == "__main__":
+    main()
