@@ -187,7 +187,8 @@ class TrainEvent:
     """A progress report from `train`, passed to `callback`.
 
     kind "batch": epoch, batch (0-based), num_batches, loss (this batch's per-word loss,
-        before its update), tokens_per_second (this batch), learning_rate.
+        before its update), tokens (its predicted words), tokens_per_second (this batch),
+        learning_rate.
     kind "epoch": epoch, record (its `EpochRecord`), state (a `TrainingState` to checkpoint).
     epochs is the total number of epochs in the run, for progress bars.
     """
@@ -198,6 +199,7 @@ class TrainEvent:
     batch: int | None = None
     num_batches: int | None = None
     loss: float | None = None
+    tokens: int | None = None
     tokens_per_second: float | None = None
     learning_rate: float | None = None
     record: EpochRecord | None = None
@@ -238,7 +240,9 @@ def train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=
     """Minibatch training with a `TrainConfig`; returns the final `TrainingState`.
 
     model: see the module docstring. X, Y: training sentences, lists of (T_n,) int arrays.
-    X_valid, Y_valid: optional held-out sentences (see `split_train_valid`); empty means none.
+    X_valid, Y_valid: optional held-out sentences; empty means none. `train` never splits by
+        itself: callers hold out config.valid_fraction with `split_train_valid(X, Y,
+        config.valid_fraction, config.seed)` first.
     callback: called with a `TrainEvent` after every batch and every epoch.
     state: a `TrainingState` to resume from (epoch state.epoch + 1 onwards, with its
         learning rate and optimizer state); config.epochs is the total, not the remainder.
@@ -276,7 +280,7 @@ def train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=
             epoch_tokens += tokens
             if callback is not None:
                 callback(TrainEvent("batch", epoch, config.epochs, batch=b, num_batches=len(batches),
-                                    loss=loss / tokens, learning_rate=rate,
+                                    loss=loss / tokens, tokens=tokens, learning_rate=rate,
                                     tokens_per_second=tokens / max(time.perf_counter() - batch_started, 1e-9)))
         seconds = time.perf_counter() - started
         train_loss = epoch_loss / max(epoch_tokens, 1)

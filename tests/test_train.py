@@ -117,6 +117,7 @@ def test_train_lowers_the_loss_and_reports_progress(rng):
     epochs = [e for e in events if e.kind == "epoch"]
     assert len(batches) == 5 * math.ceil(len(Xt) / 8) and batches[0].num_batches == math.ceil(len(Xt) / 8)
     assert all(isinstance(e, TrainEvent) and e.epochs == 5 for e in events)
+    assert sum(e.tokens for e in batches) == 5 * record.tokens
     assert [e.record for e in epochs] == state.history and epochs[-1].state is not None
 
 
@@ -212,3 +213,25 @@ def test_training_state_round_trips_through_json_and_arrays():
     assert back.history == [record] and back.history[0].valid_perplexity is None
     np.testing.assert_array_equal(back.optimizer_state["U/velocity"], np.ones((2, 3)))
     assert back.optimizer_state["U/velocity"].dtype == np.float32
+
+
+class DenseGradients:
+    """Any model: only params, loss_and_gradients and total_loss, here with dense gradients."""
+
+    def __init__(self, model):
+        self.model, self.params = model, model.params
+
+    def loss_and_gradients(self, X, Y, sparse=True):
+        return self.model.loss_and_gradients(X, Y, sparse=False)
+
+    def total_loss(self, X, Y):
+        return self.model.total_loss(X, Y)
+
+
+def test_train_takes_any_model_with_dense_or_sparse_gradients(rng):
+    X, Y = patterned_corpus(rng, sentences=30)
+    sparse, dense = FastRNN(C, H, seed=0), FastRNN(C, H, seed=0)
+    a = train(sparse, X, Y, small_config(epochs=2), X[:5], Y[:5])
+    b = train(DenseGradients(dense), X, Y, small_config(epochs=2), X[:5], Y[:5])
+    assert [r.valid_loss for r in a.history] == [r.valid_loss for r in b.history]
+    np.testing.assert_array_equal(sparse.U, dense.U)
