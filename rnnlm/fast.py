@@ -44,6 +44,8 @@ FastRNN(word_dim, hidden_dim=100, bptt_truncate=4, seed=None, dtype=np.float32)
     FastRNN.from_reference(model, dtype=np.float32);  .to_reference() -> RNNNumpy
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .config import ModelConfig
@@ -267,17 +269,22 @@ class FastRNN:
         return g.reshape(-1, H)[batch.real]
 
 
-class _Batch:
+class _Batch(NamedTuple):
     """A forward pass over one ragged batch, time-major, longest sentence first.
 
     s: (T + 1, N, H), s[0] = 0 the initial state and s[t + 1] = s_t (zero on padding).
+    Unlike RNNNumpy's s[-1] trick, the zero state comes first here, so s[:-1] lines up
+    every s_{t-1} with its s_t = s[1:].
     active: (T,) n_t, how many sentences are still running at step t.
     real: (M,) flat indices of the real tokens in the (T, N) grid.
     x_real, y_real: (M,) their input and target words.
     """
 
-    def __init__(self, s, active, real, x_real, y_real):
-        self.s, self.active, self.real, self.x_real, self.y_real = s, active, real, x_real, y_real
+    s: np.ndarray
+    active: np.ndarray
+    real: np.ndarray
+    x_real: np.ndarray
+    y_real: np.ndarray
 
     def s_real(self):
         return self.s[1:].reshape(-1, self.s.shape[2])[self.real]  # (M, H): s_t of each real token
