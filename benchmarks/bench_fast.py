@@ -153,7 +153,7 @@ def cell_contenders(X, Y):
     return contenders, None
 
 
-def interleaved(contenders, repeats, seconds_per_round):
+def interleaved(contenders, repeats, seconds_per_round, pause=0.5):
     """Time each contender `repeats` times, round-robin; returns {name: [tokens/s, ...]}.
 
     Each contender first runs once (warm-up, and to size its rounds to ~seconds_per_round).
@@ -166,6 +166,9 @@ def interleaved(contenders, repeats, seconds_per_round):
     rates = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, run in contenders.items():
+            # OpenBLAS and PyTorch's OpenMP threads busy-wait for a while after their last job;
+            # let them go to sleep first, or the next contender shares its cores with spinners
+            time.sleep(pause)
             started = time.perf_counter()
             tokens = run(units[name])
             rates[name].append(tokens / (time.perf_counter() - started))
@@ -190,6 +193,18 @@ def reddit_epoch_line():
             f"{record.tokens_per_second:,.0f} tokens/s; per-word loss {record.train_loss:.3f})")
 
 
+def peak_resident_mib():
+    """This process's peak resident memory. VmHWM, because ru_maxrss survives exec and so
+    would report the parent's peak in a child started by subprocess."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
 class _Stop(Exception):
     pass
 
@@ -211,7 +226,7 @@ def memory_line(batches=40):
     except _Stop:
         pass
     model.total_loss(X[:8000], Y[:8000], batch_size=BATCH)
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    peak_mib = peak_resident_mib()
     return (f"memory: peak resident {peak_mib:,.0f} MiB in a fresh process (no torch) training on a Reddit-sized "
             f"corpus (80,000 sentences, {int(lengths.sum()):,} tokens, C = {C}, H = {H}, batch {BATCH}; {batches} "
             f"batches) and evaluating the loss over 8,000 sentences; target < 1024 MiB")

@@ -13,10 +13,17 @@ What makes it fast, in the order the time is spent:
 1. Output layer. The hidden states of all M real tokens are gathered into one (M, H)
    matrix, so padding costs no softmax, and the three C x H products (logits, dV, dS)
    run as large float32 matrix multiplies over chunks of `softmax_rows` tokens (about
-   4.8 MFLOP per token at C = 8000, H = 100). The softmax is never normalised
-   explicitly: with E = exp(logits) and z = row sums, the error o - onehot(y) equals
-   (E - z onehot(y)) / z, so dV and dS take the 1/z as a cheap (M, H) scaling instead
-   of another pass over the (M, C) block.
+   4.8 MFLOP per token at C = 8000, H = 100). Only two passes touch the (M, C) block
+   besides those products: its matmul output and one exp. The softmax is never
+   normalised explicitly: with E = exp(logits) and z = E 1 its row sums,
+
+       dV = (E / z)^T S - onehot(y)^T S        dS = (E / z) V - V[y]
+
+   so the 1/z is a cheap (M, H) scaling, the onehot terms are row gathers and adds,
+   and z comes out of the dS product as an extra column (E [V | 1]). The exp is
+   computed as exp2 of log2(e)-scaled logits, which NumPy runs ~2.5x faster in float32.
+   The max-subtraction pass of a stable softmax is skipped when a bound on |V s_t|
+   proves exp cannot overflow (see `_EXP_SAFE`), and done otherwise.
 2. Recurrence. Sentences are sorted by length and laid out time-major, so at step t
    the sentences still running are the first n_t rows (PyTorch's packed sequences):
    the loop over time touches no padding at all.
@@ -55,6 +62,8 @@ from .reference import RNNNumpy
 # exp(x) of float32 neither overflows (summed over C = 8000 words) nor underflows to
 # zero for |x| <= 40, so logits bounded by this need no max-subtraction pass.
 _EXP_SAFE = 40.0
+_LOG2E = 1.4426950408889634  # log2(e)
+_LN2 = 0.6931471805599453  # ln(2) = 1 / log2(e)
 
 
 class FastRNN:
@@ -205,7 +214,8 @@ class FastRNN:
         H, C = self.hidden_dim, self.word_dim
         s_real = batch.s_real()  # (M, H)
         M = len(s_real)
-        VT = self.V.T
+        # exp2(log2(e) x) = exp(x), and NumPy's float32 exp2 runs about 2.5x faster than its exp
+        V2T = (self.V * self.dtype.type(_LOG2E)).T  # (H, C)
         # one bound for the whole batch: |V_c . s| <= max_c |V_c| max_m |s_m|
         bound = float(np.sqrt(np.max(np.einsum("ch,ch->c", self.V, self.V), initial=0.0))
                       * np.sqrt(np.max(np.einsum("mh,mh->m", s_real, s_real), initial=0.0)))
@@ -215,30 +225,37 @@ class FastRNN:
         loss = 0.0
         if gradients:
             dV = np.zeros_like(self.V)
-            ds = np.empty((M, H), dtype=self.dtype)
+            # [V | 1]: one product gives both E V and the softmax denominators z = E 1
+            V1 = np.ones((C, H + 1), dtype=self.dtype)
+            V1[:, :H] = self.V
+            ds1 = np.empty((M, H + 1), dtype=self.dtype)
         for a in range(0, M, rows):
             b = min(M, a + rows)
             m = b - a
             logits = block[:m]
-            np.matmul(s_real[a:b], VT, out=logits)  # (m, C)
-            pick = (np.arange(m), batch.y_real[a:b])
+            np.matmul(s_real[a:b], V2T, out=logits)  # (m, C): log2(e) V s_t
             if shift:
-                top = logits.max(axis=1, keepdims=True)
-                logits -= top
-            loss -= float(np.sum(logits[pick], dtype=np.float64))
-            np.exp(logits, out=logits)
-            z = logits.sum(axis=1)  # (m,) softmax denominators
+                logits -= logits.max(axis=1, keepdims=True)
+            loss -= _LN2 * float(np.sum(logits[np.arange(m), batch.y_real[a:b]], dtype=np.float64))
+            np.exp2(logits, out=logits)  # E = exp(V s_t), unnormalised softmax
+            if gradients:
+                np.matmul(logits, V1, out=ds1[a:b])  # (m, H + 1): [E V | z]
+                z = ds1[a:b, H]
+            else:
+                z = logits.sum(axis=1)
             loss += float(np.sum(np.log(z.astype(np.float64))))
-            if not gradients:
-                continue
-            # o - onehot(y) = (E - z onehot(y)) / z: subtract z at the targets, divide later
-            logits[pick] -= z
-            r = (1.0 / z).astype(self.dtype)[:, None]  # (m, 1)
-            dV += logits.T @ (s_real[a:b] * r)  # (C, H)
-            np.matmul(logits, self.V, out=ds[a:b])
-            ds[a:b] *= r
+            if gradients:
+                # the softmax o_t = E / z: divide the (m, H) products, never the (m, C) block
+                r = (1.0 / z)[:, None]  # (m, 1)
+                ds1[a:b, :H] *= r
+                dV += logits.T @ (s_real[a:b] * r)  # (C, H)
         if not gradients:
             return loss, None, None
+        # the -onehot(y_t) half of o_t - onehot(y_t): row y_t of dV loses s_t, and dS_t loses V[y_t]
+        targets, s_sums = _segment_sum(batch.y_real, s_real)
+        dV[targets] -= s_sums
+        ds = ds1[:, :H]
+        ds -= self.V[batch.y_real]
         ds *= 1.0 - s_real * s_real  # through the tanh: e_t = V^T (o_t - y_t) * (1 - s_t^2)
         return loss, dV, ds
 
