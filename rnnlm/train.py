@@ -132,6 +132,8 @@ class EpochRecord:
     """What one epoch of `train` achieved. Losses are per word (pooled over tokens).
 
     learning_rate: the rate used during this epoch. tokens: training targets seen.
+    seconds: wall time of the epoch's batches (the validation pass not included);
+    tokens_per_second = tokens / seconds.
     """
 
     epoch: int
