@@ -74,7 +74,8 @@ class ModelConfig(_Config):
 
     cell: "rnn" (Elman, the tutorial's model), "gru", "lstm" or "jordan".
     hidden_size: H, units in each recurrent layer (tutorial: 100).
-    bptt_truncate: how many steps back the error flows (tutorial: 4); None or 0 means full BPTT.
+    bptt_truncate: how many steps back the error at each output flows, as in the tutorial's
+        `bptt` (default 4): 0 keeps only the step itself; None means full BPTT.
     num_layers: stacked recurrent layers. embed_size: None means the tutorial's
         one-hot input (embedding width = hidden size for the Elman model).
     peephole / coupled_gates: LSTM variants (not exportable to PyTorch).
@@ -95,7 +96,8 @@ class ModelConfig(_Config):
         _positive_int("hidden size", self.hidden_size)
         _positive_int("number of layers", self.num_layers)
         _require(self.bptt_truncate is None or (isinstance(self.bptt_truncate, int) and self.bptt_truncate >= 0),
-                 f"bptt truncation must be 0 (full BPTT) or a positive integer, got {self.bptt_truncate!r}")
+                 f"bptt truncation must be a non-negative integer (or None for full BPTT), "
+                 f"got {self.bptt_truncate!r}")
         if self.embed_size is not None:
             _positive_int("embedding size", self.embed_size)
         _require(self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
