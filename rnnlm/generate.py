@@ -1,0 +1,181 @@
+"""Generating sentences from a trained language model, and turning tokens back into text.
+
+Works with any model that has `start_state(n)` and `step(state, x) -> (logits (n, C), state)`
+(`FastRNN`, `LanguageModel`), at word or character level.
+
+One sentence, as in the tutorial: feed SENTENCE_START (then the prefix, if any), and
+repeatedly draw the next token from softmax(logits / temperature) until SENTENCE_END.
+Unlike the tutorial's loop, which could spin forever:
+
+- UNKNOWN_TOKEN and SENTENCE_START are masked out (probability 0) before sampling,
+  so they are never drawn and no rejection loop is needed;
+- sampling is in float64 from renormalised probabilities, with an explicit, seeded
+  `np.random.Generator` (same seed, same sentences);
+- `max_length` tokens end a sentence even without SENTENCE_END (termination is guaranteed);
+- a sentence shorter than `min_length` tokens is drawn again, at most `max_attempts`
+  times; if every attempt is short, the longest one is returned (it is never an error,
+  and never an endless loop). Greedy decoding (temperature 0) is deterministic, so it
+  makes exactly one attempt.
+
+Prefix tokens that the vocabulary lacks condition the model as UNKNOWN_TOKEN (what the
+model saw in training for rare words), but the sentence keeps the user's own token.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """How sentences are drawn: the single source of the `rnnlm generate` defaults.
+
+    num_sentences: how many. min_length / max_length: tokens per sentence (words, or
+    characters for a character-level model), the prefix included. temperature: divides
+    the logits; 1 samples the model's distribution, below 1 is more conservative, 0 is
+    greedy (argmax). max_attempts: draws per sentence before the longest is accepted.
+    """
+
+    num_sentences: int = 10
+    min_length: int = 7
+    max_length: int = 50
+    temperature: float = 1.0
+    max_attempts: int = 100
+
+    def __post_init__(self):
+        for name in ("num_sentences", "max_length", "max_attempts"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name.replace('_', ' ')} must be a positive integer, got {value!r}")
+        if not isinstance(self.min_length, int) or self.min_length < 0:
+            raise ConfigError(f"min length must be a non-negative integer, got {self.min_length!r}")
+        if self.min_length > self.max_length:
+            raise ConfigError(f"min length ({self.min_length}) is larger than max length ({self.max_length})")
+        if not isinstance(self.temperature, (int, float)) or not self.temperature >= 0 \
+                or self.temperature == float("inf"):
+            raise ConfigError(f"temperature must be 0 (greedy) or a positive number, got {self.temperature!r}")
+
+
+def next_token(logits, rng, temperature, banned):
+    """Draw one token id from (C,) logits: argmax at temperature 0, else softmax(logits / temperature).
+
+    banned: ids that are never returned. Computed in float64 and renormalised, and drawn
+    by inverting the cumulative distribution, so round-off never makes a sum exceed 1.
+    """
+    scores = np.asarray(logits, dtype=np.float64).copy()
+    scores[banned] = -np.inf
+    if temperature == 0:
+        return int(np.argmax(scores))
+    scores /= temperature
+    scores -= scores.max()
+    probs = np.exp(scores)
+    cumulative = np.cumsum(probs)
+    index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+    index = min(index, len(probs) - 1)
+    while probs[index] == 0.0:  # only reachable through round-off at the very end of the cumsum
+        index -= 1
+    return index
+
+
+def _sample_once(model, vocabulary, rng, prefix_ids, max_length, temperature, banned):
+    """One attempt: the generated token ids after the prefix (SENTENCE_END not included)."""
+    state = model.start_state(1)
+    logits = None
+    for token in [vocabulary.start_index] + list(prefix_ids):
+        logits, state = model.step(state, np.array([token]))
+    generated = []
+    while len(prefix_ids) + len(generated) < max_length:
+        token = next_token(logits[0], rng, temperature, banned)
+        if token == vocabulary.end_index:
+            break
+        generated.append(token)
+        logits, state = model.step(state, np.array([token]))
+    return generated
+
+
+def generate_sentence(model, vocabulary, rng, min_length=GenerateConfig.min_length,
+                      max_length=GenerateConfig.max_length, temperature=GenerateConfig.temperature,
+                      prefix_tokens=(), max_attempts=GenerateConfig.max_attempts):
+    """One sentence as a list of tokens: `prefix_tokens` (as given) followed by the generated ones.
+
+    Never contains UNKNOWN_TOKEN (unless the caller's prefix does), SENTENCE_START or
+    SENTENCE_END. See the module docstring for the length rules.
+    """
+    GenerateConfig(min_length=min_length, max_length=max_length, temperature=temperature,
+                   max_attempts=max_attempts)
+    prefix_tokens = list(prefix_tokens)
+    if len(prefix_tokens) > max_length:
+        raise ConfigError(f"the prefix has {len(prefix_tokens)} tokens, more than max length {max_length}")
+    prefix_ids = vocabulary.encode(prefix_tokens)
+    banned = [vocabulary.unknown_index, vocabulary.start_index]
+    best = None
+    for _ in range(1 if temperature == 0 else max_attempts):
+        generated = _sample_once(model, vocabulary, rng, prefix_ids, max_length, temperature, banned)
+        if best is None or len(generated) > len(best):
+            best = generated
+        if len(prefix_tokens) + len(generated) >= min_length:
+            break
+    return prefix_tokens + vocabulary.decode(best)
+
+
+def generate_sentences(model, vocabulary, rng, config=GenerateConfig(), prefix_tokens=()):
+    """`config.num_sentences` sentences (token lists) from one generator, in order."""
+    return [generate_sentence(model, vocabulary, rng, config.min_length, config.max_length, config.temperature,
+                              prefix_tokens, config.max_attempts)
+            for _ in range(config.num_sentences)]
+
+
+# --------------------------------------------------------------------- tokens -> text
+
+# Treebank splits clitics off the word before them ("don't" -> "do", "n't"): glue them back.
+_CLITICS = {"n't", "'s", "'re", "'ll", "'ve", "'m", "'d", "'"}
+_NO_SPACE_BEFORE = {",", ".", "!", "?", ";", ":", ")", "]", "}", "%", "...", "''"} | _CLITICS
+_NO_SPACE_AFTER = {"(", "[", "{", "$", "#", "``"}
+# Treebank also splits "gonna", "wanna", "gotta", "cannot" in two; the second halves attach.
+_SPLIT_PAIRS = {("gon", "na"), ("wan", "na"), ("got", "ta"), ("can", "not")}
+_QUOTES = {"``": '"', "''": '"'}
+
+
+def detokenize(tokens, level="word"):
+    """Tokens -> text for humans.
+
+    level "char": the characters joined without spaces. level "word": Treebank tokens
+    joined with spaces except before , . ! ? ; : ) ] and clitics (n't 's 're 'll 've 'm 'd)
+    and after ( [ $; `` and '' become '"'; "i" becomes "I"; the first letter is capitalised.
+    ["i", "do", "n't", "know", ",", "really", "."] -> "I don't know, really."
+    """
+    tokens = [t for t in tokens if t not in (SENTENCE_START, SENTENCE_END)]
+    if level == "char":
+        return "".join(tokens)
+    pieces = []
+    previous = None
+    for token in tokens:
+        word = "I" if token == "i" else _QUOTES.get(token, token)
+        glue = previous is not None and (token in _NO_SPACE_BEFORE or previous in _NO_SPACE_AFTER
+                                         or (previous.lower(), token) in _SPLIT_PAIRS
+                                         or (previous == ":" and token.startswith("//")))  # http: //x -> http://x
+        if pieces and not glue:
+            pieces.append(" ")
+        pieces.append(word)
+        previous = token
+    text = "".join(pieces)
+    for i, ch in enumerate(text):
+        if ch.isalpha():
+            return text[:i] + ch.upper() + text[i + 1:]
+    return text
+
+
+def tokenize_prefix(text, level="word"):
+    """A user's --prefix text as the model's tokens: lowercased Treebank words, or characters."""
+    if level == "char":
+        return list(text)
+    from .text import tokenize_words
+    return tokenize_words(text.lower())
+
+
+def unknown_tokens(tokens, vocabulary):
+    """The tokens of `tokens` that `vocabulary` lacks (they condition the model as UNKNOWN_TOKEN)."""
+    return [t for t in tokens if t not in vocabulary.word_to_index or t == UNKNOWN_TOKEN]
