@@ -1,0 +1,125 @@
+"""Fetching the tutorial's dataset on request, verified by its git blob SHA-1.
+
+Nothing in rnnlm downloads anything unless the user runs `rnnlm download`. The file is
+streamed into a temporary file next to its destination, checked, and only then renamed
+into place, so an interrupted or corrupted download never leaves a file that looks
+finished. The check is the git blob hash that GitHub shows for the file:
+
+    git blob SHA-1 = sha1(b"blob <size in bytes>\\0" + content)
+
+so anyone can confirm it with `git hash-object FILE`.
+"""
+
+import contextlib
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RnnlmError
+
+
+class DownloadError(RnnlmError):
+    """A download failed: no connection, an HTTP error, or a file whose checksum is wrong."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A downloadable file: where it comes from, its file name, and its git blob SHA-1."""
+
+    name: str
+    url: str
+    filename: str
+    git_sha1: str
+    description: str
+
+
+DATASETS = {
+    "reddit": Dataset(
+        name="reddit",
+        url="https://raw.githubusercontent.com/dennybritz/rnn-tutorial-rnnlm/master/data/reddit-comments-2015-08.csv",
+        filename="reddit-comments-2015-08.csv",
+        git_sha1="5c116635bce430ed464bcfadc8cc202c26f0b8a5",
+        description="the tutorial's Reddit comments (August 2015), from the public repository "
+                    "dennybritz/rnn-tutorial-rnnlm"),
+}
+
+CHUNK_BYTES = 1 << 16
+
+
+def git_blob_sha1(path):
+    """The git blob SHA-1 of a file (what `git hash-object` prints), read in chunks."""
+    path = Path(path)
+    digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url, destination, git_sha1, progress=None, timeout=30.0):
+    """Download `url` to `destination`, keeping it only if its git blob SHA-1 is `git_sha1`.
+
+    progress: called as progress(bytes_so_far, total_bytes_or_None) after every chunk.
+    An existing `destination` with the right hash is kept and nothing is fetched.
+    Returns (destination Path, True if it was downloaded / False if already present).
+    Raises DownloadError (offline, HTTP error, wrong checksum); `destination` is then
+    left as it was.
+    """
+    destination = Path(destination)
+    if destination.is_file() and git_blob_sha1(destination) == git_sha1:
+        return destination, False
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(f"cannot create folder {destination.parent}: {exc.strerror or exc}") from None
+    handle = tempfile.NamedTemporaryFile(dir=destination.parent, prefix=f".{destination.name}.",
+                                         suffix=".part", delete=False)
+    try:
+        with handle:
+            _fetch(url, handle, progress, timeout)
+            handle.flush()
+            os.fsync(handle.fileno())
+        actual = git_blob_sha1(handle.name)
+        if actual != git_sha1:
+            raise DownloadError(f"the file from {url} is corrupted or has changed: its git blob SHA-1 is {actual}, "
+                                f"expected {git_sha1}; nothing was saved, try again later")
+        os.replace(handle.name, destination)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(handle.name)
+        raise
+    return destination, True
+
+
+def _fetch(url, handle, progress, timeout):
+    """Stream `url` into the open binary file `handle`, or raise DownloadError with what to do."""
+    host = urllib.parse.urlsplit(url).netloc or url
+    offline = (f"cannot download from {host}: {{reason}}. Are you offline? Fetch {url} on a machine with internet "
+               f"and copy it here, or train on any UTF-8 CSV with a 'body' column or any plain-text file")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            done = 0
+            for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
+                handle.write(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
+            if total is not None and done != total:
+                raise DownloadError(f"the download from {host} stopped after {done} of {total} bytes; try again")
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"{url} answered HTTP {exc.code} {exc.reason}; the file may have moved") from None
+    except urllib.error.URLError as exc:
+        reason = getattr(exc.reason, "strerror", None) or str(exc.reason)
+        raise DownloadError(offline.format(reason=reason)) from None
+    except http.client.HTTPException as exc:  # e.g. IncompleteRead: the server hung up mid-file
+        raise DownloadError(f"the download from {host} broke off ({type(exc).__name__}); try again") from None
+    except OSError as exc:  # timeouts and dropped connections while reading
+        raise DownloadError(offline.format(reason=getattr(exc, "strerror", None) or str(exc) or "timed out")) from None

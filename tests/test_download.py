@@ -1,0 +1,132 @@
+"""`rnnlm download` against a local HTTP server: good file, corrupted file, no server at all.
+
+Never touches the internet: every URL points at 127.0.0.1.
+"""
+
+import hashlib
+import http.server
+import socket
+import threading
+
+import pytest
+
+from rnnlm import cli
+from rnnlm.download import DATASETS, DownloadError, download, git_blob_sha1
+
+CONTENT = "body\n" + "".join(f'"comment number {i}, with some text."\n' for i in range(2000))
+GOOD = CONTENT.encode("utf-8")
+CORRUPT = GOOD[:-10] + b"XXXXXXXXXX"
+
+
+def blob_sha1(data):
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@pytest.fixture
+def server():
+    """Serves /good.csv, /corrupt.csv and /short.csv (announces more bytes than it sends); counts requests."""
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            body = {"/good.csv": GOOD, "/corrupt.csv": CORRUPT, "/short.csv": GOOD}.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body) + (100 if self.path == "/short.csv" else 0)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", hits
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def closed_port():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens here now: connections are refused
+    return port
+
+
+def test_git_blob_sha1_is_what_git_hash_object_prints(tmp_path):
+    path = tmp_path / "hello.txt"
+    path.write_bytes(b"hello\n")
+    assert git_blob_sha1(path) == "ce013625030ba8dba906f756967f9e9ca394464a"  # git hash-object hello.txt
+
+
+def test_the_reddit_dataset_is_the_tutorial_file():
+    reddit = DATASETS["reddit"]
+    assert reddit.url == ("https://raw.githubusercontent.com/dennybritz/rnn-tutorial-rnnlm/master/"
+                          "data/reddit-comments-2015-08.csv")
+    assert reddit.git_sha1 == "5c116635bce430ed464bcfadc8cc202c26f0b8a5"
+
+
+def test_good_download_is_verified_and_kept(tmp_path, server):
+    url, hits = server
+    seen = []
+    path, fetched = download(f"{url}/good.csv", tmp_path / "data" / "r.csv", blob_sha1(GOOD),
+                             progress=lambda done, total: seen.append((done, total)))
+    assert fetched and path.read_bytes() == GOOD
+    assert seen[-1] == (len(GOOD), len(GOOD))
+    assert sorted(p.name for p in path.parent.iterdir()) == ["r.csv"]
+    # a second call finds the verified file and fetches nothing
+    assert download(f"{url}/good.csv", path, blob_sha1(GOOD)) == (path, False)
+    assert hits == ["/good.csv"]
+
+
+@pytest.mark.parametrize("name, match", [("corrupt.csv", "corrupted"), ("short.csv", "stopped after"),
+                                         ("missing.csv", "HTTP 404")])
+def test_bad_download_is_rejected_and_leaves_nothing(tmp_path, server, name, match):
+    url, _ = server
+    destination = tmp_path / "r.csv"
+    destination.write_bytes(b"an older file")
+    with pytest.raises(DownloadError, match=match):
+        download(f"{url}/{name}", destination, blob_sha1(GOOD))
+    assert destination.read_bytes() == b"an older file"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]
+
+
+def test_offline_says_so_and_what_to_do(tmp_path, closed_port):
+    with pytest.raises(DownloadError, match="offline") as info:
+        download(f"http://127.0.0.1:{closed_port}/r.csv", tmp_path / "r.csv", blob_sha1(GOOD), timeout=5)
+    assert "copy it here" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_download(tmp_path, server, capsys):
+    url, _ = server
+    code = cli.main(["download", "reddit", "--dir", str(tmp_path), "--url", f"{url}/good.csv",
+                     "--sha1", blob_sha1(GOOD), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0 and "verified" in out
+    assert (tmp_path / DATASETS["reddit"].filename).read_bytes() == GOOD
+
+
+def test_cli_download_corrupt_and_offline(tmp_path, server, closed_port, capsys):
+    url, _ = server
+    for bad_url in (f"{url}/corrupt.csv", f"http://127.0.0.1:{closed_port}/r.csv"):
+        code = cli.main(["download", "reddit", "--dir", str(tmp_path), "--url", bad_url,
+                         "--sha1", blob_sha1(GOOD), "--no-progress"])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and err.startswith("rnnlm: error: ")
+        assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_help_hides_the_test_options(capsys):
+    assert cli.main(["download", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "example" in out and "--url" not in out and "reddit" in out
