@@ -109,17 +109,22 @@ def _file_mode(path):
 # --------------------------------------------------------------------- saving
 
 def save_model(path, model, vocabulary, level="word", data_config=None, train_config=None, state=None,
-               param_dtype=None):
+               param_dtype=None, include_optimizer=True):
     """Write `model` with its vocabulary, configuration and training state to `path`, atomically.
 
     state: a `rnnlm.train.TrainingState` (None for an untrained model).
     param_dtype: store the parameters in this dtype (e.g. np.float16 to halve a bundled
         model); default: as they are. Loading casts them back to the model's dtype.
+    include_optimizer: False drops the optimizer's arrays (Adam keeps two per parameter)
+        for a smaller file to share; the epoch and loss history stay, but such a file
+        cannot be resumed exactly, so `metadata["resumable"]` is False.
     """
     config = model.config
     if config.vocab_size != len(vocabulary):
         raise ModelFileError(f"model has {config.vocab_size} outputs but the vocabulary {len(vocabulary)} words")
     training = state.to_dict() if state is not None else {"metadata": None, "arrays": {}}
+    if not include_optimizer:
+        training["arrays"] = {}
     params = {name: np.asarray(value if param_dtype is None else value.astype(param_dtype))
               for name, value in model.params.items()}
     from . import __version__
@@ -133,6 +138,7 @@ def save_model(path, model, vocabulary, level="word", data_config=None, train_co
         "data_config": (data_config or DataConfig(vocabulary_size=len(vocabulary), level=level)).to_dict(),
         "train_config": None if train_config is None else train_config.to_dict(),
         "training": training["metadata"],
+        "resumable": state is not None and include_optimizer,
         "rng": None if train_config is None else {
             "seed": train_config.seed,
             "batch_order": "numpy.random.default_rng([seed, epoch]) for each epoch",

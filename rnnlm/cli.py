@@ -180,8 +180,9 @@ def cmd_train(args):
     checkpoint = None
     if args.resume:
         checkpoint = ckpt.load_model(args.out if args.resume is True else args.resume)
-        if checkpoint.state is None:
-            raise ModelFileError(f"{checkpoint.path} holds no training state to resume from")
+        if checkpoint.state is None or not checkpoint.metadata.get("resumable", True):
+            raise ModelFileError(f"{checkpoint.path} holds no training state to resume from "
+                                 "(an untrained or exported model); train a new one instead")
         data_config, model_config, train_config = _resume_configs(args, checkpoint)
         vocabulary = checkpoint.vocabulary
     else:
@@ -333,6 +334,18 @@ def cmd_gradcheck(args):
     return 0 if report else 1
 
 
+def cmd_export(args):
+    checkpoint = _load(args.model)
+    _check_out(args.out)
+    ckpt.save_model(args.out, checkpoint.model, checkpoint.vocabulary, level=checkpoint.level,
+                    data_config=checkpoint.data_config, train_config=checkpoint.train_config, state=checkpoint.state,
+                    param_dtype=np.dtype(args.dtype), include_optimizer=False)
+    before, after = checkpoint.path.stat().st_size, Path(args.out).stat().st_size
+    print(f"Wrote {args.out}: {_describe(checkpoint.model.config, checkpoint.level)}, parameters as {args.dtype}, "
+          f"no optimizer state; {after:,} bytes (was {before:,}).")
+    return 0
+
+
 def cmd_download(args):
     from .download import DATASETS, download
     dataset = DATASETS[args.dataset]
@@ -381,6 +394,13 @@ read as UNKNOWN_TOKEN but printed as you wrote them.""",
 
 Compares BPTT's gradients with central differences for every entry of U, V and W of a small
 RNNNumpy (vocabulary 100, hidden 10, full BPTT). Exit code 0 when every entry passes, 1 when not.""",
+    "export": """example:
+  rnnlm export model.npz --out small.npz
+  rnnlm export model.npz --out small.npz --dtype float16
+
+Writes a copy without the optimizer's state (Adam keeps two arrays per parameter), for
+sharing or bundling. The copy generates and evaluates like the original, and keeps its
+loss history, but --resume refuses it because the optimizer state is gone.""",
     "download": """example:
   rnnlm download reddit --dir data/
 
@@ -469,6 +489,13 @@ def build_parser():
     p = command("gradcheck", "check BPTT's gradients numerically (the tutorial's demo)")
     p.add_argument("--seed", type=int, default=GRADCHECK_SEED, help=f"model seed (default: {GRADCHECK_SEED})")
     p.set_defaults(run=cmd_gradcheck)
+
+    p = command("export", "copy a model without its training state (smaller, for sharing)")
+    p.add_argument("model", metavar="MODEL.npz", help="a model file")
+    p.add_argument("--out", required=True, metavar="OUT.npz", help="the copy to write")
+    p.add_argument("--dtype", choices=["float32", "float16"], default="float32",
+                   help="store the parameters in this type; loading casts back to float32 (default: float32)")
+    p.set_defaults(run=cmd_export)
 
     p = command("download", "download a dataset and verify its checksum")
     p.add_argument("dataset", choices=["reddit"], help="reddit: the tutorial's Reddit comments")

@@ -137,6 +137,7 @@ _NO_SPACE_AFTER = {"(", "[", "{", "$", "#", "``"}
 # Treebank also splits "gonna", "wanna", "gotta", "cannot" in two; the second halves attach.
 _SPLIT_PAIRS = {("gon", "na"), ("wan", "na"), ("got", "ta"), ("can", "not")}
 _QUOTES = {"``": '"', "''": '"'}
+_ENTITIES = {"gt": ">", "lt": "<", "amp": "&", "nbsp": " ", "quot": '"'}
 
 
 def detokenize(tokens, level="word"):
@@ -150,6 +151,7 @@ def detokenize(tokens, level="word"):
     tokens = [t for t in tokens if t not in (SENTENCE_START, SENTENCE_END)]
     if level == "char":
         return "".join(tokens)
+    tokens = _html_entities(tokens)
     pieces = []
     previous = None
     for token in tokens:
@@ -166,6 +168,19 @@ def detokenize(tokens, level="word"):
         if ch.isalpha():
             return text[:i] + ch.upper() + text[i + 1:]
     return text
+
+
+def _html_entities(tokens):
+    """Reddit's CSV escapes > < & as &gt; &lt; &amp;, which Treebank splits into "&", "gt", ";": undo both."""
+    merged, i = [], 0
+    while i < len(tokens):
+        if tokens[i] == "&" and i + 2 < len(tokens) and tokens[i + 2] == ";" and tokens[i + 1] in _ENTITIES:
+            merged.append(_ENTITIES[tokens[i + 1]])
+            i += 3
+        else:
+            merged.append(tokens[i])
+            i += 1
+    return merged
 
 
 def tokenize_prefix(text, level="word"):

@@ -55,7 +55,7 @@ def python_m_rnnlm(*argv, **kwargs):
 
 # --------------------------------------------------------------------- help
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "generate", "gradcheck", "download"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "generate", "gradcheck", "download", "export"])
 def test_every_command_explains_itself_with_an_example(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0 and "example" in out and f"rnnlm {command}" in out
@@ -229,6 +229,25 @@ def test_subprocess_generate(model_file):
     first = python_m_rnnlm("generate", "--model", model_file, "-n", 2, "--seed", 5)
     second = python_m_rnnlm("generate", "--model", model_file, "-n", 2, "--seed", 5)
     assert first.returncode == 0 and first.stdout == second.stdout and len(first.stdout.splitlines()) == 2
+
+
+# --------------------------------------------------------------------- export
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_export_drops_the_optimizer_state_and_cannot_be_resumed(model_file, tmp_path, capsys, dtype):
+    small = tmp_path / "small.npz"
+    code, out, _ = run(capsys, "export", model_file, "--out", small, "--dtype", dtype)
+    assert code == 0 and "no optimizer state" in out
+    assert small.stat().st_size < model_file.stat().st_size
+    original, copy = ckpt.load_model(model_file), ckpt.load_model(small)
+    assert copy.state.history == original.state.history and copy.state.optimizer_state == {}
+    for name, value in original.model.params.items():
+        np.testing.assert_allclose(copy.model.params[name], value, rtol=1e-3 if dtype == "float16" else 0, atol=1e-3)
+    argv = ("generate", "--model", small, "-n", 2, "--seed", 1)
+    if dtype == "float32":  # the same parameters give the same sentences
+        assert run(capsys, *argv)[1] == run(capsys, "generate", "--model", model_file, "-n", 2, "--seed", 1)[1]
+    code, _, err = run(capsys, "train", COMMENTS, "--out", tmp_path / "m.npz", "--resume", small, "--epochs", 9)
+    assert code == 2 and "no training state to resume from" in err
 
 
 # --------------------------------------------------------------------- gradcheck

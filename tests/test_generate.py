@@ -139,6 +139,7 @@ def test_impossible_generation_settings(kwargs):
     ("see https://example.com/x for it", "See https://example.com/x for it"),
     ("they'll say it's fine: we've won", "They'll say it's fine: we've won"),
     ("... and then", "... And then"),
+    ("&gt; quoted text &amp; more", "> Quoted text & more"),
 ])
 def test_detokenize_undoes_treebank(text, expected):
     assert detokenize(tokenize_words(text.lower())) == expected
