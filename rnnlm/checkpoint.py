@@ -184,6 +184,13 @@ def _read_arrays(path):
     if path.is_dir():
         raise ModelFileError(f"{path} is a directory, not a model file")
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(8)
+        if magic.startswith(b"\x80") or magic.startswith(b"(dp") or magic.startswith(b"(lp"):
+            raise ModelFileError(f"{path} is a Python pickle, which rnnlm never loads (loading one can run code); "
+                                 "it is not an rnnlm model file")
+        if not magic.startswith(b"PK") and not magic.startswith(b"\x93NUMPY"):
+            raise ModelFileError(f"{path} is not an rnnlm model file (not an .npz archive)")
         data = np.load(path, allow_pickle=False)
         if not hasattr(data, "files"):  # a bare array: a .npy file, not an .npz archive
             raise ModelFileError(f"{path} is a single NumPy array, not an rnnlm model file")

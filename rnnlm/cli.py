@@ -99,14 +99,15 @@ def _download_progress(show):
     tqdm = _tqdm() if show else None
     if tqdm is None:
         return None, lambda: None
-    bar = tqdm(unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, desc="downloading")
+    bars = []  # made at the first byte, so a failed connection prints no empty bar
 
     def update(done, total):
-        if total is not None and bar.total != total:
-            bar.total = total
-        bar.update(done - bar.n)
+        if not bars:
+            bars.append(tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                             desc="downloading"))
+        bars[0].update(done - bars[0].n)
 
-    return update, bar.close
+    return update, lambda: bars and bars[0].close()
 
 
 # --------------------------------------------------------------------- train

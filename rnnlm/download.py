@@ -74,15 +74,27 @@ def download(url, destination, git_sha1, progress=None, timeout=30.0):
     destination = Path(destination)
     if destination.is_file() and git_blob_sha1(destination) == git_sha1:
         return destination, False
+    created = [] if destination.parent.exists() else [p for p in (destination.parent, *destination.parent.parents)
+                                                     if not p.exists()]
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DownloadError(f"cannot create folder {destination.parent}: {exc.strerror or exc}") from None
+    try:
+        return _download_into(url, destination, git_sha1, progress, timeout), True
+    except BaseException:
+        for folder in created:  # leave no empty folders behind a failed download
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _download_into(url, destination, git_sha1, progress, timeout):
     handle = tempfile.NamedTemporaryFile(dir=destination.parent, prefix=f".{destination.name}.",
                                          suffix=".part", delete=False)
     try:
         with handle:
-            _fetch(url, handle, progress, timeout)
+            _fetch(url, handle, progress, timeout, destination)
             handle.flush()
             os.fsync(handle.fileno())
         actual = git_blob_sha1(handle.name)
@@ -94,14 +106,14 @@ def download(url, destination, git_sha1, progress=None, timeout=30.0):
         with contextlib.suppress(OSError):
             os.unlink(handle.name)
         raise
-    return destination, True
+    return destination
 
 
-def _fetch(url, handle, progress, timeout):
+def _fetch(url, handle, progress, timeout, destination):
     """Stream `url` into the open binary file `handle`, or raise DownloadError with what to do."""
     host = urllib.parse.urlsplit(url).netloc or url
     offline = (f"cannot download from {host}: {{reason}}. Are you offline? Fetch {url} on a machine with internet "
-               f"and copy it here, or train on any UTF-8 CSV with a 'body' column or any plain-text file")
+               f"and copy it to {destination}, or train on any UTF-8 CSV with a 'body' column or any plain-text file")
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             length = response.headers.get("Content-Length")

@@ -158,7 +158,8 @@ def detokenize(tokens, level="word"):
         word = "I" if token == "i" else _QUOTES.get(token, token)
         glue = previous is not None and (token in _NO_SPACE_BEFORE or previous in _NO_SPACE_AFTER
                                          or (previous.lower(), token) in _SPLIT_PAIRS
-                                         or (previous == ":" and token.startswith("//")))  # http: //x -> http://x
+                                         or (previous == ":" and token.startswith("//"))  # http: //x -> http://x
+                                         or (previous == "]" and token == "("))  # markdown [text](link)
         if pieces and not glue:
             pieces.append(" ")
         pieces.append(word)

@@ -96,7 +96,7 @@ def test_object_arrays_are_never_unpickled(tmp_path, model, vocab):
 def test_a_pickle_file_is_rejected(tmp_path):
     path = tmp_path / "evil.npz"
     path.write_bytes(pickle.dumps({"U": [1, 2, 3]}))
-    with pytest.raises(ModelFileError, match="pickled"):
+    with pytest.raises(ModelFileError, match="pickle"):
         ckpt.load_model(path)
 
 

@@ -102,8 +102,11 @@ def test_bad_download_is_rejected_and_leaves_nothing(tmp_path, server, name, mat
 def test_offline_says_so_and_what_to_do(tmp_path, closed_port):
     with pytest.raises(DownloadError, match="offline") as info:
         download(f"http://127.0.0.1:{closed_port}/r.csv", tmp_path / "r.csv", blob_sha1(GOOD), timeout=5)
-    assert "copy it here" in str(info.value)
+    assert f"copy it to {tmp_path / 'r.csv'}" in str(info.value)
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DownloadError):
+        download(f"http://127.0.0.1:{closed_port}/r.csv", tmp_path / "new" / "sub" / "r.csv", blob_sha1(GOOD))
+    assert list(tmp_path.iterdir()) == []  # the folders it made for the file are gone again
 
 
 def test_cli_download(tmp_path, server, capsys):

@@ -140,6 +140,7 @@ def test_impossible_generation_settings(kwargs):
     ("they'll say it's fine: we've won", "They'll say it's fine: we've won"),
     ("... and then", "... And then"),
     ("&gt; quoted text &amp; more", "> Quoted text & more"),
+    ("read [the rules](http://x.org/r) first", "Read [the rules](http://x.org/r) first"),
 ])
 def test_detokenize_undoes_treebank(text, expected):
     assert detokenize(tokenize_words(text.lower())) == expected
