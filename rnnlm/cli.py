@@ -318,7 +318,7 @@ def cmd_generate(args):
     rng = np.random.default_rng(args.seed)
     for _ in range(config.num_sentences):
         tokens = generate_sentence(checkpoint.model, checkpoint.vocabulary, rng, config.min_length, config.max_length,
-                                   config.temperature, prefix, config.max_attempts)
+                                   config.temperature, prefix, config.max_attempts, checkpoint.level)
         print(detokenize(tokens, checkpoint.level), flush=True)
     return 0
 
@@ -386,8 +386,8 @@ pooled over every predicted token (SENTENCE_END included), and a line 'perplexit
   rnnlm generate                                  # 10 sentences from the bundled Reddit model
   rnnlm generate --model model.npz -n 3 --temperature 0.7 --prefix "i think" --seed 1
 
-One sentence per line. UNKNOWN_TOKEN is never produced; sentences shorter than --min-length are
-drawn again (at most 100 times, then the longest draw is printed); --max-length ends a sentence;
+One sentence per line. UNKNOWN_TOKEN is never produced; sentences of fewer than --min-length words
+are drawn again (at most 100 times, then the longest draw is printed); --max-length ends a sentence;
 --temperature 0 always picks the most probable token. Prefix words the model does not know are
 read as UNKNOWN_TOKEN but printed as you wrote them.""",
     "gradcheck": """example:
@@ -478,9 +478,10 @@ def build_parser():
     p.add_argument("--model", metavar="MODEL.npz", help="model file (default: the bundled Reddit model)")
     p.add_argument("-n", type=int, metavar="N", help="number of sentences" + _d(GenerateConfig, "num_sentences"))
     p.add_argument("--min-length", type=int, metavar="N",
-                   help="resample sentences shorter than N tokens" + _d(GenerateConfig, "min_length"))
+                   help="resample sentences of fewer than N words (punctuation does not count)"
+                   + _d(GenerateConfig, "min_length"))
     p.add_argument("--max-length", type=int, metavar="N",
-                   help="end a sentence after N tokens" + _d(GenerateConfig, "max_length"))
+                   help="end a sentence after N tokens, punctuation included" + _d(GenerateConfig, "max_length"))
     p.add_argument("--temperature", type=float, metavar="T",
                    help="0 is greedy, below 1 is safer, above 1 wilder" + _d(GenerateConfig, "temperature"))
     p.add_argument("--prefix", metavar="TEXT", help="start every sentence with these words (characters at char level)")

@@ -12,8 +12,9 @@ Unlike the tutorial's loop, which could spin forever:
 - sampling is in float64 from renormalised probabilities, with an explicit, seeded
   `np.random.Generator` (same seed, same sentences);
 - `max_length` tokens end a sentence even without SENTENCE_END (termination is guaranteed);
-- a sentence shorter than `min_length` tokens is drawn again, at most `max_attempts`
-  times; if every attempt is short, the longest one is returned (it is never an error,
+- a sentence of fewer than `min_length` words is drawn again, at most `max_attempts`
+  times (a word is a token with a letter or digit in it, so punctuation does not count;
+  at character level every character counts); if every attempt is short, the longest one is returned (it is never an error,
   and never an endless loop). Greedy decoding (temperature 0) is deterministic, so it
   makes exactly one attempt.
 
@@ -33,8 +34,9 @@ from .errors import ConfigError
 class GenerateConfig:
     """How sentences are drawn: the single source of the `rnnlm generate` defaults.
 
-    num_sentences: how many. min_length / max_length: tokens per sentence (words, or
-    characters for a character-level model), the prefix included. temperature: divides
+    num_sentences: how many. min_length: words per sentence at least (see `sentence_length`),
+    max_length: tokens at most (punctuation included: it guarantees termination); both
+    count characters for a character-level model, and both include the prefix. temperature: divides
     the logits; 1 samples the model's distribution, below 1 is more conservative, 0 is
     greedy (argmax). max_attempts: draws per sentence before the longest is accepted.
     """
@@ -98,11 +100,12 @@ def _sample_once(model, vocabulary, rng, prefix_ids, max_length, temperature, ba
 
 def generate_sentence(model, vocabulary, rng, min_length=GenerateConfig.min_length,
                       max_length=GenerateConfig.max_length, temperature=GenerateConfig.temperature,
-                      prefix_tokens=(), max_attempts=GenerateConfig.max_attempts):
+                      prefix_tokens=(), max_attempts=GenerateConfig.max_attempts, level="word"):
     """One sentence as a list of tokens: `prefix_tokens` (as given) followed by the generated ones.
 
     Never contains UNKNOWN_TOKEN (unless the caller's prefix does), SENTENCE_START or
-    SENTENCE_END. See the module docstring for the length rules.
+    SENTENCE_END. See the module docstring for the length rules; `level` says how
+    `min_length` counts (see `sentence_length`).
     """
     GenerateConfig(min_length=min_length, max_length=max_length, temperature=temperature,
                    max_attempts=max_attempts)
@@ -111,20 +114,29 @@ def generate_sentence(model, vocabulary, rng, min_length=GenerateConfig.min_leng
         raise ConfigError(f"the prefix has {len(prefix_tokens)} tokens, more than max length {max_length}")
     prefix_ids = vocabulary.encode(prefix_tokens)
     banned = [vocabulary.unknown_index, vocabulary.start_index]
-    best = None
+    best, best_length = None, -1
     for _ in range(1 if temperature == 0 else max_attempts):
-        generated = _sample_once(model, vocabulary, rng, prefix_ids, max_length, temperature, banned)
-        if best is None or len(generated) > len(best):
-            best = generated
-        if len(prefix_tokens) + len(generated) >= min_length:
+        tokens = prefix_tokens + vocabulary.decode(
+            _sample_once(model, vocabulary, rng, prefix_ids, max_length, temperature, banned))
+        length = sentence_length(tokens, level)
+        if length > best_length:
+            best, best_length = tokens, length
+        if length >= min_length:
             break
-    return prefix_tokens + vocabulary.decode(best)
+    return best
 
 
-def generate_sentences(model, vocabulary, rng, config=GenerateConfig(), prefix_tokens=()):
+def sentence_length(tokens, level="word"):
+    """What --min-length counts: words (tokens with a letter or digit), or characters at char level."""
+    if level == "char":
+        return len(tokens)
+    return sum(any(ch.isalnum() for ch in token) for token in tokens)
+
+
+def generate_sentences(model, vocabulary, rng, config=GenerateConfig(), prefix_tokens=(), level="word"):
     """`config.num_sentences` sentences (token lists) from one generator, in order."""
     return [generate_sentence(model, vocabulary, rng, config.min_length, config.max_length, config.temperature,
-                              prefix_tokens, config.max_attempts)
+                              prefix_tokens, config.max_attempts, level)
             for _ in range(config.num_sentences)]
 
 

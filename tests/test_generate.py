@@ -6,7 +6,7 @@ import pytest
 from rnnlm.config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
 from rnnlm.errors import ConfigError
 from rnnlm.fast import FastRNN
-from rnnlm.generate import (GenerateConfig, detokenize, generate_sentence, generate_sentences, next_token,
+from rnnlm.generate import (GenerateConfig, detokenize, generate_sentence, generate_sentences, next_token, sentence_length,
                             tokenize_prefix, unknown_tokens)
 from rnnlm.text import tokenize_words
 from rnnlm.vocab import Vocabulary
@@ -64,6 +64,16 @@ def test_short_sentences_are_drawn_again(vocab):
     rng = np.random.default_rng(0)
     lengths = [len(generate_sentence(model, vocab, rng, min_length=4, max_length=30)) for _ in range(20)]
     assert min(lengths) >= 4
+
+
+def test_min_length_counts_words_not_punctuation(vocab):
+    model = _model(vocab, bias={".": 3.0, SENTENCE_END: 1.0})  # mostly full stops
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        tokens = generate_sentence(model, vocab, rng, min_length=3, max_length=40)
+        assert sum(t != "." for t in tokens) >= 3
+    assert sentence_length(["i", "do", "n't", ",", "...", "2", "!"]) == 4
+    assert sentence_length(list("春眠 不觉"), level="char") == 5
 
 
 def test_impossible_minimum_returns_the_longest_attempt_and_terminates(vocab):
