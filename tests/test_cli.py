@@ -164,6 +164,31 @@ def test_sigint_to_a_real_training_process(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temporary file left behind
 
 
+def test_resume_on_another_corpus_keeps_the_model_vocabulary(tmp_path, capsys, tiny_text):
+    out = tmp_path / "m.npz"
+    train(capsys, out, epochs=1)
+    vocabulary = ckpt.load_model(out).vocabulary
+    stdout = train(capsys, out, "--resume", corpus=tiny_text, epochs=2)
+    assert "Using vocabulary size 60." in stdout and "epoch 2/2" in stdout
+    assert ckpt.load_model(out).vocabulary == vocabulary
+
+
+def test_kill_9_at_any_moment_leaves_a_loadable_model(tmp_path):
+    out = tmp_path / "m.npz"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for delay in (0.0, 0.13, 0.37):
+        proc = subprocess.Popen([sys.executable, "-m", "rnnlm", "train", str(COMMENTS), "--out", str(out),
+                                 "--epochs", "100000", *TINY], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=env)
+        deadline = time.monotonic() + 30
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(delay)
+        proc.kill()
+        proc.wait(timeout=30)
+        assert ckpt.load_model(out).state.epoch >= 1  # never a half-written file
+
+
 @pytest.mark.parametrize("options, kind", [
     (["--cell", "gru", "--optimizer", "adam", "--learning-rate", "0.01"], "language-model"),
     (["--cell", "lstm", "--peephole", "--clip", "1"], "language-model"),
