@@ -112,10 +112,10 @@ def _download_progress(show):
 
 # --------------------------------------------------------------------- train
 
-def _check_out(path):
+def _check_out(path, option="--out", example="model.npz"):
     out = Path(path)
     if out.is_dir():
-        raise DataError(f"--out {out} is a directory; give a file name such as {out / 'model.npz'}")
+        raise DataError(f"{option} {out} is a directory; give a file name such as {out / example}")
     ensure_file_writable(out)
 
 
@@ -172,10 +172,22 @@ def _plot(path, history, vocab_size):
     plt.close(fig)
 
 
+def _interrupted(args, epoch, finished):
+    """The Ctrl-C message. The partial epoch is dropped: --resume must replay whole epochs to be exact."""
+    if not finished:
+        kept = f"{args.out} is as it was" if Path(args.out).exists() else "nothing was saved"
+        return f"{PROG}: interrupted during epoch {epoch}, before any epoch finished; {kept}"
+    again = f"{PROG} train {args.corpus} --out {args.out} --resume"
+    if args.max_records is not None:
+        again += f" --max-records {args.max_records}"
+    return (f"{PROG}: interrupted during epoch {epoch}; {args.out} holds the model as of epoch "
+            f"{finished[-1].epoch} (saved when it finished); continue with: {again}")
+
+
 def cmd_train(args):
     _check_out(args.out)
     if args.plot:
-        _check_out(args.plot)
+        _check_out(args.plot, "--plot", "loss.png")
     if args.max_records is not None and args.max_records < 1:
         raise ConfigError(f"--max-records must be a positive integer, got {args.max_records}")
     checkpoint = None
@@ -218,40 +230,29 @@ def cmd_train(args):
               f"ask for more with --epochs (now {train_config.epochs}).")
         return 0
 
-    def save(model_params, state_to_save):
-        saved = ckpt.build_model(model.config, seed=0, kind=ckpt.model_kind(model.config)) \
-            if model_params is not None else model
-        if model_params is not None:
-            for name, value in model_params.items():
-                saved.params[name][...] = value
-        ckpt.save_model(args.out, saved, corpus.vocabulary, level=data_config.level, data_config=data_config,
+    def save(state_to_save):
+        ckpt.save_model(args.out, model, corpus.vocabulary, level=data_config.level, data_config=data_config,
                         train_config=train_config, state=state_to_save)
-
-    # the last consistent (parameters, state) pair: what Ctrl-C saves, so --resume stays exact
-    snapshot = {"params": {k: v.copy() for k, v in model.params.items()}, "state": state}
 
     def on_epoch(event):
         r = event.record
         valid = "" if r.valid_loss is None else \
             f", valid loss {r.valid_loss:.4f} (perplexity {r.valid_perplexity:.1f})"
-        save(None, event.state)
-        snapshot["params"] = {k: v.copy() for k, v in model.params.items()}
-        snapshot["state"] = event.state
+        save(event.state)
+        finished.append(event.state)
         print(f"epoch {r.epoch}/{event.epochs}: train loss {r.train_loss:.4f} (perplexity {r.train_perplexity:.1f})"
               f"{valid}, learning rate {r.learning_rate:g}, {r.tokens_per_second:,.0f} tokens/s, {r.seconds:.1f} s"
               f"; saved {args.out}", flush=True)
 
+    finished = []  # states of the epochs finished (and saved) in this run
     progress = _TrainingProgress(show_bar=not args.no_progress, on_epoch=on_epoch)
     try:
         state = training.train(model, X, Y, train_config, X_valid=Xv, Y_valid=Yv, callback=progress, state=state)
     except KeyboardInterrupt:
         progress.close()
-        done = snapshot["state"]
-        save(snapshot["params"], done)
-        if args.plot and done.history:
-            _plot(args.plot, done.history, len(corpus.vocabulary))
-        print(f"{PROG}: interrupted during epoch {done.epoch + 1}; saved the model as of epoch {done.epoch} to "
-              f"{args.out}; continue with: {PROG} train {args.corpus} --out {args.out} --resume", file=sys.stderr)
+        print(_interrupted(args, state.epoch + len(finished) + 1, finished), file=sys.stderr)
+        if finished and args.plot:
+            _plot(args.plot, finished[-1].history, len(corpus.vocabulary))
         return EXIT_INTERRUPTED
     finally:
         progress.close()

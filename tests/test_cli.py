@@ -133,13 +133,25 @@ def test_ctrl_c_saves_the_last_epoch_and_resume_matches(tmp_path, capsys, monkey
     monkeypatch.setattr(cli.training, "train", interrupted)
     code, stdout, err = run(capsys, "train", COMMENTS, "--out", out, "--epochs", 3, *TINY)
     assert code == 130 and "epoch 1/3" in stdout
-    assert err.strip().splitlines()[-1].startswith("rnnlm: interrupted during epoch 2") and "--resume" in err
+    assert err.strip().splitlines()[-1].startswith("rnnlm: interrupted during epoch 2; ") and "--resume" in err
     assert ckpt.load_model(out).state.epoch == 1
     monkeypatch.setattr(cli.training, "train", real_train)
     train(capsys, out, "--resume")
     train(capsys, whole)
     a, b = ckpt.load_model(whole), ckpt.load_model(out)
     assert [r.valid_loss for r in a.state.history] == [r.valid_loss for r in b.state.history]
+
+
+def test_ctrl_c_in_the_first_epoch_leaves_an_existing_out_alone(tmp_path, capsys, monkeypatch, model_file):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "m.npz"
+    out.write_bytes(model_file.read_bytes())
+    monkeypatch.setattr(cli.training, "train", interrupted)
+    code, _, err = run(capsys, "train", COMMENTS, "--out", out, "--epochs", 3, *TINY)
+    assert code == 130 and "before any epoch finished" in err and "is as it was" in err
+    assert out.read_bytes() == model_file.read_bytes()
 
 
 def test_sigint_to_a_real_training_process(tmp_path):
