@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import DataConfig, ModelConfig, TrainConfig
-from .errors import ModelFileError
+from .errors import ConfigError, ModelFileError
 from .vocab import Vocabulary
 
 FORMAT_NAME = "rnnlm-model"
@@ -61,7 +61,11 @@ def build_model(config, seed=None, dtype=np.float32, kind=None):
         return FastRNN(config.vocab_size, config.hidden_size, bptt_truncate=config.bptt_truncate,
                        seed=seed, dtype=dtype)
     if kind == "language-model":
-        from .models import LanguageModel
+        try:
+            from .models import LanguageModel
+        except ImportError:
+            raise ConfigError(f"this rnnlm has no LanguageModel (rnnlm.models), needed for cell {config.cell!r}, "
+                              f"{config.num_layers} layer(s), embed size {config.embed_size}") from None
         return LanguageModel.from_config(config, seed=seed, dtype=dtype)
     raise ModelFileError(f"unknown model kind {kind!r}; this rnnlm knows {', '.join(MODEL_KINDS)}")
 
