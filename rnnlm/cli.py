@@ -131,7 +131,15 @@ def _describe(model_config, level):
 
 
 def _perplexity(loss):
-    return math.exp(min(loss, 700.0))
+    return math.exp(loss) if loss < 700.0 else math.inf  # exp(700) is near float64's limit
+
+
+def _loss_text(label, loss):
+    """'train loss 4.1234 (perplexity 61.8)', compact when training has blown up."""
+    perplexity = _perplexity(loss)
+    if perplexity < 1e6:
+        return f"{label} loss {loss:.4f} (perplexity {perplexity:.1f})"
+    return f"{label} loss {loss:.4g} (perplexity {perplexity:.3g})"
 
 
 def _resume_configs(args, checkpoint):
@@ -237,10 +245,10 @@ def cmd_train(args):
     def on_epoch(event):
         r = event.record
         valid = "" if r.valid_loss is None else \
-            f", valid loss {r.valid_loss:.4f} (perplexity {r.valid_perplexity:.1f})"
+            f", {_loss_text('valid', r.valid_loss)}"
         save(event.state)
         finished.append(event.state)
-        print(f"epoch {r.epoch}/{event.epochs}: train loss {r.train_loss:.4f} (perplexity {r.train_perplexity:.1f})"
+        print(f"epoch {r.epoch}/{event.epochs}: {_loss_text('train', r.train_loss)}"
               f"{valid}, learning rate {r.learning_rate:g}, {r.tokens_per_second:,.0f} tokens/s, {r.seconds:.1f} s"
               f"; saved {args.out}", flush=True)
 
@@ -257,10 +265,9 @@ def cmd_train(args):
     finally:
         progress.close()
     final = state.history[-1]
-    summary = f"Done: {state.epoch} epochs; final train loss {final.train_loss:.4f} " \
-              f"(perplexity {final.train_perplexity:.1f})"
+    summary = f"Done: {state.epoch} epochs; final {_loss_text('train', final.train_loss)}"
     if final.valid_loss is not None:
-        summary += f", validation loss {final.valid_loss:.4f} (perplexity {final.valid_perplexity:.1f})"
+        summary += f", {_loss_text('validation', final.valid_loss)}"
     print(summary + f"; model saved to {args.out}.")
     if args.plot:
         _plot(args.plot, state.history, len(corpus.vocabulary))
@@ -300,7 +307,8 @@ def cmd_evaluate(args):
           f"{unknown / tokens:.1%} of them are UNKNOWN_TOKEN.")
     print(f"Uniform baseline: cross-entropy log({len(vocab)}) = {math.log(len(vocab)):.4f}, perplexity {len(vocab)}.")
     print(f"cross-entropy: {loss:.4f} nats per token")
-    print(f"perplexity: {_perplexity(loss):.2f}")
+    perplexity = _perplexity(loss)
+    print(f"perplexity: {perplexity:.2f}" if perplexity < 1e6 else f"perplexity: {perplexity:.6g}")
     return 0
 
 
