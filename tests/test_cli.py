@@ -96,8 +96,11 @@ def test_progress_bar_goes_to_stderr(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("optimizer", [["--optimizer", "sgd", "--momentum", "0.9", "--learning-rate", "0.3"],
-                                       ["--optimizer", "adam", "--learning-rate", "0.01"]])
+                                       ["--optimizer", "adam", "--learning-rate", "0.01"],
+                                       ["--cell", "lstm", "--optimizer", "rmsprop", "--learning-rate", "0.01"]])
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, capsys, optimizer):
+    if "--cell" in optimizer:
+        pytest.importorskip("rnnlm.models")
     whole, split = tmp_path / "whole.npz", tmp_path / "split.npz"
     train(capsys, whole, *optimizer, epochs=4)
     train(capsys, split, *optimizer, epochs=2)
