@@ -2,8 +2,8 @@
 
 The only module that prints or exits. Every `RnnlmError` (and any OSError or NumPy
 complaint about a file) becomes one line `rnnlm: error: <message>` on stderr and exit
-code 2, with no traceback; argparse's usage errors also exit 2. Ctrl-C during training
-saves a checkpoint and exits 130. Option names carry the field names of the config
+code 2, with no traceback; so do argparse's usage errors. Ctrl-C during training
+keeps the last finished epoch's checkpoint and exits 130. Option names carry the field names of the config
 dataclasses (`--hidden` sets `ModelConfig.hidden_size`), and every default comes from
 those dataclasses (or `GenerateConfig`): nothing here repeats a default value.
 """
@@ -50,6 +50,13 @@ def _fields(args, cls):
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as the same single line as every other error (still exit 2)."""
+
+    def error(self, message):
+        self.exit(EXIT_ERROR, f"{PROG}: error: {_one_line(message)}; see '{self.prog} --help'\n")
 
 
 # --------------------------------------------------------------------- progress
@@ -421,7 +428,7 @@ Offline, it says so and what to do instead.""",
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, formatter_class=_Formatter,
         description="A from-scratch NumPy recurrent-neural-network language model (the WildML tutorial, and more).",
         epilog="examples:\n  rnnlm generate\n  rnnlm train corpus.csv --out model.npz\n"

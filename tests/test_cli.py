@@ -65,9 +65,12 @@ def test_top_level_help_and_usage_errors(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0 and all(c in out for c in ("train", "evaluate", "generate", "gradcheck", "download"))
     code, _, err = run(capsys)
-    assert code == 2 and "usage" in err
+    assert code == 2 and err == "rnnlm: error: the following arguments are required: COMMAND; see 'rnnlm --help'\n"
     code, _, err = run(capsys, "train", COMMENTS, "--out", "x.npz", "--cell", "transformer")
-    assert code == 2 and "invalid choice" in err
+    assert code == 2 and err.count("\n") == 1 and "invalid choice: 'transformer'" in err
+    assert err.endswith("see 'rnnlm train --help'\n")
+    code, _, err = run(capsys, "generate", "-n", "many")
+    assert code == 2 and err.count("\n") == 1 and "invalid int value: 'many'" in err
 
 
 # --------------------------------------------------------------------- train
