@@ -1,11 +1,11 @@
-"""The `rnnlm` command: train, evaluate, generate, gradcheck, download.
+"""The `rnnlm` command: train, evaluate, generate, gradcheck, export, download.
 
-The only module that prints or exits. Every `RnnlmError` (and any OSError or NumPy
-complaint about a file) becomes one line `rnnlm: error: <message>` on stderr and exit
-code 2, with no traceback; so do argparse's usage errors. Ctrl-C during training
-keeps the last finished epoch's checkpoint and exits 130. Option names carry the field names of the config
-dataclasses (`--hidden` sets `ModelConfig.hidden_size`), and every default comes from
-those dataclasses (or `GenerateConfig`): nothing here repeats a default value.
+The only module that prints or exits. Every `RnnlmError` (and any OSError about a file)
+becomes one line `rnnlm: error: <message>` on stderr and exit code 2, with no traceback;
+so do argparse's usage errors. Ctrl-C during training keeps the last finished epoch's
+checkpoint and exits 130. Option names carry the field names of the config dataclasses
+(`--hidden` sets `ModelConfig.hidden_size`), and every default comes from those
+dataclasses (or `GenerateConfig`): nothing here repeats a default value.
 """
 
 import argparse
