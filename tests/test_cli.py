@@ -61,6 +61,17 @@ def test_every_command_explains_itself_with_an_example(capsys, command):
     assert code == 0 and "example" in out and f"rnnlm {command}" in out
 
 
+def test_help_shows_the_config_dataclass_defaults(capsys):
+    from rnnlm.config import DataConfig, ModelConfig, TrainConfig
+    code, out, _ = run(capsys, "train", "--help")
+    out = " ".join(out.split())
+    for option, value in [("--vocab-size", DataConfig.vocabulary_size), ("--hidden", ModelConfig.hidden_size),
+                          ("--bptt-truncate", ModelConfig.bptt_truncate), ("--epochs", TrainConfig.epochs),
+                          ("--learning-rate", TrainConfig.learning_rate), ("--batch-size", TrainConfig.batch_size),
+                          ("--valid-fraction", TrainConfig.valid_fraction), ("--optimizer", TrainConfig.optimizer)]:
+        assert re.search(re.escape(option) + r"\b[^(]*\(default: " + re.escape(str(value)) + r"\)", out), option
+
+
 def test_top_level_help_and_usage_errors(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0 and all(c in out for c in ("train", "evaluate", "generate", "gradcheck", "download"))
