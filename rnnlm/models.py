@@ -128,6 +128,11 @@ class LanguageModel:
         is a `SparseGradient` over the K distinct input words (values (K, E), axis 0).
         """
         c = self._config
+        if sum(len(s) for s in X) == 0:  # nothing to predict (no sentences, or only empty ones)
+            grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+            if sparse:
+                grads["embedding"] = SparseGradient(np.zeros(0, np.int64), grads["embedding"][:0], axis=0)
+            return 0.0, grads
         x, y, mask, caches, top = self._forward(X, Y)
         N, T, H = top.shape
         real = mask.reshape(-1)
@@ -141,9 +146,6 @@ class LanguageModel:
             dout, layer_grads, _ = layer_backward(c.cell, dout, caches[k], truncate=c.bptt_truncate)
             for name, g in layer_grads.items():
                 grads[f"l{k}.{name}"] = g
-        for k in range(c.num_layers):  # a layer whose sentences are all empty gets zero gradients
-            for name in self._layer_shapes(k):
-                grads.setdefault(f"l{k}.{name}", np.zeros_like(self.params[f"l{k}.{name}"]))
         words, rows = embedding_backward(x.reshape(-1)[real], dout.reshape(N * T, -1)[real])
         demb = SparseGradient(words, rows.astype(self.dtype, copy=False), axis=0)
         grads["embedding"] = demb if sparse else demb.to_dense(self.params["embedding"].shape, self.dtype)

@@ -215,3 +215,12 @@ def test_torch_state_dict_layout_without_torch():
 def test_models_without_a_torch_counterpart_refuse_to_export(kw):
     with pytest.raises(ConfigError, match="PyTorch"):
         LanguageModel(C, 4, **kw).torch_state_dict()
+
+
+@pytest.mark.parametrize("X", [[], [np.array([], int)]])
+def test_nothing_to_predict_gives_zero_loss_and_gradients(X):
+    m = model("lstm", 2, bptt_truncate=1)
+    loss, grads = m.loss_and_gradients(X, X, sparse=True)
+    assert loss == 0.0 and m.total_loss(X, X) == 0.0
+    assert grads["embedding"].values.shape == (0, 3)
+    assert all(not np.any(g) for k, g in grads.items() if k != "embedding")
