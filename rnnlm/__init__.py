@@ -3,7 +3,8 @@
 The public names, by what they are for:
 
 - data: `load_corpus`, `find_corpus`, `Vocabulary`, the special tokens
-- models: `RNNNumpy` (the tutorial's reference), `FastRNN` (the same model, batched)
+- models: `RNNNumpy` (the tutorial's reference), `FastRNN` (the same model, batched),
+  `LanguageModel` (embedding -> stacked RNN/GRU/LSTM/Jordan cells -> softmax)
 - training: `train`, `train_with_sgd`, `TrainConfig`; checking: `check_gradients`
 """
 
@@ -13,6 +14,7 @@ from .corpus import find_corpus, load_corpus
 from .errors import ConfigError, DataError, ModelFileError, RnnlmError
 from .fast import FastRNN
 from .gradcheck import GradCheckReport, check_gradients
+from .models import LanguageModel
 from .reference import RNNNumpy
 from .train import TrainingState, train, train_with_sgd
 from .vocab import Vocabulary

@@ -47,3 +47,24 @@ def bucketed_batches(lengths, batch_size, rng=None, bucket=True):
     if rng is not None:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
+
+
+def segment_sum(keys, rows):
+    """Sum the rows that share a key: returns (unique keys (K,), sums (K, D)), without np.add.at.
+
+    Sorting brings equal keys together; np.add.reduceat then adds each run in one pass.
+    """
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    if len(sorted_keys) == 0:
+        return sorted_keys, rows[:0]
+    starts = np.concatenate(([0], np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1))
+    return sorted_keys[starts], np.add.reduceat(rows[order], starts, axis=0)
+
+
+def num_targets(Y):
+    """Number of predicted tokens in Y, the denominator of every per-word loss; never zero."""
+    count = sum(len(y) for y in Y)
+    if count == 0:
+        raise ValueError("cannot compute a per-word loss over zero words")
+    return count

@@ -55,6 +55,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .batching import num_targets, segment_sum
 from .config import ModelConfig
 from .optim import SparseGradient
 from .reference import RNNNumpy
@@ -149,7 +150,7 @@ class FastRNN:
         loss, dV, e_real = self._output_layer(batch, gradients=True)
         g_real = self._backward(batch, e_real)
         dW = (g_real.T @ batch.s_prev_real()).astype(self.dtype, copy=False)  # (H, H)
-        words, dU_cols = _segment_sum(batch.x_real, g_real)  # (K,), (K, H)
+        words, dU_cols = segment_sum(batch.x_real, g_real)  # (K,), (K, H)
         dU = SparseGradient(words, np.ascontiguousarray(dU_cols.T), axis=1)
         if not sparse:
             dU = dU.to_dense(self.U.shape, self.dtype)
@@ -172,10 +173,7 @@ class FastRNN:
 
     def loss_per_word(self, X, Y, batch_size=64):
         """Mean cross-entropy per predicted word (the tutorial's `calculate_loss`)."""
-        num_words = sum(len(y) for y in Y)
-        if num_words == 0:
-            raise ValueError("cannot compute a per-word loss over zero words")
-        return self.total_loss(X, Y, batch_size=batch_size) / num_words
+        return self.total_loss(X, Y, batch_size=batch_size) / num_targets(Y)
 
     # ----------------------------------------------------------------- internals
 
@@ -252,7 +250,7 @@ class FastRNN:
         if not gradients:
             return loss, None, None
         # the -onehot(y_t) half of o_t - onehot(y_t): row y_t of dV loses s_t, and dS_t loses V[y_t]
-        targets, s_sums = _segment_sum(batch.y_real, s_real)
+        targets, s_sums = segment_sum(batch.y_real, s_real)
         dV[targets] -= s_sums
         ds = ds1[:, :H]
         ds -= self.V[batch.y_real]
@@ -309,15 +307,3 @@ class _Batch(NamedTuple):
     def s_prev_real(self):
         return self.s[:-1].reshape(-1, self.s.shape[2])[self.real]  # (M, H): s_{t-1} of each real token
 
-
-def _segment_sum(keys, rows):
-    """Sum the rows that share a key: returns (unique keys (K,), sums (K, D)), without np.add.at.
-
-    Sorting brings equal keys together; np.add.reduceat then adds each run in one pass.
-    """
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    if len(sorted_keys) == 0:
-        return sorted_keys, rows[:0]
-    starts = np.concatenate(([0], np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1))
-    return sorted_keys[starts], np.add.reduceat(rows[order], starts, axis=0)

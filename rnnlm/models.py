@@ -20,7 +20,7 @@ nn.Linear ("out.weight" = W_out.T, "out.bias").
 
 import numpy as np
 
-from .batching import pad_batch
+from .batching import num_targets, pad_batch
 from .cells import CELLS, cell_param_shapes
 from .config import ModelConfig
 from .errors import ConfigError
@@ -168,10 +168,7 @@ class LanguageModel:
 
     def loss_per_word(self, X, Y, batch_size=64):
         """Mean cross-entropy per predicted word."""
-        num_words = sum(len(y) for y in Y)
-        if num_words == 0:
-            raise ValueError("cannot compute a per-word loss over zero words")
-        return self.total_loss(X, Y, batch_size=batch_size) / num_words
+        return self.total_loss(X, Y, batch_size=batch_size) / num_targets(Y)
 
     # ----------------------------------------------------------------- torch export
 

@@ -17,6 +17,7 @@ how the tutorial supplies the initial state s_{-1} = 0 without a special case.
 
 import numpy as np
 
+from .batching import num_targets
 from .config import ModelConfig
 from .gradcheck import check_gradients
 from .numerics import cross_entropy, softmax
@@ -81,10 +82,7 @@ class RNNNumpy:
 
     def calculate_loss(self, X, Y):
         """Mean cross-entropy per predicted word: total loss / number of target words."""
-        num_words = sum(len(y) for y in Y)
-        if num_words == 0:
-            raise ValueError("cannot compute a per-word loss over zero words")
-        return self.calculate_total_loss(X, Y) / num_words
+        return self.calculate_total_loss(X, Y) / num_targets(Y)
 
     def bptt(self, x, y):
         """Backpropagation through time for one sentence: returns [dU, dV, dW].

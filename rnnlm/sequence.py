@@ -19,8 +19,8 @@ back on its own, and the one that has travelled k steps is dropped.
 
 import numpy as np
 
+from .batching import segment_sum  # sort + np.add.reduceat: no np.add.at, no one-hot
 from .cells import CELLS
-from .fast import _segment_sum as segment_sum  # sort + np.add.reduceat: no np.add.at, no one-hot
 from .numerics import log_softmax
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from rnnlm.config import ModelConfig
-from rnnlm.fast import FastRNN, _segment_sum
+from rnnlm.batching import segment_sum
+from rnnlm.fast import FastRNN
 from rnnlm.optim import SparseGradient
 from rnnlm.reference import RNNNumpy
 
@@ -75,7 +76,7 @@ def test_sparse_u_gradient_equals_dense(rng):
 def test_segment_sum_matches_add_at(rng):
     keys = rng.integers(0, 9, 50)
     rows = rng.standard_normal((50, 3))
-    unique, sums = _segment_sum(keys, rows)
+    unique, sums = segment_sum(keys, rows)
     expected = np.zeros((9, 3))
     np.add.at(expected, keys, rows)
     np.testing.assert_array_equal(unique, np.unique(keys))
