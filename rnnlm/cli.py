@@ -31,6 +31,7 @@ training = importlib.import_module(".train", __package__)
 PROG = "rnnlm"
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+FULL_BPTT = "full"
 GRADCHECK_SEED = 10  # the tutorial's np.random.seed(10) before its gradient check
 
 
@@ -44,8 +45,21 @@ def _d(cls, name):
 
 
 def _fields(args, cls):
-    """The options of `cls` the user actually gave (argparse defaults are None)."""
-    return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
+    """The options of `cls` the user actually gave (argparse defaults are None; `--bptt-truncate full` is None too)."""
+    given = {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
+    if given.get("bptt_truncate") == FULL_BPTT:
+        given["bptt_truncate"] = None
+    return given
+
+
+def _truncation(text):
+    """--bptt-truncate: a number of steps, or 'full' for no truncation."""
+    if text.strip().lower() in (FULL_BPTT, "none"):
+        return FULL_BPTT
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of steps or 'full', got {text!r}") from None
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -454,8 +468,8 @@ def build_parser():
     model.add_argument("--cell", choices=CELLS, help="recurrent cell" + _d(ModelConfig, "cell"))
     model.add_argument("--hidden", dest="hidden_size", type=int, metavar="H",
                        help="hidden units per layer" + _d(ModelConfig, "hidden_size"))
-    model.add_argument("--bptt-truncate", dest="bptt_truncate", type=int, metavar="K",
-                       help="steps the error flows back" + _d(ModelConfig, "bptt_truncate"))
+    model.add_argument("--bptt-truncate", dest="bptt_truncate", type=_truncation, metavar="K",
+                       help="steps the error flows back, or 'full'" + _d(ModelConfig, "bptt_truncate"))
     model.add_argument("--layers", dest="num_layers", type=int, metavar="L",
                        help="stacked recurrent layers" + _d(ModelConfig, "num_layers"))
     model.add_argument("--embed-size", dest="embed_size", type=int, metavar="E",

@@ -128,6 +128,14 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, capsys, optimizer):
         np.testing.assert_array_equal(a.model.params[name], b.model.params[name])
 
 
+def test_full_bptt(tmp_path, capsys):
+    out = tmp_path / "m.npz"
+    stdout = train(capsys, out, "--bptt-truncate", "full", epochs=1)
+    assert "bptt_truncate None" in stdout and ckpt.load_model(out).model.config.bptt_truncate is None
+    code, _, err = run(capsys, "train", COMMENTS, "--out", out, "--resume", "--bptt-truncate", "3", "--epochs", 2)
+    assert code == 2 and "bptt_truncate None, not 3" in err
+
+
 def test_resume_when_already_done_changes_nothing(tmp_path, capsys):
     out = tmp_path / "m.npz"
     train(capsys, out, epochs=2)
