@@ -72,6 +72,17 @@ def test_help_shows_the_config_dataclass_defaults(capsys):
         assert re.search(re.escape(option) + r"\b[^(]*\(default: " + re.escape(str(value)) + r"\)", out), option
 
 
+def test_docs_option_table_matches_the_dataclasses():
+    """docs/cli.md lists each option's field and default; fail when a default changes and the doc does not."""
+    from rnnlm import config
+    rows = re.findall(r"^\| `[^`]+` \| `(\w+)\.(\w+)`[^|]* \| ([^|]+) \|", (REPO / "docs" / "cli.md").read_text(), re.M)
+    assert len(rows) >= 15
+    for cls, name, documented in rows:
+        default = getattr(getattr(config, cls), name)
+        expected = "none" if default is None else "off" if default is False else str(default)
+        assert documented.strip() == expected, f"docs/cli.md says {cls}.{name} defaults to {documented.strip()}"
+
+
 def test_top_level_help_and_usage_errors(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0 and all(c in out for c in ("train", "evaluate", "generate", "gradcheck", "download"))
