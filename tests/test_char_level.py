@@ -5,16 +5,25 @@ each starting with a different character, so greedy decoding from that character
 reproduce the whole line (and stop at its end).
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from rnnlm import checkpoint as ckpt
 from rnnlm import cli
 from rnnlm.corpus import load_corpus
-from test_cli import FIXTURES, run
 
-POEM = FIXTURES / "poem-zh.txt"
+POEM = Path(__file__).parent / "fixtures" / "poem-zh.txt"
 LINES = POEM.read_text(encoding="utf-8").split()
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 CHAR_TRAINING = ["--level", "char", "--vocab-size", "100", "--valid-fraction", "0", "--batch-size", "8",
                  "--bptt-truncate", "10", "--optimizer", "adam", "--learning-rate", "0.05", "--no-progress"]
 
