@@ -142,10 +142,15 @@ class CorpusSource:
                            max_records=max_records)
 
 
-def find_corpus(search=(FULL_DATASET, SHARED_SAMPLE)):
+# `rnnlm download reddit` saves into ./data by default, wherever it was run.
+DOWNLOADED_DATASET = Path("data") / "reddit-comments-2015-08.csv"
+
+
+def find_corpus(search=(DOWNLOADED_DATASET, FULL_DATASET, SHARED_SAMPLE)):
     """The corpus examples and notebooks use, first found of:
 
-    1. the full tutorial dataset in data/ (after `rnnlm download reddit`);
+    1. the full tutorial dataset in data/ (after `rnnlm download reddit`), under the current
+       folder or the source checkout;
     2. ../shared/data/reddit-comments-2015-08-sample.csv (developer and CI machines);
     3. an offline stand-in every Python has: the English prose of `pydoc_data.topics`.
     Returns a CorpusSource whose `description` says which one is in use.
