@@ -180,6 +180,15 @@ class Checkpoint:
     metadata: dict
 
 
+def ensure_file_writable(path):
+    """Raise ModelFileError, before any long work, when `path`'s folder is missing or read-only."""
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise ModelFileError(f"folder {folder} does not exist; create it or choose another output path")
+    if not os.access(folder, os.W_OK):
+        raise ModelFileError(f"cannot write to folder {folder}; choose another output path")
+
+
 def _read_arrays(path):
     """Every array of the .npz at `path`, read eagerly, or ModelFileError saying what is wrong."""
     path = Path(path)

@@ -22,7 +22,6 @@ from . import __version__
 from . import checkpoint as ckpt
 from .config import CELLS, FORMATS, LEVELS, OPTIMIZERS, DataConfig, ModelConfig, TrainConfig
 from .errors import ConfigError, DataError, ModelFileError, RnnlmError
-from .text import ensure_file_writable
 from .generate import GenerateConfig, detokenize, generate_sentence, tokenize_prefix, unknown_tokens
 
 # the module, not the function `rnnlm.train` that the package namespace exports under the same name
@@ -137,7 +136,7 @@ def _check_out(path, option="--out", example="model.npz"):
     out = Path(path)
     if out.is_dir():
         raise DataError(f"{option} {out} is a directory; give a file name such as {out / example}")
-    ensure_file_writable(out)
+    ckpt.ensure_file_writable(out)
 
 
 def _describe(model_config, level):

@@ -12,7 +12,6 @@ behind `nltk.word_tokenize`), which needs no data: "He left!" -> he, left, !
 
 import csv
 import io
-import os
 from pathlib import Path
 
 from .errors import DataError
@@ -190,11 +189,3 @@ def fallback_corpus_text():
                 paragraphs.append(line)
     return "\n".join(paragraphs)
 
-
-def ensure_file_writable(path):
-    """Raise DataError when `path`'s folder does not exist or cannot be written."""
-    folder = Path(path).resolve().parent
-    if not folder.is_dir():
-        raise DataError(f"folder {folder} does not exist; create it or choose another output path")
-    if not os.access(folder, os.W_OK):
-        raise DataError(f"cannot write to folder {folder}; choose another output path")
