@@ -70,8 +70,12 @@ def clip_global_norm(grads, max_norm):
     norm = global_norm(grads)
     if max_norm is None or norm <= max_norm or norm == 0.0:
         return grads, norm
-    factor = max_norm / norm
-    return {k: (g.scaled(factor) if isinstance(g, SparseGradient) else g * factor) for k, g in grads.items()}, norm
+    return scale_gradients(grads, max_norm / norm), norm
+
+
+def scale_gradients(grads, factor):
+    """Every gradient (dense or sparse) times `factor`, as a new dict."""
+    return {k: (g.scaled(factor) if isinstance(g, SparseGradient) else g * factor) for k, g in grads.items()}
 
 
 class Optimizer:

@@ -41,7 +41,7 @@ import numpy as np
 
 from .batching import bucketed_batches
 from .errors import RnnlmError
-from .optim import SparseGradient, clip_global_norm, make_optimizer
+from .optim import clip_global_norm, make_optimizer, scale_gradients
 
 
 # --------------------------------------------------------------------- the schedule
@@ -228,10 +228,6 @@ def split_train_valid(X, Y, valid_fraction, seed):
             [X[i] for i in np.flatnonzero(held)], [Y[i] for i in np.flatnonzero(held)])
 
 
-def _scaled(grads, factor):
-    return {k: (g.scaled(factor) if isinstance(g, SparseGradient) else g * factor) for k, g in grads.items()}
-
-
 def _diverged(what, value, learning_rate, norm, epoch, batch=None):
     where = f"epoch {epoch}" + ("" if batch is None else f", batch {batch}")
     return RnnlmError(f"training diverged at {where}: {what} is {value}, gradient norm {norm:.4g} at "
@@ -273,7 +269,7 @@ def train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=
                 continue  # a batch of empty sentences predicts nothing
             batch_started = time.perf_counter()
             loss, grads = model.loss_and_gradients([X[i] for i in index], [Y[i] for i in index], sparse=True)
-            grads, norm = clip_global_norm(_scaled(grads, 1.0 / tokens), config.clip)
+            grads, norm = clip_global_norm(scale_gradients(grads, 1.0 / tokens), config.clip)
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 raise _diverged("the batch loss" if not math.isfinite(loss) else "the gradient norm",
                                 loss if not math.isfinite(loss) else norm, rate, norm, epoch, b)
