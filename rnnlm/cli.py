@@ -23,6 +23,7 @@ from . import checkpoint as ckpt
 from .config import CELLS, FORMATS, LEVELS, OPTIMIZERS, DataConfig, ModelConfig, TrainConfig
 from .errors import ConfigError, DataError, ModelFileError, RnnlmError
 from .generate import GenerateConfig, detokenize, generate_sentence, tokenize_prefix, unknown_tokens
+from .numerics import perplexity
 
 # the module, not the function `rnnlm.train` that the package namespace exports under the same name
 training = importlib.import_module(".train", __package__)
@@ -150,16 +151,12 @@ def _describe(model_config, level):
             f"bptt_truncate {c.bptt_truncate}")
 
 
-def _perplexity(loss):
-    return math.exp(loss) if loss < 700.0 else math.inf  # exp(700) is near float64's limit
-
-
 def _loss_text(label, loss):
     """'train loss 4.1234 (perplexity 61.8)', compact when training has blown up."""
-    perplexity = _perplexity(loss)
-    if perplexity < 1e6:
-        return f"{label} loss {loss:.4f} (perplexity {perplexity:.1f})"
-    return f"{label} loss {loss:.4g} (perplexity {perplexity:.3g})"
+    ppl = perplexity(loss)
+    if ppl < 1e6:
+        return f"{label} loss {loss:.4f} (perplexity {ppl:.1f})"
+    return f"{label} loss {loss:.4g} (perplexity {ppl:.3g})"
 
 
 def _resume_configs(args, checkpoint):
@@ -327,8 +324,8 @@ def cmd_evaluate(args):
           f"{unknown / tokens:.1%} of them are UNKNOWN_TOKEN.")
     print(f"Uniform baseline: cross-entropy log({len(vocab)}) = {math.log(len(vocab)):.4f}, perplexity {len(vocab)}.")
     print(f"cross-entropy: {loss:.4f} nats per token")
-    perplexity = _perplexity(loss)
-    print(f"perplexity: {perplexity:.2f}" if perplexity < 1e6 else f"perplexity: {perplexity:.6g}")
+    ppl = perplexity(loss)
+    print(f"perplexity: {ppl:.2f}" if ppl < 1e6 else f"perplexity: {ppl:.6g}")
     return 0
 
 

@@ -1,8 +1,10 @@
-"""Numerically stable softmax, log-softmax, cross-entropy and sigmoid: the only home of these.
+"""Numerically stable softmax, log-softmax, cross-entropy, sigmoid and perplexity: the only home of these.
 
 All functions are pure and work along the last axis, so the same code serves one
 time step (C,), one sentence (T, C) or a batch (N, T, C).
 """
+
+import math
 
 import numpy as np
 
@@ -40,3 +42,8 @@ def sigmoid(z):
     # exp of a negative number never overflows; pick the form that uses one per sign
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def perplexity(loss):
+    """exp(loss) of a per-word cross-entropy; inf beyond exp(700), near float64's limit, not an OverflowError."""
+    return math.exp(loss) if loss < 700.0 else math.inf

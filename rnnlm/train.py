@@ -41,6 +41,7 @@ import numpy as np
 
 from .batching import bucketed_batches
 from .errors import RnnlmError
+from .numerics import perplexity
 from .optim import clip_global_norm, make_optimizer, scale_gradients
 
 
@@ -124,7 +125,7 @@ def train_with_sgd(model, X, Y, learning_rate=0.005, nepoch=100, evaluate_loss_a
 # --------------------------------------------------------------------- records and state
 
 def _perplexity(loss):
-    return None if loss is None else math.exp(min(loss, 700.0))  # exp(700) is near float64's limit
+    return None if loss is None else perplexity(loss)
 
 
 @dataclass(frozen=True)

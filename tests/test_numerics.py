@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from rnnlm.numerics import cross_entropy, log_softmax, sigmoid, softmax
+from rnnlm.numerics import cross_entropy, log_softmax, perplexity, sigmoid, softmax
 
 
 def test_softmax_matches_the_formula_and_survives_huge_scores():
@@ -32,3 +32,8 @@ def test_sigmoid_is_stable_at_both_ends():
     with np.errstate(over="raise"):
         out = sigmoid(z)
     np.testing.assert_allclose(out, [0.0, 0.5, 1.0, 1 / (1 + math.exp(-2))])
+
+
+def test_perplexity_is_exp_of_the_loss_and_inf_when_it_would_overflow():
+    assert perplexity(math.log(2000)) == pytest.approx(2000)
+    assert perplexity(800.0) == math.inf
