@@ -13,14 +13,13 @@ so anyone can confirm it with `git hash-object FILE`.
 import contextlib
 import hashlib
 import http.client
-import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checkpoint import atomic_write
 from .errors import RnnlmError
 
 
@@ -90,22 +89,14 @@ def download(url, destination, git_sha1, progress=None, timeout=30.0):
 
 
 def _download_into(url, destination, git_sha1, progress, timeout):
-    handle = tempfile.NamedTemporaryFile(dir=destination.parent, prefix=f".{destination.name}.",
-                                         suffix=".part", delete=False)
-    try:
-        with handle:
-            _fetch(url, handle, progress, timeout, destination)
-            handle.flush()
-            os.fsync(handle.fileno())
+    # atomic_write renames the temporary file into place only if this block completes
+    with atomic_write(destination) as handle:
+        _fetch(url, handle, progress, timeout, destination)
+        handle.flush()
         actual = git_blob_sha1(handle.name)
         if actual != git_sha1:
             raise DownloadError(f"the file from {url} is corrupted or has changed: its git blob SHA-1 is {actual}, "
                                 f"expected {git_sha1}; nothing was saved, try again later")
-        os.replace(handle.name, destination)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(handle.name)
-        raise
     return destination
 
 
