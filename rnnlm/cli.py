@@ -364,12 +364,46 @@ def cmd_gradcheck(args):
 def cmd_export(args):
     checkpoint = _load(args.model)
     _check_out(args.out)
+    if args.format == "safetensors":
+        return _export_safetensors(args, checkpoint)
     ckpt.save_model(args.out, checkpoint.model, checkpoint.vocabulary, level=checkpoint.level,
                     data_config=checkpoint.data_config, train_config=checkpoint.train_config, state=checkpoint.state,
                     param_dtype=np.dtype(args.dtype), include_optimizer=False)
     before, after = checkpoint.path.stat().st_size, Path(args.out).stat().st_size
     print(f"Wrote {args.out}: {_describe(checkpoint.model.config, checkpoint.level)}, parameters as {args.dtype}, "
           f"no optimizer state; {after:,} bytes (was {before:,}).")
+    return 0
+
+
+def _refuse_same_file(source, out):
+    if Path(out).exists() and Path(out).resolve() == Path(source).resolve():
+        raise ConfigError(f"--out {out} is the input file itself; write to another file so the input stays intact")
+
+
+def _export_safetensors(args, checkpoint):
+    """`export --format safetensors`: the model under PyTorch's names, vocabulary and configs in the metadata."""
+    from .exchange import save_safetensors
+    _refuse_same_file(checkpoint.path, args.out)
+    export = save_safetensors(args.out, checkpoint.model, checkpoint.vocabulary, level=checkpoint.level,
+                              data_config=checkpoint.data_config, train_config=checkpoint.train_config,
+                              dtype=np.dtype(args.dtype))
+    rnn = export.spec["rnn"]
+    print(f"Wrote {args.out}: {_describe(checkpoint.model.config, checkpoint.level)}, tensors as {args.dtype} "
+          f"under PyTorch's names (nn.Embedding, nn.{rnn['type']}, nn.Linear), vocabulary and configuration "
+          f"in the metadata; {Path(args.out).stat().st_size:,} bytes.")
+    return 0
+
+
+def cmd_import(args):
+    """`import`: a safetensors export (trained further in PyTorch or not) back into an rnnlm model file."""
+    from .exchange import load_safetensors
+    _refuse_same_file(args.file, args.out)
+    checkpoint = load_safetensors(args.file)
+    _check_out(args.out)
+    ckpt.save_model(args.out, checkpoint.model, checkpoint.vocabulary, level=checkpoint.level,
+                    data_config=checkpoint.data_config, train_config=checkpoint.train_config)
+    print(f"Wrote {args.out}: {_describe(checkpoint.model.config, checkpoint.level)}, from {args.file}; "
+          f"try: {PROG} generate --model {args.out}")
     return 0
 
 
@@ -424,10 +458,22 @@ RNNNumpy (vocabulary 100, hidden 10, full BPTT). Exit code 0 when every entry pa
     "export": """example:
   rnnlm export model.npz --out small.npz
   rnnlm export model.npz --out small.npz --dtype float16
+  rnnlm export model.npz --format safetensors --out model.safetensors
 
 Writes a copy without the optimizer's state (Adam keeps two arrays per parameter), for
 sharing or bundling. The copy generates and evaluates like the original, and keeps its
-loss history, but --resume refuses it because the optimizer state is gone.""",
+loss history, but --resume refuses it because the optimizer state is gone.
+--format safetensors writes the parameters under PyTorch's state-dict names (nn.Embedding,
+nn.RNN/GRU/LSTM, nn.Linear; the tutorial's U/V/W model as an RNN with an identity input map),
+with the vocabulary and configuration in the file's metadata: see docs/scaling.md. Models
+PyTorch has no module for (Jordan, peephole or coupled LSTM) are refused.""",
+    "import": """example:
+  rnnlm import trained.safetensors --out model.npz
+  rnnlm generate --model model.npz
+
+Rebuilds an rnnlm model file, vocabulary included, from a safetensors file written by
+'rnnlm export --format safetensors' or by examples/train_ddp.py (weights trained in PyTorch).
+The new file has no training state (train it further with PyTorch, or train anew).""",
     "download": """example:
   rnnlm download reddit --dir data/
 
@@ -523,7 +569,14 @@ def build_parser():
     p.add_argument("--out", required=True, metavar="OUT.npz", help="the copy to write")
     p.add_argument("--dtype", choices=["float32", "float16"], default="float32",
                    help="store the parameters in this type; loading casts back to float32 (default: float32)")
+    p.add_argument("--format", choices=["npz", "safetensors"], default="npz",
+                   help="npz: an rnnlm model file; safetensors: for PyTorch, see docs/scaling.md (default: npz)")
     p.set_defaults(run=cmd_export)
+
+    p = command("import", "rebuild an rnnlm model file from a safetensors export (e.g. trained in PyTorch)")
+    p.add_argument("file", metavar="FILE.safetensors", help="written by 'rnnlm export --format safetensors'")
+    p.add_argument("--out", required=True, metavar="MODEL.npz", help="the rnnlm model file to write")
+    p.set_defaults(run=cmd_import)
 
     p = command("download", "download a dataset and verify its checksum")
     p.add_argument("dataset", choices=["reddit"], help="reddit: the tutorial's Reddit comments")
