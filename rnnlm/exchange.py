@@ -282,25 +282,23 @@ def read_safetensors(path):
     if meta.get("format_version") != str(FORMAT_VERSION):
         raise ModelFileError(f"{path} has rnnlm safetensors format version {meta.get('format_version')!r}, "
                              f"but this rnnlm reads version {FORMAT_VERSION}")
+    parsed = {key: _json(meta, key, path) for key in ("model_config", "data_config", "train_config", "vocabulary",
+                                                      "vocabulary_counts", "torch_module")}
     try:
-        config = ModelConfig.from_dict(_json(meta, "model_config", path))
-        data_config = DataConfig.from_dict(_json(meta, "data_config", path))
-        train = _json(meta, "train_config", path)
-        train_config = None if train is None else TrainConfig.from_dict(train)
-        words, counts = _json(meta, "vocabulary", path), _json(meta, "vocabulary_counts", path)
-        vocabulary = Vocabulary.from_arrays({"index_to_word": np.array(words, dtype=str),
-                                             "counts": np.array(counts, dtype=np.int64)})
+        config = ModelConfig.from_dict(parsed["model_config"])
+        data_config = DataConfig.from_dict(parsed["data_config"])
+        train_config = None if parsed["train_config"] is None else TrainConfig.from_dict(parsed["train_config"])
+        vocabulary = Vocabulary.from_arrays({"index_to_word": np.array(parsed["vocabulary"], dtype=str),
+                                             "counts": np.array(parsed["vocabulary_counts"], dtype=np.int64)})
         level, kind = meta["level"], meta["model_kind"]
         spec = torch_spec(config)
-    except ModelFileError:
-        raise
     except (RnnlmError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelFileError(f"{path} has incomplete or inconsistent rnnlm metadata ({exc})") from None
     if kind != model_kind(config):
         raise ModelFileError(f"{path}: model kind {kind!r} does not match its configuration")
     if len(vocabulary) != config.vocab_size:
         raise ModelFileError(f"{path}: vocabulary has {len(vocabulary)} words but the model {config.vocab_size}")
-    if spec != _json(meta, "torch_module", path):
+    if spec != parsed["torch_module"]:
         raise ModelFileError(f"{path}: its torch_module metadata does not match its model configuration")
     _check_tensors(tensors, spec, str(path))
     return TorchExport(tensors=tensors, model_config=config, kind=kind, vocabulary=vocabulary, level=level,

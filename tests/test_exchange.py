@@ -1,0 +1,280 @@
+"""safetensors export/import without PyTorch: layouts, exact round trips, refusals, damaged files, the CLI.
+
+The torch side (losses equal PyTorch's, DistributedDataParallel) is in test_exchange_torch.py.
+"""
+
+import json
+import struct
+
+import numpy as np
+import pytest
+import safetensors.numpy
+
+from rnnlm import checkpoint as ckpt
+from rnnlm import cli, exchange
+from rnnlm.errors import ConfigError, ModelFileError
+from rnnlm.fast import FastRNN
+from rnnlm.models import LanguageModel
+from rnnlm.numerics import log_softmax
+from rnnlm.reference import RNNNumpy
+from rnnlm.vocab import Vocabulary
+
+SENTENCES = [["the", "cat", "sat", "on", "the", "mat", "."], ["a", "dog", "sat", "."], ["the", "dog", "ran", "."]]
+VOCAB = Vocabulary.build(SENTENCES, 11)
+C = len(VOCAB)
+H, E = 6, 5
+
+EXPORTABLE = {
+    "rnn": lambda dtype: LanguageModel(C, H, cell="rnn", embed_size=E, seed=1, dtype=dtype),
+    "gru-2-layers": lambda dtype: LanguageModel(C, H, cell="gru", num_layers=2, embed_size=E, seed=2, dtype=dtype),
+    "lstm-2-layers": lambda dtype: LanguageModel(C, H, cell="lstm", num_layers=2, seed=3, dtype=dtype),
+    "lstm-embedding": lambda dtype: LanguageModel(C, H, cell="lstm", embed_size=E, seed=4, dtype=dtype),
+    "fast-rnn": lambda dtype: FastRNN(C, H, seed=5, dtype=dtype),
+}
+
+
+def batch(seed=0):
+    rng = np.random.default_rng(seed)
+    lengths = (6, 2, 4, 1)
+    return [rng.integers(0, C, n) for n in lengths], [rng.integers(0, C, n) for n in lengths]
+
+
+def randomize_biases(model, seed=0):
+    """Non-zero biases, so a bias exported under the wrong name would change the loss."""
+    rng = np.random.default_rng(seed)
+    for name, value in model.params.items():
+        if "b_" in name:
+            value[...] = rng.uniform(-0.5, 0.5, value.shape)
+    return model
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --------------------------------------------------------------------- layouts and exact round trips
+
+def test_tutorial_model_maps_to_embedding_identity_rnn_and_linear():
+    m = FastRNN(C, H, seed=0, dtype=np.float64)
+    t = exchange.torch_tensors(m)
+    assert set(t) == {"embedding.weight", "rnn.weight_ih_l0", "rnn.weight_hh_l0", "out.weight"}
+    np.testing.assert_array_equal(t["embedding.weight"], m.U.T)
+    np.testing.assert_array_equal(t["rnn.weight_ih_l0"], np.eye(H))
+    np.testing.assert_array_equal(t["rnn.weight_hh_l0"], m.W)
+    np.testing.assert_array_equal(t["out.weight"], m.V)
+    assert exchange.torch_spec(m.config)["frozen"] == ["rnn.weight_ih_l0"]
+
+
+def test_lstm_tensors_have_torchs_documented_shapes():
+    m = LanguageModel(C, H, cell="lstm", num_layers=2, embed_size=E, seed=0)
+    shapes = {k: v.shape for k, v in exchange.torch_tensors(m).items()}
+    assert shapes == {"embedding.weight": (C, E), "rnn.weight_ih_l0": (4 * H, E), "rnn.weight_hh_l0": (4 * H, H),
+                      "rnn.bias_ih_l0": (4 * H,), "rnn.bias_hh_l0": (4 * H,), "rnn.weight_ih_l1": (4 * H, H),
+                      "rnn.weight_hh_l1": (4 * H, H), "rnn.bias_ih_l1": (4 * H,), "rnn.bias_hh_l1": (4 * H,),
+                      "out.weight": (C, H), "out.bias": (C,)}
+
+
+@pytest.mark.parametrize("kind", sorted(EXPORTABLE))
+def test_export_then_import_rebuilds_the_same_model(tmp_path, kind):
+    m = randomize_biases(EXPORTABLE[kind](np.float64))
+    path = tmp_path / "m.safetensors"
+    exchange.save_safetensors(path, m, VOCAB, level="word")
+    back = exchange.load_safetensors(path, dtype=np.float64)
+    assert type(back.model) is type(m) and back.model.config == m.config
+    assert back.vocabulary == VOCAB and back.level == "word" and back.state is None
+    for name, value in m.params.items():
+        np.testing.assert_array_equal(back.model.params[name], value, err_msg=name)
+    X, Y = batch()
+    assert back.model.total_loss(X, Y) == m.total_loss(X, Y)
+
+
+def test_rnnnumpy_exports_as_the_tutorial_model(tmp_path):
+    ref = RNNNumpy(C, H, bptt_truncate=3, seed=7)
+    exchange.save_safetensors(tmp_path / "r.safetensors", ref, VOCAB)
+    back = exchange.load_safetensors(tmp_path / "r.safetensors", dtype=np.float64)
+    assert isinstance(back.model, FastRNN) and back.model.bptt_truncate == 3
+    X, Y = batch(1)
+    assert back.model.total_loss(X, Y) == pytest.approx(ref.calculate_total_loss(X, Y), rel=1e-12)
+
+
+def test_a_trained_input_map_is_folded_into_U(tmp_path):
+    """Weights changed on the torch side, weight_ih included, give the loss of torch's own equations."""
+    m = FastRNN(C, H, seed=0, dtype=np.float64)
+    export = exchange.export_model(m, VOCAB)
+    rng = np.random.default_rng(3)
+    tensors = {k: v + rng.normal(0, 0.3, v.shape) for k, v in export.tensors.items()}
+    exchange.write_safetensors(tmp_path / "t.safetensors", export.with_tensors(tensors))
+    back = exchange.load_safetensors(tmp_path / "t.safetensors", dtype=np.float64)
+
+    emb, A, Whh, out = (tensors[k] for k in ("embedding.weight", "rnn.weight_ih_l0", "rnn.weight_hh_l0",
+                                              "out.weight"))
+    X, Y = batch(2)
+    expected = 0.0
+    for x, y in zip(X, Y):  # nn.RNN(bias=False) + nn.Linear(bias=False), written out
+        h = np.zeros(H)
+        for xt, yt in zip(x, y):
+            h = np.tanh(emb[xt] @ A.T + h @ Whh.T)
+            expected -= log_softmax(h @ out.T)[yt]
+    assert back.model.total_loss(X, Y) == pytest.approx(expected, rel=1e-12)
+
+
+def test_metadata_alone_rebuilds_the_model(tmp_path):
+    m = LanguageModel(C, H, cell="gru", embed_size=E, seed=0)
+    exchange.save_safetensors(tmp_path / "m.safetensors", m, VOCAB, level="char")
+    from safetensors import safe_open
+    with safe_open(str(tmp_path / "m.safetensors"), framework="numpy") as f:
+        meta = f.metadata()
+    assert meta["format"] == "rnnlm-safetensors" and meta["level"] == "char"
+    assert json.loads(meta["vocabulary"]) == list(VOCAB.index_to_word)
+    assert json.loads(meta["model_config"])["cell"] == "gru"
+    assert json.loads(meta["torch_module"])["rnn"] == {"type": "GRU", "input_size": E, "hidden_size": H,
+                                                       "num_layers": 1, "bias": True}
+
+
+# --------------------------------------------------------------------- refusals
+
+@pytest.mark.parametrize("options", [{"cell": "jordan"}, {"cell": "lstm", "peephole": True},
+                                     {"cell": "lstm", "coupled_gates": True}])
+def test_models_torch_has_no_module_for_are_refused(tmp_path, options):
+    m = LanguageModel(C, H, seed=0, **options)
+    with pytest.raises(ConfigError, match="PyTorch counterpart"):
+        exchange.save_safetensors(tmp_path / "m.safetensors", m, VOCAB)
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_cli_refuses_a_jordan_model_in_one_line(tmp_path, capsys):
+    path = tmp_path / "j.npz"
+    ckpt.save_model(path, LanguageModel(C, H, cell="jordan", seed=0), VOCAB)
+    code, _, err = run(capsys, "export", path, "--format", "safetensors", "--out", tmp_path / "j.safetensors")
+    assert code == 2 and err.count("\n") == 1 and "Jordan" in err
+    assert not (tmp_path / "j.safetensors").exists()
+
+
+# --------------------------------------------------------------------- damaged and foreign files
+
+@pytest.fixture
+def good_file(tmp_path):
+    path = tmp_path / "good.safetensors"
+    exchange.save_safetensors(path, LanguageModel(C, H, cell="lstm", embed_size=E, seed=0), VOCAB)
+    return path
+
+
+def rewrite(path, target, edit_tensors=None, edit_meta=None):
+    """A copy of `path` with its tensors and/or metadata changed (as a foreign tool might write it)."""
+    from safetensors import safe_open
+    with safe_open(str(path), framework="numpy") as f:
+        meta, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
+    if edit_tensors:
+        edit_tensors(tensors)
+    if edit_meta:
+        edit_meta(meta)
+    safetensors.numpy.save_file(tensors, str(target), metadata=meta or None)
+    return target
+
+
+def damage_cases(good, tmp):
+    data = good.read_bytes()
+    header_length = struct.unpack("<Q", data[:8])[0]
+    cases = {
+        "no rnnlm metadata": rewrite(good, tmp / "foreign.safetensors", edit_meta=lambda m: m.clear()),
+        "wrong shape": rewrite(good, tmp / "shape.safetensors",
+                               edit_tensors=lambda t: t.update({"out.weight": t["out.weight"][:, :-1].copy()})),
+        "wrong dtype": rewrite(good, tmp / "dtype.safetensors",
+                               edit_tensors=lambda t: t.update({"out.bias": t["out.bias"].astype(np.int32)})),
+        "missing tensor": rewrite(good, tmp / "missing.safetensors", edit_tensors=lambda t: t.pop("out.bias")),
+        "not finite": rewrite(good, tmp / "nan.safetensors",
+                              edit_tensors=lambda t: t["out.bias"].__setitem__(0, np.nan)),
+        "other version": rewrite(good, tmp / "version.safetensors",
+                                 edit_meta=lambda m: m.update({"format_version": "99"})),
+        "bad json": rewrite(good, tmp / "json.safetensors", edit_meta=lambda m: m.update({"vocabulary": "[oops"})),
+        "vocabulary size": rewrite(good, tmp / "vocab.safetensors", edit_meta=lambda m: m.update(
+            {"vocabulary": json.dumps(list(VOCAB.index_to_word)[1:]),
+             "vocabulary_counts": json.dumps(list(VOCAB.counts)[1:])})),
+        "config mismatch": rewrite(good, tmp / "config.safetensors", edit_meta=lambda m: m.update(
+            {"model_config": m["model_config"].replace('"cell": "lstm"', '"cell": "gru"')})),
+    }
+    for name, content in {"truncated header": data[:8 + header_length // 2], "truncated data": data[:-10],
+                          "empty": b"", "random bytes": bytes(range(256)) * 4, "an npz": None}.items():
+        path = tmp / f"{name.replace(' ', '-')}.safetensors"
+        if content is None:
+            ckpt.save_model(path, LanguageModel(C, H, cell="gru", seed=0), VOCAB)
+        else:
+            path.write_bytes(content)
+        cases[name] = path
+    return cases
+
+
+def test_every_damaged_or_foreign_file_gets_one_line_and_nothing_is_overwritten(good_file, tmp_path, capsys):
+    out = tmp_path / "existing.npz"
+    out.write_bytes(b"precious")
+    for name, path in damage_cases(good_file, tmp_path).items():
+        with pytest.raises(ModelFileError):
+            exchange.read_safetensors(path)
+        code, stdout, err = run(capsys, "import", path, "--out", out)
+        assert code == 2 and stdout == "", name
+        assert err.startswith("rnnlm: error: ") and err.count("\n") == 1, (name, err)
+        assert out.read_bytes() == b"precious", name
+    assert sorted(p.name for p in tmp_path.glob(".*tmp")) == []  # no temporary file left behind
+
+
+def test_messages_say_what_is_wrong(good_file, tmp_path):
+    cases = damage_cases(good_file, tmp_path)
+    expected = {"no rnnlm metadata": "without rnnlm's metadata", "wrong shape": "has shape",
+                "wrong dtype": "dtype int32", "missing tensor": "lacks out.bias", "not finite": "NaN",
+                "other version": "version '99'", "truncated header": "truncated", "vocabulary size": "vocabulary has",
+                "config mismatch": "does not match"}
+    for name, words in expected.items():
+        with pytest.raises(ModelFileError, match=words):
+            exchange.read_safetensors(cases[name])
+
+
+# --------------------------------------------------------------------- the command line
+
+@pytest.fixture
+def npz_model(tmp_path):
+    path = tmp_path / "model.npz"
+    ckpt.save_model(path, randomize_biases(LanguageModel(C, H, cell="gru", num_layers=2, embed_size=E, seed=0)), VOCAB)
+    return path
+
+
+def test_cli_export_import_generate_evaluate(npz_model, tmp_path, capsys):
+    st, back = tmp_path / "model.safetensors", tmp_path / "back.npz"
+    code, out, err = run(capsys, "export", npz_model, "--format", "safetensors", "--out", st)
+    assert code == 0, err
+    assert "nn.GRU" in out
+    code, out, err = run(capsys, "import", st, "--out", back)
+    assert code == 0, err
+    original, restored = ckpt.load_model(npz_model), ckpt.load_model(back)
+    for name, value in original.model.params.items():
+        np.testing.assert_array_equal(restored.model.params[name], value)
+    assert restored.vocabulary == original.vocabulary
+    code, out, err = run(capsys, "generate", "--model", back, "-n", "2", "--seed", "0")
+    assert code == 0 and len(out.splitlines()) == 2, err
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the cat sat on the mat.\n", encoding="utf-8")
+    code, out, err = run(capsys, "evaluate", "--model", back, corpus)
+    assert code == 0 and "perplexity:" in out, err
+
+
+def test_cli_export_keeps_npz_as_the_default(npz_model, tmp_path, capsys):
+    code, _, err = run(capsys, "export", npz_model, "--out", tmp_path / "copy.npz")
+    assert code == 0, err
+    assert ckpt.load_model(tmp_path / "copy.npz").model.config == ckpt.load_model(npz_model).model.config
+
+
+def test_cli_refuses_to_write_over_its_input(npz_model, tmp_path, capsys):
+    st = tmp_path / "model.safetensors"
+    assert run(capsys, "export", npz_model, "--format", "safetensors", "--out", st)[0] == 0
+    before = st.read_bytes()
+    code, _, err = run(capsys, "import", st, "--out", st)
+    assert code == 2 and "input file itself" in err and st.read_bytes() == before
+    before = npz_model.read_bytes()
+    code, _, err = run(capsys, "export", npz_model, "--format", "safetensors", "--out", npz_model)
+    assert code == 2 and "input file itself" in err and npz_model.read_bytes() == before
+
+
+def test_cli_import_of_a_missing_file(tmp_path, capsys):
+    code, _, err = run(capsys, "import", tmp_path / "nope.safetensors", "--out", tmp_path / "m.npz")
+    assert code == 2 and "not found" in err and not (tmp_path / "m.npz").exists()
