@@ -30,6 +30,7 @@ from rnnlm.checkpoint import ensure_file_writable
 from rnnlm.config import FORMATS, TrainConfig
 from rnnlm.corpus import load_corpus
 from rnnlm.errors import RnnlmError
+from rnnlm.train import split_train_valid
 
 DEFAULTS = TrainConfig()
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop,
@@ -49,7 +50,10 @@ def parse_args(argv=None):
     p.add_argument("--clip", type=float, default=DEFAULTS.clip, help="global gradient-norm limit (0: none)")
     p.add_argument("--format", choices=FORMATS, default="auto", help="corpus format, as in 'rnnlm train'")
     p.add_argument("--max-records", type=int, help="use only the first N comments/lines")
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="batch order: rng([seed, rank, epoch])")
+    p.add_argument("--valid-fraction", type=float, default=DEFAULTS.valid_fraction,
+                   help="sentences held out, the same ones 'rnnlm train --seed' holds out (0: none)")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                   help="validation split, as in 'rnnlm train'; batch order: rng([seed, rank, epoch])")
     p.add_argument("--log-every", type=int, default=50, help="rank 0 prints the loss every this many steps")
     p.add_argument("--dump-params", metavar="DIR",
                    help="every rank writes its final parameters to DIR/rank<r>.safetensors (to check DDP's invariant)")
@@ -62,6 +66,30 @@ def shard_batches(lengths, batch_size, seed, rank):
     while True:
         yield from bucketed_batches(lengths, batch_size, np.random.default_rng([seed, rank, epoch]))
         epoch += 1
+
+
+def token_batches(X, Y, batch_size, device):
+    """(x, y) padded tensors for `model(x)`, padded targets set to IGNORE; the batch's real tokens."""
+    for a in range(0, len(X), batch_size):
+        x, y, mask = pad_batch(X[a:a + batch_size], Y[a:a + batch_size])
+        yield (torch.from_numpy(x).to(device), torch.from_numpy(np.where(mask > 0, y, IGNORE)).to(device),
+               int(mask.sum()))
+
+
+def summed_loss(module, x, y):
+    logits = module(x)  # (N, T, C)
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1),
+                                             ignore_index=IGNORE, reduction="sum")
+
+
+def validation_loss(module, X, Y, batch_size, device):
+    """Loss per token over every rank's validation shard (a collective: every rank must call it)."""
+    total = torch.zeros(2, dtype=torch.float64, device=device)
+    with torch.no_grad():
+        for x, y, tokens in token_batches(X, Y, batch_size, device):
+            total += torch.tensor([summed_loss(module, x, y).item(), tokens], dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return float(total[0] / total[1]) if total[1] > 0 else None
 
 
 def main(argv=None):
@@ -82,21 +110,24 @@ def main(argv=None):
         export = exchange.read_safetensors(args.model)
         corpus = load_corpus(args.corpus, format=args.format, level=export.level, vocabulary=export.vocabulary,
                              max_records=args.max_records)
-        if len(corpus.X) < world:
-            raise RnnlmError(f"{args.corpus} has {len(corpus.X)} sentences, fewer than the {world} processes")
+        if not 0 <= args.valid_fraction < 1:
+            raise RnnlmError(f"--valid-fraction must be in [0, 1), got {args.valid_fraction}")
+        if len(corpus.X) * (1 - args.valid_fraction) < world:
+            raise RnnlmError(f"{args.corpus} has {len(corpus.X)} sentences, too few for {world} processes")
     except RnnlmError as exc:
         print(f"train_ddp.py: error (rank {rank}): {exc}", file=sys.stderr)
         dist.destroy_process_group()
         return 2
 
-    X, Y = corpus.X[rank::world], corpus.Y[rank::world]  # disjoint shards that cover the corpus
+    X, Y, Xv, Yv = split_train_valid(corpus.X, corpus.Y, args.valid_fraction, args.seed)
+    X, Y, Xv, Yv = X[rank::world], Y[rank::world], Xv[rank::world], Yv[rank::world]  # disjoint shards
     module = exchange.torch_module(export).to(device)
     model = DistributedDataParallel(module, device_ids=[local_rank] if cuda else None)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = OPTIMIZERS[args.optimizer](trainable, lr=args.learning_rate)
     if rank == 0:
         print(f"{world} processes ({'nccl, GPUs' if cuda else 'gloo, CPUs'}); {corpus.report.lines()[0]} "
-              f"{len(corpus.X)} sentences, about {len(X)} per rank; module: nn.Embedding{tuple(export.spec['embedding'])}"
+              f"{len(corpus.X)} sentences, about {len(X)} per rank for training and {len(Xv)} for validation; module: nn.Embedding{tuple(export.spec['embedding'])}"
               f" -> nn.{export.spec['rnn']['type']} -> nn.Linear; {sum(p.numel() for p in trainable):,} trained "
               f"parameters", flush=True)
 
@@ -105,26 +136,23 @@ def main(argv=None):
     started = time.perf_counter()
     for step in range(1, args.steps + 1):
         chosen = next(batches)
-        x, y, mask = pad_batch([X[i] for i in chosen], [Y[i] for i in chosen])
-        x = torch.from_numpy(x).to(device)
-        y = torch.from_numpy(np.where(mask > 0, y, IGNORE)).to(device)
-        logits = model(x)  # (N, T, C)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1),
-                                                 ignore_index=IGNORE)  # mean over this rank's real tokens
+        (x, y, tokens), = token_batches([X[i] for i in chosen], [Y[i] for i in chosen], len(chosen), device)
+        loss = summed_loss(model, x, y) / tokens  # mean over this rank's real tokens
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # DDP all-reduces (averages) the gradients here
         if args.clip:
             torch.nn.utils.clip_grad_norm_(trainable, args.clip)
         optimizer.step()
-        tokens = int(mask.sum())
         window += torch.tensor([loss.item() * tokens, tokens], dtype=torch.float64, device=device)
         if step % args.log_every == 0 or step == args.steps:
             dist.all_reduce(window)  # every rank reaches this at the same steps
+            valid = validation_loss(model.module, Xv, Yv, args.batch_size, device) if args.valid_fraction else None
             if rank == 0:
                 loss_sum, count = window.tolist()
                 seconds = time.perf_counter() - started
+                text = "" if valid is None else f", valid loss {valid:.4f} (perplexity {np.exp(valid):.1f})"
                 print(f"step {step}/{args.steps}: train loss {loss_sum / count:.4f} per token "
-                      f"(perplexity {np.exp(loss_sum / count):.1f}), {seconds:.1f} s", flush=True)
+                      f"(perplexity {np.exp(loss_sum / count):.1f}){text}, {seconds:.1f} s", flush=True)
             window.zero_()
 
     tensors = exchange.module_tensors(model.module)

@@ -278,3 +278,10 @@ def test_cli_refuses_to_write_over_its_input(npz_model, tmp_path, capsys):
 def test_cli_import_of_a_missing_file(tmp_path, capsys):
     code, _, err = run(capsys, "import", tmp_path / "nope.safetensors", "--out", tmp_path / "m.npz")
     assert code == 2 and "not found" in err and not (tmp_path / "m.npz").exists()
+
+
+def test_import_explains_itself(capsys):
+    code, out, _ = run(capsys, "import", "--help")
+    assert code == 0 and "rnnlm import trained.safetensors --out model.npz" in out
+    code, out, _ = run(capsys, "export", "--help")
+    assert code == 0 and "--format safetensors" in out
