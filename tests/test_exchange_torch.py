@@ -118,3 +118,17 @@ def test_torchrun_ddp_keeps_ranks_identical_and_its_result_imports(tmp_path, cap
     with torch.no_grad():
         expected = float(torch_loss(module.double(), data.X, data.Y))
     assert back.model.total_loss(data.X, data.Y) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_bfloat16_file_from_torch_is_refused_in_one_line(tmp_path, capsys):
+    """bfloat16 has no NumPy type: the message says to save float32, and --out is not touched."""
+    import safetensors.torch
+    from safetensors import safe_open
+    exchange.save_safetensors(tmp_path / "m.safetensors", EXPORTABLE["gru-2-layers"](np.float32), VOCAB)
+    with safe_open(str(tmp_path / "m.safetensors"), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k).bfloat16() for k in f.keys()}
+    safetensors.torch.save_file(tensors, str(tmp_path / "bf16.safetensors"), metadata=meta)
+    code = cli.main(["import", str(tmp_path / "bf16.safetensors"), "--out", str(tmp_path / "m.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and "float32" in err and err.count("\n") == 1
+    assert not (tmp_path / "m.npz").exists()
