@@ -77,6 +77,7 @@ def token_batches(X, Y, batch_size, device):
 
 
 def summed_loss(module, x, y):
+    """Cross-entropy summed over the real tokens of a padded batch (computed in float32 at least)."""
     logits = module(x)  # (N, T, C)
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1),
                                              ignore_index=IGNORE, reduction="sum")
@@ -101,12 +102,14 @@ def main(argv=None):
     device = torch.device(f"cuda:{local_rank}" if cuda else "cpu")
     if cuda:
         torch.cuda.set_device(device)
+    failure = None
     try:
-        if args.steps < 1 or args.batch_size < 1:
-            raise RnnlmError("--steps and --batch-size must be positive integers")
+        if min(args.steps, args.batch_size, args.log_every) < 1:
+            raise RnnlmError("--steps, --batch-size and --log-every must be positive integers")
         if Path(args.out).resolve() == Path(args.model).resolve():
             raise RnnlmError(f"--out {args.out} is the input export; write to another file")
-        ensure_file_writable(args.out)
+        if rank == 0:  # only rank 0 writes --out (on its machine)
+            ensure_file_writable(args.out)
         export = exchange.read_safetensors(args.model)
         corpus = load_corpus(args.corpus, format=args.format, level=export.level, vocabulary=export.vocabulary,
                              max_records=args.max_records)
@@ -115,7 +118,12 @@ def main(argv=None):
         if len(corpus.X) * (1 - args.valid_fraction) < world:
             raise RnnlmError(f"{args.corpus} has {len(corpus.X)} sentences, too few for {world} processes")
     except RnnlmError as exc:
-        print(f"train_ddp.py: error (rank {rank}): {exc}", file=sys.stderr)
+        failure = f"train_ddp.py: error (rank {rank}): {exc}"
+    failed = torch.tensor([failure is not None], dtype=torch.int32, device=device)
+    dist.all_reduce(failed, op=dist.ReduceOp.MAX)  # all ranks stop together, none waits forever
+    if failed.item():
+        if failure:
+            print(failure, file=sys.stderr)
         dist.destroy_process_group()
         return 2
 
@@ -127,9 +135,9 @@ def main(argv=None):
     optimizer = OPTIMIZERS[args.optimizer](trainable, lr=args.learning_rate)
     if rank == 0:
         print(f"{world} processes ({'nccl, GPUs' if cuda else 'gloo, CPUs'}); {corpus.report.lines()[0]} "
-              f"{len(corpus.X)} sentences, about {len(X)} per rank for training and {len(Xv)} for validation; module: nn.Embedding{tuple(export.spec['embedding'])}"
-              f" -> nn.{export.spec['rnn']['type']} -> nn.Linear; {sum(p.numel() for p in trainable):,} trained "
-              f"parameters", flush=True)
+              f"{len(corpus.X)} sentences, about {len(X)} per rank for training and {len(Xv)} for validation; "
+              f"module: nn.Embedding{tuple(export.spec['embedding'])} -> nn.{export.spec['rnn']['type']} -> "
+              f"nn.Linear; {sum(p.numel() for p in trainable):,} trained parameters", flush=True)
 
     batches = shard_batches([len(y) for y in Y], args.batch_size, args.seed, rank)
     window = torch.zeros(2, dtype=torch.float64, device=device)  # loss sum, tokens since the last report
