@@ -92,14 +92,14 @@ class RNNNumpy:
         flows back through steps t, t-1, ..., max(0, t - bptt_truncate), each step adding
         delta to dW (times s_{step-1}^T) and to column x_step of dU, and being multiplied
         by W^T and the tanh derivative of the previous state. A truncation of at least
-        T gives the exact gradient of `calculate_total_loss`.
-        """
-        return self._bptt(x, y, self.bptt_truncate)
+        T (or None) gives the exact gradient of `calculate_total_loss`.
 
-    def _bptt(self, x, y, truncate):
+        This is the method a student overrides (in a subclass, or the tutorial's
+        `RNNNumpy.bptt = bptt`): `gradient_check`, `sgd_step` and `train_with_sgd` all
+        call it, so whatever is written here is what gets checked and trained.
+        """
         T = len(y)
-        if truncate is None:  # ModelConfig's "no truncation": the error flows back to step 0
-            truncate = T
+        truncate = T if self.bptt_truncate is None else self.bptt_truncate
         o, s = self.forward_propagation(x)
         dU = np.zeros_like(self.U)
         dV = np.zeros_like(self.V)
@@ -115,18 +115,39 @@ class RNNNumpy:
                 delta_t = self.W.T.dot(delta_t) * (1 - s[step - 1] ** 2)
         return [dU, dV, dW]
 
-    def gradient_check(self, x, y, h=0.001, error_threshold=0.01):
-        """Check `bptt` against central differences for every entry of U, V and W.
+    def full_bptt(self, x, y):
+        """`bptt` (whichever is installed: a subclass's, a monkeypatched one) with truncation off.
 
-        The comparison uses full BPTT (truncation switched off for the check): the
+        Sets `bptt_truncate` to the sentence length for the call and restores it after,
+        even if `bptt` raises. Returns {"U": dU, "V": dV, "W": dW}, the exact gradient of
+        `calculate_total_loss([x], [y])` when `bptt` is right.
+        """
+        saved = self.bptt_truncate
+        try:
+            self.bptt_truncate = len(x)
+            grads = self.bptt(x, y)
+        finally:
+            self.bptt_truncate = saved
+        if isinstance(grads, dict):
+            return grads
+        grads = list(grads)
+        if len(grads) != 3:
+            raise ValueError(f"bptt must return [dU, dV, dW], got {len(grads)} arrays")
+        return dict(zip(self.params, grads))
+
+    def gradient_check(self, x, y, h=0.001, error_threshold=0.01):
+        """Check the public `bptt` against central differences for every entry of U, V and W.
+
+        Differentiates through `self.bptt`, so a subclass's override or the tutorial's
+        `RNNNumpy.bptt = bptt` is what gets checked. The comparison uses full BPTT
+        (`full_bptt`: truncation switched off for the check, then restored): the
         numerical gradient is the derivative of the true loss, which a truncated
         gradient does not equal. Returns a `GradCheckReport`, truthy when all pass;
         `str(report)` names each parameter's worst entry, both gradients and the error.
         """
-        params = self.params
-        grads = dict(zip(params, self._bptt(x, y, truncate=len(x))))
-        return check_gradients(lambda: self.calculate_total_loss([x], [y]), params, grads,
-                               h=h, threshold=error_threshold, note="full BPTT, float64")
+        grads = self.full_bptt(x, y)
+        return check_gradients(lambda: self.calculate_total_loss([x], [y]), self.params, grads,
+                               h=h, threshold=error_threshold, note="full BPTT through bptt(), float64")
 
     def sgd_step(self, x, y, learning_rate):
         """One plain SGD update on one sentence: theta -= learning_rate * dtheta."""
