@@ -234,7 +234,8 @@ def cmd_train(args):
 
     from .corpus import load_corpus
     corpus = load_corpus(args.corpus, vocabulary_size=data_config.vocabulary_size, format=data_config.format,
-                         level=data_config.level, vocabulary=vocabulary, max_records=args.max_records)
+                         level=data_config.level, vocabulary=vocabulary, max_records=args.max_records,
+                         link_placeholders=data_config.link_placeholders)
     for line in corpus.report.lines():
         print(line)
     if checkpoint is None:
@@ -309,7 +310,7 @@ def cmd_evaluate(args):
     checkpoint = _load(args.model)
     from .corpus import load_corpus
     corpus = load_corpus(args.corpus, format=args.format, level=checkpoint.level, vocabulary=checkpoint.vocabulary,
-                         max_records=args.max_records)
+                         max_records=args.max_records, link_placeholders=checkpoint.data_config.link_placeholders)
     vocab = checkpoint.vocabulary
     for line in corpus.report.lines()[:2]:
         print(line)
@@ -344,7 +345,8 @@ def cmd_generate(args):
     rng = np.random.default_rng(args.seed)
     for _ in range(config.num_sentences):
         tokens = generate_sentence(checkpoint.model, checkpoint.vocabulary, rng, config.min_length, config.max_length,
-                                   config.temperature, prefix, config.max_attempts, checkpoint.level)
+                                   config.temperature, prefix, config.max_attempts, checkpoint.level,
+                                   mask_blocklist=not args.no_blocklist)
         print(detokenize(tokens, checkpoint.level), flush=True)
     return 0
 
@@ -460,6 +462,9 @@ def build_parser():
     data.add_argument("--vocab-size", dest="vocabulary_size", type=int, metavar="N",
                       help="words kept, UNKNOWN_TOKEN included" + _d(DataConfig, "vocabulary_size"))
     data.add_argument("--max-records", type=int, metavar="N", help="use only the first N comments/lines")
+    data.add_argument("--keep-links", dest="link_placeholders", action="store_false", default=None,
+                      help="keep links and r/..., u/... paths as words instead of replacing them by URL_TOKEN, "
+                           "SUBREDDIT_TOKEN and USER_TOKEN (word level; placeholders are the default)")
     model = p.add_argument_group("model")
     model.add_argument("--cell", choices=CELLS, help="recurrent cell" + _d(ModelConfig, "cell"))
     model.add_argument("--hidden", dest="hidden_size", type=int, metavar="H",
@@ -511,6 +516,9 @@ def build_parser():
     p.add_argument("--temperature", type=float, metavar="T",
                    help="0 is greedy, below 1 is safer, above 1 wilder" + _d(GenerateConfig, "temperature"))
     p.add_argument("--prefix", metavar="TEXT", help="start every sentence with these words (characters at char level)")
+    p.add_argument("--no-blocklist", action="store_true",
+                   help="also draw the words of rnnlm's short blocklist of slurs and explicit terms "
+                        "(masked by default at word level; see rnnlm/blocklist.py)")
     p.add_argument("--seed", type=int, help="the same seed gives the same sentences (default: random)")
     p.set_defaults(run=cmd_generate)
 
