@@ -394,6 +394,30 @@ def cmd_download(args):
     return 0
 
 
+# --------------------------------------------------------------------- course
+
+def cmd_course(args):
+    from . import course
+    changed = course.build(args.solutions, args.out, check_only=args.check)
+    total = len(course.solution_notebooks(args.solutions))
+    if args.check:
+        for path in changed:
+            print(f"out of date: {path}")
+        print(f"{total} notebooks, {len(changed)} out of date" + ("; run: rnnlm course build" if changed else "."))
+        return 1 if changed else 0
+    for path in changed:
+        print(f"wrote {path}")
+    print(f"{total} notebooks, {len(changed)} rewritten.")
+    return 0
+
+
+def cmd_check(args):
+    from . import course
+    report = course.grade_notebook(args.notebook, timeout=args.timeout)
+    print(report)
+    return 0 if report else 1
+
+
 # --------------------------------------------------------------------- the parser
 
 EXAMPLES = {
@@ -540,7 +564,40 @@ def build_parser():
     p.add_argument("--url", help=argparse.SUPPRESS)   # for tests and mirrors
     p.add_argument("--sha1", help=argparse.SUPPRESS)  # the git blob SHA-1 expected from --url
     p.set_defaults(run=cmd_download)
+    _add_course_commands(command)
     return parser
+
+
+EXAMPLES["course"] = """example:
+  rnnlm course build            # notebooks/solutions/NN-name.ipynb -> notebooks/NN-name.ipynb
+  rnnlm course build --check    # exit 1 if the student edition is out of date
+
+The student edition is the solution edition with every region between '### BEGIN SOLUTION' and
+'### END SOLUTION' replaced by 'raise NotImplementedError()', outputs cleared. Also runnable as
+'python -m rnnlm.course build'. Deterministic: building twice changes nothing."""
+EXAMPLES["check"] = """example:
+  rnnlm check notebooks/03-bptt-and-gradient-checking.ipynb
+
+Runs the notebook top to bottom in a fresh Jupyter kernel (needs the course extra:
+pip install -e ".[course]") and prints, for each exercise, 'passed' or the error its cell or
+its check cell raised. The checks come from notebooks/solutions/, so editing a check does not
+change the grade. Exit code 0 when every exercise passes, 1 when not."""
+
+
+def _add_course_commands(command):
+    from .course import SOLUTIONS_DIR, STUDENT_DIR
+    p = command("course", "build the student edition of the notebooks from the solution edition")
+    p.add_argument("action", choices=["build"], help="build: write the student notebooks")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a student notebook is stale")
+    p.add_argument("--solutions", default=str(SOLUTIONS_DIR), metavar="DIR",
+                   help="the solution notebooks (default: notebooks/solutions)")
+    p.add_argument("--out", default=str(STUDENT_DIR), metavar="DIR", help="the student edition (default: notebooks)")
+    p.set_defaults(run=cmd_course)
+
+    p = command("check", "grade the exercises of a course notebook from the terminal")
+    p.add_argument("notebook", metavar="NOTEBOOK.ipynb", help="a notebook of the course, e.g. your copy of 02-...")
+    p.add_argument("--timeout", type=int, default=300, metavar="S", help="seconds allowed per cell (default: 300)")
+    p.set_defaults(run=cmd_check)
 
 
 def _one_line(message):
