@@ -394,6 +394,17 @@ def cmd_download(args):
     return 0
 
 
+# --------------------------------------------------------------------- info
+
+def cmd_info(args):
+    if args.words < 1:
+        raise ConfigError(f"--words must be a positive integer, got {args.words}")
+    checkpoint = _load(args.model)
+    for line in ckpt.model_summary(checkpoint, words=args.words):
+        print(line)
+    return 0
+
+
 # --------------------------------------------------------------------- course
 
 def cmd_course(args):
@@ -564,7 +575,7 @@ def build_parser():
     p.add_argument("--url", help=argparse.SUPPRESS)   # for tests and mirrors
     p.add_argument("--sha1", help=argparse.SUPPRESS)  # the git blob SHA-1 expected from --url
     p.set_defaults(run=cmd_download)
-    _add_course_commands(command)
+    _add_info_and_course_commands(command)
     return parser
 
 
@@ -584,8 +595,23 @@ its check cell raised. The checks come from notebooks/solutions/, so editing a c
 change the grade. Exit code 0 when every exercise passes, 1 when not."""
 
 
-def _add_course_commands(command):
+EXAMPLES["info"] = """example:
+  rnnlm info                      # the bundled model
+  rnnlm info --model model.npz --words 20
+
+Prints the model's kind (FastRNN, RNNNumpy or LanguageModel), its sizes and parameter count,
+its level (word or char), its vocabulary with the most and least frequent words, and a summary
+of its training history (first, last and best epochs)."""
+
+
+def _add_info_and_course_commands(command):
     from .course import SOLUTIONS_DIR, STUDENT_DIR
+    p = command("info", "show a model file's kind, sizes, vocabulary and training history")
+    p.add_argument("--model", metavar="MODEL.npz", help="a model file (default: the bundled Reddit model)")
+    p.add_argument("--words", type=int, default=10, metavar="N",
+                   help="most and least frequent words to list (default: 10)")
+    p.set_defaults(run=cmd_info)
+
     p = command("course", "build the student edition of the notebooks from the solution edition")
     p.add_argument("action", choices=["build"], help="build: write the student notebooks")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a student notebook is stale")

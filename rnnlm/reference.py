@@ -48,6 +48,12 @@ class RNNNumpy:
         """The parameters by name, {"U": (H, C), "V": (C, H), "W": (H, H)}; the arrays themselves, not copies."""
         return {"U": self.U, "V": self.V, "W": self.W}
 
+    @property
+    def config(self):
+        """The model's shape as a `ModelConfig` (what `save_model` stores)."""
+        return ModelConfig(vocab_size=self.word_dim, hidden_size=self.hidden_dim,
+                           bptt_truncate=self.bptt_truncate, cell="rnn")
+
     def forward_propagation(self, x):
         """Run the sentence through the network.
 
@@ -62,6 +68,20 @@ class RNNNumpy:
             s[t] = np.tanh(self.U[:, x[t]] + self.W.dot(s[t - 1]))
             o[t] = softmax(self.V.dot(s[t]))
         return o, s
+
+    def start_state(self, n):
+        """For generation: the zero initial state s_{-1} of n sentences, (n, H)."""
+        return np.zeros((n, self.hidden_dim))
+
+    def step(self, state, x):
+        """For generation: one step of n sentences, the loop body of `forward_propagation` as rows.
+
+        state: (n, H) s_{t-1}; x: (n,) int. Returns (scores V s_t as (n, C), s_t (n, H));
+        softmax of the scores is o_t. With this and `start_state`, `generate_sentence`,
+        `rnnlm generate` and `rnnlm evaluate` work on the tutorial's model as it is.
+        """
+        s = np.tanh(self.U[:, np.asarray(x)].T + state @ self.W.T)
+        return s @ self.V.T, s
 
     def predict(self, x):
         """The most probable next word after each prefix of x: (T,) int."""
@@ -79,6 +99,10 @@ class RNNNumpy:
             _, s = self.forward_propagation(x)
             total += cross_entropy(s[:-1].dot(self.V.T), y)
         return total
+
+    def total_loss(self, X, Y):
+        """`calculate_total_loss` under the name every rnnlm model shares (for `rnnlm evaluate`)."""
+        return self.calculate_total_loss(X, Y)
 
     def calculate_loss(self, X, Y):
         """Mean cross-entropy per predicted word: total loss / number of target words."""
