@@ -22,7 +22,7 @@ from . import __version__
 from . import checkpoint as ckpt
 from .config import CELLS, FORMATS, LEVELS, OPTIMIZERS, DataConfig, ModelConfig, TrainConfig
 from .errors import ConfigError, DataError, ModelFileError, RnnlmError
-from .generate import GenerateConfig, detokenize, generate_sentence, tokenize_prefix, unknown_tokens
+from .generate import GenerateConfig, detokenize, generate_sentence, sentence_length, tokenize_prefix, unknown_tokens
 from .numerics import perplexity
 
 # the module, not the function `rnnlm.train` that the package namespace exports under the same name
@@ -177,7 +177,7 @@ def _resume_configs(args, checkpoint):
     return data_config, checkpoint.model.config, train_config
 
 
-def _plot(path, history, vocab_size):
+def _plot(path, history, vocab_size, level="word"):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -188,7 +188,7 @@ def _plot(path, history, vocab_size):
         ax.plot(epochs, [r.valid_loss for r in history], marker="o", label="validation")
     ax.axhline(math.log(vocab_size), color="gray", linestyle="--", label=f"uniform, log({vocab_size})")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("cross-entropy per word (nats)")
+    ax.set_ylabel(f"cross-entropy per {'character' if level == 'char' else 'word'} (nats)")
     ax.set_title("rnnlm training loss")
     ax.legend()
     fig.tight_layout()
@@ -278,7 +278,7 @@ def cmd_train(args):
         progress.close()
         print(_interrupted(args, state.epoch + len(finished) + 1, finished), file=sys.stderr)
         if finished and args.plot:
-            _plot(args.plot, finished[-1].history, len(corpus.vocabulary))
+            _plot(args.plot, finished[-1].history, len(corpus.vocabulary), data_config.level)
         return EXIT_INTERRUPTED
     finally:
         progress.close()
@@ -288,7 +288,7 @@ def cmd_train(args):
         summary += f", {_loss_text('validation', final.valid_loss)}"
     print(summary + f"; model saved to {args.out}.")
     if args.plot:
-        _plot(args.plot, state.history, len(corpus.vocabulary))
+        _plot(args.plot, state.history, len(corpus.vocabulary), data_config.level)
         print(f"Loss curve written to {args.plot}.")
     return 0
 
@@ -330,23 +330,41 @@ def cmd_evaluate(args):
     return 0
 
 
+def _generate_config(args, level="word"):
+    """The GenerateConfig of the options given. Defaults follow what the user did set: a
+    --max-length below the default min length lowers the min length with it (the user never
+    asked for 7 words), and a character-level model gets char_max_length characters."""
+    given = {k: v for k, v in {"num_sentences": args.n, "min_length": args.min_length, "max_length": args.max_length,
+                               "temperature": args.temperature}.items() if v is not None}
+    if level == "char" and "max_length" not in given:
+        given["max_length"] = GenerateConfig.char_max_length
+    if "min_length" not in given and "max_length" in given:
+        given["min_length"] = min(GenerateConfig.min_length, given["max_length"])
+    return GenerateConfig(**given)
+
+
 def cmd_generate(args):
-    config = GenerateConfig(**{k: v for k, v in {
-        "num_sentences": args.n, "min_length": args.min_length, "max_length": args.max_length,
-        "temperature": args.temperature}.items() if v is not None})
+    config = _generate_config(args)  # bad options are refused before the model is read
     if args.seed is not None and args.seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {args.seed}")
     checkpoint = _load(args.model)
+    config = _generate_config(args, checkpoint.level)
     prefix = tokenize_prefix(args.prefix, checkpoint.level) if args.prefix else []
     missing = unknown_tokens(prefix, checkpoint.vocabulary)
     if missing:
         print(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
               f"{', '.join(repr(t) for t in dict.fromkeys(missing))}", file=sys.stderr)
     rng = np.random.default_rng(args.seed)
+    noted = False
     for _ in range(config.num_sentences):
         tokens = generate_sentence(checkpoint.model, checkpoint.vocabulary, rng, config.min_length, config.max_length,
                                    config.temperature, prefix, config.max_attempts, checkpoint.level,
                                    mask_blocklist=not args.no_blocklist)
+        if config.temperature == 0 and sentence_length(tokens, checkpoint.level) < config.min_length and not noted:
+            print(f"{PROG}: note: at temperature 0 every draw is the same, so a sentence shorter than "
+                  f"--min-length {config.min_length} is printed as it is (raise --temperature for longer ones)",
+                  file=sys.stderr)
+            noted = True
         print(detokenize(tokens, checkpoint.level), flush=True)
     return 0
 

@@ -42,6 +42,8 @@ class GenerateConfig:
     the logits; 1 samples the model's distribution, below 1 is more conservative, 0 is
     greedy (argmax). max_attempts: draws per sentence before the longest is accepted.
     mask_blocklist: never draw a word of `blocklist.BLOCKLIST` (word level).
+    char_max_length: the max length `rnnlm generate` uses for a character-level model when
+    none is given (50 characters would stop most sentences mid-word).
     """
 
     num_sentences: int = 10
@@ -50,6 +52,7 @@ class GenerateConfig:
     temperature: float = 1.0
     max_attempts: int = 100
     mask_blocklist: bool = True
+    char_max_length: int = 300
 
     def __post_init__(self):
         for name in ("num_sentences", "max_length", "max_attempts"):
