@@ -349,7 +349,8 @@ def cmd_generate(args):
         raise ConfigError(f"seed must be a non-negative integer, got {args.seed}")
     checkpoint = _load(args.model)
     config = _generate_config(args, checkpoint.level)
-    prefix = tokenize_prefix(args.prefix, checkpoint.level) if args.prefix else []
+    prefix = tokenize_prefix(args.prefix, checkpoint.level, checkpoint.data_config.link_placeholders) \
+        if args.prefix else []
     missing = unknown_tokens(prefix, checkpoint.vocabulary)
     if missing:
         print(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "

@@ -206,12 +206,16 @@ def _html_entities(tokens):
     return merged
 
 
-def tokenize_prefix(text, level="word"):
-    """A user's --prefix text as the model's tokens: lowercased Treebank words, or characters."""
+def tokenize_prefix(text, level="word", link_placeholders=True):
+    """A user's --prefix text as the model's tokens: lowercased Treebank words, or characters.
+
+    link_placeholders: links and r/, u/ paths become placeholder tokens, as in training.
+    """
     if level == "char":
         return list(text)
-    from .text import tokenize_words
-    return tokenize_words(text.lower())
+    from .text import replace_links, tokenize_words
+    text = text.lower()
+    return tokenize_words(replace_links(text) if link_placeholders else text)
 
 
 def unknown_tokens(tokens, vocabulary):

@@ -96,3 +96,9 @@ def test_bundled_model_at_temperature_2_prints_no_link_and_no_blocklisted_word(c
     assert len(out.splitlines()) == 200
     assert not LINK_LIKE.search(out)
     assert not set(re.findall(r"[a-z]+", out.lower())) & BLOCKLIST
+
+
+def test_a_prefix_is_tokenized_like_the_training_text():
+    from rnnlm.generate import tokenize_prefix
+    assert tokenize_prefix("Ask r/python at https://x.org/a") == ["ask", SUBREDDIT_TOKEN, "at", URL_TOKEN]
+    assert URL_TOKEN not in tokenize_prefix("see https://x.org", link_placeholders=False)
