@@ -9,7 +9,8 @@ Layout of a model file (format version 1), every entry a plain NumPy array:
     optimizer/<key>          the optimizer's flat state_dict() (e.g. optimizer/U/m, optimizer/steps)
 
 The metadata JSON holds: "format" ("rnnlm-model"), "format_version" (1), "rnnlm_version",
-"model_kind" ("fast-rnn": the tutorial's `FastRNN`; "language-model": `LanguageModel`),
+"model_kind" ("fast-rnn": the tutorial's `FastRNN`; "language-model": `LanguageModel`;
+"reference-rnn": the tutorial's `RNNNumpy`, float64, same parameters as "fast-rnn"),
 "level" ("word" or "char"), "model_config", "data_config" and "train_config" (the
 dataclasses of `rnnlm.config` as dicts), "training" (the `TrainingState` metadata:
 epoch, learning rate, the halving rule's last loss and the per-epoch history, or null
@@ -40,7 +41,7 @@ from .vocab import Vocabulary
 
 FORMAT_NAME = "rnnlm-model"
 FORMAT_VERSION = 1
-MODEL_KINDS = ("fast-rnn", "language-model")
+MODEL_KINDS = ("fast-rnn", "language-model", "reference-rnn")
 BUNDLED_MODEL = Path(__file__).resolve().parent / "assets" / "reddit-model.npz"
 
 
@@ -53,9 +54,19 @@ def model_kind(config):
     return "language-model"
 
 
+def kind_of(model):
+    """The model_kind a model file records for `model`: "reference-rnn" for the tutorial's `RNNNumpy`."""
+    from .reference import RNNNumpy
+    return "reference-rnn" if isinstance(model, RNNNumpy) else model_kind(model.config)
+
+
 def build_model(config, seed=None, dtype=np.float32, kind=None):
-    """A freshly initialised model of `config`'s shape: `FastRNN` or `LanguageModel` (see `model_kind`)."""
+    """A freshly initialised model of `config`'s shape: `FastRNN` or `LanguageModel` (see `model_kind`),
+    or with kind "reference-rnn" the tutorial's `RNNNumpy` (always float64, `dtype` ignored)."""
     kind = kind or model_kind(config)
+    if kind == "reference-rnn":
+        from .reference import RNNNumpy
+        return RNNNumpy(config.vocab_size, config.hidden_size, bptt_truncate=config.bptt_truncate, seed=seed)
     if kind == "fast-rnn":
         from .fast import FastRNN
         return FastRNN(config.vocab_size, config.hidden_size, bptt_truncate=config.bptt_truncate,
@@ -136,7 +147,7 @@ def save_model(path, model, vocabulary, level="word", data_config=None, train_co
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "rnnlm_version": __version__,
-        "model_kind": model_kind(config),
+        "model_kind": kind_of(model),
         "level": level,
         "model_config": config.to_dict(),
         "data_config": (data_config or DataConfig(vocabulary_size=len(vocabulary), level=level)).to_dict(),
@@ -276,3 +287,73 @@ def load_model(path, dtype=np.float32):
             raise ModelFileError(f"{path} has a damaged training state ({exc})") from None
     return Checkpoint(path=Path(path), model=model, vocabulary=vocabulary, level=level, kind=kind,
                       data_config=data_config, train_config=train_config, state=state, metadata=meta)
+
+
+# --------------------------------------------------------------------- describing a model file
+
+KIND_NAMES = {"fast-rnn": "FastRNN, the tutorial's Elman RNN (batched, float32)",
+              "reference-rnn": "RNNNumpy, the tutorial's Elman RNN (reading copy, float64)",
+              "language-model": "LanguageModel (embedding, recurrent layers, softmax)"}
+
+
+def model_summary(checkpoint, words=10):
+    """What `rnnlm info` prints, as lines: kind, sizes, level, vocabulary, training history.
+
+    words: how many of the most and least frequent vocabulary words to list (by the corpus
+    counts stored with the vocabulary; special tokens left out).
+    """
+    from .config import SPECIAL_TOKENS
+    from .numerics import perplexity
+    c, vocab, path = checkpoint.model.config, checkpoint.vocabulary, checkpoint.path
+    params = checkpoint.model.params
+    num_params = sum(int(p.size) for p in params.values())
+    dtypes = ", ".join(sorted({str(p.dtype) for p in params.values()}))
+    stored = ", ".join(sorted({v["dtype"] for v in checkpoint.metadata.get("params", {}).values()})) or dtypes
+    size = path.stat().st_size if path.is_file() else 0
+    lines = [f"file: {path} ({size:,} bytes, rnnlm {checkpoint.metadata.get('rnnlm_version', '?')})",
+             f"kind: {checkpoint.kind}: {KIND_NAMES.get(checkpoint.kind, checkpoint.kind)}",
+             f"level: {checkpoint.level}" + ("" if checkpoint.level == "char" else
+                                            f" (links as placeholders: {'yes' if checkpoint.data_config.link_placeholders else 'no'})")]
+    shape = f"vocabulary {c.vocab_size}, hidden {c.hidden_size}, cell {c.cell}, layers {c.num_layers}, " \
+            f"embedding {c.embed_size if c.embed_size else 'one-hot (none)'}, " \
+            f"bptt_truncate {'full' if c.bptt_truncate is None else c.bptt_truncate}"
+    lines.append(f"sizes: {shape}; {num_params:,} parameters ({', '.join(f'{k} {tuple(v.shape)}' for k, v in params.items())}), "
+                 f"stored as {stored}")
+    real = [(w, n) for w, n in zip(vocab.index_to_word, vocab.counts) if w not in SPECIAL_TOKENS]
+    lines.append(f"vocabulary: {len(vocab)} entries ({len(real)} words + {len(vocab) - len(real)} special tokens)")
+    if real and any(n > 0 for _, n in real):
+        ranked = sorted(real, key=lambda wn: (-wn[1], wn[0]))
+        show = lambda items: ", ".join(f"{w!r} {n:,}" for w, n in items)
+        lines.append(f"  most frequent: {show(ranked[:words])}")
+        lines.append(f"  least frequent: {show(ranked[-words:][::-1])}")
+        unknown = vocab.counts[vocab.unknown_index]
+        total = sum(n for _, n in real) + unknown
+        lines.append(f"  UNKNOWN_TOKEN stands for {unknown:,} of {total:,} training tokens ({unknown / max(total, 1):.1%})")
+    else:
+        lines.append("  (no word counts stored in this file)")
+    state, t = checkpoint.state, checkpoint.train_config
+    if state is None or not state.history:
+        lines.append("training: none recorded (an untrained model, or one trained outside rnnlm train)")
+        return lines
+    h = state.history
+    setup = "" if t is None else (f"; optimizer {t.optimizer}, learning rate {t.learning_rate:g}, batch size "
+                                  f"{t.batch_size}, clip {t.clip}, seed {t.seed}")
+    lines.append(f"training: {state.epoch} epochs{setup}; resumable: "
+                 f"{'yes' if checkpoint.metadata.get('resumable') else 'no (no optimizer state)'}")
+    first, last = h[0], h[-1]
+    lines.append(f"  epoch {first.epoch}: train loss {first.train_loss:.4f}" + _valid(first, perplexity))
+    lines.append(f"  epoch {last.epoch}: train loss {last.train_loss:.4f}" + _valid(last, perplexity)
+                 + f", learning rate {last.learning_rate:g}")
+    validated = [r for r in h if r.valid_loss is not None]
+    if validated:
+        best = min(validated, key=lambda r: r.valid_loss)
+        lines.append(f"  best validation: epoch {best.epoch}, loss {best.valid_loss:.4f} "
+                     f"(perplexity {perplexity(best.valid_loss):.1f})")
+    seconds = sum(r.seconds for r in h)
+    lines.append(f"  time: {seconds:.1f} s over {len(h)} epochs, {sum(r.tokens for r in h):,} tokens")
+    return lines
+
+
+def _valid(record, perplexity):
+    return "" if record.valid_loss is None else \
+        f", valid loss {record.valid_loss:.4f} (perplexity {perplexity(record.valid_loss):.1f})"

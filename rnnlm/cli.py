@@ -22,7 +22,7 @@ from . import __version__
 from . import checkpoint as ckpt
 from .config import CELLS, FORMATS, LEVELS, OPTIMIZERS, DataConfig, ModelConfig, TrainConfig
 from .errors import ConfigError, DataError, ModelFileError, RnnlmError
-from .generate import GenerateConfig, detokenize, generate_sentence, tokenize_prefix, unknown_tokens
+from .generate import GenerateConfig, detokenize, generate_sentence, sentence_length, tokenize_prefix, unknown_tokens
 from .numerics import perplexity
 
 # the module, not the function `rnnlm.train` that the package namespace exports under the same name
@@ -177,7 +177,7 @@ def _resume_configs(args, checkpoint):
     return data_config, checkpoint.model.config, train_config
 
 
-def _plot(path, history, vocab_size):
+def _plot(path, history, vocab_size, level="word"):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -188,7 +188,7 @@ def _plot(path, history, vocab_size):
         ax.plot(epochs, [r.valid_loss for r in history], marker="o", label="validation")
     ax.axhline(math.log(vocab_size), color="gray", linestyle="--", label=f"uniform, log({vocab_size})")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("cross-entropy per word (nats)")
+    ax.set_ylabel(f"cross-entropy per {'character' if level == 'char' else 'word'} (nats)")
     ax.set_title("rnnlm training loss")
     ax.legend()
     fig.tight_layout()
@@ -234,7 +234,8 @@ def cmd_train(args):
 
     from .corpus import load_corpus
     corpus = load_corpus(args.corpus, vocabulary_size=data_config.vocabulary_size, format=data_config.format,
-                         level=data_config.level, vocabulary=vocabulary, max_records=args.max_records)
+                         level=data_config.level, vocabulary=vocabulary, max_records=args.max_records,
+                         link_placeholders=data_config.link_placeholders)
     for line in corpus.report.lines():
         print(line)
     if checkpoint is None:
@@ -277,7 +278,7 @@ def cmd_train(args):
         progress.close()
         print(_interrupted(args, state.epoch + len(finished) + 1, finished), file=sys.stderr)
         if finished and args.plot:
-            _plot(args.plot, finished[-1].history, len(corpus.vocabulary))
+            _plot(args.plot, finished[-1].history, len(corpus.vocabulary), data_config.level)
         return EXIT_INTERRUPTED
     finally:
         progress.close()
@@ -287,7 +288,7 @@ def cmd_train(args):
         summary += f", {_loss_text('validation', final.valid_loss)}"
     print(summary + f"; model saved to {args.out}.")
     if args.plot:
-        _plot(args.plot, state.history, len(corpus.vocabulary))
+        _plot(args.plot, state.history, len(corpus.vocabulary), data_config.level)
         print(f"Loss curve written to {args.plot}.")
     return 0
 
@@ -309,7 +310,7 @@ def cmd_evaluate(args):
     checkpoint = _load(args.model)
     from .corpus import load_corpus
     corpus = load_corpus(args.corpus, format=args.format, level=checkpoint.level, vocabulary=checkpoint.vocabulary,
-                         max_records=args.max_records)
+                         max_records=args.max_records, link_placeholders=checkpoint.data_config.link_placeholders)
     vocab = checkpoint.vocabulary
     for line in corpus.report.lines()[:2]:
         print(line)
@@ -329,22 +330,42 @@ def cmd_evaluate(args):
     return 0
 
 
+def _generate_config(args, level="word"):
+    """The GenerateConfig of the options given. Defaults follow what the user did set: a
+    --max-length below the default min length lowers the min length with it (the user never
+    asked for 7 words), and a character-level model gets char_max_length characters."""
+    given = {k: v for k, v in {"num_sentences": args.n, "min_length": args.min_length, "max_length": args.max_length,
+                               "temperature": args.temperature}.items() if v is not None}
+    if level == "char" and "max_length" not in given:
+        given["max_length"] = GenerateConfig.char_max_length
+    if "min_length" not in given and "max_length" in given:
+        given["min_length"] = min(GenerateConfig.min_length, given["max_length"])
+    return GenerateConfig(**given)
+
+
 def cmd_generate(args):
-    config = GenerateConfig(**{k: v for k, v in {
-        "num_sentences": args.n, "min_length": args.min_length, "max_length": args.max_length,
-        "temperature": args.temperature}.items() if v is not None})
+    config = _generate_config(args)  # bad options are refused before the model is read
     if args.seed is not None and args.seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {args.seed}")
     checkpoint = _load(args.model)
-    prefix = tokenize_prefix(args.prefix, checkpoint.level) if args.prefix else []
+    config = _generate_config(args, checkpoint.level)
+    prefix = tokenize_prefix(args.prefix, checkpoint.level, checkpoint.data_config.link_placeholders) \
+        if args.prefix else []
     missing = unknown_tokens(prefix, checkpoint.vocabulary)
     if missing:
         print(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
               f"{', '.join(repr(t) for t in dict.fromkeys(missing))}", file=sys.stderr)
     rng = np.random.default_rng(args.seed)
+    noted = False
     for _ in range(config.num_sentences):
         tokens = generate_sentence(checkpoint.model, checkpoint.vocabulary, rng, config.min_length, config.max_length,
-                                   config.temperature, prefix, config.max_attempts, checkpoint.level)
+                                   config.temperature, prefix, config.max_attempts, checkpoint.level,
+                                   mask_blocklist=not args.no_blocklist)
+        if config.temperature == 0 and sentence_length(tokens, checkpoint.level) < config.min_length and not noted:
+            print(f"{PROG}: note: at temperature 0 every draw is the same, so a sentence shorter than "
+                  f"--min-length {config.min_length} is printed as it is (raise --temperature for longer ones)",
+                  file=sys.stderr)
+            noted = True
         print(detokenize(tokens, checkpoint.level), flush=True)
     return 0
 
@@ -424,6 +445,41 @@ def cmd_download(args):
     print(f"{verb} {path} ({size:,} bytes), git blob SHA-1 {sha1} verified.")
     print(f"Train on it with: {PROG} train {path} --out model.npz")
     return 0
+
+
+# --------------------------------------------------------------------- info
+
+def cmd_info(args):
+    if args.words < 1:
+        raise ConfigError(f"--words must be a positive integer, got {args.words}")
+    checkpoint = _load(args.model)
+    for line in ckpt.model_summary(checkpoint, words=args.words):
+        print(line)
+    return 0
+
+
+# --------------------------------------------------------------------- course
+
+def cmd_course(args):
+    from . import course
+    changed = course.build(args.solutions, args.out, check_only=args.check)
+    total = len(course.solution_notebooks(args.solutions))
+    if args.check:
+        for path in changed:
+            print(f"out of date: {path}")
+        print(f"{total} notebooks, {len(changed)} out of date" + ("; run: rnnlm course build" if changed else "."))
+        return 1 if changed else 0
+    for path in changed:
+        print(f"wrote {path}")
+    print(f"{total} notebooks, {len(changed)} rewritten.")
+    return 0
+
+
+def cmd_check(args):
+    from . import course
+    report = course.grade_notebook(args.notebook, timeout=args.timeout)
+    print(report)
+    return 0 if report else 1
 
 
 # --------------------------------------------------------------------- the parser
@@ -506,6 +562,9 @@ def build_parser():
     data.add_argument("--vocab-size", dest="vocabulary_size", type=int, metavar="N",
                       help="words kept, UNKNOWN_TOKEN included" + _d(DataConfig, "vocabulary_size"))
     data.add_argument("--max-records", type=int, metavar="N", help="use only the first N comments/lines")
+    data.add_argument("--keep-links", dest="link_placeholders", action="store_false", default=None,
+                      help="keep links and r/..., u/... paths as words instead of replacing them by URL_TOKEN, "
+                           "SUBREDDIT_TOKEN and USER_TOKEN (word level; placeholders are the default)")
     model = p.add_argument_group("model")
     model.add_argument("--cell", choices=CELLS, help="recurrent cell" + _d(ModelConfig, "cell"))
     model.add_argument("--hidden", dest="hidden_size", type=int, metavar="H",
@@ -557,6 +616,9 @@ def build_parser():
     p.add_argument("--temperature", type=float, metavar="T",
                    help="0 is greedy, below 1 is safer, above 1 wilder" + _d(GenerateConfig, "temperature"))
     p.add_argument("--prefix", metavar="TEXT", help="start every sentence with these words (characters at char level)")
+    p.add_argument("--no-blocklist", action="store_true",
+                   help="also draw the words of rnnlm's short blocklist of slurs and explicit terms "
+                        "(masked by default at word level; see rnnlm/blocklist.py)")
     p.add_argument("--seed", type=int, help="the same seed gives the same sentences (default: random)")
     p.set_defaults(run=cmd_generate)
 
@@ -585,7 +647,55 @@ def build_parser():
     p.add_argument("--url", help=argparse.SUPPRESS)   # for tests and mirrors
     p.add_argument("--sha1", help=argparse.SUPPRESS)  # the git blob SHA-1 expected from --url
     p.set_defaults(run=cmd_download)
+    _add_info_and_course_commands(command)
     return parser
+
+
+EXAMPLES["course"] = """example:
+  rnnlm course build            # notebooks/solutions/NN-name.ipynb -> notebooks/NN-name.ipynb
+  rnnlm course build --check    # exit 1 if the student edition is out of date
+
+The student edition is the solution edition with every region between '### BEGIN SOLUTION' and
+'### END SOLUTION' replaced by 'raise NotImplementedError()', outputs cleared. Also runnable as
+'python -m rnnlm.course build'. Deterministic: building twice changes nothing."""
+EXAMPLES["check"] = """example:
+  rnnlm check notebooks/03-bptt-and-gradient-checking.ipynb
+
+Runs the notebook top to bottom in a fresh Jupyter kernel (needs the course extra:
+pip install -e ".[course]") and prints, for each exercise, 'passed' or the error its cell or
+its check cell raised. The checks come from notebooks/solutions/, so editing a check does not
+change the grade. Exit code 0 when every exercise passes, 1 when not."""
+
+
+EXAMPLES["info"] = """example:
+  rnnlm info                      # the bundled model
+  rnnlm info --model model.npz --words 20
+
+Prints the model's kind (FastRNN, RNNNumpy or LanguageModel), its sizes and parameter count,
+its level (word or char), its vocabulary with the most and least frequent words, and a summary
+of its training history (first, last and best epochs)."""
+
+
+def _add_info_and_course_commands(command):
+    from .course import SOLUTIONS_DIR, STUDENT_DIR
+    p = command("info", "show a model file's kind, sizes, vocabulary and training history")
+    p.add_argument("--model", metavar="MODEL.npz", help="a model file (default: the bundled Reddit model)")
+    p.add_argument("--words", type=int, default=10, metavar="N",
+                   help="most and least frequent words to list (default: 10)")
+    p.set_defaults(run=cmd_info)
+
+    p = command("course", "build the student edition of the notebooks from the solution edition")
+    p.add_argument("action", choices=["build"], help="build: write the student notebooks")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a student notebook is stale")
+    p.add_argument("--solutions", default=str(SOLUTIONS_DIR), metavar="DIR",
+                   help="the solution notebooks (default: notebooks/solutions)")
+    p.add_argument("--out", default=str(STUDENT_DIR), metavar="DIR", help="the student edition (default: notebooks)")
+    p.set_defaults(run=cmd_course)
+
+    p = command("check", "grade the exercises of a course notebook from the terminal")
+    p.add_argument("notebook", metavar="NOTEBOOK.ipynb", help="a notebook of the course, e.g. your copy of 02-...")
+    p.add_argument("--timeout", type=int, default=300, metavar="S", help="seconds allowed per cell (default: 300)")
+    p.set_defaults(run=cmd_check)
 
 
 def _one_line(message):

@@ -15,6 +15,11 @@ UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
 SENTENCE_START = "SENTENCE_START"
 SENTENCE_END = "SENTENCE_END"
 SPECIAL_TOKENS = (UNKNOWN_TOKEN, SENTENCE_START, SENTENCE_END)
+# What the word tokenizer writes in place of a link, a subreddit path and a user path
+# (see text.replace_links): ordinary vocabulary entries, spelled like the special tokens.
+URL_TOKEN = "URL_TOKEN"
+SUBREDDIT_TOKEN = "SUBREDDIT_TOKEN"
+USER_TOKEN = "USER_TOKEN"
 # Smallest vocabulary that still holds the three special tokens and one real word.
 MIN_VOCABULARY_SIZE = 4
 
@@ -54,11 +59,16 @@ class DataConfig(_Config):
     format: "auto" (by extension: .csv is a Reddit CSV, anything else plain text),
         "reddit-csv" or "text".
     level: "word" (tokenised sentences) or "char" (each line a sequence of code points).
+    link_placeholders: at word level, replace links by URL_TOKEN and r/... and u/...
+        paths by SUBREDDIT_TOKEN and USER_TOKEN before tokenizing (see text.replace_links).
+        On by default: a model learns that "a link goes here" instead of memorising
+        addresses, and never prints one. Ignored at character level.
     """
 
     vocabulary_size: int = 8000
     format: str = "auto"
     level: str = "word"
+    link_placeholders: bool = True
 
     def __post_init__(self):
         _require(isinstance(self.vocabulary_size, int) and self.vocabulary_size >= MIN_VOCABULARY_SIZE,
@@ -66,6 +76,8 @@ class DataConfig(_Config):
                  f"got {self.vocabulary_size!r}")
         _require(self.format in FORMATS, f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
         _require(self.level in LEVELS, f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
+        _require(isinstance(self.link_placeholders, bool),
+                 f"link_placeholders must be True or False, got {self.link_placeholders!r}")
 
 
 @dataclass(frozen=True)

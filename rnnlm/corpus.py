@@ -79,24 +79,27 @@ def training_pairs(sentences, vocabulary):
 
 
 def load_corpus(path, vocabulary_size=8000, format="auto", level="word", vocabulary=None,
-                max_records=None):
+                max_records=None, link_placeholders=DataConfig.link_placeholders):
     """Read, tokenize and encode a corpus file.
 
     vocabulary: encode with this existing Vocabulary (a model's) instead of building one;
         then `vocabulary_size` is ignored and DataError is raised if no token is known.
     max_records: use only the first this many comments/lines.
+    link_placeholders: word level: links and r/, u/ paths become placeholder tokens.
     Returns a Corpus whose `report` holds the tutorial's figures.
     """
-    config = DataConfig(vocabulary_size=vocabulary_size, format=format, level=level)
+    config = DataConfig(vocabulary_size=vocabulary_size, format=format, level=level,
+                        link_placeholders=link_placeholders)
     documents, used_format = read_documents(path, config.format, max_records=max_records)
     return corpus_from_documents(documents, path=str(path), format=used_format, level=config.level,
-                                 vocabulary_size=config.vocabulary_size, vocabulary=vocabulary)
+                                 vocabulary_size=config.vocabulary_size, vocabulary=vocabulary,
+                                 link_placeholders=config.link_placeholders)
 
 
 def corpus_from_documents(documents, path="<text>", format="text", level="word",
-                          vocabulary_size=8000, vocabulary=None):
+                          vocabulary_size=8000, vocabulary=None, link_placeholders=DataConfig.link_placeholders):
     """Like `load_corpus` for documents already in memory (a list of str)."""
-    sentences, splitter = tokenize_documents(documents, level=level)
+    sentences, splitter = tokenize_documents(documents, level=level, link_placeholders=link_placeholders)
     if not sentences:
         raise DataError(f"{path} holds no sentences with any {'characters' if level == 'char' else 'words'}")
     built = vocabulary is None

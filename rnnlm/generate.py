@@ -8,7 +8,8 @@ repeatedly draw the next token from softmax(logits / temperature) until SENTENCE
 Unlike the tutorial's loop, which could spin forever:
 
 - UNKNOWN_TOKEN and SENTENCE_START are masked out (probability 0) before sampling,
-  so they are never drawn and no rejection loop is needed;
+  so they are never drawn and no rejection loop is needed; so are the words of
+  `blocklist.BLOCKLIST` (slurs, explicit sexual terms) unless `mask_blocklist` is False;
 - sampling is in float64 from renormalised probabilities, with an explicit, seeded
   `np.random.Generator` (same seed, same sentences);
 - `max_length` tokens end a sentence even without SENTENCE_END (termination is guaranteed);
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .blocklist import blocked_ids
 from .config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
 from .errors import ConfigError
 
@@ -39,6 +41,9 @@ class GenerateConfig:
     count characters for a character-level model, and both include the prefix. temperature: divides
     the logits; 1 samples the model's distribution, below 1 is more conservative, 0 is
     greedy (argmax). max_attempts: draws per sentence before the longest is accepted.
+    mask_blocklist: never draw a word of `blocklist.BLOCKLIST` (word level).
+    char_max_length: the max length `rnnlm generate` uses for a character-level model when
+    none is given (50 characters would stop most sentences mid-word).
     """
 
     num_sentences: int = 10
@@ -46,6 +51,8 @@ class GenerateConfig:
     max_length: int = 50
     temperature: float = 1.0
     max_attempts: int = 100
+    mask_blocklist: bool = True
+    char_max_length: int = 300
 
     def __post_init__(self):
         for name in ("num_sentences", "max_length", "max_attempts"):
@@ -100,11 +107,12 @@ def _sample_once(model, vocabulary, rng, prefix_ids, max_length, temperature, ba
 
 def generate_sentence(model, vocabulary, rng, min_length=GenerateConfig.min_length,
                       max_length=GenerateConfig.max_length, temperature=GenerateConfig.temperature,
-                      prefix_tokens=(), max_attempts=GenerateConfig.max_attempts, level="word"):
+                      prefix_tokens=(), max_attempts=GenerateConfig.max_attempts, level="word",
+                      mask_blocklist=GenerateConfig.mask_blocklist):
     """One sentence as a list of tokens: `prefix_tokens` (as given) followed by the generated ones.
 
     Never contains UNKNOWN_TOKEN (unless the caller's prefix does), SENTENCE_START or
-    SENTENCE_END. See the module docstring for the length rules; `level` says how
+    SENTENCE_END, nor (with mask_blocklist) a word of the blocklist after the prefix. See the module docstring for the length rules; `level` says how
     `min_length` counts (see `sentence_length`).
     """
     GenerateConfig(min_length=min_length, max_length=max_length, temperature=temperature,
@@ -114,6 +122,8 @@ def generate_sentence(model, vocabulary, rng, min_length=GenerateConfig.min_leng
         raise ConfigError(f"the prefix has {len(prefix_tokens)} tokens, more than max length {max_length}")
     prefix_ids = vocabulary.encode(prefix_tokens)
     banned = [vocabulary.unknown_index, vocabulary.start_index]
+    if mask_blocklist and level == "word":
+        banned += blocked_ids(vocabulary)
     best, best_length = None, -1
     for _ in range(1 if temperature == 0 else max_attempts):
         tokens = prefix_tokens + vocabulary.decode(
@@ -136,7 +146,7 @@ def sentence_length(tokens, level="word"):
 def generate_sentences(model, vocabulary, rng, config=GenerateConfig(), prefix_tokens=(), level="word"):
     """`config.num_sentences` sentences (token lists) from one generator, in order."""
     return [generate_sentence(model, vocabulary, rng, config.min_length, config.max_length, config.temperature,
-                              prefix_tokens, config.max_attempts, level)
+                              prefix_tokens, config.max_attempts, level, config.mask_blocklist)
             for _ in range(config.num_sentences)]
 
 
@@ -196,12 +206,16 @@ def _html_entities(tokens):
     return merged
 
 
-def tokenize_prefix(text, level="word"):
-    """A user's --prefix text as the model's tokens: lowercased Treebank words, or characters."""
+def tokenize_prefix(text, level="word", link_placeholders=True):
+    """A user's --prefix text as the model's tokens: lowercased Treebank words, or characters.
+
+    link_placeholders: links and r/, u/ paths become placeholder tokens, as in training.
+    """
     if level == "char":
         return list(text)
-    from .text import tokenize_words
-    return tokenize_words(text.lower())
+    from .text import replace_links, tokenize_words
+    text = text.lower()
+    return tokenize_words(replace_links(text) if link_placeholders else text)
 
 
 def unknown_tokens(tokens, vocabulary):

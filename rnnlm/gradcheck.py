@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import ConfigError
+
 
 def rel_error(analytic, numerical, floor=1e-12):
     """Elementwise |a - n| / max(|a| + |n|, floor): 0 when both are 0, never NaN."""
@@ -105,8 +107,14 @@ def check_gradients(loss_fn, params, grads, h=1e-5, threshold=1e-6, atol=None,
     max_entries: check at most this many randomly chosen entries per parameter
         (default: all of them); `rng` chooses them.
     callback: called as callback(name, size) before each parameter is checked.
-    Returns a GradCheckReport.
+    Returns a GradCheckReport. Raises ConfigError for a parameter that is not float64:
+    in float32 the central difference drowns in round-off (eps ~ 1e-7), so a correct
+    gradient would fail.
     """
+    for name, param in params.items():
+        if np.asarray(param).dtype != np.float64:
+            raise ConfigError(f"gradient checks need float64 parameters, but {name!r} is {np.asarray(param).dtype}; "
+                              "build the model with dtype=np.float64 (float32 round-off swamps finite differences)")
     if atol is None:
         atol = 10 * h * h + 1e-9
     rng = np.random.default_rng(0) if rng is None else rng

@@ -48,6 +48,12 @@ class RNNNumpy:
         """The parameters by name, {"U": (H, C), "V": (C, H), "W": (H, H)}; the arrays themselves, not copies."""
         return {"U": self.U, "V": self.V, "W": self.W}
 
+    @property
+    def config(self):
+        """The model's shape as a `ModelConfig` (what `save_model` stores)."""
+        return ModelConfig(vocab_size=self.word_dim, hidden_size=self.hidden_dim,
+                           bptt_truncate=self.bptt_truncate, cell="rnn")
+
     def forward_propagation(self, x):
         """Run the sentence through the network.
 
@@ -62,6 +68,20 @@ class RNNNumpy:
             s[t] = np.tanh(self.U[:, x[t]] + self.W.dot(s[t - 1]))
             o[t] = softmax(self.V.dot(s[t]))
         return o, s
+
+    def start_state(self, n):
+        """For generation: the zero initial state s_{-1} of n sentences, (n, H)."""
+        return np.zeros((n, self.hidden_dim))
+
+    def step(self, state, x):
+        """For generation: one step of n sentences, the loop body of `forward_propagation` as rows.
+
+        state: (n, H) s_{t-1}; x: (n,) int. Returns (scores V s_t as (n, C), s_t (n, H));
+        softmax of the scores is o_t. With this and `start_state`, `generate_sentence`,
+        `rnnlm generate` and `rnnlm evaluate` work on the tutorial's model as it is.
+        """
+        s = np.tanh(self.U[:, np.asarray(x)].T + state @ self.W.T)
+        return s @ self.V.T, s
 
     def predict(self, x):
         """The most probable next word after each prefix of x: (T,) int."""
@@ -80,6 +100,10 @@ class RNNNumpy:
             total += cross_entropy(s[:-1].dot(self.V.T), y)
         return total
 
+    def total_loss(self, X, Y):
+        """`calculate_total_loss` under the name every rnnlm model shares (for `rnnlm evaluate`)."""
+        return self.calculate_total_loss(X, Y)
+
     def calculate_loss(self, X, Y):
         """Mean cross-entropy per predicted word: total loss / number of target words."""
         return self.calculate_total_loss(X, Y) / num_targets(Y)
@@ -92,14 +116,14 @@ class RNNNumpy:
         flows back through steps t, t-1, ..., max(0, t - bptt_truncate), each step adding
         delta to dW (times s_{step-1}^T) and to column x_step of dU, and being multiplied
         by W^T and the tanh derivative of the previous state. A truncation of at least
-        T gives the exact gradient of `calculate_total_loss`.
-        """
-        return self._bptt(x, y, self.bptt_truncate)
+        T (or None) gives the exact gradient of `calculate_total_loss`.
 
-    def _bptt(self, x, y, truncate):
+        This is the method a student overrides (in a subclass, or the tutorial's
+        `RNNNumpy.bptt = bptt`): `gradient_check`, `sgd_step` and `train_with_sgd` all
+        call it, so whatever is written here is what gets checked and trained.
+        """
         T = len(y)
-        if truncate is None:  # ModelConfig's "no truncation": the error flows back to step 0
-            truncate = T
+        truncate = T if self.bptt_truncate is None else self.bptt_truncate
         o, s = self.forward_propagation(x)
         dU = np.zeros_like(self.U)
         dV = np.zeros_like(self.V)
@@ -115,18 +139,39 @@ class RNNNumpy:
                 delta_t = self.W.T.dot(delta_t) * (1 - s[step - 1] ** 2)
         return [dU, dV, dW]
 
-    def gradient_check(self, x, y, h=0.001, error_threshold=0.01):
-        """Check `bptt` against central differences for every entry of U, V and W.
+    def full_bptt(self, x, y):
+        """`bptt` (whichever is installed: a subclass's, a monkeypatched one) with truncation off.
 
-        The comparison uses full BPTT (truncation switched off for the check): the
+        Sets `bptt_truncate` to the sentence length for the call and restores it after,
+        even if `bptt` raises. Returns {"U": dU, "V": dV, "W": dW}, the exact gradient of
+        `calculate_total_loss([x], [y])` when `bptt` is right.
+        """
+        saved = self.bptt_truncate
+        try:
+            self.bptt_truncate = len(x)
+            grads = self.bptt(x, y)
+        finally:
+            self.bptt_truncate = saved
+        if isinstance(grads, dict):
+            return grads
+        grads = list(grads)
+        if len(grads) != 3:
+            raise ValueError(f"bptt must return [dU, dV, dW], got {len(grads)} arrays")
+        return dict(zip(self.params, grads))
+
+    def gradient_check(self, x, y, h=0.001, error_threshold=0.01):
+        """Check the public `bptt` against central differences for every entry of U, V and W.
+
+        Differentiates through `self.bptt`, so a subclass's override or the tutorial's
+        `RNNNumpy.bptt = bptt` is what gets checked. The comparison uses full BPTT
+        (`full_bptt`: truncation switched off for the check, then restored): the
         numerical gradient is the derivative of the true loss, which a truncated
         gradient does not equal. Returns a `GradCheckReport`, truthy when all pass;
         `str(report)` names each parameter's worst entry, both gradients and the error.
         """
-        params = self.params
-        grads = dict(zip(params, self._bptt(x, y, truncate=len(x))))
-        return check_gradients(lambda: self.calculate_total_loss([x], [y]), params, grads,
-                               h=h, threshold=error_threshold, note="full BPTT, float64")
+        grads = self.full_bptt(x, y)
+        return check_gradients(lambda: self.calculate_total_loss([x], [y]), self.params, grads,
+                               h=h, threshold=error_threshold, note="full BPTT through bptt(), float64")
 
     def sgd_step(self, x, y, learning_rate):
         """One plain SGD update on one sentence: theta -= learning_rate * dtheta."""

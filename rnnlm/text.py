@@ -12,8 +12,10 @@ behind `nltk.word_tokenize`), which needs no data: "He left!" -> he, left, !
 
 import csv
 import io
+import re
 from pathlib import Path
 
+from .config import SUBREDDIT_TOKEN, URL_TOKEN, USER_TOKEN
 from .errors import DataError
 
 CSV_BODY_COLUMN = "body"
@@ -149,10 +151,36 @@ def tokenize_words(sentence):
     return NLTKWordTokenizer().tokenize(sentence)
 
 
-def tokenize_documents(documents, level="word", splitter=None):
+# A link: a scheme or "www." (or a bare domain with a common top-level domain) and
+# everything up to white space, a bracket or a quote, minus trailing punctuation, so
+# "[text](http://x.com/a)." keeps its brackets and full stop.
+_LINK_END = r"(?:[^\s()\[\]<>\"']*[^\s()\[\]<>\"'.,!?;:])?"
+_URL = re.compile(r"\b(?:(?:https?|ftp)://|www\.)" + _LINK_END
+                  + r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|edu|gov|io|co|uk|de|be|gl|ly|tv|me|gg)\b"
+                  + r"(?:/" + _LINK_END + r")?", re.IGNORECASE)
+# Reddit's own short links: r/name and u/name, with or without a leading slash.
+_SUBREDDIT = re.compile(r"(?<![\w/.])/?r/[a-z0-9_]+", re.IGNORECASE)
+_USER = re.compile(r"(?<![\w/.])/?u(?:ser)?/[a-z0-9_-]+", re.IGNORECASE)
+
+
+def replace_links(text):
+    """Links -> URL_TOKEN, r/name -> SUBREDDIT_TOKEN, u/name -> USER_TOKEN.
+
+    "see [this](https://x.com/a?b=1) on /r/python" -> "see [this](URL_TOKEN) on SUBREDDIT_TOKEN".
+    Applied before sentence and word splitting (a link's dots would otherwise end
+    sentences and its pieces become words). The placeholders are upper case, so they
+    survive the lowercasing of word-level text and never collide with a real word.
+    """
+    text = _URL.sub(URL_TOKEN, text)
+    text = _SUBREDDIT.sub(SUBREDDIT_TOKEN, text)
+    return _USER.sub(USER_TOKEN, text)
+
+
+def tokenize_documents(documents, level="word", splitter=None, link_placeholders=True):
     """Documents -> sentences as token lists, without the start/end markers.
 
-    level "word": lowercase, split into sentences (Punkt) and words (Treebank).
+    level "word": lowercase, replace links by placeholders (`replace_links`, unless
+    link_placeholders is False), split into sentences (Punkt) and words (Treebank).
     level "char": each non-empty line is a sequence of Unicode code points, case kept.
     splitter: a SentenceSplitter to reuse (default: one trained on these documents).
     Returns (sentences: list[list[str]], splitter source description).
@@ -161,6 +189,8 @@ def tokenize_documents(documents, level="word", splitter=None):
         lines = [line for doc in documents for line in doc.split("\n") if line.strip()]
         return [list(line.strip()) for line in lines], "one sequence per line (characters)"
     lowered = [doc.lower() for doc in documents]
+    if link_placeholders:
+        lowered = [replace_links(doc) for doc in lowered]
     if splitter is None:
         splitter = SentenceSplitter(training_text="\n\n".join(lowered))
     from nltk.tokenize.destructive import NLTKWordTokenizer

@@ -329,8 +329,8 @@ def test_gradcheck_passes_and_fails(capsys, monkeypatch):
     code, out, _ = run(capsys, "gradcheck")
     assert code == 0 and "all parameters passed" in out and "U (10, 100)" in out
     from rnnlm.reference import RNNNumpy
-    real = RNNNumpy._bptt
-    monkeypatch.setattr(RNNNumpy, "_bptt", lambda self, x, y, truncate: [g * 1.5 for g in real(self, x, y, truncate)])
+    real = RNNNumpy.bptt
+    monkeypatch.setattr(RNNNumpy, "bptt", lambda self, x, y: [g * 1.5 for g in real(self, x, y)])
     code, out, _ = run(capsys, "gradcheck")
     assert code == 1 and "FAILED" in out
 

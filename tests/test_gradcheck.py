@@ -1,7 +1,9 @@
 """The gradient checker itself: it must pass true gradients and fail wrong or NaN ones."""
 
 import numpy as np
+import pytest
 
+from rnnlm.errors import ConfigError
 from rnnlm.gradcheck import check_gradients, numerical_gradient, rel_error
 
 
@@ -51,3 +53,19 @@ def test_max_entries_samples_a_subset():
     params, loss, grads = _quadratic_problem()
     report = check_gradients(loss, params, grads, max_entries=2, rng=np.random.default_rng(1))
     assert report.checks[0].checked == 2
+
+
+def test_float32_parameters_are_refused_with_a_clear_message():
+    params = {"w": np.ones((2, 2), dtype=np.float32)}
+    with pytest.raises(ConfigError, match="float64.*'w' is float32"):
+        check_gradients(lambda: float(np.sum(params["w"] ** 2)), params, {"w": 2 * params["w"]})
+
+
+def test_language_model_float32_check_is_refused():
+    from rnnlm.models import LanguageModel
+    model = LanguageModel(6, 3, cell="gru", seed=0)
+    X, Y = [np.array([0, 1, 2])], [np.array([1, 2, 3])]
+    assert all(p.dtype == np.float32 for p in model.params.values())
+    _, grads = model.loss_and_gradients(X, Y)
+    with pytest.raises(ConfigError, match="float64"):
+        check_gradients(lambda: model.total_loss(X, Y), model.params, grads)

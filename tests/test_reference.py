@@ -68,33 +68,102 @@ def test_bptt_full_matches_tight_finite_differences(rng):
     assert report, str(report)
 
 
+def _bptt_written_out(self, x, y, tanh_derivative=True):
+    """A student's bptt, typed in full (tutorial signature), optionally missing the tanh derivative."""
+    T = len(y)
+    o, s = self.forward_propagation(x)
+    dU, dV, dW = np.zeros_like(self.U), np.zeros_like(self.V), np.zeros_like(self.W)
+    delta_o = o.copy()
+    delta_o[np.arange(T), y] -= 1.0
+    for t in reversed(range(T)):
+        dV += np.outer(delta_o[t], s[t])
+        delta_t = self.V.T.dot(delta_o[t]) * (1 - s[t] ** 2)
+        for step in reversed(range(max(0, t - self.bptt_truncate), t + 1)):
+            dW += np.outer(delta_t, s[step - 1])
+            dU[:, x[step]] += delta_t
+            delta_t = self.W.T.dot(delta_t)
+            if tanh_derivative:
+                delta_t = delta_t * (1 - s[step - 1] ** 2)
+    return [dU, dV, dW]
+
+
+class StudentBptt(RNNNumpy):
+    """A correct override of the public method, written independently of the package's."""
+
+    def bptt(self, x, y):
+        return _bptt_written_out(self, x, y)
+
+
 class DropsTanhDerivative(RNNNumpy):
-    """A deliberately wrong backward pass: forgets the (1 - s^2) factor when stepping back."""
-
-    def _bptt(self, x, y, truncate):
-        T = len(y)
-        o, s = self.forward_propagation(x)
-        dU, dV, dW = np.zeros_like(self.U), np.zeros_like(self.V), np.zeros_like(self.W)
-        delta_o = o.copy()
-        delta_o[np.arange(T), y] -= 1.0
-        for t in reversed(range(T)):
-            dV += np.outer(delta_o[t], s[t])
-            delta_t = self.V.T.dot(delta_o[t]) * (1 - s[t] ** 2)
-            for step in reversed(range(max(0, t - truncate), t + 1)):
-                dW += np.outer(delta_t, s[step - 1])
-                dU[:, x[step]] += delta_t
-                delta_t = self.W.T.dot(delta_t)
-        return [dU, dV, dW]
+    def bptt(self, x, y):
+        return _bptt_written_out(self, x, y, tanh_derivative=False)
 
 
-def test_gradient_check_fails_for_a_corrupted_backward_pass():
-    model = DropsTanhDerivative(100, 10, bptt_truncate=1000, seed=0)
-    x = np.array([0, 1, 2, 3, 4, 5, 6])
-    report = model.gradient_check(x, np.append(x[1:], 7))
+class DoublesDV(RNNNumpy):
+    def bptt(self, x, y):
+        dU, dV, dW = RNNNumpy.bptt(self, x, y)
+        return [dU, 2 * dV, dW]
+
+
+class ReturnsZeros(RNNNumpy):
+    def bptt(self, x, y):
+        return [np.zeros_like(self.U), np.zeros_like(self.V), np.zeros_like(self.W)]
+
+
+SENTENCE = np.array([0, 1, 2, 3, 4, 5, 6])
+
+
+@pytest.mark.parametrize("model_class, failing", [
+    (DropsTanhDerivative, {"U", "W"}),  # V's gradient does not involve the recurrence
+    (DoublesDV, {"V"}),
+    (ReturnsZeros, {"U", "V", "W"}),
+])
+def test_gradient_check_fails_for_a_wrong_public_bptt_and_names_the_parameter(model_class, failing):
+    # the tutorial's truncation of 4 is in force: the check must switch it off itself
+    model = model_class(100, 10, bptt_truncate=4, seed=0)
+    report = model.gradient_check(SENTENCE, np.append(SENTENCE[1:], 7))
     assert not report
-    failed = {c.name for c in report.failures}
-    assert failed == {"U", "W"}  # V's gradient does not involve the recurrence
-    assert "FAILED" in str(report)
+    assert {c.name for c in report.failures} == failing
+    assert all(f"{name} (" in str(report) for name in failing) and "FAILED" in str(report)
+    assert model.bptt_truncate == 4  # restored
+
+
+def test_a_correct_override_passes_with_truncation_restored():
+    model = StudentBptt(100, 10, bptt_truncate=2, seed=0)
+    report = model.gradient_check(SENTENCE, np.append(SENTENCE[1:], 7))
+    assert report, str(report)
+    assert model.bptt_truncate == 2
+    # and the check really ran full BPTT: with truncation 2 the W gradient differs
+    truncated = dict(zip("UVW", model.bptt(SENTENCE, np.append(SENTENCE[1:], 7))))
+    assert not np.allclose(truncated["W"], model.full_bptt(SENTENCE, np.append(SENTENCE[1:], 7))["W"])
+
+
+def test_the_tutorials_monkeypatch_is_checked(monkeypatch):
+    monkeypatch.setattr(RNNNumpy, "bptt", lambda self, x, y: _bptt_written_out(self, x, y, tanh_derivative=False))
+    model = RNNNumpy(100, 10, seed=0)
+    assert not model.gradient_check(SENTENCE, np.append(SENTENCE[1:], 7))
+    monkeypatch.setattr(RNNNumpy, "bptt", _bptt_written_out)
+    assert model.gradient_check(SENTENCE, np.append(SENTENCE[1:], 7))
+
+
+def test_truncation_is_restored_when_bptt_raises():
+    class Broken(RNNNumpy):
+        def bptt(self, x, y):
+            raise RuntimeError("student bug")
+    model = Broken(10, 3, bptt_truncate=4, seed=0)
+    with pytest.raises(RuntimeError, match="student bug"):
+        model.gradient_check(np.array([0, 1]), np.array([1, 2]))
+    assert model.bptt_truncate == 4
+
+
+def test_sgd_step_and_train_with_sgd_use_the_public_bptt(rng):
+    from rnnlm.train import train_with_sgd
+    model = ReturnsZeros(10, 4, seed=0)
+    before = {k: v.copy() for k, v in model.params.items()}
+    X = [rng.integers(0, 10, 5) for _ in range(3)]
+    train_with_sgd(model, X, [np.roll(x, -1) for x in X], learning_rate=0.1, nepoch=2, evaluate_loss_after=1)
+    for k in "UVW":  # zero gradients: nothing moved
+        np.testing.assert_array_equal(model.params[k], before[k])
 
 
 def test_truncated_bptt_equals_gradient_with_early_states_held_fixed(rng):
@@ -121,8 +190,8 @@ def test_truncated_bptt_equals_gradient_with_early_states_held_fixed(rng):
         numeric = numerical_gradient(truncated_loss_sum, model.params[name], h=1e-6)
         np.testing.assert_allclose(grad, numeric, atol=1e-7, rtol=1e-5)
     # and truncation really changes something here, so the test can tell them apart
-    full = model._bptt(x, y, truncate=T)
-    assert not np.allclose(full[2], analytic[2])
+    full = model.full_bptt(x, y)
+    assert not np.allclose(full["W"], analytic[2])
 
 
 def test_initial_loss_is_close_to_log_c():
