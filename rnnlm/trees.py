@@ -87,10 +87,9 @@ def _tokens(text):
     return out
 
 
-def parse_tree(text, where="input", labels=True):
+def parse_tree(text, where="input"):
     """One bracketed tree -> `Tree`. where: names the text in errors (e.g. 'train.txt line 4').
 
-    labels=False reads trees whose nodes carry no label, `((a b) c)`, for prediction.
     Raises DataError (one line) for unbalanced brackets, a missing or non-0-4 label, a node with
     other than one token or two children, or text after the tree.
     """
@@ -111,28 +110,29 @@ def parse_tree(text, where="input", labels=True):
         if tok != "(":
             fail(f"expected '(' to start a node, found {tok!r}", col)
         pos += 1
-        label = None
-        if labels:
-            if pos >= len(tokens) or tokens[pos][0] in "()":
-                fail("a node has no label: expected an integer 0-4 after '('", col)
-            text_label, lcol = tokens[pos]
-            if text_label not in ("0", "1", "2", "3", "4"):
-                fail(f"label {text_label!r} is not an integer 0-4", lcol)
-            label = int(text_label)
-            pos += 1
+        if pos >= len(tokens) or tokens[pos][0] in "()":
+            fail("a node has no label: expected an integer 0-4 after '('", col)
+        text_label, lcol = tokens[pos]
+        if text_label not in ("0", "1", "2", "3", "4"):
+            fail(f"label {text_label!r} is not an integer 0-4", lcol)
+        label = int(text_label)
+        pos += 1
         if pos >= len(tokens):
             fail("the tree ends early: a '(' is not closed")
         tok, tcol = tokens[pos]
         if tok == ")":
             fail("a node has neither a token nor two children", tcol)
-        if tok != "(":  # a leaf: one token, then ')'
-            pos += 1
+        if tok != "(":  # a leaf: its token is all the text up to ')' (SST has one with a space: "8 1\\/2")
+            words = []
+            while pos < len(tokens) and tokens[pos][0] not in "()":
+                words.append(tokens[pos][0])
+                pos += 1
             if pos >= len(tokens):
                 fail("the tree ends early: a '(' is not closed")
             if tokens[pos][0] != ")":
-                fail(f"a leaf holds one token; found {tokens[pos][0]!r} after {tok!r}", tokens[pos][1])
+                fail(f"a leaf cannot have children: found '(' after {' '.join(words)!r}", tokens[pos][1])
             pos += 1
-            return Tree(label, word=tok)
+            return Tree(label, word=" ".join(words))
         left = node()
         right = node() if pos < len(tokens) and tokens[pos][0] == "(" else None
         if right is None:
@@ -179,22 +179,55 @@ def binarize(tokens, how="balanced"):
     return build(0, len(tokens))
 
 
-def tree_from_text(text, how="balanced"):
-    """A tree for `rnnlm trees predict`: bracketed text as given (labels optional), else words binarized.
+def parse_unlabelled(text, where="input"):
+    """A label-less binary bracketing, leaves bare tokens: '((not bad) .)' -> Tree with labels None."""
+    tokens = _tokens(text)
+    pos = 0
 
-    '(3 (2 not) (1 bad))' and '((not bad) .)' are read as trees; any other text is split into
-    Treebank tokens and binarized `how` ('balanced' or 'right').
+    def fail(message, column=None):
+        col = f" column {column + 1}" if column is not None else ""
+        raise DataError(f"{where}{col}: {message}")
+
+    def child():
+        nonlocal pos
+        if pos >= len(tokens):
+            fail("the tree ends early: a '(' is not closed")
+        tok, col = tokens[pos]
+        pos += 1
+        if tok == ")":
+            fail("expected a word or '(' here, found ')'", col)
+        if tok != "(":
+            return Tree(None, word=tok)
+        left, right = child(), child()
+        if pos >= len(tokens):
+            fail("the tree ends early: a '(' is not closed")
+        if tokens[pos][0] != ")":
+            fail(f"a node has more than two children (found {tokens[pos][0]!r}); bracket words in pairs, "
+                 "e.g. ((not bad) .)", tokens[pos][1])
+        pos += 1
+        return Tree(None, left=left, right=right)
+
+    tree = child()
+    if pos != len(tokens):
+        tok, col = tokens[pos]
+        fail(f"unexpected {tok!r} after the end of the tree (unbalanced brackets?)", col)
+    return tree
+
+
+def tree_from_text(text, how="balanced"):
+    """A tree for `rnnlm trees predict`: bracketed text as given, else words binarized.
+
+    '(3 (2 not) (1 bad))' (SST form, labels ignored) and '((not bad) .)' (no labels, bare words)
+    are read as trees; any other text is split into Treebank tokens and binarized `how`
+    ('balanced' or 'right').
     """
     stripped = text.strip()
     if not stripped.startswith("("):
         return binarize(tokenize_words(stripped), how)
-    try:
+    tokens = _tokens(stripped)
+    if len(tokens) > 1 and tokens[1][0] in ("0", "1", "2", "3", "4") and len(tokens) > 2 and tokens[2][0] != ")":
         return parse_tree(stripped, where="the bracketed tree")
-    except DataError as labelled_error:
-        try:
-            return parse_tree(stripped, where="the bracketed tree", labels=False)
-        except DataError:
-            raise labelled_error from None
+    return parse_unlabelled(stripped, where="the bracketed tree")
 
 
 # --------------------------------------------------------------------- vocabulary and flat arrays
