@@ -12,7 +12,8 @@ gradient, and one Adagrad update, in float32, embedding width = hidden size = th
 The NumPy contenders are timed in interleaved rounds and the medians reported (a shared machine's
 speed drifts); the ratios are to the recursive NumPy code, measured in the same run.
 The PyTorch row (when torch is installed) is the same cell written per node with autograd,
-timed after the NumPy rounds (its idle OpenMP threads spin and would slow whatever runs beside them).
+timed after the NumPy rounds with one thread (per-node products are too small to share out, and idle
+OpenMP workers spin and would slow whatever runs beside them).
 This is a script, not a test.
 """
 
@@ -78,6 +79,7 @@ def numpy_step(method, config, encoded):
 def torch_step(numpy_model, encoded):
     """The same cell per node in PyTorch (autograd), starting from the NumPy model's parameters."""
     import torch
+    torch.set_num_threads(1)  # single-row products: extra threads only add synchronisation on a shared machine
     params = {k: torch.tensor(v, requires_grad=True) for k, v in numpy_model.params.items()}
     optimizer = torch.optim.Adagrad(params.values(), lr=0.05)
     H = numpy_model.config.hidden_size
@@ -137,7 +139,7 @@ def main():
     encoded, vocab_size, where = load_batch()
     try:
         import torch
-        torch_line = f"torch {torch.__version__} threads={torch.get_num_threads()}"
+        torch_line = f"torch {torch.__version__} (1 thread for the per-node row)"
     except ImportError:
         torch = None
         torch_line = "torch not installed"
