@@ -18,8 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .sequence import softmax_loss
-from .tree_lstm import compose_backward, compose_forward, embedding_gradient, leaf_backward, leaf_forward, zero_grads
+from .tree_lstm import compose_backward, compose_forward, leaf_forward, leaves_backward, score_nodes
 
 
 class Schedule(NamedTuple):
@@ -83,16 +82,9 @@ def fold_loss_and_gradients(params, trees, gradients=True):
     """The same (loss, grads) as `rnnlm.tree_lstm.recursive_loss_and_gradients`, one cell step per height."""
     s = schedule(trees)
     h, c, caches = _forward(params, s)
-    scored = np.flatnonzero(s.label >= 0)
-    loss, dh_scored, dW_s, db_s = softmax_loss(h[scored], s.label[scored], params["W_s"], params["b_s"],
-                                               gradients=gradients)
+    loss, dh, grads = score_nodes(params, h, s.label, gradients)
     if not gradients:
         return loss, None
-    grads = zero_grads(params)
-    grads["W_s"] += dW_s
-    grads["b_s"] += db_s
-    dh = np.zeros_like(h)
-    dh[scored] = dh_scored
     dc = np.zeros_like(c)
     for nodes, cache in zip(reversed(s.levels[1:]), reversed(caches[1:])):
         (dh_l, dc_l), (dh_r, dc_r), g = compose_backward(dh[nodes], dc[nodes], cache)
@@ -105,8 +97,4 @@ def fold_loss_and_gradients(params, trees, gradients=True):
         grads["U"] += g["U"]
         grads["b"] += g["b"]
     leaves = s.levels[0]
-    dx, g = leaf_backward(dh[leaves], dc[leaves], caches[0])
-    grads["W_leaf"] += g["W_leaf"]
-    grads["b_leaf"] += g["b_leaf"]
-    grads["E"] = embedding_gradient(s.word[leaves], dx)
-    return loss, grads
+    return loss, leaves_backward(dh[leaves], dc[leaves], caches[0], s.word[leaves], grads)

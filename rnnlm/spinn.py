@@ -24,8 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .sequence import softmax_loss
-from .tree_lstm import compose_backward, compose_forward, embedding_gradient, leaf_backward, leaf_forward, zero_grads
+from .tree_lstm import compose_backward, compose_forward, leaf_forward, leaves_backward, score_nodes
 
 SHIFT, REDUCE = 0, 1
 
@@ -92,16 +91,9 @@ def spinn_loss_and_gradients(params, trees, gradients=True):
             (stack_h[reduce_slots], stack_c[reduce_slots]), cache = compose_forward(
                 stack_h[lft], stack_c[lft], stack_h[rgt], stack_c[rgt], params)
         caches.append(cache)
-    scored = np.flatnonzero(p.labels >= 0)
-    loss, dh_scored, dW_s, db_s = softmax_loss(stack_h[scored], p.labels[scored], params["W_s"], params["b_s"],
-                                               gradients=gradients)
+    loss, dstack_h, grads = score_nodes(params, stack_h, p.labels, gradients)
     if not gradients:
         return loss, None
-    grads = zero_grads(params)
-    grads["W_s"] += dW_s
-    grads["b_s"] += db_s
-    dstack_h = np.zeros_like(stack_h)
-    dstack_h[scored] = dh_scored
     dstack_c = np.zeros_like(stack_c)
     dbuf_h = np.zeros_like(buf_h)
     dbuf_c = np.zeros_like(buf_c)
@@ -117,8 +109,4 @@ def spinn_loss_and_gradients(params, trees, gradients=True):
         # each word is shifted exactly once, so its buffer row receives exactly one slot's gradient
         dbuf_h[shift_rows] = dstack_h[shift_slots]
         dbuf_c[shift_rows] = dstack_c[shift_slots]
-    dx, g = leaf_backward(dbuf_h, dbuf_c, leaf_cache)
-    grads["W_leaf"] += g["W_leaf"]
-    grads["b_leaf"] += g["b_leaf"]
-    grads["E"] = embedding_gradient(p.words, dx)
-    return loss, grads
+    return loss, leaves_backward(dbuf_h, dbuf_c, leaf_cache, p.words, grads)

@@ -170,6 +170,34 @@ def embedding_gradient(words, dx):
     return SparseGradient(ids, rows, axis=0)
 
 
+def score_nodes(params, h, labels, gradients=True):
+    """The classifier over a table of node states: h (M, H), labels (M,) (-1: not scored).
+
+    Returns (summed cross-entropy, dh (M, H) with zeros on unscored rows, grads: zero_grads with
+    dW_s and db_s filled in), or (loss, None, None) when gradients=False.
+    """
+    scored = np.flatnonzero(labels >= 0)
+    loss, dh_scored, dW_s, db_s = softmax_loss(h[scored], labels[scored], params["W_s"], params["b_s"],
+                                               gradients=gradients)
+    if not gradients:
+        return loss, None, None
+    grads = zero_grads(params)
+    grads["W_s"] += dW_s
+    grads["b_s"] += db_s
+    dh = np.zeros_like(h)
+    dh[scored] = dh_scored
+    return loss, dh, grads
+
+
+def leaves_backward(dh, dc, cache, words, grads):
+    """`leaf_backward` for a batch of leaves, adding dW_leaf, db_leaf to `grads` and setting grads["E"] (sparse)."""
+    dx, g = leaf_backward(dh, dc, cache)
+    grads["W_leaf"] += g["W_leaf"]
+    grads["b_leaf"] += g["b_leaf"]
+    grads["E"] = embedding_gradient(words, dx)
+    return grads
+
+
 # --------------------------------------------------------------------- the reading copy
 
 def recursive_loss_and_gradients(params, trees, gradients=True):

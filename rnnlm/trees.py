@@ -87,6 +87,17 @@ def _tokens(text):
     return out
 
 
+def _fail(where, message, column=None):
+    col = f" column {column + 1}" if column is not None else ""
+    raise DataError(f"{where}{col}: {message}")
+
+
+def _expect_end(tokens, pos, where):
+    if pos != len(tokens):
+        tok, col = tokens[pos]
+        _fail(where, f"unexpected {tok!r} after the end of the tree (unbalanced brackets?)", col)
+
+
 def parse_tree(text, where="input"):
     """One bracketed tree -> `Tree`. where: names the text in errors (e.g. 'train.txt line 4').
 
@@ -99,8 +110,7 @@ def parse_tree(text, where="input"):
     pos = 0
 
     def fail(message, column=None):
-        col = f" column {column + 1}" if column is not None else ""
-        raise DataError(f"{where}{col}: {message}")
+        _fail(where, message, column)
 
     def node():
         nonlocal pos
@@ -146,9 +156,7 @@ def parse_tree(text, where="input"):
         return Tree(label, left=left, right=right)
 
     tree = node()
-    if pos != len(tokens):
-        tok, col = tokens[pos]
-        fail(f"unexpected {tok!r} after the end of the tree (unbalanced brackets?)", col)
+    _expect_end(tokens, pos, where)
     return tree
 
 
@@ -185,8 +193,7 @@ def parse_unlabelled(text, where="input"):
     pos = 0
 
     def fail(message, column=None):
-        col = f" column {column + 1}" if column is not None else ""
-        raise DataError(f"{where}{col}: {message}")
+        _fail(where, message, column)
 
     def child():
         nonlocal pos
@@ -208,9 +215,7 @@ def parse_unlabelled(text, where="input"):
         return Tree(None, left=left, right=right)
 
     tree = child()
-    if pos != len(tokens):
-        tok, col = tokens[pos]
-        fail(f"unexpected {tok!r} after the end of the tree (unbalanced brackets?)", col)
+    _expect_end(tokens, pos, where)
     return tree
 
 
