@@ -6,7 +6,7 @@ import pytest
 from rnnlm.fold import fold_loss_and_gradients, schedule
 from rnnlm.gradcheck import check_gradients
 from rnnlm.optim import SparseGradient
-from rnnlm.spinn import REDUCE, SHIFT, plan, spinn_loss_and_gradients, transitions
+from rnnlm.spinn import REDUCE, SHIFT, add_tracker, plan, spinn_loss_and_gradients, transitions
 from rnnlm.tree_lstm import (TreeLSTM, TreeLSTMConfig, compose_backward, compose_forward, init_params,
                              leaf_backward, leaf_forward, recursive_loss_and_gradients)
 from rnnlm.trees import build_vocabulary, encode_tree, parse_tree
@@ -153,3 +153,30 @@ def test_spinn_transitions_and_stack(batch):
         for slot, ls, rs in zip(reduce_slots, lft, rgt):
             b = slot // p.T
             assert trees[b].left[t] == ls - b * p.T and trees[b].right[t] == rs - b * p.T
+
+
+def test_spinn_tracker_gradients(batch):
+    vocab, trees = batch
+    params = add_tracker(init_params(TreeLSTMConfig(vocab_size=len(vocab), embed_size=3, hidden_size=4), seed=4),
+                         tracker_size=3, seed=5)
+    params["W_e"][...] = np.random.default_rng(6).normal(size=params["W_e"].shape)  # a tracker that matters
+    _, grads = spinn_loss_and_gradients(params, trees)
+    assert set(grads) == set(params)
+    report = check_gradients(lambda: spinn_loss_and_gradients(params, trees, gradients=False)[0],
+                             params, dense(grads, params), h=1e-4, threshold=1e-5)
+    assert report, str(report)
+
+
+def test_spinn_tracker_with_zero_W_e_is_the_tree_lstm(batch):
+    vocab, trees = batch
+    params = init_params(TreeLSTMConfig(vocab_size=len(vocab), embed_size=3, hidden_size=4), seed=4)
+    loss, grads = recursive_loss_and_gradients(params, trees)
+    tracked = add_tracker({k: v.copy() for k, v in params.items()}, tracker_size=3)
+    loss_t, grads_t = spinn_loss_and_gradients(tracked, trees)
+    assert abs(loss - loss_t) < 1e-10
+    for name in params:
+        np.testing.assert_allclose(dense(grads_t, tracked)[name], dense(grads, params)[name], atol=1e-10)
+    # the tracker's own weights get no gradient through a zero W_e, but W_e does
+    assert np.abs(grads_t["track_W_ih"]).max() == 0 and np.abs(grads_t["W_e"]).max() > 0
+    tracked["W_e"] += 0.1
+    assert abs(spinn_loss_and_gradients(tracked, trees, gradients=False)[0] - loss) > 1e-6
