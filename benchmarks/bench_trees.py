@@ -11,7 +11,8 @@ Every contender does the same work per step: the summed node cross-entropy of th
 gradient, and one Adagrad update, in float32, embedding width = hidden size = the dimension.
 The NumPy contenders are timed in interleaved rounds and the medians reported (a shared machine's
 speed drifts); the ratios are to the recursive NumPy code, measured in the same run.
-The PyTorch row (when torch is installed) is the same cell written per node with autograd,
+The PyTorch row (when torch is installed) is the same cell written per node with autograd (the
+embeddings of a tree gathered in one lookup),
 timed after the NumPy rounds with one thread (per-node products are too small to share out, and idle
 OpenMP workers spin and would slow whatever runs beside them).
 This is a script, not a test.
@@ -84,14 +85,14 @@ def torch_step(numpy_model, encoded):
     optimizer = torch.optim.Adagrad(params.values(), lr=0.05)
     H = numpy_model.config.hidden_size
 
-    def node(tree, k, states, logits):
+    def node(tree, k, x, logits):
         if tree.left[k] < 0:
-            a = params["E"][int(tree.word[k])] @ params["W_leaf"] + params["b_leaf"]
+            a = x[k] @ params["W_leaf"] + params["b_leaf"]
             i, o, u = torch.sigmoid(a[:H]), torch.sigmoid(a[H:2 * H]), torch.tanh(a[2 * H:])
             c = i * u
         else:
-            h_l, c_l = node(tree, int(tree.left[k]), states, logits)
-            h_r, c_r = node(tree, int(tree.right[k]), states, logits)
+            h_l, c_l = node(tree, int(tree.left[k]), x, logits)
+            h_r, c_r = node(tree, int(tree.right[k]), x, logits)
             a = torch.cat([h_l, h_r]) @ params["U"] + params["b"]
             g = torch.sigmoid(a[:4 * H])
             i, f_l, f_r, o = g[:H], g[H:2 * H], g[2 * H:3 * H], g[3 * H:]
@@ -106,7 +107,10 @@ def torch_step(numpy_model, encoded):
         total = 0.0
         for tree, y in zip(encoded, labels):
             logits = []
-            node(tree, tree.num_nodes - 1, None, logits)
+            # one embedding gather per tree: indexing E per leaf would make autograd build a dense
+            # (V, E) gradient for every leaf, which is not what per-node code costs
+            x = params["E"][torch.from_numpy(np.maximum(tree.word, 0))]
+            node(tree, tree.num_nodes - 1, x, logits)
             total = total + torch.nn.functional.cross_entropy(torch.stack(logits), y, reduction="sum")
         return total
 
@@ -135,7 +139,17 @@ def main():
     parser.add_argument("--dims", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="BLAS threads for NumPy (default 1: on a shared 2-core machine a second OpenBLAS "
+                             "thread waits on the other jobs and makes the many mid-sized products of fold "
+                             "and SPINN several times slower)")
     args = parser.parse_args()
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.blas_threads)
+        blas_line = f"BLAS threads {args.blas_threads} (threadpoolctl)"
+    except ImportError:
+        blas_line = "BLAS threads: library default (threadpoolctl not installed)"
     encoded, vocab_size, where = load_batch()
     try:
         import torch
@@ -147,7 +161,7 @@ def main():
         torch = None
     print(f"batch: {where}")
     print(f"environment: python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, {torch_line}; "
+          f"{blas_line}, {torch_line}; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"time per step (loss + gradients + Adagrad update, float32), median of {args.repeats} interleaved rounds\n")
     print(f"{'dim':>5}  {'contender':<28} {'s/step':>9}  {'speed-up vs recursive':>22}")
