@@ -551,7 +551,7 @@ A Tree-LSTM (Tai et al. 2015) over Stanford-Sentiment-Treebank-style trees: one 
 line with a label 0-4 on every node, e.g. (3 (2 It) (4 (2 's) (3 lovely)))."""
 
 
-def _trees_read(path, what="trees"):
+def _trees_read(path):
     from .trees import read_trees
     return read_trees(path)
 
@@ -660,13 +660,9 @@ def cmd_trees_train(args):
     return 0
 
 
-def _load_trees_model(path):
-    return ckpt.load_tree_model(path)
-
-
 def cmd_trees_evaluate(args):
     from .tree_train import encode_all, evaluate
-    checkpoint = _load_trees_model(args.model)
+    checkpoint = ckpt.load_tree_model(args.model)
     trees = _trees_read(args.trees)
     encoded = encode_all(trees, checkpoint.vocabulary)
     scores = evaluate(checkpoint.model, encoded)
@@ -696,7 +692,7 @@ def _labelled(tree, probs):
 def cmd_trees_predict(args):
     from .trees import encode_tree, tree_from_text
     from .tree_train import binary_prediction
-    checkpoint = _load_trees_model(args.model)
+    checkpoint = ckpt.load_tree_model(args.model)
     for text in args.text:
         if not text.strip():
             raise DataError("empty text; give a sentence or a bracketed tree")
