@@ -698,6 +698,10 @@ def cmd_trees_predict(args):
             raise DataError("empty text; give a sentence or a bracketed tree")
         tree = tree_from_text(text, args.binarize)
         encoded = encode_tree(tree, checkpoint.vocabulary)
+        unknown = [w for w in tree.leaves() if w not in checkpoint.vocabulary.word_to_index]
+        if unknown:
+            print(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
+                  f"{', '.join(repr(w) for w in dict.fromkeys(unknown))}", file=sys.stderr)
         probs = checkpoint.model.node_probabilities([encoded])[0]
         root = probs[-1]
         label = int(root.argmax())
@@ -765,7 +769,7 @@ def _add_trees_parser(commands):
                                    "probabilities per input. No parser is needed: a TEXT starting with '(' is "
                                    "read as a bracketed tree (labels optional: '((not bad) .)'); any other text "
                                    "is split into Treebank tokens and composed by a balanced binary tree "
-                                   "(--binarize right: ((a (b (c d)))). SST tokens are cased, as written.")
+                                   "(--binarize right: (a (b (c d)))). SST tokens are cased, as written; words the model does not know are read as UNKNOWN_TOKEN (a note on stderr lists them).")
     p.add_argument("text", nargs="+", metavar="TEXT", help="a sentence, or a bracketed tree")
     p.add_argument("--model", required=True, metavar="MODEL.npz", help="a model from 'rnnlm trees train'")
     p.add_argument("--binarize", choices=("balanced", "right"), default="balanced",

@@ -47,6 +47,8 @@ def test_train_evaluate_predict(sst, capsys):
     assert lines[0].split()[0] in "34" and "binary: positive" in lines[0]
     assert lines[1].count("(") == 3  # the tree, every node labelled
     assert "binary: negative" in lines[2]
+    assert main(["trees", "predict", "--model", str(tmp_path / "m.npz"), "truly zorgblat"]) == 0
+    assert "UNKNOWN_TOKEN: 'zorgblat'" in capsys.readouterr().err
 
 
 def test_methods_train_the_same_model(sst, capsys):
