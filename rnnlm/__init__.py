@@ -16,6 +16,7 @@ from .fast import FastRNN
 from .gradcheck import GradCheckReport, check_gradients
 from .models import LanguageModel
 from .reference import RNNNumpy
+from .tree_lstm import TreeLSTM, TreeLSTMConfig
 from .train import TrainingState, train, train_with_sgd
 from .vocab import Vocabulary
 

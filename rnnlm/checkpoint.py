@@ -249,11 +249,27 @@ def _metadata(arrays, path):
     return meta
 
 
+def _fill_params(params, arrays, path):
+    """Copy each stored param/<name> into params[name], checking presence, shape and finiteness."""
+    for name, target in params.items():
+        stored = arrays.get(f"param/{name}")
+        if stored is None:
+            raise ModelFileError(f"{path} lacks the parameter {name!r}")
+        if stored.shape != target.shape:
+            raise ModelFileError(f"{path}: parameter {name!r} has shape {stored.shape}, expected {target.shape}")
+        if not np.issubdtype(stored.dtype, np.floating) or not np.all(np.isfinite(stored)):
+            raise ModelFileError(f"{path}: parameter {name!r} is not a finite floating-point array")
+        target[...] = stored
+
+
 def load_model(path, dtype=np.float32):
     """Read a model file written by `save_model` into a `Checkpoint` (never unpickles anything)."""
     from .train import TrainingState
     arrays = _read_arrays(path)
     meta = _metadata(arrays, path)
+    if meta.get("model_kind") == TREE_KIND:
+        raise ModelFileError(f"{path} is a Tree-LSTM sentiment model; use it with 'rnnlm trees evaluate' or "
+                             "'rnnlm trees predict'")
     try:
         model_config = ModelConfig.from_dict(meta["model_config"])
         data_config = DataConfig.from_dict(meta.get("data_config") or {})
@@ -269,15 +285,7 @@ def load_model(path, dtype=np.float32):
     if len(vocabulary) != model_config.vocab_size:
         raise ModelFileError(f"{path}: vocabulary has {len(vocabulary)} words but the model {model_config.vocab_size}")
     model = build_model(model_config, seed=0, dtype=dtype, kind=kind)
-    for name, target in model.params.items():
-        stored = arrays.get(f"param/{name}")
-        if stored is None:
-            raise ModelFileError(f"{path} lacks the parameter {name!r}")
-        if stored.shape != target.shape:
-            raise ModelFileError(f"{path}: parameter {name!r} has shape {stored.shape}, expected {target.shape}")
-        if not np.issubdtype(stored.dtype, np.floating) or not np.all(np.isfinite(stored)):
-            raise ModelFileError(f"{path}: parameter {name!r} is not a finite floating-point array")
-        target[...] = stored
+    _fill_params(model.params, arrays, path)
     state = None
     if meta.get("training") is not None:
         optimizer = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
@@ -357,3 +365,74 @@ def model_summary(checkpoint, words=10):
 def _valid(record, perplexity):
     return "" if record.valid_loss is None else \
         f", valid loss {record.valid_loss:.4f} (perplexity {perplexity(record.valid_loss):.1f})"
+# --------------------------------------------------------------------- tree models (rnnlm trees)
+#
+# A Tree-LSTM sentiment model uses the same file format (version 1) with model_kind "tree-lstm":
+# param/<name> (E, W_leaf, b_leaf, U, b, W_s, b_s), vocab/*, optimizer/*, and metadata whose
+# "model_config" is a `rnnlm.tree_lstm.TreeLSTMConfig`, "train_config" a
+# `rnnlm.tree_train.TreeTrainConfig`, and "training" {"epoch", "history": per-epoch records,
+# "best_epoch"}. `load_model` refuses these files with a pointer here, and `load_tree_model`
+# refuses language models, so neither command ever misreads the other's file.
+
+TREE_KIND = "tree-lstm"
+
+
+@dataclass
+class TreeCheckpoint:
+    """A tree model file, rebuilt: model (TreeLSTM), vocabulary, train_config, training metadata, optimizer arrays."""
+
+    path: Path
+    model: object
+    vocabulary: Vocabulary
+    train_config: object
+    training: dict
+    optimizer_state: dict
+    metadata: dict
+
+
+def save_tree_model(path, model, vocabulary, train_config=None, training=None, optimizer=None):
+    """Write a Tree-LSTM with its vocabulary, configs, JSON-able `training` dict and optimizer state, atomically."""
+    if model.config.vocab_size != len(vocabulary):
+        raise ModelFileError(f"model has {model.config.vocab_size} words but the vocabulary {len(vocabulary)}")
+    from . import __version__
+    params = {name: np.asarray(value) for name, value in model.params.items()}
+    metadata = {
+        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "rnnlm_version": __version__,
+        "model_kind": TREE_KIND, "model_config": model.config.to_dict(),
+        "train_config": None if train_config is None else train_config.to_dict(),
+        "training": training, "resumable": optimizer is not None,
+        "special_tokens": {"UNKNOWN_TOKEN": vocabulary.unknown_index},
+        "params": {name: {"shape": list(p.shape), "dtype": str(p.dtype)} for name, p in params.items()},
+    }
+    arrays = {"metadata": np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)}
+    arrays.update({f"param/{name}": p for name, p in params.items()})
+    arrays.update({f"vocab/{k}": v for k, v in vocabulary.to_arrays().items()})
+    if optimizer is not None:
+        arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
+    with atomic_write(path) as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def load_tree_model(path, dtype=np.float32):
+    """Read a file written by `save_tree_model` into a `TreeCheckpoint` (never unpickles anything)."""
+    from .tree_lstm import TreeLSTM, TreeLSTMConfig
+    from .tree_train import TreeTrainConfig
+    arrays = _read_arrays(path)
+    meta = _metadata(arrays, path)
+    if meta.get("model_kind") != TREE_KIND:
+        raise ModelFileError(f"{path} holds a language model ({meta.get('model_kind')}), not a Tree-LSTM "
+                             "sentiment model; train one with 'rnnlm trees train'")
+    try:
+        config = TreeLSTMConfig.from_dict(meta["model_config"])
+        train_config = None if meta.get("train_config") is None else TreeTrainConfig.from_dict(meta["train_config"])
+        vocabulary = Vocabulary.from_arrays({"index_to_word": arrays["vocab/index_to_word"],
+                                             "counts": arrays.get("vocab/counts")})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path} has incomplete or inconsistent metadata ({exc})") from None
+    if len(vocabulary) != config.vocab_size:
+        raise ModelFileError(f"{path}: vocabulary has {len(vocabulary)} words but the model {config.vocab_size}")
+    model = TreeLSTM(config, seed=0, dtype=dtype)
+    _fill_params(model.params, arrays, path)
+    optimizer_state = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
+    return TreeCheckpoint(path=Path(path), model=model, vocabulary=vocabulary, train_config=train_config,
+                          training=meta.get("training") or {}, optimizer_state=optimizer_state, metadata=meta)

@@ -1,0 +1,118 @@
+"""`rnnlm trees`: train, evaluate and predict on tiny trees written here; bad input is one line and exit 2."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnnlm import checkpoint
+from rnnlm.cli import main
+from rnnlm.errors import ModelFileError
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAIN = ["(4 (3 (2 a) (4 great)) (2 film))", "(0 (1 (2 a) (0 awful)) (2 film))", "(3 (2 truly) (3 good))",
+         "(1 (2 truly) (1 bad))", "(4 (2 really) (4 (4 great) (2 fun)))", "(0 (2 really) (0 (0 awful) (2 mess)))"]
+
+
+@pytest.fixture
+def sst(tmp_path):
+    train, dev = tmp_path / "train.txt", tmp_path / "dev.txt"
+    train.write_text("\n".join(TRAIN * 3) + "\n", encoding="utf-8")
+    dev.write_text("\n".join(TRAIN[:4]) + "\n", encoding="utf-8")
+    return tmp_path, train, dev
+
+
+def train_args(tmp_path, train, dev, *extra):
+    return ["trees", "train", str(train), "--dev", str(dev), "--out", str(tmp_path / "m.npz"), "--hidden", "8",
+            "--embed-size", "6", "--batch-size", "4", "--no-progress", "--learning-rate", "0.1", "--word-dropout", "0",
+            *extra]
+
+
+def test_train_evaluate_predict(sst, capsys):
+    tmp_path, train, dev = sst
+    assert main(train_args(tmp_path, train, dev, "--epochs", "12")) == 0
+    out = capsys.readouterr().out
+    assert "epoch 12/12" in out and "holds epoch" in out
+    ck = checkpoint.load_tree_model(tmp_path / "m.npz")
+    assert ck.training["epoch"] == 12 and len(ck.training["history"]) == 12
+    assert main(["trees", "evaluate", "--model", str(tmp_path / "m.npz"), str(dev)]) == 0
+    out = capsys.readouterr().out
+    fine = float(out.split("fine-grained accuracy (5 classes, sentences): ")[1].split("%")[0])
+    assert fine >= 75.0  # the tiny training set is learnable
+    assert main(["trees", "predict", "--model", str(tmp_path / "m.npz"), "truly good", "(truly bad)", "--tree"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[0] in "34" and "binary: positive" in lines[0]
+    assert lines[1].count("(") == 3  # the tree, every node labelled
+    assert "binary: negative" in lines[2]
+    assert main(["trees", "predict", "--model", str(tmp_path / "m.npz"), "truly zorgblat"]) == 0
+    assert "UNKNOWN_TOKEN: 'zorgblat'" in capsys.readouterr().err
+
+
+def test_methods_train_the_same_model(sst, capsys):
+    tmp_path, train, dev = sst
+    params = []
+    for method in ("fold", "spinn", "recursive"):
+        assert main(train_args(tmp_path, train, dev, "--epochs", "2", "--method", method)) == 0
+        params.append(checkpoint.load_tree_model(tmp_path / "m.npz").model.params)
+    for other in params[1:]:
+        for name in params[0]:
+            assert abs(other[name] - params[0][name]).max() < 1e-4, name
+
+
+@pytest.mark.parametrize("content, message", [
+    ("(3 (2 a) (2 b)\n", "line 1: the tree ends early"),
+    ("\x00\x01binary", ""),
+    ("", "empty"),
+])
+def test_bad_training_file_is_one_line_and_keeps_the_model(sst, capsys, content, message):
+    tmp_path, train, dev = sst
+    assert main(train_args(tmp_path, train, dev, "--epochs", "1")) == 0
+    before = (tmp_path / "m.npz").read_bytes()
+    bad = tmp_path / "bad.txt"
+    bad.write_text(content, encoding="utf-8")
+    capsys.readouterr()
+    assert main(train_args(tmp_path, bad, dev, "--epochs", "1")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnnlm: error:") and err.count("\n") == 1 and message in err
+    assert (tmp_path / "m.npz").read_bytes() == before
+
+
+def test_bad_options_and_model_files(sst, capsys, tmp_path):
+    _, train, dev = sst
+    assert main(train_args(tmp_path, train, dev, "--hidden", "0")) == 2
+    assert main(train_args(tmp_path, train, dev, "--word-dropout", "1")) == 2
+    assert main(["trees", "evaluate", "--model", str(tmp_path / "missing.npz"), str(dev)]) == 2
+    (tmp_path / "junk.npz").write_bytes(b"not a model")
+    assert main(["trees", "predict", "--model", str(tmp_path / "junk.npz"), "good"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 4 and all(line.startswith("rnnlm: error:") for line in err)
+
+
+def test_language_model_and_tree_model_files_refuse_each_other(sst, capsys, tmp_path):
+    _, train, dev = sst
+    assert main(train_args(tmp_path, train, dev, "--epochs", "1")) == 0
+    with pytest.raises(ModelFileError, match="Tree-LSTM"):
+        checkpoint.load_model(tmp_path / "m.npz")
+    assert main(["evaluate", "--model", str(tmp_path / "m.npz"), str(dev)]) == 2
+    assert main(["trees", "predict", "--model", str(checkpoint.BUNDLED_MODEL), "good"]) == 2
+    assert "not a Tree-LSTM" in capsys.readouterr().err
+
+
+def test_ctrl_c_keeps_the_last_saved_epoch(sst, tmp_path):
+    _, train, dev = sst
+    train.write_text("\n".join(TRAIN * 400) + "\n", encoding="utf-8")
+    args = [sys.executable, "-m", "rnnlm"] + train_args(tmp_path, train, dev, "--epochs", "1000")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for line in proc.stdout:
+        if line.startswith("epoch 1/"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    ck = checkpoint.load_tree_model(tmp_path / "m.npz")
+    assert ck.training["epoch"] >= 1
