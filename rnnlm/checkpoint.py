@@ -70,6 +70,12 @@ def build_model(config, seed=None, dtype=np.float32, kind=None):
     raise ModelFileError(f"unknown model kind {kind!r}; this rnnlm knows {', '.join(MODEL_KINDS)}")
 
 
+def _saved_kind(model):
+    """The kind to rebuild on loading: a LanguageModel stays one even in the tutorial's shape (stream models carry state)."""
+    from .models import LanguageModel
+    return "language-model" if isinstance(model, LanguageModel) else model_kind(model.config)
+
+
 # --------------------------------------------------------------------- atomic writes
 
 @contextlib.contextmanager
@@ -136,7 +142,7 @@ def save_model(path, model, vocabulary, level="word", data_config=None, train_co
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "rnnlm_version": __version__,
-        "model_kind": model_kind(config),
+        "model_kind": _saved_kind(model),
         "level": level,
         "model_config": config.to_dict(),
         "data_config": (data_config or DataConfig(vocabulary_size=len(vocabulary), level=level)).to_dict(),

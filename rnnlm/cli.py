@@ -440,6 +440,8 @@ def _prepare_training_data(args, data_config, train_config, vocabulary):
     state) -> TrainingState), valid_tokens, train_text / valid_text (banner pieces),
     why_no_valid, data (what the training state records to recognise the corpus on resume).
     """
+    if data_config.stream:
+        return _prepare_stream(args, data_config, train_config, vocabulary)
     from .corpus import load_corpus
     corpus = load_corpus(args.corpus, vocabulary_size=data_config.vocabulary_size, format=data_config.format,
                          level=data_config.level, vocabulary=vocabulary, max_records=args.max_records)
@@ -458,6 +460,35 @@ def _prepare_training_data(args, data_config, train_config, vocabulary):
                      "valid_fraction": fraction}}
 
 
+def _prepare_stream(args, data_config, train_config, vocabulary):
+    """`_prepare_training_data` for --stream: the text as one token stream, validated on its end."""
+    from .stream import load_stream, split_stream, train_stream, validation_streams
+    corpus = load_stream(args.corpus, vocabulary_size=data_config.vocabulary_size, format=data_config.format,
+                         level=data_config.level, vocabulary=vocabulary, max_records=args.max_records)
+    fraction, why = train_config.valid_fraction, ""
+    if not args.resume and args.valid_fraction is None:
+        held = max(len(split_stream(corpus.ids, fraction)[1]) - 1, 0)  # targets: every token but the first
+        if not training.monitors_validation(train_config, held):
+            fraction, why = 0.0, (f"no validation set: the last {train_config.valid_fraction:g} of the text is only "
+                                  f"{held:,} tokens (fewer than {train_config.min_valid_tokens:,}); give "
+                                  "--valid-fraction to hold it out anyway")
+    train_ids, valid_ids = split_stream(corpus.ids, fraction)
+    B, T = train_config.batch_size, train_config.seq_length
+
+    def run(model, config, callback, state):
+        return train_stream(model, train_ids, valid_ids, config, callback=callback, state=state)
+
+    valid_text = "nothing"
+    if len(valid_ids):
+        valid_text = (f"the last {len(valid_ids):,} tokens as {validation_streams(valid_ids, B, T)} streams")
+    return {"vocabulary": corpus.vocabulary, "report": corpus.report, "train": run, "valid_fraction": fraction,
+            "valid_tokens": max(len(valid_ids) - 1, 0), "why_no_valid": why,
+            "train_text": f"the first {len(train_ids):,} tokens as {B} parallel streams in windows of {T}",
+            "valid_text": valid_text,
+            "data": {"fingerprint": _fingerprint([corpus.ids]), "max_records": args.max_records,
+                     "valid_fraction": fraction}}
+
+
 # --------------------------------------------------------------------- evaluate / generate
 
 def _load(path):
@@ -473,6 +504,8 @@ def cmd_evaluate(args):
     if args.max_records is not None and args.max_records < 1:
         raise ConfigError(f"--max-records must be a positive integer, got {args.max_records}")
     checkpoint = _load(args.model)
+    if checkpoint.data_config.stream:
+        return _evaluate_stream(args, checkpoint)
     from .corpus import load_corpus
     corpus = load_corpus(args.corpus, format=args.format, level=checkpoint.level, vocabulary=checkpoint.vocabulary,
                          max_records=args.max_records)
@@ -495,13 +528,49 @@ def cmd_evaluate(args):
     return 0
 
 
+def _evaluate_stream(args, checkpoint):
+    """evaluate for a stream model: the file as one stream, one row, the state carried through it all."""
+    from .stream import batchify, load_stream, stream_loss
+    corpus = load_stream(args.corpus, format=args.format, level=checkpoint.level, vocabulary=checkpoint.vocabulary,
+                         max_records=args.max_records)
+    print(corpus.report[0])
+    print(f"Model: {checkpoint.path} ({_describe(checkpoint.model.config, checkpoint.level)}), a stream model.")
+    X, Y = batchify(corpus.ids, 1)
+    window = checkpoint.train_config.seq_length if checkpoint.train_config else _default(TrainConfig, "seq_length")
+    loss = stream_loss(checkpoint.model, X, Y, window)[0] / Y.size
+    print(f"Predicted tokens: {Y.size:,} (every token after the first, line breaks included); uniform baseline "
+          f"log({len(checkpoint.vocabulary)}) = {math.log(len(checkpoint.vocabulary)):.4f}.")
+    print(f"loss: {loss:.4f}")
+    ppl = perplexity(loss)
+    print(f"perplexity: {ppl:.4f}" if ppl < 1e6 else f"perplexity: {ppl:.6g}")
+    return 0
+
+
+def _generate_stream(args, checkpoint, config):
+    """generate for a stream model: --length tokens of continuous text after --prefix."""
+    from .generate import detokenize_stream, generate_stream
+    from .stream import stream_tokens
+    prefix = stream_tokens(args.prefix, checkpoint.level) if args.prefix else []
+    missing = unknown_tokens(prefix, checkpoint.vocabulary)
+    if missing:
+        print(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
+              f"{', '.join(repr(t) for t in dict.fromkeys(missing))}", file=sys.stderr)
+    tokens = generate_stream(checkpoint.model, checkpoint.vocabulary, np.random.default_rng(args.seed),
+                             config.length, config.temperature, prefix)
+    text = detokenize_stream(tokens, checkpoint.level)
+    print(text if text.endswith("\n") else text + "\n", end="", flush=True)
+    return 0
+
+
 def cmd_generate(args):
     config = GenerateConfig(**{k: v for k, v in {
         "num_sentences": args.n, "min_length": args.min_length, "max_length": args.max_length,
-        "temperature": args.temperature}.items() if v is not None})
+        "temperature": args.temperature, "length": args.length}.items() if v is not None})
     if args.seed is not None and args.seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {args.seed}")
     checkpoint = _load(args.model)
+    if checkpoint.data_config.stream:
+        return _generate_stream(args, checkpoint, config)
     prefix = tokenize_prefix(args.prefix, checkpoint.level) if args.prefix else []
     missing = unknown_tokens(prefix, checkpoint.vocabulary)
     if missing:
@@ -698,7 +767,11 @@ def build_parser():
                    help="end a sentence after N tokens, punctuation included" + _d(GenerateConfig, "max_length"))
     p.add_argument("--temperature", type=float, metavar="T",
                    help="0 is greedy, below 1 is safer, above 1 wilder" + _d(GenerateConfig, "temperature"))
-    p.add_argument("--prefix", metavar="TEXT", help="start every sentence with these words (characters at char level)")
+    p.add_argument("--prefix", metavar="TEXT", help="start every sentence with these words (characters at char level); "
+                   "for a stream model, the text that primes the state")
+    p.add_argument("--length", type=int, metavar="N",
+                   help="for a stream model: tokens (characters at char level) of continuous text, newlines included"
+                   + _d(GenerateConfig, "length"))
     p.add_argument("--seed", type=int, help="the same seed gives the same sentences (default: random)")
     p.set_defaults(run=cmd_generate)
 

@@ -162,7 +162,9 @@ class TrainConfig(_Config):
     seq_length: int = 64
 
     def __post_init__(self):
-        if self.learning_rate is None and self.optimizer in DEFAULT_LEARNING_RATES:
+        _require(self.optimizer in OPTIMIZERS,
+                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.learning_rate is None:  # the rate that suits the optimizer
             object.__setattr__(self, "learning_rate", DEFAULT_LEARNING_RATES[self.optimizer])
         _positive_int("epochs", self.epochs)
         _positive_int("batch size", self.batch_size)
