@@ -20,6 +20,7 @@ Public API
 ----------
 stream_tokens(text, level) -> list of tokens;  StreamCorpus (ids, vocabulary, report lines)
 load_stream(path, vocabulary_size, format, level, vocabulary=None, max_records=None) -> StreamCorpus
+stream_from_text(text, path="<text>", vocabulary_size, level, vocabulary=None) -> StreamCorpus
 split_stream(ids, valid_fraction) -> (train ids, valid ids)
 batchify(ids, streams) -> (X (B, L), Y (B, L));  stream_loss(model, X, Y, seq_length, state=None)
 StreamBatches: the batch source `rnnlm.train.run_training` reads (same protocol as SentenceBatches)
@@ -81,6 +82,13 @@ def load_stream(path, vocabulary_size=8000, format="auto", level="word", vocabul
         text = read_text_file(path)
         if max_records is not None:
             text = NEWLINE.join(text.split(NEWLINE)[:max_records]) + NEWLINE
+    return stream_from_text(text, path=path, vocabulary_size=config.vocabulary_size, level=config.level,
+                            vocabulary=vocabulary)
+
+
+def stream_from_text(text, path="<text>", vocabulary_size=8000, level="word", vocabulary=None):
+    """Like `load_stream` for a text already in memory (a str)."""
+    config = DataConfig(vocabulary_size=vocabulary_size, level=level, stream=True)
     tokens = stream_tokens(text, config.level)
     if len(tokens) < 2:
         raise DataError(f"{path} holds fewer than 2 tokens; a stream needs at least one to read and one to predict")

@@ -1,14 +1,21 @@
-"""Training loops: the tutorial's per-sentence `train_with_sgd` and the minibatch `train` every model shares.
+"""Training loops: the tutorial's per-sentence `train_with_sgd` and the minibatch loop every model shares.
 
 Public API
 ----------
 HalvingSchedule(learning_rate, previous_loss=None)
     .update(loss) -> learning rate: the tutorial's rule, halve when the loss rose.
+PlateauSchedule(learning_rate, min_lr, patience, threshold, smoothing, factor)
+    .update(loss) -> learning rate: reduce on a plateau of the smoothed loss, never below min_lr.
+make_schedule(config, learning_rate, saved=None, previous_loss=None): the rule config.lr_schedule names.
 train_with_sgd(model, X, Y, learning_rate=0.005, nepoch=100, evaluate_loss_after=5, callback=None)
     -> list of Evaluation, each unpacking as the tutorial's (examples_seen, loss) pair.
 split_train_valid(X, Y, valid_fraction, seed) -> (X_train, Y_train, X_valid, Y_valid)
 train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=None) -> TrainingState
-EpochRecord, TrainingState (to_dict / from_dict: JSON-able metadata + flat arrays), TrainEvent.
+run_training(model, data, config, valid=None, callback=None, state=None) -> TrainingState
+    the loop itself, over any batch source (SentenceBatches here, rnnlm.stream.StreamBatches).
+monitors_validation(config, valid_tokens): whether a held-out part is big enough to steer training.
+EpochRecord, TrainingState (to_dict / from_dict: JSON-able metadata + flat arrays), TrainEvent,
+TrainingDiverged.
 
 `train` works for any model with `.params` (dict of arrays), `.loss_and_gradients(X, Y,
 sparse=True)` returning the summed loss and a gradient dict keyed like `params` (dense
@@ -18,19 +25,21 @@ One minibatch step:
 
     loss, g = model.loss_and_gradients(batch)     # summed over the batch's M tokens
     g = clip(g / M, config.clip)                  # mean per word, global-norm clipped
-    optimizer.step(params, g)
+    optimizer.step(params, g)                     # then every parameter is checked finite
 
 Per-word losses are pooled over predicted tokens (sum of losses / number of targets),
 never averaged per batch, and perplexity = exp(per-word loss). The epoch's train loss
 is the pooled loss of its batches, each measured just before its own update (free, but
 slightly behind the final parameters); the validation loss is a full evaluation after
-the epoch. Every `config.evaluate_loss_after` epochs the monitored loss (validation
-when there is a validation set, else train) goes through the halving rule.
+the epoch. Every `config.evaluate_loss_after` epochs the monitored loss goes through the
+learning-rate rule: the validation loss when the held-out part predicts at least
+config.min_valid_tokens tokens (else its loss is too noisy to steer by), otherwise the
+train loss. The rule is `PlateauSchedule` unless config.lr_schedule is "halving".
 
 Batches come from `bucketed_batches` with the generator `np.random.default_rng([seed,
 epoch])`, so epoch e's order depends only on (seed, e): resuming from a saved state
-at epoch e reproduces the uninterrupted run exactly. Progress is reported through
-`callback(TrainEvent)`, never printed.
+at epoch e (or at batch b of it, after a time limit) reproduces the uninterrupted run.
+Progress is reported through `callback(TrainEvent)`, never printed.
 """
 
 import math
