@@ -634,15 +634,21 @@ EXAMPLES = {
   rnnlm train data/reddit-comments-2015-08.csv --out model.npz --vocab-size 8000 --hidden 100 --epochs 10
   rnnlm train poems.txt --level char --cell gru --optimizer adam --learning-rate 0.01 --out poems.npz
   rnnlm train data/reddit-comments-2015-08.csv --out model.npz --epochs 20 --resume   # continue to 20 epochs
+  rnnlm train play.txt --stream --level char --cell lstm --hidden 256 --time-limit 180 --out play.npz
 
 Prints the tutorial's data report, a progress bar with the loss and tokens/s, and each epoch's
-train/validation loss and perplexity; --out is rewritten atomically after every epoch.
-Ctrl-C saves the last finished epoch and exits 130; --resume continues exactly where it stopped.""",
+train/validation loss and perplexity. The learning rate falls when the smoothed loss stops
+improving (never below --min-lr); the epoch line says when. With a validation set, --out keeps
+the best validation epoch and MODEL.last.npz the last one; files are written atomically and never
+hold NaN. Ctrl-C saves the last finished epoch and exits 130; --resume continues exactly where it
+stopped (refusing options that would change the data or the optimizer).""",
     "evaluate": """example:
   rnnlm evaluate --model model.npz data/test-comments.csv
 
 Tokenizes the corpus with the model's own vocabulary and prints the cross-entropy per token,
-pooled over every predicted token (SENTENCE_END included), and a line 'perplexity: <number>'.""",
+pooled over every predicted token (SENTENCE_END included), and a line 'perplexity: <number>'.
+A stream model (trained with --stream) reads the file as one stream and prints 'loss: X' and
+'perplexity: Y'.""",
     "generate": """example:
   rnnlm generate                                  # 10 sentences from the bundled Reddit model
   rnnlm generate --model model.npz -n 3 --temperature 0.7 --prefix "i think" --seed 1
@@ -650,7 +656,9 @@ pooled over every predicted token (SENTENCE_END included), and a line 'perplexit
 One sentence per line. UNKNOWN_TOKEN is never produced; sentences of fewer than --min-length words
 are drawn again (at most 100 times, then the longest draw is printed); --max-length ends a sentence;
 --temperature 0 always picks the most probable token. Prefix words the model does not know are
-read as UNKNOWN_TOKEN but printed as you wrote them.""",
+read as UNKNOWN_TOKEN but printed as you wrote them.
+A stream model (trained with --stream) writes --length tokens of continuous text instead, line
+breaks included, after --prefix:  rnnlm generate --model play.npz --length 500 --prefix "ROMEO:" """,
     "gradcheck": """example:
   rnnlm gradcheck
 
