@@ -12,8 +12,9 @@ The metadata JSON holds: "format" ("rnnlm-model"), "format_version" (1), "rnnlm_
 "model_kind" ("fast-rnn": the tutorial's `FastRNN`; "language-model": `LanguageModel`),
 "level" ("word" or "char"), "model_config", "data_config" and "train_config" (the
 dataclasses of `rnnlm.config` as dicts), "training" (the `TrainingState` metadata:
-epoch, learning rate, the halving rule's last loss and the per-epoch history, or null
-for an untrained model), "rng" (how the training randomness is derived: batch order of
+epoch, batch, learning rate, the learning-rate rule's memory, the best epoch, the corpus
+fingerprint and the per-epoch history, or null for an untrained model; a stream run stopped
+mid-epoch adds its carried hidden state as optimizer/carry/... arrays), "rng" (how the training randomness is derived: batch order of
 epoch e is `np.random.default_rng([seed, e])`, so the seed and the epoch are the whole
 RNG state), "special_tokens" (their indices) and "params" (each name's shape and dtype).
 
