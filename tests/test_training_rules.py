@@ -209,3 +209,36 @@ def test_time_limit_stops_at_a_batch_boundary_with_a_resumable_model(tmp_path, c
     pooled = (first.train_loss * first.tokens + rest.train_loss * rest.tokens) / (first.tokens + rest.tokens)
     assert pooled == pytest.approx(a.state.history[0].train_loss, rel=1e-6)
     assert math.isfinite(b.state.history[-1].train_loss)
+
+
+# --------------------------------------------------------------------- the rule, by name, through the CLI
+
+@pytest.mark.parametrize("rule, rate, floor", [("plateau", 1e-4, 2e-5), ("halving", 0.3, None)])
+def test_the_rule_named_on_the_command_line_is_the_one_applied(tmp_path, capsys, rule, rate, floor):
+    """Replaying the recorded losses through the named rule reproduces every rate the run used.
+
+    Adam at 0.3 makes the loss bounce, which the halving rule reacts to; SGD at 1e-4 barely moves
+    it, a real plateau, which the plateau rule reacts to down to its floor.
+    """
+    from rnnlm.train import HalvingSchedule, PlateauSchedule
+    out = tmp_path / "m.npz"
+    options = ["--optimizer", "adam"] if rule == "halving" else ["--min-lr", floor]
+    code, stdout, err = run(capsys, "train", COMMENTS, "--out", out, *TINY, "--epochs", 12, "--lr-schedule", rule,
+                            "--learning-rate", rate, "--lr-patience", 1, *options)
+    assert code == 0, err
+    loaded = ckpt.load_model(out)
+    history, config = loaded.state.history, loaded.train_config
+    assert config.lr_schedule == rule
+    if rule == "halving":
+        replay = HalvingSchedule(rate)
+    else:
+        replay = PlateauSchedule(rate, min_lr=floor, patience=1, threshold=config.lr_threshold,
+                                 smoothing=config.lr_smoothing, factor=config.lr_factor)
+    expected = [rate]
+    for record in history[:-1]:
+        expected.append(replay.update(record.train_loss))
+    assert [r.learning_rate for r in history] == expected
+    assert len(set(expected)) > 1, "the run never changed its rate: the test would not see a wrong rule"
+    if rule == "plateau":
+        assert min(expected) == floor
+        assert "(plateau: the smoothed train loss gained under" in stdout and "at the floor" in stdout
