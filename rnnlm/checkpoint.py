@@ -13,8 +13,9 @@ The metadata JSON holds: "format" ("rnnlm-model"), "format_version" (1), "rnnlm_
 "reference-rnn": the tutorial's `RNNNumpy`, float64, same parameters as "fast-rnn"),
 "level" ("word" or "char"), "model_config", "data_config" and "train_config" (the
 dataclasses of `rnnlm.config` as dicts), "training" (the `TrainingState` metadata:
-epoch, learning rate, the halving rule's last loss and the per-epoch history, or null
-for an untrained model), "rng" (how the training randomness is derived: batch order of
+epoch, batch, learning rate, the learning-rate rule's memory, the best epoch, the corpus
+fingerprint and the per-epoch history, or null for an untrained model; a stream run stopped
+mid-epoch adds its carried hidden state as optimizer/carry/... arrays), "rng" (how the training randomness is derived: batch order of
 epoch e is `np.random.default_rng([seed, e])`, so the seed and the epoch are the whole
 RNG state), "special_tokens" (their indices) and "params" (each name's shape and dtype).
 
@@ -55,9 +56,13 @@ def model_kind(config):
 
 
 def kind_of(model):
-    """The model_kind a model file records for `model`: "reference-rnn" for the tutorial's `RNNNumpy`."""
+    """The model_kind a model file records for `model`: "reference-rnn" for the tutorial's `RNNNumpy`;
+    a `LanguageModel` stays one even in the tutorial's shape (stream models carry state)."""
+    from .models import LanguageModel
     from .reference import RNNNumpy
-    return "reference-rnn" if isinstance(model, RNNNumpy) else model_kind(model.config)
+    if isinstance(model, RNNNumpy):
+        return "reference-rnn"
+    return "language-model" if isinstance(model, LanguageModel) else model_kind(model.config)
 
 
 def build_model(config, seed=None, dtype=np.float32, kind=None):

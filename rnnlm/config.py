@@ -27,6 +27,11 @@ CELLS = ("rnn", "gru", "lstm", "jordan")
 LEVELS = ("word", "char")
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
 FORMATS = ("auto", "reddit-csv", "text")
+LR_SCHEDULES = ("plateau", "halving")
+# A learning rate that works for each update rule when gradients are averaged per word and
+# clipped at norm 1: SGD wants a large step, the adaptive rules (which divide by a running
+# gradient scale) a small one (Adam's 0.002 is char-rnn's RMSProp rate).
+DEFAULT_LEARNING_RATES = {"sgd": 1.0, "adagrad": 0.1, "rmsprop": 0.002, "adam": 0.002}
 
 
 def _require(condition, message):
@@ -63,12 +68,15 @@ class DataConfig(_Config):
         paths by SUBREDDIT_TOKEN and USER_TOKEN before tokenizing (see text.replace_links).
         On by default: a model learns that "a link goes here" instead of memorising
         addresses, and never prints one. Ignored at character level.
+    stream: read the corpus as one continuous token stream (newlines kept as tokens)
+        instead of separate sentences; see rnnlm.stream.
     """
 
     vocabulary_size: int = 8000
     format: str = "auto"
     level: str = "word"
     link_placeholders: bool = True
+    stream: bool = False
 
     def __post_init__(self):
         _require(isinstance(self.vocabulary_size, int) and self.vocabulary_size >= MIN_VOCABULARY_SIZE,
@@ -121,18 +129,33 @@ class ModelConfig(_Config):
 class TrainConfig(_Config):
     """How a model is trained.
 
-    learning_rate: the tutorial's 0.005 suits per-sentence SGD on summed gradients;
-        minibatch training averages gradients over the batch's words, so it wants a
-        larger rate. 1.0 with clip 1.0 trained stably on both the Reddit sample and
-        tinyshakespeare (2.0 diverged on the latter with clip 5).
-    epochs, batch_size, valid_fraction (0 <= f < 1), seed,
+    learning_rate: None means DEFAULT_LEARNING_RATES[optimizer], filled in on construction.
+        The tutorial's 0.005 suits per-sentence SGD on summed gradients; minibatch
+        training averages gradients over the batch's words, so SGD wants a larger rate:
+        1.0 with clip 1.0 trained stably on both the Reddit sample and tinyshakespeare
+        (2.0 diverged on the latter with clip 5). Adam at 1.0 blows up; 0.002 works.
+    epochs, batch_size (sentences, or parallel streams with `DataConfig.stream`),
+    valid_fraction (0 <= f < 1), seed,
     optimizer: "sgd", "adagrad", "rmsprop" or "adam"; momentum for SGD;
     clip: global gradient-norm limit, None for no clipping;
-    evaluate_loss_after: evaluate (and maybe halve the rate) every this many epochs.
+    evaluate_loss_after: evaluate (and maybe change the rate) every this many epochs.
+    lr_schedule: "plateau" (see rnnlm.train.PlateauSchedule) or "halving" (the tutorial's
+        rule: halve whenever the loss rose since the previous evaluation).
+    lr_patience, lr_threshold, lr_smoothing, lr_factor: the plateau rule multiplies the
+        rate by lr_factor after lr_patience evaluations in a row in which the smoothed
+        loss (s = lr_smoothing s + (1 - lr_smoothing) loss) failed to fall below
+        (1 - lr_threshold) x its best value.
+    min_lr: the rate is never reduced below this; None means learning_rate / 100.
+    min_valid_tokens: a held-out part predicting fewer tokens than this is too small to
+        mean anything: the default split is skipped, and an explicit one is evaluated
+        and reported but neither drives the rule nor picks the model kept.
+    time_limit: seconds of training after which the run stops at the next batch
+        boundary (None: no limit).
+    seq_length: stream training's window: tokens per truncated-BPTT step.
     """
 
     epochs: int = 10
-    learning_rate: float = 1.0
+    learning_rate: float | None = None
     batch_size: int = 64
     valid_fraction: float = 0.1
     seed: int = 0
@@ -140,8 +163,21 @@ class TrainConfig(_Config):
     momentum: float = 0.0
     clip: float | None = 1.0
     evaluate_loss_after: int = 1
+    lr_schedule: str = "plateau"
+    lr_patience: int = 2
+    lr_threshold: float = 0.001
+    lr_smoothing: float = 0.5
+    lr_factor: float = 0.5
+    min_lr: float | None = None
+    min_valid_tokens: int = 2000
+    time_limit: float | None = None
+    seq_length: int = 64
 
     def __post_init__(self):
+        _require(self.optimizer in OPTIMIZERS,
+                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.learning_rate is None:  # the rate that suits the optimizer
+            object.__setattr__(self, "learning_rate", DEFAULT_LEARNING_RATES[self.optimizer])
         _positive_int("epochs", self.epochs)
         _positive_int("batch size", self.batch_size)
         _positive_int("evaluate_loss_after", self.evaluate_loss_after)
@@ -154,3 +190,24 @@ class TrainConfig(_Config):
                  f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         _require(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum!r}")
         _require(self.clip is None or self.clip > 0, f"clip norm must be positive, got {self.clip!r}")
+        self._check_schedule()
+
+    def _check_schedule(self):
+        _require(self.lr_schedule in LR_SCHEDULES,
+                 f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        _positive_int("lr patience", self.lr_patience)
+        _positive_int("seq length", self.seq_length)
+        _require(isinstance(self.min_valid_tokens, int) and self.min_valid_tokens >= 0,
+                 f"min valid tokens must be a non-negative integer, got {self.min_valid_tokens!r}")
+        _require(0 <= self.lr_threshold < 1, f"lr threshold must be in [0, 1), got {self.lr_threshold!r}")
+        _require(0 <= self.lr_smoothing < 1, f"lr smoothing must be in [0, 1), got {self.lr_smoothing!r}")
+        _require(0 < self.lr_factor < 1, f"lr factor must be in (0, 1), got {self.lr_factor!r}")
+        _require(self.min_lr is None or (0 < self.min_lr <= self.learning_rate),
+                 f"min lr must be positive and at most the learning rate {self.learning_rate:g}, got {self.min_lr!r}")
+        _require(self.time_limit is None or self.time_limit > 0,
+                 f"time limit must be a positive number of seconds, got {self.time_limit!r}")
+
+    @property
+    def lr_floor(self):
+        """The smallest rate the schedule may reach: min_lr, or learning_rate / 100."""
+        return self.min_lr if self.min_lr is not None else self.learning_rate / 100

@@ -44,6 +44,7 @@ class GenerateConfig:
     mask_blocklist: never draw a word of `blocklist.BLOCKLIST` (word level).
     char_max_length: the max length `rnnlm generate` uses for a character-level model when
     none is given (50 characters would stop most sentences mid-word).
+    length: tokens (characters at char level) of continuous text from a stream model.
     """
 
     num_sentences: int = 10
@@ -53,9 +54,10 @@ class GenerateConfig:
     max_attempts: int = 100
     mask_blocklist: bool = True
     char_max_length: int = 300
+    length: int = 500
 
     def __post_init__(self):
-        for name in ("num_sentences", "max_length", "max_attempts"):
+        for name in ("num_sentences", "max_length", "max_attempts", "length"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name.replace('_', ' ')} must be a positive integer, got {value!r}")
@@ -134,6 +136,45 @@ def generate_sentence(model, vocabulary, rng, min_length=GenerateConfig.min_leng
         if length >= min_length:
             break
     return best
+
+
+def generate_stream(model, vocabulary, rng, length=GenerateConfig.length, temperature=GenerateConfig.temperature,
+                    prefix_tokens=()):
+    """Continuous text from a stream model (see rnnlm.stream): `length` tokens after the prefix, as a token list.
+
+    The state starts at zero and reads a line break ("\n", as if the text began after one;
+    UNKNOWN_TOKEN if the vocabulary has none), then the prefix; each drawn token is fed
+    back. Line breaks are ordinary tokens, so the text keeps the corpus's lines.
+    Never draws UNKNOWN_TOKEN, SENTENCE_START or SENTENCE_END. Returns prefix + generated.
+    """
+    GenerateConfig(length=length, temperature=temperature)
+    banned = [vocabulary.unknown_index, vocabulary.start_index, vocabulary.end_index]
+    first = vocabulary.word_to_index.get("\n", vocabulary.unknown_index)
+    state = model.start_state(1)
+    logits = None
+    for token in [first] + list(vocabulary.encode(list(prefix_tokens))):
+        logits, state = model.step(state, np.array([token]))
+    generated = []
+    for _ in range(length):
+        token = next_token(logits[0], rng, temperature, banned)
+        generated.append(token)
+        logits, state = model.step(state, np.array([token]))
+    return list(prefix_tokens) + vocabulary.decode(generated)
+
+
+def detokenize_stream(tokens, level="word"):
+    """Stream tokens -> text: characters joined; words detokenized line by line, the line breaks kept."""
+    if level == "char":
+        return "".join(tokens)
+    lines, line = [], []
+    for token in tokens:
+        if token == "\n":
+            lines.append(detokenize(line) if line else "")
+            line = []
+        else:
+            line.append(token)
+    lines.append(detokenize(line) if line else "")
+    return "\n".join(lines)
 
 
 def sentence_length(tokens, level="word"):

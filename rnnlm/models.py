@@ -127,7 +127,6 @@ class LanguageModel:
         Returns (total_loss: float, grads: dict keyed like `params`). sparse: grads["embedding"]
         is a `SparseGradient` over the K distinct input words (values (K, E), axis 0).
         """
-        c = self._config
         if sum(len(s) for s in X) == 0:  # nothing to predict (no sentences, or only empty ones)
             grads = {k: np.zeros_like(v) for k, v in self.params.items()}
             if sparse:
@@ -138,10 +137,18 @@ class LanguageModel:
         real = mask.reshape(-1)
         loss, dh_real, dW, db = softmax_loss(top.reshape(-1, H)[real], y.reshape(-1)[real], self.params["W_out"],
                                              self.params["b_out"], rows=self.softmax_rows)
-        grads = {"W_out": dW, "b_out": db}
         dout = np.zeros((N * T, H), dtype=self.dtype)
         dout[real] = dh_real
-        dout = dout.reshape(N, T, H)
+        return loss, self._backward(x, real, dout.reshape(N, T, H), caches, {"W_out": dW, "b_out": db}, sparse)
+
+    def _backward(self, x, real, dout, caches, grads, sparse):
+        """The layers' BPTT and the embedding's sparse gradient, from the error dout (N, T, H) at the top outputs.
+
+        x (N, T) inputs; real (N T,) bool: the tokens whose inputs get an embedding gradient;
+        grads: the output layer's gradients, completed here into a dict keyed like `params`.
+        """
+        c = self._config
+        N, T, _ = dout.shape
         for k in range(c.num_layers - 1, -1, -1):
             dout, layer_grads, _ = layer_backward(c.cell, dout, caches[k], truncate=c.bptt_truncate)
             for name, g in layer_grads.items():
@@ -149,7 +156,47 @@ class LanguageModel:
         words, rows = embedding_backward(x.reshape(-1)[real], dout.reshape(N * T, -1)[real])
         demb = SparseGradient(words, rows.astype(self.dtype, copy=False), axis=0)
         grads["embedding"] = demb if sparse else demb.to_dense(self.params["embedding"].shape, self.dtype)
-        return loss, {k: grads[k] for k in self.params}
+        return {k: grads[k] for k in self.params}
+
+    # ----------------------------------------------------------------- streams (carried state)
+
+    def _window_forward(self, X, state):
+        """(B, T) window from `state` through every layer: (x, top outputs (B, T, H), caches, next state)."""
+        x = np.asarray(X, dtype=np.int64)
+        if x.ndim != 2 or len(state) != self._config.num_layers:
+            raise ConfigError(f"a window is a (streams, steps) array with a state per layer; got shape {x.shape}")
+        inp = self.params["embedding"][x]  # (B, T, E)
+        caches, next_state = [], []
+        for k, state0 in enumerate(state):
+            inp, layer_caches, final = layer_forward(self._config.cell, inp, tuple(state0), self._layer(k),
+                                                     **self._options())
+            caches.append(layer_caches)
+            next_state.append(tuple(np.array(s, dtype=self.dtype) for s in final))  # detached copies
+        return x, inp, caches, tuple(next_state)
+
+    def window_loss_and_gradients(self, X, Y, state, sparse=False):
+        """Summed loss and gradients of one window of B parallel streams, starting from a carried state.
+
+        X, Y: (B, T) int, no padding (Y[b, t] is the token after X[b, t]); state: what
+        `start_state(B)` returns or a previous call's next_state. Gradients stop at the
+        window's start (truncated BPTT across windows; inside it, `bptt_truncate` applies).
+        Returns (loss_sum, grads keyed like params, next_state: plain arrays, detached).
+        """
+        x, top, caches, next_state = self._window_forward(X, state)
+        B, T, H = top.shape
+        loss, dh, dW, db = softmax_loss(top.reshape(-1, H), np.asarray(Y, dtype=np.int64).reshape(-1),
+                                        self.params["W_out"], self.params["b_out"], rows=self.softmax_rows)
+        real = np.ones(B * T, dtype=bool)
+        grads = self._backward(x, real, dh.reshape(B, T, H), caches, {"W_out": dW, "b_out": db}, sparse)
+        return loss, grads, next_state
+
+    def window_loss(self, X, Y, state):
+        """Summed loss of one (B, T) window from a carried state: (loss_sum, next_state). No caches kept for BPTT."""
+        _, top, _, next_state = self._window_forward(X, state)
+        H = top.shape[2]
+        loss = softmax_loss(top.reshape(-1, H), np.asarray(Y, dtype=np.int64).reshape(-1), self.params["W_out"],
+                            self.params["b_out"], rows=self.softmax_rows, gradients=False)[0]
+        return loss, next_state
 
     def total_loss(self, X, Y, batch_size=64):
         """Cross-entropy summed over every word, in batches of `batch_size` sentences (sorted by length).

@@ -24,7 +24,8 @@ from rnnlm.corpus import load_corpus
 FIXTURES = Path(__file__).parent / "fixtures"
 COMMENTS = FIXTURES / "comments.csv"
 REPO = Path(__file__).resolve().parent.parent
-TINY = ["--vocab-size", "60", "--hidden", "8", "--batch-size", "8", "--seed", "1", "--no-progress"]
+TINY = ["--vocab-size", "60", "--hidden", "8", "--batch-size", "8", "--seed", "1", "--valid-fraction", "0.1",
+        "--no-progress"]
 
 
 def run(capsys, *argv):
@@ -67,9 +68,13 @@ def test_help_shows_the_config_dataclass_defaults(capsys):
     out = " ".join(out.split())
     for option, value in [("--vocab-size", DataConfig.vocabulary_size), ("--hidden", ModelConfig.hidden_size),
                           ("--bptt-truncate", ModelConfig.bptt_truncate), ("--epochs", TrainConfig.epochs),
-                          ("--learning-rate", TrainConfig.learning_rate), ("--batch-size", TrainConfig.batch_size),
+                          ("--batch-size", TrainConfig.batch_size),
                           ("--valid-fraction", TrainConfig.valid_fraction), ("--optimizer", TrainConfig.optimizer)]:
         assert re.search(re.escape(option) + r"\b[^(]*\(default: " + re.escape(str(value)) + r"\)", out), option
+    # the learning rate's default depends on the optimizer: each one is shown, read from the dataclass
+    for optimizer in ("sgd", "adagrad", "rmsprop", "adam"):
+        rate = TrainConfig(optimizer=optimizer).learning_rate
+        assert re.search(r"--learning-rate LR [^(]*\(default: [^)]*\b" + re.escape(f"{rate:g} for {optimizer}"), out)
 
 
 def test_docs_option_table_matches_the_dataclasses():
@@ -212,13 +217,13 @@ def test_sigint_to_a_real_training_process(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temporary file left behind
 
 
-def test_resume_on_another_corpus_keeps_the_model_vocabulary(tmp_path, capsys, tiny_text):
+def test_resume_on_another_corpus_is_refused_and_changes_nothing(tmp_path, capsys, tiny_text):
     out = tmp_path / "m.npz"
     train(capsys, out, epochs=1)
-    vocabulary = ckpt.load_model(out).vocabulary
-    stdout = train(capsys, out, "--resume", corpus=tiny_text, epochs=2)
-    assert "Using vocabulary size 60." in stdout and "epoch 2/2" in stdout
-    assert ckpt.load_model(out).vocabulary == vocabulary
+    before = out.read_bytes()
+    code, _, err = run(capsys, "train", tiny_text, "--out", out, "--epochs", 2, *TINY, "--resume")
+    assert code == 2 and err.count("\n") == 1 and "is not the corpus" in err and str(tiny_text) in err
+    assert out.read_bytes() == before
 
 
 def test_kill_9_at_any_moment_leaves_a_loadable_model(tmp_path):

@@ -10,8 +10,8 @@ from rnnlm.config import TrainConfig
 from rnnlm.errors import RnnlmError
 from rnnlm.fast import FastRNN
 from rnnlm.reference import RNNNumpy
-from rnnlm.train import (EpochRecord, HalvingSchedule, TrainEvent, TrainingState, split_train_valid, train,
-                         train_with_sgd)
+from rnnlm.train import (EpochRecord, HalvingSchedule, PlateauSchedule, TrainEvent, TrainingState,
+                         split_train_valid, train, train_with_sgd)
 
 C, H = 30, 10
 
@@ -44,6 +44,46 @@ def test_halving_schedule_compares_with_the_previous_loss_not_the_best():
     schedule = HalvingSchedule(0.1, previous_loss=2.0)
     assert schedule.update(3.0) == 0.05
     assert [schedule.update(v) for v in [2.9, 2.8, 2.7]] == [0.05, 0.05, 0.05]
+
+
+# --------------------------------------------------------------------- PlateauSchedule
+
+def plateau(**overrides):
+    settings = dict(learning_rate=1.0, min_lr=0.1, patience=2, threshold=0.01, smoothing=0.0, factor=0.5)
+    settings.update(overrides)
+    return PlateauSchedule(**settings)
+
+
+def test_plateau_rule_waits_for_patience_and_ignores_gains_below_the_threshold():
+    schedule = plateau()
+    # smoothing 0: the rule sees the losses themselves. 4.0 is the best; 3.99 is < 1% better, so no gain
+    rates = [schedule.update(v) for v in [5.0, 4.0, 3.99, 4.1, 3.0, 3.1, 2.99, 2.5]]
+    assert rates == [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25]
+    assert schedule.best == 2.5 and schedule.bad_evaluations == 0
+
+
+def test_plateau_rule_never_goes_below_its_floor():
+    schedule = plateau(min_lr=0.3)
+    rates = [schedule.update(5.0) for _ in range(40)]  # a flat loss: a plateau that never ends
+    assert min(rates) == 0.3 and rates[-1] == 0.3
+    assert rates[:6] == [1.0, 1.0, 0.5, 0.5, 0.3, 0.3]
+
+
+def test_plateau_rule_smoothing_absorbs_one_epoch_noise_that_collapses_the_halving_rule():
+    # a falling trend with alternating noise: every other evaluation rises
+    losses = [5.0 - 0.05 * e + (0.08 if e % 2 else 0.0) for e in range(30)]
+    halving = HalvingSchedule(1.0)
+    assert [halving.update(v) for v in losses][-1] == 0.5 ** 15  # halves at every rise
+    smoothed = PlateauSchedule(1.0, min_lr=0.01, patience=2, threshold=0.001, smoothing=0.5)
+    assert [smoothed.update(v) for v in losses][-1] == 1.0  # the smoothed loss keeps falling
+
+
+def test_plateau_rule_acts_on_a_real_plateau_with_noise():
+    rng = np.random.default_rng(0)
+    losses = 3.0 + 0.05 * rng.standard_normal(40)  # no trend at all
+    schedule = PlateauSchedule(1.0, min_lr=0.01, patience=2, threshold=0.001, smoothing=0.5)
+    rates = [schedule.update(v) for v in losses]
+    assert rates[-1] < 0.1 and min(rates) >= 0.01
 
 
 # --------------------------------------------------------------------- train_with_sgd
@@ -157,7 +197,8 @@ def test_halving_in_train_uses_the_monitored_loss(rng):
     valid_losses = iter([400.0, 500.0, 450.0])  # per word x 10 tokens: 40, 50, 45
 
     model.total_loss = lambda X, Y: next(valid_losses)
-    state = train(model, X, Y, small_config(epochs=3, learning_rate=0.4), X[:2], [np.arange(5), np.arange(5)])
+    config = small_config(epochs=3, learning_rate=0.4, lr_schedule="halving", min_valid_tokens=10)
+    state = train(model, X, Y, config, X[:2], [np.arange(5), np.arange(5)])
     assert [r.valid_loss for r in state.history] == [40.0, 50.0, 45.0]
     assert [r.learning_rate for r in state.history] == [0.4, 0.4, 0.2]
     assert state.learning_rate == 0.2
