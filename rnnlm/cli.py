@@ -9,6 +9,7 @@ dataclasses (or `GenerateConfig`): nothing here repeats a default value.
 """
 
 import argparse
+import contextlib
 import importlib
 import math
 import sys
@@ -134,10 +135,29 @@ def _download_progress(show):
 # --------------------------------------------------------------------- train
 
 def _check_out(path, option="--out", example="model.npz"):
-    out = Path(path)
-    if out.is_dir():
-        raise DataError(f"{option} {out} is a directory; give a file name such as {out / example}")
-    ckpt.ensure_file_writable(out)
+    ckpt.check_output(path, option, example=example)
+
+
+def _outputs(args):
+    """The files this command writes, as (option, path), and what they must not be: (description, path)."""
+    outputs = [(option, getattr(args, name, None)) for option, name in (("--out", "out"), ("--plot", "plot"))]
+    outputs = [(option, path) for option, path in outputs if path is not None and args.command in ("train", "export")]
+    inputs = [("the corpus", getattr(args, "corpus", None))]
+    if args.command == "export":
+        inputs.append(("the model being exported", args.model))
+    return outputs, inputs
+
+
+@contextlib.contextmanager
+def _guarded_outputs(args):
+    """Check every output against the inputs and each other, and hold a write lock on each for the command."""
+    outputs, inputs = _outputs(args)
+    for i, (option, path) in enumerate(outputs):
+        ckpt.check_output(path, option, inputs + [(f"also {o}", p) for o, p in outputs[:i]])
+    with contextlib.ExitStack() as locks:
+        for _, path in outputs:
+            locks.enter_context(ckpt.output_lock(path))
+        yield
 
 
 def _describe(model_config, level):
@@ -364,10 +384,11 @@ def cmd_gradcheck(args):
 def cmd_export(args):
     checkpoint = _load(args.model)
     _check_out(args.out)
+    before = checkpoint.path.stat().st_size
     ckpt.save_model(args.out, checkpoint.model, checkpoint.vocabulary, level=checkpoint.level,
                     data_config=checkpoint.data_config, train_config=checkpoint.train_config, state=checkpoint.state,
                     param_dtype=np.dtype(args.dtype), include_optimizer=False)
-    before, after = checkpoint.path.stat().st_size, Path(args.out).stat().st_size
+    after = Path(args.out).stat().st_size
     print(f"Wrote {args.out}: {_describe(checkpoint.model.config, checkpoint.level)}, parameters as {args.dtype}, "
           f"no optimizer state; {after:,} bytes (was {before:,}).")
     return 0
@@ -552,7 +573,8 @@ def main(argv=None):
     except SystemExit as exc:  # --help, --version, usage errors (exit 2)
         return exc.code
     try:
-        return args.run(args)
+        with _guarded_outputs(args):
+            return args.run(args)
     except RnnlmError as exc:
         message = str(exc)
     except KeyboardInterrupt:

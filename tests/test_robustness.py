@@ -93,3 +93,219 @@ def test_model_config_bounds_every_size(field, value):
 def test_config_from_dict_needs_a_dict(data):
     with pytest.raises(ConfigError, match="object"):
         ModelConfig.from_dict(data)
+
+
+# --------------------------------------------------------------------- malformed model files
+
+def _arrays(model_file):
+    with np.load(model_file) as data:
+        arrays = dict(data)
+    return arrays, json.loads(arrays["metadata"].tobytes())
+
+
+def _write(path, arrays, meta=None, raw_meta=None):
+    arrays = dict(arrays)
+    if meta is not None or raw_meta is not None:
+        text = raw_meta if raw_meta is not None else json.dumps(meta)
+        arrays["metadata"] = np.frombuffer(text.encode(), dtype=np.uint8)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def _edit(meta, dotted, value):
+    keys = dotted.split(".")
+    target = meta
+    for key in keys[:-1]:
+        target = target[key]
+    target[keys[-1]] = value
+    return meta
+
+
+METADATA_CASES = [
+    ("model_config", [8, 60], "JSON object"),
+    ("data_config", ["word"], "JSON object"),
+    ("training.epoch", -1, "epoch -1"),
+    ("training.learning_rate", "fast", "learning rate"),
+    ("training.history", "none", "history"),
+    ("level", "bogus", "level 'bogus'"),
+    ("model_kind", "language-model", "does not match"),
+    ("model_config.hidden_size", 16000, "does not match the arrays"),
+    ("model_config.num_layers", 3_000_000, "at most 64"),
+    ("model_config.peephole", "no", "peephole"),
+]
+
+
+@pytest.mark.parametrize("field, value, message", METADATA_CASES, ids=[c[0] + "-" + str(c[1])[:8] for c in METADATA_CASES])
+def test_malformed_metadata_is_one_line_exit_2(model_file, tmp_path, capsys, monkeypatch, field, value, message):
+    arrays, meta = _arrays(model_file)
+    bad = _write(tmp_path / "bad.npz", arrays, _edit(meta, field, value))
+    built = []
+    real_build = ckpt.build_model
+    monkeypatch.setattr(ckpt, "build_model", lambda *a, **k: built.append(a) or real_build(*a, **k))
+    code, out, err = run(capsys, "generate", "--model", bad, "-n", 1)
+    one_line_error(code, err, message)
+    assert not built  # refused before any array was allocated
+
+
+@pytest.mark.parametrize("raw, message", [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"format": "rnnlm-model", "format_version": ' + "9" * 5000 + "}", "thousands of digits"),
+    ('{"format": "rnnlm-model", "format_version": 1, "model_config": {"hidden_size": ' + "9" * 5000 + "}}",
+     "metadata"),
+])
+def test_hostile_json_is_one_line(model_file, tmp_path, capsys, raw, message):
+    arrays, _ = _arrays(model_file)
+    bad = _write(tmp_path / "bad.npz", arrays, raw_meta=raw)
+    code, _, err = run(capsys, "generate", "--model", bad, "-n", 1)
+    one_line_error(code, err, message)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda a: a.__setitem__("param/W", np.full_like(a["param/W"], np.nan)), "NaN"),
+    (lambda a: a.__setitem__("param/W", np.full(a["param/W"].shape, 1e300)), "too large for float32"),
+    (lambda a: a.__setitem__("optimizer/W/m", np.zeros((2, 2), np.float32)), "expected"),
+    (lambda a: a.__setitem__("optimizer/W/m", np.full_like(a["optimizer/W/m"], np.nan)), "not finite"),
+    (lambda a: a.__setitem__("optimizer/steps", np.array("many")), "steps"),
+    (lambda a: a.__setitem__("optimizer/learning_rate", np.array(np.nan)), "not finite"),
+    (lambda a: a.__setitem__("vocab/index_to_word", a["vocab/index_to_word"][:-1]), "vocabulary"),
+    (lambda a: a.pop("param/W"), "lacks the parameter"),
+])
+def test_malformed_arrays_are_one_line_exit_2(model_file, tmp_path, capsys, edit, message):
+    arrays, _ = _arrays(model_file)
+    assert "optimizer/W/m" in arrays  # trained with Adam
+    edit(arrays)
+    bad = _write(tmp_path / "bad.npz", arrays)
+    code, _, err = run(capsys, "train", COMMENTS, "--out", tmp_path / "o.npz", "--resume", bad, "--epochs", 3, *TINY)
+    one_line_error(code, err, message)
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_unknown_archive_members_are_never_read(model_file, tmp_path):
+    arrays, _ = _arrays(model_file)
+    arrays["junk"] = np.array([{"would": "unpickle"}], dtype=object)  # reading it would raise
+    good = _write(tmp_path / "extra.npz", arrays)
+    checkpoint = ckpt.load_model(good)
+    assert checkpoint.vocabulary.index_to_word == ckpt.load_model(model_file).vocabulary.index_to_word
+
+
+# --------------------------------------------------------------------- writing: nothing non-finite, nothing lost
+
+def test_save_model_refuses_non_finite_parameters_and_keeps_the_old_file(model_file, tmp_path):
+    path = tmp_path / "m.npz"
+    path.write_bytes(model_file.read_bytes())
+    checkpoint = ckpt.load_model(path)
+    checkpoint.model.params["W"][0, 0] = np.inf
+    with pytest.raises(ModelFileError, match="not finite"):
+        ckpt.save_model(path, checkpoint.model, checkpoint.vocabulary, state=checkpoint.state)
+    assert path.read_bytes() == model_file.read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temporary file left either
+
+
+def _big_model(model_file, tmp_path):
+    arrays, _ = _arrays(model_file)
+    arrays["param/W"] = arrays["param/W"].copy()
+    arrays["param/W"][0, 0] = 70000.0  # fine in float32, above float16's 65504
+    return _write(tmp_path / "big.npz", arrays)
+
+
+def test_export_float16_overflow_is_refused_before_writing(model_file, tmp_path, capsys):
+    big = _big_model(model_file, tmp_path)
+    before = snapshot(tmp_path)
+    code, _, err = run(capsys, "export", big, "--out", tmp_path / "small.npz", "--dtype", "float16")
+    one_line_error(code, err, "float16")
+    assert snapshot(tmp_path) == before
+
+
+def test_export_never_overwrites_its_own_input(model_file, tmp_path, capsys):
+    big = _big_model(model_file, tmp_path)
+    before = snapshot(tmp_path)
+    for dtype in ("float16", "float32"):
+        code, _, err = run(capsys, "export", big, "--out", big, "--dtype", dtype)
+        one_line_error(code, err, "is the model being exported")
+    assert snapshot(tmp_path) == before
+
+
+def test_export_reports_the_size_before_and_after(model_file, tmp_path, capsys):
+    code, out, _ = run(capsys, "export", model_file, "--out", tmp_path / "s.npz")
+    assert code == 0
+    assert f"{(tmp_path / 's.npz').stat().st_size:,} bytes (was {model_file.stat().st_size:,})" in out
+
+
+@pytest.fixture
+def corpus_copy(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_bytes(COMMENTS.read_bytes())
+    return path
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--out", "{corpus}"], "--out {corpus} is the corpus"),
+    (["--out", "{link}"], "is the corpus"),
+    (["--out", "{model}", "--plot", "{corpus}"], "--plot {corpus} is the corpus"),
+    (["--out", "{model}", "--plot", "{model}"], "is also --out"),
+    (["--out", "{fifo}"], "not a regular file"),
+    (["--out", "/dev/null"], "not a regular file"),
+])
+def test_outputs_never_replace_the_corpus_each_other_or_special_files(tmp_path, capsys, corpus_copy, argv, message):
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link.txt").symlink_to(corpus_copy)
+    names = {"corpus": corpus_copy, "link": tmp_path / "link.txt", "model": tmp_path / "m.npz",
+             "fifo": tmp_path / "fifo"}
+    argv = [a.format(**names) for a in argv]
+    before = snapshot(tmp_path)
+    code, _, err = run(capsys, "train", corpus_copy, *argv, "--epochs", 1, *TINY)
+    one_line_error(code, err, message.format(**names))
+    assert snapshot(tmp_path) == before and stat.S_ISFIFO(os.stat(tmp_path / "fifo").st_mode)
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_a_second_train_on_the_same_out_is_refused(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "m.npz"
+    holding = threading.Event()
+    release = threading.Event()
+
+    def first():
+        with ckpt.output_lock(out):
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert holding.wait(30)
+        code, _, err = run(capsys, "train", COMMENTS, "--out", out, "--epochs", 1, *TINY)
+        one_line_error(code, err, "another rnnlm process is writing")
+        assert not out.exists()
+    finally:
+        release.set()
+        thread.join()
+    code, out_text, err = run(capsys, "train", COMMENTS, "--out", out, "--epochs", 1, *TINY)
+    assert code == 0 and out.exists(), err
+    assert not (tmp_path / ".m.npz.lock").exists()
+
+
+def test_a_real_second_process_is_refused(tmp_path):
+    out = tmp_path / "m.npz"
+    script = ("import sys, time; from rnnlm import checkpoint as c\n"
+              "with c.output_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    holder = subprocess.Popen([sys.executable, "-c", script, str(out)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = python_m_rnnlm("train", COMMENTS, "--out", out, "--epochs", 1, *TINY)
+        assert result.returncode == 2 and "another rnnlm process is writing" in result.stderr
+        assert result.stderr.count("\n") == 1
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_stale_temporary_files_of_the_same_target_are_cleaned(tmp_path, capsys):
+    out = tmp_path / "m.npz"
+    stale = [tmp_path / ".m.npz.abc_1234.tmp", tmp_path / ".m.npz.zz99zz99.tmp"]
+    others = [tmp_path / ".other.npz.abc_1234.tmp", tmp_path / ".m.npz.notours.tmp", tmp_path / "m.npz.abc_1234.tmp"]
+    for path in stale + others:
+        path.write_bytes(b"half a model")
+    code, _, err = run(capsys, "train", COMMENTS, "--out", out, "--epochs", 1, *TINY)
+    assert code == 0, err
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in others)
