@@ -40,10 +40,10 @@ def one_line_error(code, err, message):
     assert err.count("\n") == 1 and err.startswith("rnnlm: error: ") and message in err, err
 
 
-def python_m_rnnlm(*argv, **kwargs):
+def python_m_rnnlm(*argv, timeout=120, **kwargs):
     env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"}
     return subprocess.run([sys.executable, "-m", "rnnlm", *map(str, argv)], capture_output=True, text=True,
-                          env=env, timeout=120, **kwargs)
+                          env=env, timeout=timeout, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -244,19 +244,26 @@ def corpus_copy(tmp_path):
     (["--out", "{model}", "--plot", "{corpus}"], "--plot {corpus} is the corpus"),
     (["--out", "{model}", "--plot", "{model}"], "is also --out"),
     (["--out", "{fifo}"], "not a regular file"),
-    (["--out", "/dev/null"], "not a regular file"),
+    (["--out", "{device}"], "not a regular file"),
 ])
 def test_outputs_never_replace_the_corpus_each_other_or_special_files(tmp_path, capsys, corpus_copy, argv, message):
     os.mkfifo(tmp_path / "fifo")
     (tmp_path / "link.txt").symlink_to(corpus_copy)
     names = {"corpus": corpus_copy, "link": tmp_path / "link.txt", "model": tmp_path / "m.npz",
-             "fifo": tmp_path / "fifo"}
+             "fifo": tmp_path / "fifo", "device": tmp_path / "null"}
+    if "{device}" in argv:
+        # a private copy of /dev/null: as root, a wrong rnnlm would replace the real one
+        try:
+            os.mknod(names["device"], 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        except (PermissionError, AttributeError):
+            pytest.skip("creating a device node needs root")
     argv = [a.format(**names) for a in argv]
     before = snapshot(tmp_path)
     code, _, err = run(capsys, "train", corpus_copy, *argv, "--epochs", 1, *TINY)
     one_line_error(code, err, message.format(**names))
     assert snapshot(tmp_path) == before and stat.S_ISFIFO(os.stat(tmp_path / "fifo").st_mode)
-    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    if names["device"].exists():
+        assert stat.S_ISCHR(os.stat(names["device"]).st_mode)
 
 
 def test_a_second_train_on_the_same_out_is_refused(tmp_path, capsys, monkeypatch):
@@ -309,3 +316,50 @@ def test_stale_temporary_files_of_the_same_target_are_cleaned(tmp_path, capsys):
     code, _, err = run(capsys, "train", COMMENTS, "--out", out, "--epochs", 1, *TINY)
     assert code == 0, err
     assert not any(p.exists() for p in stale) and all(p.exists() for p in others)
+
+
+# --------------------------------------------------------------------- corpora that hang or mislead
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "/dev/urandom"])
+def test_a_corpus_must_be_a_regular_file(tmp_path, special):
+    if special == "fifo":
+        special = tmp_path / "fifo"
+        os.mkfifo(special)
+    start = time.monotonic()
+    result = python_m_rnnlm("train", special, "--out", tmp_path / "m.npz", "--no-progress", timeout=60)
+    assert result.returncode == 2 and "not a regular file" in result.stderr and result.stderr.count("\n") == 1
+    assert time.monotonic() - start < 30 and not (tmp_path / "m.npz").exists()
+    result = python_m_rnnlm("evaluate", special, timeout=60)
+    assert result.returncode == 2 and "not a regular file" in result.stderr
+
+
+def test_corpus_size_is_bounded(tmp_path, monkeypatch):
+    from rnnlm import text
+    path = tmp_path / "big.txt"
+    path.write_text("word " * 1000)
+    monkeypatch.setattr(text, "MAX_CORPUS_BYTES", 100)
+    with pytest.raises(DataError, match="larger than"):
+        text.read_text_file(path)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_utf16_with_a_bom_says_how_to_convert(tmp_path, encoding):
+    from rnnlm.text import read_text_file
+    path = tmp_path / "u.txt"
+    bom = {"utf-16": b"", "utf-16-be": b"\xfe\xff", "utf-32": b""}[encoding]
+    path.write_bytes(bom + "hello there.\n".encode(encoding))
+    with pytest.raises(DataError, match=r"is UTF-(16|32) text.*iconv -f UTF-(16|32) -t UTF-8"):
+        read_text_file(path)
+
+
+def test_nltk_regex_timeout_becomes_a_data_error(monkeypatch):
+    from rnnlm import text
+    splitter = text.SentenceSplitter(training_text="a b. c d.")
+
+    def slow(document):
+        raise TimeoutError("regex match exceeded the wall-clock timeout of 5s; see nltk.redos")
+
+    monkeypatch.setattr(splitter, "split", slow)
+    with pytest.raises(DataError, match="document 1 .* too long") as info:
+        text.tokenize_documents(["x" * 100], splitter=splitter)
+    assert "redos" not in str(info.value)
