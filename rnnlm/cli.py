@@ -12,6 +12,8 @@ import argparse
 import contextlib
 import importlib
 import math
+import os
+import signal
 import sys
 import time
 from dataclasses import fields, replace
@@ -256,7 +258,7 @@ def cmd_train(args):
     corpus = load_corpus(args.corpus, vocabulary_size=data_config.vocabulary_size, format=data_config.format,
                          level=data_config.level, vocabulary=vocabulary, max_records=args.max_records)
     for line in corpus.report.lines():
-        print(line)
+        print(printable(line))
     if checkpoint is None:
         model_config = replace(model_config, vocab_size=len(corpus.vocabulary))
         model = ckpt.build_model(model_config, seed=train_config.seed)
@@ -332,7 +334,7 @@ def cmd_evaluate(args):
                          max_records=args.max_records)
     vocab = checkpoint.vocabulary
     for line in corpus.report.lines()[:2]:
-        print(line)
+        print(printable(line))
     trained = checkpoint.state.epoch if checkpoint.state is not None else 0
     print(f"Model: {checkpoint.path} ({_describe(checkpoint.model.config, checkpoint.level)}), "
           f"trained {trained} epochs.")
@@ -359,19 +361,21 @@ def cmd_generate(args):
     prefix = tokenize_prefix(args.prefix, checkpoint.level) if args.prefix else []
     missing = unknown_tokens(prefix, checkpoint.vocabulary)
     if missing:
-        print(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
-              f"{', '.join(repr(t) for t in dict.fromkeys(missing))}", file=sys.stderr)
+        print(printable(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
+                        f"{', '.join(repr(t) for t in dict.fromkeys(missing))}"), file=sys.stderr)
     rng = np.random.default_rng(args.seed)
     for _ in range(config.num_sentences):
         tokens = generate_sentence(checkpoint.model, checkpoint.vocabulary, rng, config.min_length, config.max_length,
                                    config.temperature, prefix, config.max_attempts, checkpoint.level)
-        print(detokenize(tokens, checkpoint.level), flush=True)
+        print(printable(detokenize(tokens, checkpoint.level)), flush=True)
     return 0
 
 
 # --------------------------------------------------------------------- gradcheck / download
 
 def cmd_gradcheck(args):
+    if args.seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {args.seed}")
     from .reference import RNNNumpy
     model = RNNNumpy(word_dim=100, hidden_dim=10, bptt_truncate=1000, seed=args.seed)
     print("Gradient check of RNNNumpy (vocabulary 100, hidden 10, bptt_truncate 1000) on x = [0, 1, 2, 3], "
@@ -557,7 +561,72 @@ def build_parser():
 
 
 def _one_line(message):
-    return " ".join(str(message).split()) or "unknown error"
+    return printable(" ".join(str(message).split()) or "unknown error")
+
+
+# C0 and C1 control characters (ESC starts a terminal escape sequence, 0x9b is a one-byte CSI) and
+# the bidirectional overrides that reorder what a terminal shows; tab stays.
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7f, *range(0x80, 0xa0)) if code != 0x09}
+_ESCAPES.update({code: f"\\u{code:04x}" for code in (*range(0x202a, 0x202f), *range(0x2066, 0x206a))})
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r"})
+
+
+def printable(text):
+    r"""`text` safe to print to a terminal: control characters from data (vocabulary words,
+    generated text, file names) become visible escapes, so a corpus cannot move the cursor,
+    recolour or clear the user's terminal: ESC [2J (clear screen) prints as \x1b[2J."""
+    return str(text).translate(_ESCAPES)
+
+
+class _QuietWhenClosed:
+    """sys.stdout for `train`: when the reader of the log goes away (`| head`), the log ends
+    quietly and training goes on (and keeps saving); writes after that are dropped."""
+
+    def __init__(self, stream):
+        self._stream, self.closed_by_reader = stream, False
+
+    def _guard(self, method, *args):
+        if self.closed_by_reader:
+            return None
+        try:
+            return method(*args)
+        except BrokenPipeError:
+            self.closed_by_reader = True
+            _stdout_to_devnull(self._stream)
+            return None
+
+    def write(self, text):
+        return self._guard(self._stream.write, text)
+
+    def flush(self):
+        return self._guard(self._stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _stdout_to_devnull(stream):
+    """Point file descriptor 1 at /dev/null, so the interpreter's last flush of a closed pipe is silent
+    (what the Python docs recommend for SIGPIPE)."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (e.g. captured by a test)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _terminate(signum, frame):
+    """SIGTERM (kill, a batch system's time limit) is handled like Ctrl-C: files cleaned, last epoch kept."""
+    raise KeyboardInterrupt
+
+
+def _out_of_memory(args):
+    if args.command == "train":
+        return "out of memory; try a smaller --vocab-size, --hidden or --batch-size"
+    model = getattr(args, "model", None) or "the bundled model"
+    return f"out of memory while {args.command.rstrip('e')}ing with {model}; the model is too large for this machine"
 
 
 def main(argv=None):
@@ -572,6 +641,13 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors (exit 2)
         return exc.code
+    stdout = sys.stdout
+    if args.command == "train":
+        sys.stdout = _QuietWhenClosed(stdout)
+    try:
+        previous_sigterm = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        previous_sigterm = None
     try:
         with _guarded_outputs(args):
             return args.run(args)
@@ -580,10 +656,17 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of our output went away (`| head`): stop quietly, as Unix tools do
+        _stdout_to_devnull(stdout)
+        return 0
     except MemoryError:
-        message = "out of memory; try a smaller --vocab-size, --hidden or --batch-size"
+        message = _out_of_memory(args)
     except OSError as exc:
         name = f" {exc.filename}" if getattr(exc, "filename", None) else ""
         message = f"{exc.strerror or exc}{':' + name if name else ''}"
+    finally:
+        sys.stdout = stdout
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
     print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
     return EXIT_ERROR

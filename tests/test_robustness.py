@@ -363,3 +363,94 @@ def test_nltk_regex_timeout_becomes_a_data_error(monkeypatch):
     with pytest.raises(DataError, match="document 1 .* too long") as info:
         text.tokenize_documents(["x" * 100], splitter=splitter)
     assert "redos" not in str(info.value)
+
+
+# --------------------------------------------------------------------- the command line
+
+@pytest.mark.parametrize("argv, message", [
+    (["gradcheck", "--seed", "-1"], "seed must be a non-negative integer"),
+    (["train", str(COMMENTS), "--out", "{out}", "--hidden", "100000000000000000000"], "hidden size must be at most"),
+    (["train", str(COMMENTS), "--out", "{out}", "--embed-size", "100000000000000000000", "--cell", "gru"],
+     "embedding size must be at most"),
+    (["train", str(COMMENTS), "--out", "{out}", "--learning-rate", "inf"], "learning rate must be a finite number"),
+    (["train", str(COMMENTS), "--out", "{out}", "--learning-rate", "nan"], "learning rate must be a finite number"),
+    (["train", str(COMMENTS), "--out", "{out}", "--clip", "nan"], "clip norm must be a finite number"),
+    (["generate", "--model", "{out}"], "model file not found"),
+])
+def test_usage_errors_are_one_line(tmp_path, capsys, argv, message):
+    code, _, err = run(capsys, *[a.format(out=tmp_path / "m.npz") for a in argv])
+    one_line_error(code, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_into_a_closed_pipe_ends_quietly(model_file):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "rnnlm", "generate", "--model", str(model_file), "-n", "100000",
+                                "--seed", "1", "--min-length", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=env)
+    assert process.stdout.readline()
+    process.stdout.close()  # what `| head -1` does after its line
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0 and err == b""
+
+
+def test_train_keeps_training_and_saving_when_its_log_reader_goes_away(tmp_path):
+    out = tmp_path / "m.npz"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "rnnlm", "train", str(COMMENTS), "--out", str(out),
+                                "--epochs", "3", *TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert process.stdout.readline()  # the first line of the data report
+    process.stdout.close()
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0 and err == b"", err
+    assert ckpt.load_model(out).state.epoch == 3
+
+
+def test_sigterm_during_training_is_an_interruption(tmp_path):
+    out = tmp_path / "m.npz"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    big = tmp_path / "big.txt"
+    big.write_text(("the cat sat on the mat . the dog ate the log . " * 50 + "\n") * 400)
+    process = subprocess.Popen([sys.executable, "-m", "rnnlm", "train", str(big), "--out", str(out), "--epochs", "1000",
+                                "--hidden", "16", "--no-progress", "--batch-size", "4"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for line in process.stdout:
+        if line.startswith("epoch 1/"):
+            break
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert ckpt.load_model(out).state.epoch >= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt", "m.npz"]
+
+
+def test_control_characters_from_data_are_escaped_on_output(tmp_path, capsys):
+    corpus = tmp_path / "evil.txt"
+    corpus.write_text("\n".join(["red \x1b[31mred\x1b[0m alert \x07 now"] * 20 + ["plain words here"] * 5) + "\n")
+    code, out, err = run(capsys, "train", corpus, "--out", tmp_path / "m.npz", "--epochs", 1, "--level", "char",
+                         *TINY[2:])
+    assert code == 0, err
+    code, gen, err = run(capsys, "generate", "--model", tmp_path / "m.npz", "-n", 20, "--seed", 3, "--prefix", "\x1b[2J")
+    assert code == 0
+    for text in (out, gen, err):
+        assert "\x1b" not in text and "\x07" not in text
+    assert "\\x1b" in gen
+
+
+def test_printable_escapes_only_what_a_terminal_would_obey():
+    from rnnlm.cli import printable
+    assert printable("café 🙂 a\tb") == "café 🙂 a\tb"
+    assert printable("\x1b[31mred\x9b\x07\n\u202e") == "\\x1b[31mred\\x9b\\x07\\n\\u202e"
+
+
+def test_out_of_memory_in_generate_does_not_suggest_training_options(model_file, capsys, monkeypatch):
+    from rnnlm import checkpoint
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(checkpoint, "load_model", no_memory)
+    code, _, err = run(capsys, "generate", "--model", model_file)
+    one_line_error(code, err, "out of memory")
+    assert "--vocab-size" not in err and "--batch-size" not in err
