@@ -454,3 +454,92 @@ def test_out_of_memory_in_generate_does_not_suggest_training_options(model_file,
     code, _, err = run(capsys, "generate", "--model", model_file)
     one_line_error(code, err, "out of memory")
     assert "--vocab-size" not in err and "--batch-size" not in err
+
+
+# --------------------------------------------------------------------- download: deadline, size cap, full disk, SIGTERM
+
+@pytest.fixture
+def slow_server():
+    """/trickle.csv sends one byte every 50 ms forever; /huge.csv announces 10 GB; /small.csv is 1000 bytes."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            size = {"/huge.csv": 10 ** 10, "/small.csv": 1000}.get(self.path, 10 ** 6)
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            try:
+                if self.path == "/trickle.csv":
+                    for _ in range(10 ** 6):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                else:
+                    self.wfile.write(b"y" * min(size, 10 ** 6))
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+SHA = "0" * 40
+
+
+def test_download_has_an_overall_deadline(tmp_path, slow_server):
+    from rnnlm.download import DownloadError, download
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="did not finish within 1 s"):
+        download(f"{slow_server}/trickle.csv", tmp_path / "d" / "f.csv", SHA, timeout=5, deadline=1)
+    assert time.monotonic() - start < 4
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_has_a_size_cap(tmp_path, slow_server):
+    from rnnlm.download import DownloadError, download
+    with pytest.raises(DownloadError, match="larger than"):
+        download(f"{slow_server}/huge.csv", tmp_path / "f.csv", SHA, max_bytes=5000)
+    with pytest.raises(DownloadError, match="larger than"):
+        download(f"{slow_server}/default.csv", tmp_path / "f.csv", SHA, max_bytes=5000)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_is_reported_as_such(tmp_path, slow_server, monkeypatch):
+    from rnnlm import download as dl
+
+    class FullDisk:
+        name = str(tmp_path / "x")
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(dl.DownloadError, match="disk .* is full") as info:
+        dl._fetch(f"{slow_server}/small.csv", FullDisk(), None, 5, tmp_path / "f.csv", 60, 10 ** 6)
+    assert "offline" not in str(info.value)
+
+
+def test_sigterm_during_download_leaves_nothing(tmp_path, slow_server):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    target = tmp_path / "new" / "folder"
+    process = subprocess.Popen([sys.executable, "-m", "rnnlm", "download", "reddit", "--dir", str(target),
+                                "--url", f"{slow_server}/trickle.csv", "--no-progress"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 30
+    while not list(target.glob(".*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(target.glob(".*.tmp")), "the download never started"
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []
