@@ -28,6 +28,7 @@ import numpy as np
 
 from .config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
 from .errors import ConfigError
+from .inputs import check_finite, check_ids
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,15 @@ def next_token(logits, rng, temperature, banned):
 
     banned: ids that are never returned. Computed in float64 and renormalised, and drawn
     by inverting the cumulative distribution, so round-off never makes a sum exceed 1.
+    Raises ValueError for NaN or +inf scores, banned ids outside the logits, or when no
+    token is left to draw.
     """
     scores = np.asarray(logits, dtype=np.float64).copy()
-    scores[banned] = -np.inf
+    scores[check_ids(banned, len(scores), "banned")] = -np.inf
+    if np.isnan(scores).any() or np.isposinf(scores).any():
+        raise ValueError("logits hold NaN or +inf (the model's parameters are not finite?)")
+    if not np.isfinite(scores).any():
+        raise ValueError("every token is banned or has probability 0; nothing can be drawn")
     if temperature == 0:
         return int(np.argmax(scores))
     scores /= temperature
@@ -109,6 +116,7 @@ def generate_sentence(model, vocabulary, rng, min_length=GenerateConfig.min_leng
     """
     GenerateConfig(min_length=min_length, max_length=max_length, temperature=temperature,
                    max_attempts=max_attempts)
+    check_finite(model.params)
     prefix_tokens = list(prefix_tokens)
     if len(prefix_tokens) > max_length:
         raise ConfigError(f"the prefix has {len(prefix_tokens)} tokens, more than max length {max_length}")

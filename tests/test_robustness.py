@@ -543,3 +543,93 @@ def test_sigterm_during_download_leaves_nothing(tmp_path, slow_server):
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130 and "Traceback" not in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------- the library API checks its inputs
+
+V = 20
+
+
+def _models():
+    from rnnlm.fast import FastRNN
+    from rnnlm.models import LanguageModel
+    from rnnlm.reference import RNNNumpy
+    return {"reference": RNNNumpy(V, 5, seed=0), "fast": FastRNN(V, 5, seed=0),
+            "lstm": LanguageModel(V, 5, cell="lstm", seed=0)}
+
+
+BAD_SENTENCES = [
+    ([0, -1, 2], [1, 2, 3], "word id -1"),
+    ([0, 1, 2], [1, 2, V], f"word id {V}"),
+    ([0.0, 1.5, 2.0], [1, 2, 3], "integer word ids"),
+    ([0, 1, 2], [1, 2], "len"),
+    (["a", "b"], [1, 2], "integer word ids"),
+    ([[0, 1]], [[1, 2]], "1-D"),
+]
+
+
+@pytest.mark.parametrize("x, y, message", BAD_SENTENCES, ids=[m for _, _, m in BAD_SENTENCES])
+def test_reference_methods_name_the_bad_argument(x, y, message):
+    model = _models()["reference"]
+    calls = [lambda: model.bptt(x, y), lambda: model.sgd_step(x, y, 0.1), lambda: model.gradient_check(x, y),
+             lambda: model.calculate_total_loss([x], [y]), lambda: model.calculate_loss([x], [y])]
+    if "len" not in message:
+        calls += [lambda: model.forward_propagation(x if "id -1" in message or "1-D" in message
+                                                    or "integer" in message else y),
+                  lambda: model.predict(x if "id -1" in message or "1-D" in message or "integer" in message else y)]
+    before = {k: v.copy() for k, v in model.params.items()}
+    for call in calls:
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert all(np.array_equal(before[k], v) for k, v in model.params.items())
+
+
+@pytest.mark.parametrize("kind", ["fast", "lstm"])
+@pytest.mark.parametrize("x, y, message", BAD_SENTENCES, ids=[m for _, _, m in BAD_SENTENCES])
+def test_fast_models_name_the_bad_argument(kind, x, y, message):
+    model = _models()[kind]
+    for call in (lambda: model.loss_and_gradients([x], [y]), lambda: model.total_loss([x], [y])):
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+@pytest.mark.parametrize("kind", ["fast", "lstm"])
+def test_step_and_batch_shapes_are_checked(kind):
+    model = _models()[kind]
+    state = model.start_state(2)
+    for x, message in [([0, -1], "word id -1"), ([0, V], f"word id {V}"), ([0.5, 1.0], "integer")]:
+        with pytest.raises(ValueError, match=message):
+            model.step(state, x)
+    with pytest.raises(ValueError, match="X has 2 sentences but Y has 1"):
+        model.loss_and_gradients([[0, 1], [1]], [[1, 2]])
+    with pytest.raises(ValueError, match="not one sentence"):
+        model.total_loss(np.array([0, 1]), np.array([1, 2]))
+    loss, _ = model.loss_and_gradients([np.array([0, 1], dtype=np.int32)], [[1, np.int64(2)]])
+    assert np.isfinite(loss)
+
+
+def test_generate_refuses_nan_parameters_instead_of_emitting_unknown():
+    from rnnlm.generate import generate_sentence
+    from rnnlm.vocab import Vocabulary
+    model = _models()["fast"]
+    vocabulary = Vocabulary.build([[f"w{i}" for i in range(V - 3)]], V)
+    model.params["V"][:] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        generate_sentence(model, vocabulary, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("temperature", [0, 1.0])
+def test_next_token_never_returns_a_banned_id(temperature):
+    from rnnlm.generate import next_token
+    rng = np.random.default_rng(0)
+    logits = np.array([5.0, 1.0, -np.inf, 2.0])
+    for _ in range(50):
+        assert next_token(logits, rng, temperature, [0, 3]) == 1
+    with pytest.raises(ValueError, match="every token is banned"):
+        next_token(np.array([1.0, 2.0]), rng, temperature, [0, 1])
+    with pytest.raises(ValueError, match="NaN"):
+        next_token(np.array([np.nan, 1.0, 2.0]), rng, temperature, [2])
+    with pytest.raises(ValueError, match="banned"):
+        next_token(np.array([1.0, 2.0]), rng, temperature, [5])
+    with pytest.raises(ValueError, match="banned"):
+        next_token(np.array([1.0, 2.0]), rng, temperature, [-1])
