@@ -617,6 +617,15 @@ def _stdout_to_devnull(stream):
     os.close(devnull)
 
 
+def _training_numerics(args):
+    """During `train`, NumPy's overflow/invalid warnings are not shown: the training loop checks
+    every loss and gradient norm itself and reports a diverged run as one error line, which the
+    warnings printed on the way there would break up. Other commands keep NumPy's defaults."""
+    if args.command != "train":
+        return contextlib.nullcontext()
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+
 def _terminate(signum, frame):
     """SIGTERM (kill, a batch system's time limit) is handled like Ctrl-C: files cleaned, last epoch kept."""
     raise KeyboardInterrupt
@@ -649,7 +658,7 @@ def main(argv=None):
     except ValueError:  # not the main thread: leave signals alone
         previous_sigterm = None
     try:
-        with _guarded_outputs(args):
+        with _guarded_outputs(args), _training_numerics(args):
             return args.run(args)
     except RnnlmError as exc:
         message = str(exc)

@@ -149,16 +149,14 @@ class SentenceSplitter:
 
 
 def _pretrained_punkt(language):
-    """NLTK's pretrained Punkt if nltk_data holds it (punkt_tab or the older pickle), else None."""
+    """NLTK's pretrained Punkt if nltk_data holds it (punkt_tab: plain-text tables), else None.
+
+    The older `punkt/*.pickle` is never loaded: unpickling a file can run code.
+    """
     try:
-        from nltk.tokenize import PunktTokenizer  # NLTK >= 3.9: punkt_tab
+        from nltk.tokenize import PunktTokenizer  # NLTK >= 3.9 (the floor in pyproject.toml)
         return PunktTokenizer(language)
     except (ImportError, LookupError, OSError, ValueError):
-        pass
-    try:
-        import nltk.data
-        return nltk.data.load(f"tokenizers/punkt/{language}.pickle")
-    except (LookupError, OSError, ValueError, AttributeError):
         return None
 
 

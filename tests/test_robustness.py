@@ -633,3 +633,21 @@ def test_next_token_never_returns_a_banned_id(temperature):
         next_token(np.array([1.0, 2.0]), rng, temperature, [5])
     with pytest.raises(ValueError, match="banned"):
         next_token(np.array([1.0, 2.0]), rng, temperature, [-1])
+
+
+def test_a_diverging_run_prints_one_line_and_keeps_the_last_good_model(model_file, tmp_path):
+    out = tmp_path / "m.npz"
+    out.write_bytes(model_file.read_bytes())
+    result = python_m_rnnlm("train", COMMENTS, "--out", out, "--epochs", 2, "--learning-rate", "1e308",
+                            "--optimizer", "sgd", *TINY)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("rnnlm: error: "), result.stderr
+    assert out.read_bytes() == model_file.read_bytes()
+
+
+def test_nltk_floor_is_a_release_that_loads_punkt_without_pickle():
+    text = (REPO / "pyproject.toml").read_text()
+    assert '"nltk>=3.9"' in text
+    import inspect
+    from rnnlm import text as text_module
+    assert ".pickle" not in inspect.getsource(text_module._pretrained_punkt)
