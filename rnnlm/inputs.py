@@ -25,7 +25,7 @@ def check_ids(x, vocab_size, name="x", ndim=1):
     if ids.size == 0:
         return np.zeros(ids.shape if ids.ndim == ndim else (0,) * ndim, dtype=np.int64)
     if ids.dtype.kind not in "iu":
-        raise ValueError(f"{name} must hold integer word ids, got {ids.dtype} values (e.g. {ids.flat[0]!r})")
+        raise ValueError(f"{name} must hold integer word ids, got {ids.dtype} values (e.g. {ids.flat[0].item()!r})")
     if ids.ndim != ndim:
         raise ValueError(f"{name} must be a {ndim}-D array of word ids, got shape {ids.shape}")
     low, high = int(ids.min()), int(ids.max())

@@ -651,3 +651,12 @@ def test_nltk_floor_is_a_release_that_loads_punkt_without_pickle():
     import inspect
     from rnnlm import text as text_module
     assert "nltk.data.load" not in inspect.getsource(text_module)  # the only way it unpickled Punkt
+
+
+def test_failure_table_and_exit_codes_are_documented_and_linked():
+    failures = (REPO / "docs" / "failures.md").read_text()
+    for code in ("| 0 |", "| 2 |", "| 130 |"):
+        assert code in failures
+    assert failures.count("| `rnnlm ") >= 50  # the table of cases tried
+    assert "docs/failures.md" in (REPO / "README.md").read_text()
+    assert "(failures.md)" in (REPO / "docs" / "cli.md").read_text()
