@@ -291,6 +291,8 @@ def ensure_file_writable(path):
 MAX_METADATA_BYTES = 64 << 20  # the JSON; a long loss history is a few kB
 MAX_WORD_CHARS = 1 << 16       # longest vocabulary entry read back
 _INFLATION = 8                 # a config may imply at most this many times the parameters the file stores
+# No trained model comes near this; below it no forward pass can overflow float32 (hidden <= 16384).
+MAX_PARAMETER_MAGNITUDE = 1e6
 
 
 def _open_archive(path):
@@ -530,16 +532,17 @@ def load_model(path, dtype=np.float32):
         except (TypeError, ValueError) as exc:
             raise ModelFileError(f"{path} has a damaged vocabulary ({_one_line(exc)})") from None
         model = build_model(model_config, seed=0, dtype=dtype, kind=kind)
-        limit = np.finfo(dtype).max
+        limit = min(float(np.finfo(dtype).max), MAX_PARAMETER_MAGNITUDE)
         for name, target in model.params.items():
             if name not in shapes:
                 raise ModelFileError(f"{path} lacks the parameter {name!r}")
             if shapes[name] != target.shape:
                 raise ModelFileError(f"{path}: parameter {name!r} has shape {shapes[name]}, expected {target.shape}")
             stored = archive.read(f"param/{name}")
-            if not np.all(np.abs(stored) <= limit):  # NaN fails the comparison too
-                raise ModelFileError(f"{path}: parameter {name!r} holds NaN, infinite or values too large for "
-                                     f"{np.dtype(dtype)} (a diverged run?); use an earlier model file")
+            bound = stored.dtype.type(min(limit, float(np.finfo(stored.dtype).max)))  # no overflowing cast
+            if not np.all(np.abs(stored) <= bound):  # NaN fails the comparison too
+                raise ModelFileError(f"{path}: parameter {name!r} holds NaN, infinite or values beyond "
+                                     f"±{limit:g} (a diverged run?); use an earlier model file")
             target[...] = stored
         state = None
         if meta.get("training") is not None:

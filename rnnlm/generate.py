@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .inputs import check_finite, check_ids
 
 
@@ -67,15 +67,17 @@ def next_token(logits, rng, temperature, banned):
 
     banned: ids that are never returned. Computed in float64 and renormalised, and drawn
     by inverting the cumulative distribution, so round-off never makes a sum exceed 1.
-    Raises ValueError for NaN or +inf scores, banned ids outside the logits, or when no
-    token is left to draw.
+    Raises InputError (a ValueError) for NaN or +inf scores, banned ids outside the logits,
+    or when no token is left to draw.
     """
     scores = np.asarray(logits, dtype=np.float64).copy()
-    scores[check_ids(banned, len(scores), "banned")] = -np.inf
-    if np.isnan(scores).any() or np.isposinf(scores).any():
-        raise ValueError("logits hold NaN or +inf (the model's parameters are not finite?)")
-    if not np.isfinite(scores).any():
-        raise ValueError("every token is banned or has probability 0; nothing can be drawn")
+    banned = check_ids(banned, len(scores), "banned")
+    if len(np.unique(banned)) == len(scores):
+        raise InputError("every token is banned; nothing can be drawn")
+    scores[banned] = -np.inf
+    if np.isnan(scores).any() or np.isposinf(scores).any() or not np.isfinite(scores).any():
+        raise InputError("the model's scores (logits) are NaN or infinite: its parameters are not finite, "
+                         "or so large that they overflow")
     if temperature == 0:
         return int(np.argmax(scores))
     scores /= temperature

@@ -162,7 +162,8 @@ def test_hostile_json_is_one_line(model_file, tmp_path, capsys, raw, message):
 
 @pytest.mark.parametrize("edit, message", [
     (lambda a: a.__setitem__("param/W", np.full_like(a["param/W"], np.nan)), "NaN"),
-    (lambda a: a.__setitem__("param/W", np.full(a["param/W"].shape, 1e300)), "too large for float32"),
+    (lambda a: a.__setitem__("param/W", np.full(a["param/W"].shape, 1e300)), "beyond"),
+    (lambda a: a.__setitem__("param/V", np.full(a["param/V"].shape, 3e38, np.float32)), "beyond"),
     (lambda a: a.__setitem__("optimizer/W/m", np.zeros((2, 2), np.float32)), "expected"),
     (lambda a: a.__setitem__("optimizer/W/m", np.full_like(a["optimizer/W/m"], np.nan)), "not finite"),
     (lambda a: a.__setitem__("optimizer/steps", np.array("many")), "steps"),
@@ -627,6 +628,8 @@ def test_next_token_never_returns_a_banned_id(temperature):
         assert next_token(logits, rng, temperature, [0, 3]) == 1
     with pytest.raises(ValueError, match="every token is banned"):
         next_token(np.array([1.0, 2.0]), rng, temperature, [0, 1])
+    with pytest.raises(ValueError, match="overflow"):
+        next_token(np.array([-np.inf, -np.inf, 2.0]), rng, temperature, [2])
     with pytest.raises(ValueError, match="NaN"):
         next_token(np.array([np.nan, 1.0, 2.0]), rng, temperature, [2])
     with pytest.raises(ValueError, match="banned"):
@@ -660,3 +663,14 @@ def test_failure_table_and_exit_codes_are_documented_and_linked():
     assert failures.count("| `rnnlm ") >= 50  # the table of cases tried
     assert "docs/failures.md" in (REPO / "README.md").read_text()
     assert "(failures.md)" in (REPO / "docs" / "cli.md").read_text()
+
+
+def test_a_model_whose_scores_would_overflow_is_refused_without_warnings(model_file, tmp_path):
+    arrays, _ = _arrays(model_file)
+    arrays["param/V"] = np.full(arrays["param/V"].shape, 3e38, np.float32)  # finite, but V s_t overflows
+    arrays["param/U"] = np.full(arrays["param/U"].shape, -3e38, np.float32)
+    huge = _write(tmp_path / "huge.npz", arrays)
+    for argv in (["generate", "--model", huge, "-n", 2], ["evaluate", "--model", huge, COMMENTS]):
+        result = python_m_rnnlm(*argv)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert "beyond" in result.stderr and "Warning" not in result.stderr
