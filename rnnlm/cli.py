@@ -154,8 +154,12 @@ def _outputs(args):
 def _guarded_outputs(args):
     """Check every output against the inputs and each other, and hold a write lock on each for the command."""
     outputs, inputs = _outputs(args)
+    resumed = getattr(args, "resume", None)
     for i, (option, path) in enumerate(outputs):
-        ckpt.check_output(path, option, inputs + [(f"also {o}", p) for o, p in outputs[:i]])
+        others = [(f"also {o}", p) for o, p in outputs[:i]]
+        if option == "--plot" and isinstance(resumed, str):  # --out may be the resumed model; a plot may not
+            others.append(("the model being resumed", resumed))
+        ckpt.check_output(path, option, inputs + others)
     with contextlib.ExitStack() as locks:
         for _, path in outputs:
             locks.enter_context(ckpt.output_lock(path))

@@ -7,6 +7,7 @@ a real process (closed pipes, signals, FIFOs); library cases call the public API
 import json
 import math
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -244,6 +245,7 @@ def corpus_copy(tmp_path):
     (["--out", "{link}"], "is the corpus"),
     (["--out", "{model}", "--plot", "{corpus}"], "--plot {corpus} is the corpus"),
     (["--out", "{model}", "--plot", "{model}"], "is also --out"),
+    (["--out", "{model}", "--resume", "{old}", "--plot", "{old}"], "is the model being resumed"),
     (["--out", "{fifo}"], "not a regular file"),
     (["--out", "{device}"], "not a regular file"),
 ])
@@ -251,7 +253,8 @@ def test_outputs_never_replace_the_corpus_each_other_or_special_files(tmp_path, 
     os.mkfifo(tmp_path / "fifo")
     (tmp_path / "link.txt").symlink_to(corpus_copy)
     names = {"corpus": corpus_copy, "link": tmp_path / "link.txt", "model": tmp_path / "m.npz",
-             "fifo": tmp_path / "fifo", "device": tmp_path / "null"}
+             "fifo": tmp_path / "fifo", "device": tmp_path / "null", "old": tmp_path / "old.npz"}
+    shutil.copy(COMMENTS, tmp_path / "old.npz")  # the check comes before the file is read
     if "{device}" in argv:
         # a private copy of /dev/null: as root, a wrong rnnlm would replace the real one
         try:
