@@ -310,12 +310,11 @@ def _open_archive(path):
         if magic.startswith(b"\x80") or magic.startswith(b"(dp") or magic.startswith(b"(lp"):
             raise ModelFileError(f"{path} is a Python pickle, which rnnlm never loads (loading one can run code); "
                                  "it is not an rnnlm model file")
-        if not magic.startswith(b"PK") and not magic.startswith(b"\x93NUMPY"):
-            raise ModelFileError(f"{path} is not an rnnlm model file (not an .npz archive)")
-        data = np.load(path, allow_pickle=False)
-        if not hasattr(data, "files"):  # a bare array: a .npy file, not an .npz archive
+        if magic.startswith(b"\x93NUMPY"):  # refused unread: np.load would read the whole array
             raise ModelFileError(f"{path} is a single NumPy array, not an rnnlm model file")
-        return data
+        if not magic.startswith(b"PK"):
+            raise ModelFileError(f"{path} is not an rnnlm model file (not an .npz archive)")
+        return np.load(path, allow_pickle=False)
     except ValueError as exc:
         raise ModelFileError(f"{path} is not an rnnlm model file ({_one_line(exc)})") from None
     except (zipfile.BadZipFile, EOFError, KeyError, zipfile.LargeZipFile, NotImplementedError):

@@ -677,3 +677,13 @@ def test_a_model_whose_scores_would_overflow_is_refused_without_warnings(model_f
         result = python_m_rnnlm(*argv)
         assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
         assert "beyond" in result.stderr and "Warning" not in result.stderr
+
+
+def test_a_model_path_that_is_a_fifo_or_a_big_npy_is_refused_unread(tmp_path, monkeypatch):
+    os.mkfifo(tmp_path / "fifo.npz")
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        ckpt.load_model(tmp_path / "fifo.npz")  # opening it would block forever
+    np.save(tmp_path / "a.npy", np.zeros(1000))
+    monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("np.load read a .npy model file"))
+    with pytest.raises(ModelFileError, match="single NumPy array"):
+        ckpt.load_model(tmp_path / "a.npy")
