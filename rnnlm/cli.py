@@ -2,8 +2,9 @@
 
 The only module that prints or exits. Every `RnnlmError` (and any OSError about a file)
 becomes one line `rnnlm: error: <message>` on stderr and exit code 2, with no traceback;
-so do argparse's usage errors. Ctrl-C during training keeps the last finished epoch's
-checkpoint and exits 130. Option names carry the field names of the config dataclasses
+so do argparse's usage errors. Ctrl-C (or SIGTERM) during training keeps the last finished
+epoch's checkpoint and exits 130. A closed stdout ends output quietly (`train` keeps training).
+Outputs are checked against the inputs and locked before a command runs (`_guarded_outputs`). Option names carry the field names of the config dataclasses
 (`--hidden` sets `ModelConfig.hidden_size`), and every default comes from those
 dataclasses (or `GenerateConfig`): nothing here repeats a default value.
 """
@@ -643,7 +644,7 @@ def _out_of_memory(args):
 
 
 def main(argv=None):
-    """Run the command line; returns the exit code (0 success, 1 gradcheck failed, 2 bad input, 130 Ctrl-C)."""
+    """Run the command line; returns the exit code (0 success, 1 gradcheck failed, 2 bad input, 130 Ctrl-C/SIGTERM)."""
     for stream in (sys.stdout, sys.stderr):
         try:  # never crash on a terminal that cannot show a character of a generated sentence
             stream.reconfigure(errors="backslashreplace")
