@@ -31,7 +31,7 @@ import os
 import re
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -470,6 +470,16 @@ def _read_optimizer(archive, path, shapes):
     return arrays
 
 
+def _is_epoch_record(record):
+    """A JSON epoch record as `train.EpochRecord` writes it: its fields, each a number (valid_loss may be null)."""
+    from .train import EpochRecord
+    names = [f.name for f in fields(EpochRecord)]
+    if not isinstance(record, dict) or sorted(record) != sorted(names):
+        return False
+    return all((record[name] is None and name == "valid_loss")
+               or (isinstance(record[name], (int, float)) and not isinstance(record[name], bool)) for name in names)
+
+
 def _check_training(training, path):
     """The `training` metadata: a non-negative epoch, a finite positive rate, a list of epoch records."""
     def number(value):
@@ -486,7 +496,7 @@ def _check_training(training, path):
     elif training.get("previous_loss") is not None and not number(training["previous_loss"]):
         problem = f"previous loss {_short(training.get('previous_loss'))} is not a finite number"
     elif not isinstance(training.get("history", []), list) or \
-            not all(isinstance(r, dict) for r in training.get("history", [])):
+            not all(_is_epoch_record(r) for r in training.get("history", [])):
         problem = "its history is not a list of epoch records"
     if problem:
         raise ModelFileError(f"{path} has a damaged training state ({problem})")

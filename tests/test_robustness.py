@@ -117,7 +117,7 @@ def _edit(meta, dotted, value):
     keys = dotted.split(".")
     target = meta
     for key in keys[:-1]:
-        target = target[key]
+        target = target[int(key)] if isinstance(target, list) else target[key]
     target[keys[-1]] = value
     return meta
 
@@ -128,6 +128,8 @@ METADATA_CASES = [
     ("training.epoch", -1, "epoch -1"),
     ("training.learning_rate", "fast", "learning rate"),
     ("training.history", "none", "history"),
+    ("training.history.0.train_loss", "low", "history"),
+    ("training.history.0.surprise", 1, "history"),
     ("level", "bogus", "level 'bogus'"),
     ("model_kind", "language-model", "does not match"),
     ("model_config.hidden_size", 16000, "does not match the arrays"),
