@@ -25,7 +25,7 @@ import numpy as np
 from . import __version__
 from . import checkpoint as ckpt
 from .config import CELLS, FORMATS, LEVELS, OPTIMIZERS, DataConfig, ModelConfig, TrainConfig
-from .errors import ConfigError, DataError, ModelFileError, RnnlmError
+from .errors import ConfigError, ModelFileError, RnnlmError
 from .generate import GenerateConfig, detokenize, generate_sentence, tokenize_prefix, unknown_tokens
 from .numerics import perplexity
 
