@@ -39,13 +39,13 @@ def _require(condition, message):
         raise ConfigError(message)
 
 
-def _is_int(value):
-    """True for Python and NumPy integers, never for bools (True is not a size)."""
+def is_int(value):
+    """True for Python and NumPy integers (np.int64(100) is a size), never for bools (True is not)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def _positive_int(name, value, maximum=None):
-    _require(_is_int(value) and value > 0, f"{name} must be a positive integer, got {value!r}")
+    _require(is_int(value) and value > 0, f"{name} must be a positive integer, got {value!r}")
     _require(maximum is None or value <= maximum, f"{name} must be at most {maximum}, got {value!r}")
 
 
@@ -58,11 +58,11 @@ def _bool(name, value):
     _require(isinstance(value, bool), f"{name} must be True or False, got {value!r}")
 
 
-def _plain_ints(config):
+def plain_ints(config):
     """Store NumPy integers (np.int64(100)) as Python ints, so configs compare equal and go to JSON."""
     for f in fields(config):
         value = getattr(config, f.name)
-        if _is_int(value) and type(value) is not int:
+        if is_int(value) and type(value) is not int:
             object.__setattr__(config, f.name, int(value))
 
 
@@ -96,8 +96,8 @@ class DataConfig(_Config):
     level: str = "word"
 
     def __post_init__(self):
-        _plain_ints(self)
-        _require(_is_int(self.vocabulary_size) and self.vocabulary_size >= MIN_VOCABULARY_SIZE,
+        plain_ints(self)
+        _require(is_int(self.vocabulary_size) and self.vocabulary_size >= MIN_VOCABULARY_SIZE,
                  f"vocabulary size must be at least {MIN_VOCABULARY_SIZE} (3 special tokens + 1 word), "
                  f"got {self.vocabulary_size!r}")
         _require(self.vocabulary_size <= MAX_VOCABULARY_SIZE,
@@ -129,14 +129,14 @@ class ModelConfig(_Config):
     coupled_gates: bool = False
 
     def __post_init__(self):
-        _plain_ints(self)
-        _require(_is_int(self.vocab_size) and self.vocab_size >= MIN_VOCABULARY_SIZE,
+        plain_ints(self)
+        _require(is_int(self.vocab_size) and self.vocab_size >= MIN_VOCABULARY_SIZE,
                  f"vocabulary size must be at least {MIN_VOCABULARY_SIZE}, got {self.vocab_size!r}")
         _require(self.vocab_size <= MAX_VOCABULARY_SIZE,
                  f"vocabulary size must be at most {MAX_VOCABULARY_SIZE}, got {self.vocab_size!r}")
         _positive_int("hidden size", self.hidden_size, MAX_HIDDEN_SIZE)
         _positive_int("number of layers", self.num_layers, MAX_LAYERS)
-        _require(self.bptt_truncate is None or (_is_int(self.bptt_truncate) and self.bptt_truncate >= 0),
+        _require(self.bptt_truncate is None or (is_int(self.bptt_truncate) and self.bptt_truncate >= 0),
                  f"bptt truncation must be a non-negative integer (or None for full BPTT), "
                  f"got {self.bptt_truncate!r}")
         if self.embed_size is not None:
@@ -173,7 +173,7 @@ class TrainConfig(_Config):
     evaluate_loss_after: int = 1
 
     def __post_init__(self):
-        _plain_ints(self)
+        plain_ints(self)
         _positive_int("epochs", self.epochs)
         _positive_int("batch size", self.batch_size)
         _positive_int("evaluate_loss_after", self.evaluate_loss_after)
@@ -181,7 +181,7 @@ class TrainConfig(_Config):
         _require(self.learning_rate > 0, f"learning rate must be positive, got {self.learning_rate!r}")
         _finite_number("validation fraction", self.valid_fraction)
         _require(0 <= self.valid_fraction < 1, f"validation fraction must be in [0, 1), got {self.valid_fraction!r}")
-        _require(_is_int(self.seed) and self.seed >= 0, f"seed must be a non-negative integer, got {self.seed!r}")
+        _require(is_int(self.seed) and self.seed >= 0, f"seed must be a non-negative integer, got {self.seed!r}")
         _require(isinstance(self.optimizer, str) and self.optimizer in OPTIMIZERS,
                  f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         _finite_number("momentum", self.momentum)

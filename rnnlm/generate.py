@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
+from .config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, is_int, plain_ints
 from .errors import ConfigError, InputError
 from .inputs import check_finite, check_ids
 
@@ -49,11 +49,12 @@ class GenerateConfig:
     max_attempts: int = 100
 
     def __post_init__(self):
+        plain_ints(self)
         for name in ("num_sentences", "max_length", "max_attempts"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ConfigError(f"{name.replace('_', ' ')} must be a positive integer, got {value!r}")
-        if not isinstance(self.min_length, int) or self.min_length < 0:
+        if not is_int(self.min_length) or self.min_length < 0:
             raise ConfigError(f"min length must be a non-negative integer, got {self.min_length!r}")
         if self.min_length > self.max_length:
             raise ConfigError(f"min length ({self.min_length}) is larger than max length ({self.max_length})")
@@ -70,6 +71,8 @@ def next_token(logits, rng, temperature, banned):
     Raises InputError (a ValueError) for NaN or +inf scores, banned ids outside the logits,
     or when no token is left to draw.
     """
+    if not (isinstance(temperature, (int, float)) and 0 <= temperature < float("inf")):
+        raise InputError(f"temperature must be 0 (greedy) or a positive finite number, got {temperature!r}")
     scores = np.asarray(logits, dtype=np.float64).copy()
     banned = check_ids(banned, len(scores), "banned")
     if len(np.unique(banned)) == len(scores):

@@ -689,3 +689,17 @@ def test_a_model_path_that_is_a_fifo_or_a_big_npy_is_refused_unread(tmp_path, mo
     monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("np.load read a .npy model file"))
     with pytest.raises(ModelFileError, match="single NumPy array"):
         ckpt.load_model(tmp_path / "a.npy")
+
+
+def test_numpy_integers_are_sizes_everywhere_and_decode_checks_ids():
+    from rnnlm.generate import GenerateConfig, next_token
+    from rnnlm.vocab import Vocabulary
+    config = GenerateConfig(num_sentences=np.int64(3), min_length=np.int64(2), max_length=np.int64(9))
+    assert config.num_sentences == 3 and type(config.max_length) is int
+    vocabulary = Vocabulary.build([["a", "b", "a"]], np.int64(5))
+    assert len(vocabulary) == 5 and vocabulary.decode(np.array([3, 4])) == list(vocabulary.index_to_word[3:5])
+    for bad in ([-1], [5], [1.0]):
+        with pytest.raises(ValueError, match="indices"):
+            vocabulary.decode(bad)
+    with pytest.raises(ValueError, match="temperature"):
+        next_token(np.zeros(5), np.random.default_rng(0), -1.0, [])
