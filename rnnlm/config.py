@@ -58,12 +58,15 @@ def _bool(name, value):
     _require(isinstance(value, bool), f"{name} must be True or False, got {value!r}")
 
 
-def plain_ints(config):
-    """Store NumPy integers (np.int64(100)) as Python ints, so configs compare equal and go to JSON."""
+def plain_numbers(config):
+    """Store NumPy numbers (np.int64(100), np.float32(0.1)) as Python ints and floats, so configs
+    compare equal and go to JSON (a model file)."""
     for f in fields(config):
         value = getattr(config, f.name)
         if is_int(value) and type(value) is not int:
             object.__setattr__(config, f.name, int(value))
+        elif isinstance(value, np.floating):
+            object.__setattr__(config, f.name, float(value))
 
 
 class _Config:
@@ -96,7 +99,7 @@ class DataConfig(_Config):
     level: str = "word"
 
     def __post_init__(self):
-        plain_ints(self)
+        plain_numbers(self)
         _require(is_int(self.vocabulary_size) and self.vocabulary_size >= MIN_VOCABULARY_SIZE,
                  f"vocabulary size must be at least {MIN_VOCABULARY_SIZE} (3 special tokens + 1 word), "
                  f"got {self.vocabulary_size!r}")
@@ -129,7 +132,7 @@ class ModelConfig(_Config):
     coupled_gates: bool = False
 
     def __post_init__(self):
-        plain_ints(self)
+        plain_numbers(self)
         _require(is_int(self.vocab_size) and self.vocab_size >= MIN_VOCABULARY_SIZE,
                  f"vocabulary size must be at least {MIN_VOCABULARY_SIZE}, got {self.vocab_size!r}")
         _require(self.vocab_size <= MAX_VOCABULARY_SIZE,
@@ -173,7 +176,7 @@ class TrainConfig(_Config):
     evaluate_loss_after: int = 1
 
     def __post_init__(self):
-        plain_ints(self)
+        plain_numbers(self)
         _positive_int("epochs", self.epochs)
         _positive_int("batch size", self.batch_size)
         _positive_int("evaluate_loss_after", self.evaluate_loss_after)

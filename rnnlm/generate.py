@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, is_int, plain_ints
+from .config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, is_int, plain_numbers
 from .errors import ConfigError, InputError
 from .inputs import check_finite, check_ids
 
@@ -49,7 +49,7 @@ class GenerateConfig:
     max_attempts: int = 100
 
     def __post_init__(self):
-        plain_ints(self)
+        plain_numbers(self)
         for name in ("num_sentences", "max_length", "max_attempts"):
             value = getattr(self, name)
             if not is_int(value) or value < 1:

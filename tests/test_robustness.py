@@ -80,6 +80,8 @@ def test_model_config_bools_must_be_bools_and_numpy_ints_are_accepted():
     assert config.hidden_size == 7 and type(config.hidden_size) is int and type(config.vocab_size) is int
     assert json.dumps(config.to_dict())  # plain ints: a model file can store it
     assert type(TrainConfig(epochs=np.int64(3), seed=np.int64(2)).epochs) is int
+    train_config = TrainConfig(learning_rate=np.float32(0.5), clip=np.float64(2.0), momentum=np.float32(0.5))
+    assert type(train_config.learning_rate) is float and json.dumps(train_config.to_dict())
     assert type(DataConfig(vocabulary_size=np.int64(9)).vocabulary_size) is int
 
 
