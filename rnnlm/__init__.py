@@ -11,7 +11,7 @@ The public names, by what they are for:
 from .config import (SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, DataConfig, ModelConfig,
                      TrainConfig)
 from .corpus import find_corpus, load_corpus
-from .errors import ConfigError, DataError, ModelFileError, RnnlmError
+from .errors import ConfigError, DataError, InputError, ModelFileError, RnnlmError
 from .fast import FastRNN
 from .gradcheck import GradCheckReport, check_gradients
 from .models import LanguageModel

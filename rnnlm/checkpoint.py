@@ -28,15 +28,17 @@ the old file or the new one, never a broken one.
 
 import contextlib
 import json
+import math
 import os
+import re
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from .config import DataConfig, ModelConfig, TrainConfig
+from .config import LEVELS, DataConfig, ModelConfig, TrainConfig
 from .errors import ConfigError, ModelFileError
 from .vocab import Vocabulary
 
@@ -145,8 +147,17 @@ def save_model(path, model, vocabulary, level="word", data_config=None, train_co
     training = state.to_dict() if state is not None else {"metadata": None, "arrays": {}}
     if not include_optimizer:
         training["arrays"] = {}
-    params = {name: np.asarray(value if param_dtype is None else value.astype(param_dtype))
-              for name, value in model.params.items()}
+    with np.errstate(over="ignore"):  # an overflowing cast is reported below, as one line
+        params = {name: np.asarray(value if param_dtype is None else value.astype(param_dtype))
+                  for name, value in model.params.items()}
+    for name, value in model.params.items():
+        if not np.all(np.isfinite(value)):
+            raise ModelFileError(f"parameter {name!r} is not finite (NaN or infinite: training diverged); "
+                                 f"nothing was written to {path}")
+        if not np.all(np.isfinite(params[name])):
+            raise ModelFileError(f"parameter {name!r} has values up to {float(np.max(np.abs(value))):.6g}, beyond the "
+                                 f"range of {np.dtype(param_dtype)} (largest {float(np.finfo(param_dtype).max):g}); "
+                                 f"nothing was written to {path}; keep float32")
     from . import __version__
     metadata = {
         "format": FORMAT_NAME,
@@ -196,6 +207,94 @@ class Checkpoint:
     metadata: dict
 
 
+def check_output(path, option="--out", inputs=(), example="model.npz"):
+    """Refuse, before any long work, an output path whose writing would destroy something.
+
+    path must be a new name or an existing regular file (never a folder, FIFO, device or
+    socket, which `atomic_write` would replace by a regular file), in an existing writable
+    folder, and not the same file as any of `inputs`: (description, path) pairs such as
+    ("the corpus", "c.txt"); paths are compared after resolving links, and by inode when
+    both exist. Raises ConfigError.
+    """
+    out = Path(path)
+    if out.is_dir():
+        raise ConfigError(f"{option} {out} is a directory; give a file name such as {out / example}")
+    if out.exists() and not out.is_file():
+        raise ConfigError(f"{option} {out} is not a regular file (a pipe, device or socket), which rnnlm would "
+                          "replace; give the name of a file to create or replace")
+    for description, other in inputs:
+        if other is not None and same_file(out, other):
+            raise ConfigError(f"{option} {out} is {description}; writing it would destroy it: choose another file name")
+    ensure_file_writable(out)
+
+
+def same_file(a, b):
+    """True when paths `a` and `b` name one file (same inode if both exist, else the same resolved path)."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def output_lock(path):
+    """Hold an exclusive advisory lock on writing `path` for the block; a second holder gets ConfigError.
+
+    The lock is `flock` on a hidden sidecar file `.NAME.lock` next to `path`, removed on exit.
+    While it is held no other rnnlm process writes `path`, so temporary files that
+    `atomic_write` left for `path` (a killed writer's `.NAME.XXXXXXXX.tmp`) are stale and removed.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no locking, nothing removed
+        yield
+        return
+    path = Path(path)
+    lock_path = path.parent / f".{path.name}.lock"
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ConfigError(f"another rnnlm process is writing {path} (it holds {lock_path}); wait for it to "
+                              "finish or choose another output file") from None
+        try:  # the previous holder may have removed the lock file just before we locked it: lock the new one
+            current = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+        except OSError:
+            current = False
+        if current:
+            break
+        os.close(fd)
+    try:
+        remove_stale_temporaries(path)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)
+        os.close(fd)
+
+
+def remove_stale_temporaries(path):
+    """Remove the temporary files `atomic_write` names for `path` (`.NAME.XXXXXXXX.tmp`); returns them.
+
+    Only safe while holding `output_lock(path)`: then no writer of `path` is alive.
+    """
+    path = Path(path)
+    pattern = re.compile(r"\." + re.escape(path.name) + r"\.[a-z0-9_]{8}\.tmp")
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path.parent):
+            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
 def ensure_file_writable(path):
     """Raise ModelFileError, before any long work, when `path`'s folder is missing or read-only."""
     folder = Path(path).resolve().parent
@@ -205,31 +304,35 @@ def ensure_file_writable(path):
         raise ModelFileError(f"cannot write to folder {folder}; choose another output path")
 
 
-def _read_arrays(path):
-    """Every array of the .npz at `path`, read eagerly, or ModelFileError saying what is wrong."""
+MAX_METADATA_BYTES = 64 << 20  # the JSON; a long loss history is a few kB
+MAX_WORD_CHARS = 1 << 16       # longest vocabulary entry read back
+_INFLATION = 8                 # a config may imply at most this many times the parameters the file stores
+# No trained model comes near this; below it no forward pass can overflow float32 (hidden <= 16384).
+MAX_PARAMETER_MAGNITUDE = 1e6
+
+
+def _open_archive(path):
+    """The .npz at `path`, opened lazily (members are read only when asked for), or ModelFileError."""
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"model file not found: {path}")
     if path.is_dir():
         raise ModelFileError(f"{path} is a directory, not a model file")
+    if not path.is_file():
+        raise ModelFileError(f"{path} is not a regular file (a pipe or a device?); give a model file")
     try:
         with open(path, "rb") as handle:
             magic = handle.read(8)
         if magic.startswith(b"\x80") or magic.startswith(b"(dp") or magic.startswith(b"(lp"):
             raise ModelFileError(f"{path} is a Python pickle, which rnnlm never loads (loading one can run code); "
                                  "it is not an rnnlm model file")
-        if not magic.startswith(b"PK") and not magic.startswith(b"\x93NUMPY"):
-            raise ModelFileError(f"{path} is not an rnnlm model file (not an .npz archive)")
-        data = np.load(path, allow_pickle=False)
-        if not hasattr(data, "files"):  # a bare array: a .npy file, not an .npz archive
+        if magic.startswith(b"\x93NUMPY"):  # refused unread: np.load would read the whole array
             raise ModelFileError(f"{path} is a single NumPy array, not an rnnlm model file")
-        with data:
-            return {key: data[key] for key in data.files}
+        if not magic.startswith(b"PK"):
+            raise ModelFileError(f"{path} is not an rnnlm model file (not an .npz archive)")
+        return np.load(path, allow_pickle=False)
     except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise ModelFileError(f"{path} holds pickled (object) data, which rnnlm never loads; "
-                                 "it is not an rnnlm model file") from None
-        raise ModelFileError(f"{path} is not an rnnlm model file ({exc})") from None
+        raise ModelFileError(f"{path} is not an rnnlm model file ({_one_line(exc)})") from None
     except (zipfile.BadZipFile, EOFError, KeyError, zipfile.LargeZipFile, NotImplementedError):
         raise ModelFileError(f"{path} is not an rnnlm model file, or it is truncated or damaged "
                              "(not a readable .npz archive)") from None
@@ -237,69 +340,281 @@ def _read_arrays(path):
         raise ModelFileError(f"cannot read model file {path}: {exc.strerror or exc}") from None
 
 
-def _metadata(arrays, path):
-    raw = arrays.get("metadata")
-    if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
+def _one_line(exc):
+    return " ".join(str(exc).split())[:200]
+
+
+class _Archive:
+    """Reads single members of an open .npz: a member's header (shape, dtype) costs a few bytes, its data on demand."""
+
+    def __init__(self, npz, path):
+        self.npz, self.path = npz, path
+
+    def __contains__(self, key):
+        return key in self.npz.files
+
+    def header(self, key):
+        """(shape, dtype) of member `key` from its .npy header, without reading its data."""
+        try:
+            with self.npz.zip.open(f"{key}.npy") as member:
+                version = np.lib.format.read_magic(member)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(member)
+        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
+            raise ModelFileError(f"{self.path}: the entry {key!r} is damaged ({_one_line(exc)})") from None
+        dtype = np.dtype(dtype)
+        if dtype.hasobject:
+            raise ModelFileError(f"{self.path} holds pickled (object) data in {key!r}, which rnnlm never loads; "
+                                 "it is not an rnnlm model file")
+        return tuple(shape), dtype
+
+    def size(self, key):
+        return self.npz.zip.getinfo(f"{key}.npy").file_size
+
+    def read(self, key):
+        try:
+            return self.npz[key]
+        except ValueError as exc:
+            if "pickle" in str(exc).lower():
+                raise ModelFileError(f"{self.path} holds pickled (object) data in {key!r}, which rnnlm never loads; "
+                                     "it is not an rnnlm model file") from None
+            raise ModelFileError(f"{self.path}: the entry {key!r} is damaged ({_one_line(exc)})") from None
+        except (zipfile.BadZipFile, EOFError, KeyError, NotImplementedError, OSError) as exc:
+            raise ModelFileError(f"{self.path} is truncated or damaged (entry {key!r}: "
+                                 f"{_one_line(exc) or type(exc).__name__})") from None
+
+
+def _metadata(archive, path):
+    if "metadata" not in archive:
         raise ModelFileError(f"{path} is an .npz archive but not an rnnlm model file (no metadata entry)")
+    shape, dtype = archive.header("metadata")
+    if dtype != np.uint8 or len(shape) != 1 or archive.size("metadata") > MAX_METADATA_BYTES:
+        raise ModelFileError(f"{path} is an .npz archive but not an rnnlm model file (its metadata entry is not "
+                             f"JSON bytes of at most {MAX_METADATA_BYTES} bytes)")
+    raw = archive.read("metadata")
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ModelFileError(f"{path} has damaged metadata (not valid JSON)") from None
+    except RecursionError:
+        raise ModelFileError(f"{path} has damaged metadata (JSON nested too deeply)") from None
+    except ValueError:  # an integer of more than 4300 digits: Python refuses to convert it
+        raise ModelFileError(f"{path} has damaged metadata (a number thousands of digits long)") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{path} is an .npz archive but not an rnnlm model file")
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
-        raise ModelFileError(f"{path} has model-file format version {version!r}, but this rnnlm reads "
+        raise ModelFileError(f"{path} has model-file format version {_short(version)}, but this rnnlm reads "
                              f"version {FORMAT_VERSION}; use the rnnlm version that wrote it")
     return meta
 
 
-def _fill_params(params, arrays, path):
-    """Copy each stored param/<name> into params[name], checking presence, shape and finiteness."""
+def _fill_params(params, archive, shapes, path, dtype):
+    """Copy each stored param/<name> into params[name] (allocated by the caller): presence and shape
+    from `shapes` (the headers, already read), values finite and within what `dtype` holds."""
+    limit = min(float(np.finfo(dtype).max), MAX_PARAMETER_MAGNITUDE)
     for name, target in params.items():
-        stored = arrays.get(f"param/{name}")
-        if stored is None:
+        if name not in shapes:
             raise ModelFileError(f"{path} lacks the parameter {name!r}")
-        if stored.shape != target.shape:
-            raise ModelFileError(f"{path}: parameter {name!r} has shape {stored.shape}, expected {target.shape}")
-        if not np.issubdtype(stored.dtype, np.floating) or not np.all(np.isfinite(stored)):
-            raise ModelFileError(f"{path}: parameter {name!r} is not a finite floating-point array")
+        if shapes[name] != target.shape:
+            raise ModelFileError(f"{path}: parameter {name!r} has shape {shapes[name]}, expected {target.shape}")
+        stored = archive.read(f"param/{name}")
+        bound = stored.dtype.type(min(limit, float(np.finfo(stored.dtype).max)))  # no overflowing cast
+        if not np.all(np.abs(stored) <= bound):  # NaN fails the comparison too
+            raise ModelFileError(f"{path}: parameter {name!r} holds NaN, infinite or values beyond "
+                                 f"±{limit:g} (a diverged run?); use an earlier model file")
         target[...] = stored
 
 
+def _short(value):
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10 ** 30 else "<a huge integer>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def max_parameters(config):
+    """An upper bound on the number of parameters a model of `config` has (no allocation needed)."""
+    H, V, L = config.hidden_size, config.vocab_size, config.num_layers
+    width = max(config.embed_size or H, H)
+    return V * (2 * width + 1) + L * (8 * H * (width + H) + 16 * H)
+
+
+def _check_arrays(archive, path, meta, model_config):
+    """Check every parameter and vocabulary entry's header against the metadata, before anything is built."""
+    declared = meta.get("params")
+    if not isinstance(declared, dict) or not declared:
+        raise ModelFileError(f"{path} has incomplete metadata (no list of parameters)")
+    stored_total = 0
+    shapes = {}
+    for name in declared:
+        key = f"param/{name}"
+        if not isinstance(name, str) or key not in archive:
+            raise ModelFileError(f"{path} lacks the parameter {_short(name)}")
+        shape, dtype = archive.header(key)
+        if dtype.kind != "f":
+            raise ModelFileError(f"{path}: parameter {name!r} is not a floating-point array (it is {dtype})")
+        shapes[name] = shape
+        stored_total += int(np.prod(shape, dtype=object))
+    implied = max_parameters(model_config)
+    if implied > _INFLATION * stored_total + 4096:
+        raise ModelFileError(f"{path}: model_config asks for up to {implied:,} parameters but the file stores "
+                             f"{stored_total:,}; the metadata does not match the arrays")
+    vocab_key = "vocab/index_to_word"
+    if vocab_key not in archive:
+        raise ModelFileError(f"{path} has incomplete or inconsistent metadata (no vocabulary)")
+    shape, dtype = archive.header(vocab_key)
+    if dtype.kind != "U" or shape != (model_config.vocab_size,) or dtype.itemsize > 4 * MAX_WORD_CHARS:
+        raise ModelFileError(f"{path}: vocabulary has shape {shape} and type {dtype}, expected "
+                             f"{model_config.vocab_size} strings (the model's vocab_size)")
+    if "vocab/counts" in archive:
+        shape, dtype = archive.header("vocab/counts")
+        if dtype.kind not in "iu" or shape != (model_config.vocab_size,):
+            raise ModelFileError(f"{path}: vocabulary counts have shape {shape} and type {dtype}, expected "
+                                 f"{model_config.vocab_size} integers")
+    return shapes
+
+
+def _read_optimizer(archive, path, shapes):
+    """The optimizer's arrays: only "steps", "learning_rate" and "<parameter>/<slot>" of the parameter's shape,
+    plus a stream run's carried hidden state under "carry/"."""
+    from .train import CARRY_PREFIX
+    arrays = {}
+    for key in archive.npz.files:
+        if not key.startswith("optimizer/"):
+            continue
+        name = key[len("optimizer/"):]
+        shape, dtype = archive.header(key)
+        if name in ("steps", "learning_rate"):
+            if shape != () or dtype.kind not in ("iu" if name == "steps" else "iuf"):
+                raise ModelFileError(f"{path}: optimizer {name} must be one number, found shape {shape} of {dtype}")
+        elif name.startswith(CARRY_PREFIX):  # a stream run's hidden state, saved mid-epoch
+            if dtype.kind != "f" or len(shape) > 3:
+                raise ModelFileError(f"{path}: carried state {key!r} has shape {shape} of {dtype}, expected floats")
+        else:
+            param = name.rsplit("/", 1)[0]
+            if param not in shapes or "/" not in name:
+                raise ModelFileError(f"{path}: unknown optimizer entry {key!r}")
+            if shape != shapes[param] or dtype.kind != "f":
+                raise ModelFileError(f"{path}: optimizer entry {key!r} has shape {shape} of {dtype}, "
+                                     f"expected {shapes[param]} floats like parameter {param!r}")
+        value = archive.read(key)
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise ModelFileError(f"{path}: optimizer entry {key!r} is not finite (a diverged run?)")
+        if name == "steps" and value < 0:
+            raise ModelFileError(f"{path}: optimizer steps must not be negative")
+        if name == "learning_rate" and not value > 0:
+            raise ModelFileError(f"{path}: optimizer learning rate must be positive")
+        arrays[name] = value
+    return arrays
+
+
+def _is_epoch_record(record):
+    """A JSON epoch record as `train.EpochRecord` writes it: its required fields and any of its optional
+    ones, each of its type (numbers; valid_loss, next_learning_rate and the batch counts may be null)."""
+    from .train import EpochRecord
+    known = {f.name: f for f in fields(EpochRecord)}
+    required = [f.name for f in fields(EpochRecord) if f.default is MISSING]
+    if not isinstance(record, dict) or not set(required) <= set(record) <= set(known):
+        return False
+
+    def number(value):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    for name, value in record.items():
+        if name == "complete":
+            ok = isinstance(value, bool)
+        elif name == "monitored":
+            ok = value in ("train", "validation")
+        elif name in ("valid_loss", "next_learning_rate", "batches", "num_batches"):
+            ok = value is None or number(value)
+        else:
+            ok = number(value)
+        if not ok:
+            return False
+    return True
+
+
+def _check_training(training, path):
+    """The `training` metadata: a non-negative epoch, a finite positive rate, a list of epoch records."""
+    def number(value):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    problem = None
+    if not isinstance(training, dict):
+        problem = "it is not an object"
+    elif not (isinstance(training.get("epoch"), int) and not isinstance(training["epoch"], bool)
+              and 0 <= training["epoch"] <= 10 ** 9):
+        problem = f"epoch {_short(training.get('epoch'))} is not a non-negative integer"
+    elif not (number(training.get("learning_rate")) and training["learning_rate"] > 0):
+        problem = f"learning rate {_short(training.get('learning_rate'))} is not a positive finite number"
+    elif training.get("previous_loss") is not None and not number(training["previous_loss"]):
+        problem = f"previous loss {_short(training.get('previous_loss'))} is not a finite number"
+    elif not isinstance(training.get("history", []), list) or \
+            not all(_is_epoch_record(r) for r in training.get("history", [])):
+        problem = "its history is not a list of epoch records"
+    if problem:
+        raise ModelFileError(f"{path} has a damaged training state ({problem})")
+
+
 def load_model(path, dtype=np.float32):
-    """Read a model file written by `save_model` into a `Checkpoint` (never unpickles anything)."""
+    """Read a model file written by `save_model` into a `Checkpoint` (never unpickles anything).
+
+    Every size in the metadata is bounded (`rnnlm.config.MAX_*`) and checked against the
+    stored arrays' headers before the model is allocated; only the members this format
+    names are read (anything else in the archive is ignored, unread); parameters must be
+    finite and fit the model's dtype.
+    """
     from .train import TrainingState
-    arrays = _read_arrays(path)
-    meta = _metadata(arrays, path)
-    if meta.get("model_kind") == TREE_KIND:
-        raise ModelFileError(f"{path} is a Tree-LSTM sentiment model; use it with 'rnnlm trees evaluate' or "
-                             "'rnnlm trees predict'")
-    try:
-        model_config = ModelConfig.from_dict(meta["model_config"])
-        data_config = DataConfig.from_dict(meta.get("data_config") or {})
-        train_config = None if meta.get("train_config") is None else TrainConfig.from_dict(meta["train_config"])
-        level = meta.get("level", "word")
-        kind = meta["model_kind"]
-        vocabulary = Vocabulary.from_arrays({"index_to_word": arrays["vocab/index_to_word"],
-                                             "counts": arrays.get("vocab/counts")})
-    except (KeyError, TypeError, ValueError) as exc:  # ConfigError is a ValueError too
-        raise ModelFileError(f"{path} has incomplete or inconsistent metadata ({exc})") from None
-    if kind not in MODEL_KINDS:
-        raise ModelFileError(f"{path} holds a model of unknown kind {kind!r}; this rnnlm knows {', '.join(MODEL_KINDS)}")
-    if len(vocabulary) != model_config.vocab_size:
-        raise ModelFileError(f"{path}: vocabulary has {len(vocabulary)} words but the model {model_config.vocab_size}")
-    model = build_model(model_config, seed=0, dtype=dtype, kind=kind)
-    _fill_params(model.params, arrays, path)
-    state = None
-    if meta.get("training") is not None:
-        optimizer = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
+    with _open_archive(path) as npz:
+        archive = _Archive(npz, path)
+        meta = _metadata(archive, path)
+        if meta.get("model_kind") == TREE_KIND:
+            raise ModelFileError(f"{path} is a Tree-LSTM sentiment model; use it with 'rnnlm trees evaluate' or "
+                                 "'rnnlm trees predict'")
         try:
-            state = TrainingState.from_dict({"metadata": meta["training"], "arrays": optimizer})
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"{path} has a damaged training state ({exc})") from None
+            model_config = ModelConfig.from_dict(meta["model_config"])
+            data_config = DataConfig.from_dict(meta.get("data_config") or {})
+            train_config = None if meta.get("train_config") is None else TrainConfig.from_dict(meta["train_config"])
+            level = meta.get("level", "word")
+            kind = meta["model_kind"]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # ConfigError is a ValueError too
+            raise ModelFileError(f"{path} has incomplete or inconsistent metadata ({_one_line(exc)})") from None
+        if level not in LEVELS:
+            raise ModelFileError(f"{path}: level {_short(level)} is not one of {', '.join(LEVELS)}")
+        if kind not in MODEL_KINDS:
+            raise ModelFileError(f"{path} holds a model of unknown kind {_short(kind)}; "
+                                 f"this rnnlm knows {', '.join(MODEL_KINDS)}")
+        if kind not in _kinds_for(model_config):
+            raise ModelFileError(f"{path}: model kind {kind!r} does not match its model_config (cell "
+                                 f"{model_config.cell!r}, {model_config.num_layers} layer(s), embed size "
+                                 f"{model_config.embed_size}), which is a {model_kind(model_config)!r} model")
+        if meta.get("training") is not None:
+            _check_training(meta["training"], path)
+        shapes = _check_arrays(archive, path, meta, model_config)
+        try:
+            vocabulary = Vocabulary.from_arrays({"index_to_word": archive.read("vocab/index_to_word"),
+                                                 "counts": archive.read("vocab/counts")
+                                                 if "vocab/counts" in archive else None})
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path} has a damaged vocabulary ({_one_line(exc)})") from None
+        model = build_model(model_config, seed=0, dtype=dtype, kind=kind)
+        _fill_params(model.params, archive, shapes, path, dtype if kind != "reference-rnn" else np.float64)
+        state = None
+        if meta.get("training") is not None:
+            optimizer = _read_optimizer(archive, path, shapes)
+            try:
+                state = TrainingState.from_dict({"metadata": meta["training"], "arrays": optimizer})
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ModelFileError(f"{path} has a damaged training state ({_one_line(exc)})") from None
     return Checkpoint(path=Path(path), model=model, vocabulary=vocabulary, level=level, kind=kind,
                       data_config=data_config, train_config=train_config, state=state, metadata=meta)
+
+
+def _kinds_for(config):
+    """The model kinds a file may record for `config`: its natural kind; a LanguageModel can hold any
+    config (stream models are LanguageModels even in the tutorial's shape); RNNNumpy the tutorial's."""
+    natural = model_kind(config)
+    return {natural, "language-model"} | ({"reference-rnn"} if natural == "fast-rnn" else set())
 
 
 # --------------------------------------------------------------------- describing a model file
@@ -419,25 +734,43 @@ def save_tree_model(path, model, vocabulary, train_config=None, training=None, o
 
 
 def load_tree_model(path, dtype=np.float32):
-    """Read a file written by `save_tree_model` into a `TreeCheckpoint` (never unpickles anything)."""
-    from .tree_lstm import TreeLSTM, TreeLSTMConfig
+    """Read a file written by `save_tree_model` into a `TreeCheckpoint` (never unpickles anything).
+
+    As for `load_model`: sizes bounded by `TreeLSTMConfig`, every stored array's header checked against
+    the shapes the configuration implies before the model is allocated, only known members read."""
+    from .tree_lstm import TreeLSTM, TreeLSTMConfig, param_shapes
     from .tree_train import TreeTrainConfig
-    arrays = _read_arrays(path)
-    meta = _metadata(arrays, path)
-    if meta.get("model_kind") != TREE_KIND:
-        raise ModelFileError(f"{path} holds a language model ({meta.get('model_kind')}), not a Tree-LSTM "
-                             "sentiment model; train one with 'rnnlm trees train'")
-    try:
-        config = TreeLSTMConfig.from_dict(meta["model_config"])
-        train_config = None if meta.get("train_config") is None else TreeTrainConfig.from_dict(meta["train_config"])
-        vocabulary = Vocabulary.from_arrays({"index_to_word": arrays["vocab/index_to_word"],
-                                             "counts": arrays.get("vocab/counts")})
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path} has incomplete or inconsistent metadata ({exc})") from None
-    if len(vocabulary) != config.vocab_size:
-        raise ModelFileError(f"{path}: vocabulary has {len(vocabulary)} words but the model {config.vocab_size}")
-    model = TreeLSTM(config, seed=0, dtype=dtype)
-    _fill_params(model.params, arrays, path)
-    optimizer_state = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
+    with _open_archive(path) as npz:
+        archive = _Archive(npz, path)
+        meta = _metadata(archive, path)
+        if meta.get("model_kind") != TREE_KIND:
+            raise ModelFileError(f"{path} holds a language model ({_short(meta.get('model_kind'))}), not a "
+                                 "Tree-LSTM sentiment model; train one with 'rnnlm trees train'")
+        try:
+            config = TreeLSTMConfig.from_dict(meta["model_config"])
+            train_config = None if meta.get("train_config") is None else TreeTrainConfig.from_dict(meta["train_config"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelFileError(f"{path} has incomplete or inconsistent metadata ({_one_line(exc)})") from None
+        expected = param_shapes(config)
+        shapes = {}
+        for name, shape in expected.items():
+            key = f"param/{name}"
+            if key not in archive:
+                raise ModelFileError(f"{path} lacks the parameter {name!r}")
+            shapes[name], stored_dtype = archive.header(key)
+            if stored_dtype.kind != "f" or shapes[name] != shape:
+                raise ModelFileError(f"{path}: parameter {name!r} has shape {shapes[name]} of {stored_dtype}, "
+                                     f"expected {shape} floats")
+        if "vocab/index_to_word" not in archive or archive.header("vocab/index_to_word")[0] != (config.vocab_size,):
+            raise ModelFileError(f"{path}: the vocabulary does not have the model's {config.vocab_size} words")
+        try:
+            vocabulary = Vocabulary.from_arrays({"index_to_word": archive.read("vocab/index_to_word"),
+                                                 "counts": archive.read("vocab/counts")
+                                                 if "vocab/counts" in archive else None})
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path} has a damaged vocabulary ({_one_line(exc)})") from None
+        model = TreeLSTM(config, seed=0, dtype=dtype)
+        _fill_params(model.params, archive, shapes, path, dtype)
+        optimizer_state = _read_optimizer(archive, path, shapes)
     return TreeCheckpoint(path=Path(path), model=model, vocabulary=vocabulary, train_config=train_config,
                           training=meta.get("training") or {}, optimizer_state=optimizer_state, metadata=meta)

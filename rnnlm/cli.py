@@ -2,16 +2,20 @@
 
 The only module that prints or exits. Every `RnnlmError` (and any OSError about a file)
 becomes one line `rnnlm: error: <message>` on stderr and exit code 2, with no traceback;
-so do argparse's usage errors. Ctrl-C during training keeps the last finished epoch's
-checkpoint and exits 130. Option names carry the field names of the config dataclasses
+so do argparse's usage errors. Ctrl-C (or SIGTERM) during training keeps the last finished
+epoch's checkpoint and exits 130. A closed stdout ends output quietly (`train` keeps training).
+Outputs are checked against the inputs and locked before a command runs (`_guarded_outputs`). Option names carry the field names of the config dataclasses
 (`--hidden` sets `ModelConfig.hidden_size`), and every default comes from those
 dataclasses (or `GenerateConfig`): nothing here repeats a default value.
 """
 
 import argparse
+import contextlib
 import hashlib
 import importlib
 import math
+import os
+import signal
 import sys
 import time
 from dataclasses import fields, replace
@@ -136,10 +140,42 @@ def _download_progress(show):
 # --------------------------------------------------------------------- train
 
 def _check_out(path, option="--out", example="model.npz"):
-    out = Path(path)
-    if out.is_dir():
-        raise DataError(f"{option} {out} is a directory; give a file name such as {out / example}")
-    ckpt.ensure_file_writable(out)
+    ckpt.check_output(path, option, example=example)
+
+
+def _outputs(args):
+    """The files this command writes, as (option, path), and what they must not be: (description, path)."""
+    command = f"trees {args.trees_command}" if args.command == "trees" else args.command
+    if command not in ("train", "export", "import", "trees train"):
+        return [], []
+    outputs = [(option, getattr(args, name, None)) for option, name in (("--out", "out"), ("--plot", "plot"))]
+    outputs = [(option, path) for option, path in outputs if path is not None]
+    if command == "train":  # where the resumable last epoch goes when --out keeps the best one
+        outputs.append(("--out's last-epoch file", _last_path(args.out)))
+    inputs = [("the corpus", getattr(args, "corpus", None))]
+    if command == "export":
+        inputs.append(("the model being exported", args.model))
+    elif command == "import":
+        inputs.append(("the input file itself", args.file))
+    elif command == "trees train":
+        inputs += [("the training trees", args.train), ("the development trees", args.dev)]
+    return outputs, inputs
+
+
+@contextlib.contextmanager
+def _guarded_outputs(args):
+    """Check every output against the inputs and each other, and hold a write lock on each for the command."""
+    outputs, inputs = _outputs(args)
+    resumed = getattr(args, "resume", None)
+    for i, (option, path) in enumerate(outputs):
+        others = [(f"also {o}", p) for o, p in outputs[:i]]
+        if option == "--plot" and isinstance(resumed, str):  # --out may be the resumed model; a plot may not
+            others.append(("the model being resumed", resumed))
+        ckpt.check_output(path, option, inputs + others)
+    with contextlib.ExitStack() as locks:
+        for _, path in outputs:
+            locks.enter_context(ckpt.output_lock(path))
+        yield
 
 
 def _describe(model_config, level):
@@ -337,7 +373,7 @@ def cmd_train(args):
 
     prepared = _prepare_training_data(args, data_config, train_config, vocabulary)
     for line in prepared["report"]:
-        print(line)
+        print(printable(line))
     train_config = replace(train_config, valid_fraction=prepared["valid_fraction"])  # what was held out, for --resume
     if checkpoint is None:
         model_config = replace(model_config, vocab_size=len(prepared["vocabulary"]))
@@ -512,7 +548,7 @@ def cmd_evaluate(args):
                          max_records=args.max_records, link_placeholders=checkpoint.data_config.link_placeholders)
     vocab = checkpoint.vocabulary
     for line in corpus.report.lines()[:2]:
-        print(line)
+        print(printable(line))
     trained = checkpoint.state.epoch if checkpoint.state is not None else 0
     print(f"Model: {checkpoint.path} ({_describe(checkpoint.model.config, checkpoint.level)}), "
           f"trained {trained} epochs.")
@@ -558,7 +594,7 @@ def _generate_stream(args, checkpoint, config):
               f"{', '.join(repr(t) for t in dict.fromkeys(missing))}", file=sys.stderr)
     tokens = generate_stream(checkpoint.model, checkpoint.vocabulary, np.random.default_rng(args.seed),
                              config.length, config.temperature, prefix)
-    text = detokenize_stream(tokens, checkpoint.level)
+    text = "\n".join(printable(line) for line in detokenize_stream(tokens, checkpoint.level).split("\n"))
     print(text if text.endswith("\n") else text + "\n", end="", flush=True)
     return 0
 
@@ -589,8 +625,8 @@ def cmd_generate(args):
         if args.prefix else []
     missing = unknown_tokens(prefix, checkpoint.vocabulary)
     if missing:
-        print(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
-              f"{', '.join(repr(t) for t in dict.fromkeys(missing))}", file=sys.stderr)
+        print(printable(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
+                        f"{', '.join(repr(t) for t in dict.fromkeys(missing))}"), file=sys.stderr)
     rng = np.random.default_rng(args.seed)
     noted = False
     for _ in range(config.num_sentences):
@@ -602,13 +638,15 @@ def cmd_generate(args):
                   f"--min-length {config.min_length} is printed as it is (raise --temperature for longer ones)",
                   file=sys.stderr)
             noted = True
-        print(detokenize(tokens, checkpoint.level), flush=True)
+        print(printable(detokenize(tokens, checkpoint.level)), flush=True)
     return 0
 
 
 # --------------------------------------------------------------------- gradcheck / download
 
 def cmd_gradcheck(args):
+    if args.seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {args.seed}")
     from .reference import RNNNumpy
     model = RNNNumpy(word_dim=100, hidden_dim=10, bptt_truncate=1000, seed=args.seed)
     print("Gradient check of RNNNumpy (vocabulary 100, hidden 10, bptt_truncate 1000) on x = [0, 1, 2, 3], "
@@ -623,24 +661,19 @@ def cmd_export(args):
     _check_out(args.out)
     if args.format == "safetensors":
         return _export_safetensors(args, checkpoint)
+    before = checkpoint.path.stat().st_size
     ckpt.save_model(args.out, checkpoint.model, checkpoint.vocabulary, level=checkpoint.level,
                     data_config=checkpoint.data_config, train_config=checkpoint.train_config, state=checkpoint.state,
                     param_dtype=np.dtype(args.dtype), include_optimizer=False)
-    before, after = checkpoint.path.stat().st_size, Path(args.out).stat().st_size
+    after = Path(args.out).stat().st_size
     print(f"Wrote {args.out}: {_describe(checkpoint.model.config, checkpoint.level)}, parameters as {args.dtype}, "
           f"no optimizer state; {after:,} bytes (was {before:,}).")
     return 0
 
 
-def _refuse_same_file(source, out):
-    if Path(out).exists() and Path(out).resolve() == Path(source).resolve():
-        raise ConfigError(f"--out {out} is the input file itself; write to another file so the input stays intact")
-
-
 def _export_safetensors(args, checkpoint):
     """`export --format safetensors`: the model under PyTorch's names, vocabulary and configs in the metadata."""
     from .exchange import save_safetensors
-    _refuse_same_file(checkpoint.path, args.out)
     export = save_safetensors(args.out, checkpoint.model, checkpoint.vocabulary, level=checkpoint.level,
                               data_config=checkpoint.data_config, train_config=checkpoint.train_config,
                               dtype=np.dtype(args.dtype))
@@ -654,7 +687,6 @@ def _export_safetensors(args, checkpoint):
 def cmd_import(args):
     """`import`: a safetensors export (trained further in PyTorch or not) back into an rnnlm model file."""
     from .exchange import load_safetensors
-    _refuse_same_file(args.file, args.out)
     checkpoint = load_safetensors(args.file)
     _check_out(args.out)
     ckpt.save_model(args.out, checkpoint.model, checkpoint.vocabulary, level=checkpoint.level,
@@ -1211,11 +1243,85 @@ def _add_trees_parser(commands):
 
 
 def _one_line(message):
-    return " ".join(str(message).split()) or "unknown error"
+    return printable(" ".join(str(message).split()) or "unknown error")
+
+
+# C0 and C1 control characters (ESC starts a terminal escape sequence, 0x9b is a one-byte CSI) and
+# the bidirectional overrides that reorder what a terminal shows; tab stays.
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7f, *range(0x80, 0xa0)) if code != 0x09}
+_ESCAPES.update({code: f"\\u{code:04x}" for code in (*range(0x202a, 0x202f), *range(0x2066, 0x206a))})
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r"})
+
+
+def printable(text):
+    r"""`text` safe to print to a terminal: control characters from data (vocabulary words,
+    generated text, file names) become visible escapes, so a corpus cannot move the cursor,
+    recolour or clear the user's terminal: ESC [2J (clear screen) prints as \x1b[2J."""
+    return str(text).translate(_ESCAPES)
+
+
+class _QuietWhenClosed:
+    """sys.stdout for `train`: when the reader of the log goes away (`| head`), the log ends
+    quietly and training goes on (and keeps saving); writes after that are dropped."""
+
+    def __init__(self, stream):
+        self._stream, self.closed_by_reader = stream, False
+
+    def _guard(self, method, *args):
+        if self.closed_by_reader:
+            return None
+        try:
+            return method(*args)
+        except BrokenPipeError:
+            self.closed_by_reader = True
+            _stdout_to_devnull(self._stream)
+            return None
+
+    def write(self, text):
+        return self._guard(self._stream.write, text)
+
+    def flush(self):
+        return self._guard(self._stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _stdout_to_devnull(stream):
+    """Point file descriptor 1 at /dev/null, so the interpreter's last flush of a closed pipe is silent
+    (what the Python docs recommend for SIGPIPE)."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (e.g. captured by a test)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _training_numerics(args):
+    """During `train`, NumPy's overflow/invalid warnings are not shown: the training loop checks
+    every loss and gradient norm itself and reports a diverged run as one error line, which the
+    warnings printed on the way there would break up. Other commands keep NumPy's defaults."""
+    if args.command != "train":
+        return contextlib.nullcontext()
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+
+def _terminate(signum, frame):
+    """SIGTERM (kill, a batch system's time limit) is handled like Ctrl-C: files cleaned, last epoch kept."""
+    raise KeyboardInterrupt
+
+
+def _out_of_memory(args):
+    if args.command == "train":
+        return "out of memory; try a smaller --vocab-size, --hidden or --batch-size"
+    model = getattr(args, "model", None) or "the bundled model"
+    return f"out of memory while {args.command.rstrip('e')}ing with {model}; the model is too large for this machine"
 
 
 def main(argv=None):
-    """Run the command line; returns the exit code (0 success, 1 gradcheck failed, 2 bad input, 130 Ctrl-C)."""
+    """Run the command line; returns the exit code (0 success, 1 gradcheck failed, 2 bad input, 130 Ctrl-C/SIGTERM)."""
     for stream in (sys.stdout, sys.stderr):
         try:  # never crash on a terminal that cannot show a character of a generated sentence
             stream.reconfigure(errors="backslashreplace")
@@ -1226,17 +1332,32 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors (exit 2)
         return exc.code
+    stdout = sys.stdout
+    if args.command == "train":
+        sys.stdout = _QuietWhenClosed(stdout)
     try:
-        return args.run(args)
+        previous_sigterm = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        previous_sigterm = None
+    try:
+        with _guarded_outputs(args), _training_numerics(args):
+            return args.run(args)
     except RnnlmError as exc:
         message = str(exc)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of our output went away (`| head`): stop quietly, as Unix tools do
+        _stdout_to_devnull(stdout)
+        return 0
     except MemoryError:
-        message = "out of memory; try a smaller --vocab-size, --hidden or --batch-size"
+        message = _out_of_memory(args)
     except OSError as exc:
         name = f" {exc.filename}" if getattr(exc, "filename", None) else ""
         message = f"{exc.strerror or exc}{':' + name if name else ''}"
+    finally:
+        sys.stdout = stdout
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
     print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
     return EXIT_ERROR

@@ -6,7 +6,11 @@ Every field is validated in `__post_init__`, so an impossible size fails where i
 is written down, with a message that says what to fix.
 """
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, fields
+
+import numpy as np
 
 from .errors import ConfigError
 
@@ -22,6 +26,12 @@ SUBREDDIT_TOKEN = "SUBREDDIT_TOKEN"
 USER_TOKEN = "USER_TOKEN"
 # Smallest vocabulary that still holds the three special tokens and one real word.
 MIN_VOCABULARY_SIZE = 4
+# Largest sizes accepted anywhere (options, model files): far beyond what a NumPy model on one
+# machine trains, small enough that a typo or a hostile model file cannot ask for terabytes.
+MAX_VOCABULARY_SIZE = 1 << 22
+MAX_HIDDEN_SIZE = 1 << 14
+MAX_EMBED_SIZE = 1 << 14
+MAX_LAYERS = 64
 
 CELLS = ("rnn", "gru", "lstm", "jordan")
 LEVELS = ("word", "char")
@@ -39,9 +49,34 @@ def _require(condition, message):
         raise ConfigError(message)
 
 
-def _positive_int(name, value):
-    _require(isinstance(value, int) and not isinstance(value, bool) and value > 0,
-             f"{name} must be a positive integer, got {value!r}")
+def is_int(value):
+    """True for Python and NumPy integers (np.int64(100) is a size), never for bools (True is not)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _positive_int(name, value, maximum=None):
+    _require(is_int(value) and value > 0, f"{name} must be a positive integer, got {value!r}")
+    _require(maximum is None or value <= maximum, f"{name} must be at most {maximum}, got {value!r}")
+
+
+def _finite_number(name, value):
+    _require(isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value),
+             f"{name} must be a finite number, got {value!r}")
+
+
+def _bool(name, value):
+    _require(isinstance(value, bool), f"{name} must be True or False, got {value!r}")
+
+
+def plain_numbers(config):
+    """Store NumPy numbers (np.int64(100), np.float32(0.1)) as Python ints and floats, so configs
+    compare equal and go to JSON (a model file)."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if is_int(value) and type(value) is not int:
+            object.__setattr__(config, f.name, int(value))
+        elif isinstance(value, np.floating):
+            object.__setattr__(config, f.name, float(value))
 
 
 class _Config:
@@ -52,6 +87,9 @@ class _Config:
 
     @classmethod
     def from_dict(cls, data):
+        if not isinstance(data, dict):
+            raise ConfigError(f"{cls.__name__} must be a JSON object of option names and values, "
+                              f"got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -79,11 +117,14 @@ class DataConfig(_Config):
     stream: bool = False
 
     def __post_init__(self):
-        _require(isinstance(self.vocabulary_size, int) and self.vocabulary_size >= MIN_VOCABULARY_SIZE,
+        plain_numbers(self)
+        _require(is_int(self.vocabulary_size) and self.vocabulary_size >= MIN_VOCABULARY_SIZE,
                  f"vocabulary size must be at least {MIN_VOCABULARY_SIZE} (3 special tokens + 1 word), "
                  f"got {self.vocabulary_size!r}")
-        _require(self.format in FORMATS, f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
-        _require(self.level in LEVELS, f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
+        _require(self.vocabulary_size <= MAX_VOCABULARY_SIZE,
+                 f"vocabulary size must be at most {MAX_VOCABULARY_SIZE}, got {self.vocabulary_size!r}")
+        _require(isinstance(self.format, str) and self.format in FORMATS, f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        _require(isinstance(self.level, str) and self.level in LEVELS, f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
         _require(isinstance(self.link_placeholders, bool),
                  f"link_placeholders must be True or False, got {self.link_placeholders!r}")
 
@@ -111,16 +152,21 @@ class ModelConfig(_Config):
     coupled_gates: bool = False
 
     def __post_init__(self):
-        _require(isinstance(self.vocab_size, int) and self.vocab_size >= MIN_VOCABULARY_SIZE,
+        plain_numbers(self)
+        _require(is_int(self.vocab_size) and self.vocab_size >= MIN_VOCABULARY_SIZE,
                  f"vocabulary size must be at least {MIN_VOCABULARY_SIZE}, got {self.vocab_size!r}")
-        _positive_int("hidden size", self.hidden_size)
-        _positive_int("number of layers", self.num_layers)
-        _require(self.bptt_truncate is None or (isinstance(self.bptt_truncate, int) and self.bptt_truncate >= 0),
+        _require(self.vocab_size <= MAX_VOCABULARY_SIZE,
+                 f"vocabulary size must be at most {MAX_VOCABULARY_SIZE}, got {self.vocab_size!r}")
+        _positive_int("hidden size", self.hidden_size, MAX_HIDDEN_SIZE)
+        _positive_int("number of layers", self.num_layers, MAX_LAYERS)
+        _require(self.bptt_truncate is None or (is_int(self.bptt_truncate) and self.bptt_truncate >= 0),
                  f"bptt truncation must be a non-negative integer (or None for full BPTT), "
                  f"got {self.bptt_truncate!r}")
         if self.embed_size is not None:
-            _positive_int("embedding size", self.embed_size)
-        _require(self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+            _positive_int("embedding size", self.embed_size, MAX_EMBED_SIZE)
+        _bool("peephole", self.peephole)
+        _bool("coupled gates", self.coupled_gates)
+        _require(isinstance(self.cell, str) and self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
         _require(self.cell == "lstm" or not (self.peephole or self.coupled_gates),
                  "peephole and coupled gates are LSTM options; use --cell lstm")
 
@@ -174,6 +220,7 @@ class TrainConfig(_Config):
     seq_length: int = 64
 
     def __post_init__(self):
+        plain_numbers(self)
         _require(self.optimizer in OPTIMIZERS,
                  f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.learning_rate is None:  # the rate that suits the optimizer
@@ -181,14 +228,17 @@ class TrainConfig(_Config):
         _positive_int("epochs", self.epochs)
         _positive_int("batch size", self.batch_size)
         _positive_int("evaluate_loss_after", self.evaluate_loss_after)
-        _require(isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0,
-                 f"learning rate must be positive, got {self.learning_rate!r}")
-        _require(isinstance(self.valid_fraction, (int, float)) and 0 <= self.valid_fraction < 1,
-                 f"validation fraction must be in [0, 1), got {self.valid_fraction!r}")
-        _require(isinstance(self.seed, int) and self.seed >= 0, f"seed must be a non-negative integer, got {self.seed!r}")
-        _require(self.optimizer in OPTIMIZERS,
+        _finite_number("learning rate", self.learning_rate)
+        _require(self.learning_rate > 0, f"learning rate must be positive, got {self.learning_rate!r}")
+        _finite_number("validation fraction", self.valid_fraction)
+        _require(0 <= self.valid_fraction < 1, f"validation fraction must be in [0, 1), got {self.valid_fraction!r}")
+        _require(is_int(self.seed) and self.seed >= 0, f"seed must be a non-negative integer, got {self.seed!r}")
+        _require(isinstance(self.optimizer, str) and self.optimizer in OPTIMIZERS,
                  f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        _finite_number("momentum", self.momentum)
         _require(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum!r}")
+        if self.clip is not None:
+            _finite_number("clip norm", self.clip)
         _require(self.clip is None or self.clip > 0, f"clip norm must be positive, got {self.clip!r}")
         self._check_schedule()
 

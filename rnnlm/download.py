@@ -11,11 +11,13 @@ so anyone can confirm it with `git hash-object FILE`.
 """
 
 import contextlib
+import errno
 import hashlib
 import http.client
 import urllib.error
 import urllib.parse
 import urllib.request
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +51,9 @@ DATASETS = {
 }
 
 CHUNK_BYTES = 1 << 16
+# The Reddit CSV is 8 MB: 15 minutes is under 10 kB/s, and nothing rnnlm downloads comes near 1 GiB.
+DEADLINE_SECONDS = 15 * 60
+MAX_BYTES = 1 << 30
 
 
 def git_blob_sha1(path):
@@ -61,10 +66,13 @@ def git_blob_sha1(path):
     return digest.hexdigest()
 
 
-def download(url, destination, git_sha1, progress=None, timeout=30.0):
+def download(url, destination, git_sha1, progress=None, timeout=30.0, deadline=DEADLINE_SECONDS, max_bytes=MAX_BYTES):
     """Download `url` to `destination`, keeping it only if its git blob SHA-1 is `git_sha1`.
 
     progress: called as progress(bytes_so_far, total_bytes_or_None) after every chunk.
+    timeout: seconds of silence from the server before giving up; deadline: seconds for
+    the whole download (a server trickling a byte at a time cannot hold it forever);
+    max_bytes: refuse a larger file (announced or received).
     An existing `destination` with the right hash is kept and nothing is fetched.
     Returns (destination Path, True if it was downloaded / False if already present).
     Raises DownloadError (offline, HTTP error, wrong checksum); `destination` is then
@@ -80,7 +88,7 @@ def download(url, destination, git_sha1, progress=None, timeout=30.0):
     except OSError as exc:
         raise DownloadError(f"cannot create folder {destination.parent}: {exc.strerror or exc}") from None
     try:
-        return _download_into(url, destination, git_sha1, progress, timeout), True
+        return _download_into(url, destination, git_sha1, progress, timeout, deadline, max_bytes), True
     except BaseException:
         for folder in created:  # leave no empty folders behind a failed download
             with contextlib.suppress(OSError):
@@ -88,10 +96,10 @@ def download(url, destination, git_sha1, progress=None, timeout=30.0):
         raise
 
 
-def _download_into(url, destination, git_sha1, progress, timeout):
+def _download_into(url, destination, git_sha1, progress, timeout, deadline, max_bytes):
     # atomic_write renames the temporary file into place only if this block completes
     with atomic_write(destination) as handle:
-        _fetch(url, handle, progress, timeout, destination)
+        _fetch(url, handle, progress, timeout, destination, deadline, max_bytes)
         handle.flush()
         actual = git_blob_sha1(handle.name)
         if actual != git_sha1:
@@ -100,21 +108,32 @@ def _download_into(url, destination, git_sha1, progress, timeout):
     return destination
 
 
-def _fetch(url, handle, progress, timeout, destination):
+def _fetch(url, handle, progress, timeout, destination, deadline=DEADLINE_SECONDS, max_bytes=MAX_BYTES):
     """Stream `url` into the open binary file `handle`, or raise DownloadError with what to do."""
     host = urllib.parse.urlsplit(url).netloc or url
     offline = (f"cannot download from {host}: {{reason}}. Are you offline? Fetch {url} on a machine with internet "
                f"and copy it to {destination}, or train on any UTF-8 CSV with a 'body' column or any plain-text file")
+    too_big = (f"the file at {url} is larger than {max_bytes:,} bytes, more than rnnlm downloads; "
+               "check the URL")
+    end = time.monotonic() + deadline
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=min(timeout, deadline)) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
+            if total is not None and total > max_bytes:
+                raise DownloadError(too_big)
             done = 0
-            for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
-                handle.write(chunk)
+            # read1 returns what has arrived, so the deadline is checked even while a server trickles
+            for chunk in iter(lambda: response.read1(CHUNK_BYTES), b""):
                 done += len(chunk)
+                if done > max_bytes:
+                    raise DownloadError(too_big)
+                _write(handle, chunk, destination)
                 if progress is not None:
                     progress(done, total)
+                if time.monotonic() > end:
+                    raise DownloadError(f"the download from {host} did not finish within {deadline:g} s "
+                                        f"({done:,} bytes arrived); try again later")
             if total is not None and done != total:
                 raise DownloadError(f"the download from {host} stopped after {done} of {total} bytes; try again")
     except urllib.error.HTTPError as exc:
@@ -126,3 +145,14 @@ def _fetch(url, handle, progress, timeout, destination):
         raise DownloadError(f"the download from {host} broke off ({type(exc).__name__}); try again") from None
     except OSError as exc:  # timeouts and dropped connections while reading
         raise DownloadError(offline.format(reason=getattr(exc, "strerror", None) or str(exc) or "timed out")) from None
+
+
+def _write(handle, chunk, destination):
+    """Write one chunk; a full disk or an unwritable file is reported as such, not as being offline."""
+    try:
+        handle.write(chunk)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DownloadError(f"the disk holding {destination.parent} is full (or over quota); free some space "
+                                "or choose another --dir") from None
+        raise DownloadError(f"cannot write {destination}: {exc.strerror or exc}") from None

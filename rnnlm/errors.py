@@ -17,5 +17,9 @@ class ConfigError(RnnlmError, ValueError):
     """A size, rate or option is impossible (hidden 0, vocabulary below 4, ...)."""
 
 
+class InputError(RnnlmError, ValueError):
+    """An argument to a library function is impossible: a word id outside the vocabulary, x and y of different lengths, ..."""
+
+
 class ModelFileError(RnnlmError):
     """A model file is missing, is not an rnnlm model, is truncated, or has an unknown version."""

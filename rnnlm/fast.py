@@ -57,6 +57,7 @@ import numpy as np
 
 from .batching import num_targets, segment_sum
 from .config import ModelConfig
+from .inputs import check_ids, check_pairs
 from .optim import SparseGradient
 from .reference import RNNNumpy
 
@@ -131,6 +132,7 @@ class FastRNN:
         state: (n, H) s_{t-1}; x: (n,) int word ids. Returns (logits (n, C), s_t (n, H));
         the logits are pre-softmax scores.
         """
+        check_ids(x, self.config.vocab_size)
         x = np.asarray(x, dtype=np.int64)
         new_state = np.tanh(self.U.T[x] + np.asarray(state, dtype=self.dtype) @ self.W.T)  # (n, H)
         return new_state @ self.V.T, new_state
@@ -146,6 +148,7 @@ class FastRNN:
         over them (the tutorial's list [dU, dV, dW] is `[grads[k] for k in "UVW"]`).
         sparse: grads["U"] becomes a `SparseGradient` over the K words seen, values (H, K).
         """
+        check_pairs(X, Y, self.config.vocab_size)
         batch = self._forward(X, Y)
         loss, dV, e_real = self._output_layer(batch, gradients=True)
         g_real = self._backward(batch, e_real)
@@ -162,6 +165,7 @@ class FastRNN:
         Sentences are sorted by length first so batches carry little padding; memory is
         bounded by batch_size x T x H plus softmax_rows x C, never corpus x C.
         """
+        check_pairs(X, Y, self.config.vocab_size)
         lengths = np.array([len(y) for y in Y])
         order = np.argsort(lengths, kind="stable")
         total = 0.0

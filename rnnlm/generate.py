@@ -28,8 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blocklist import blocked_ids
-from .config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
-from .errors import ConfigError
+from .config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, is_int, plain_numbers
+from .errors import ConfigError, InputError
+from .inputs import check_finite, check_ids
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,12 @@ class GenerateConfig:
     length: int = 500
 
     def __post_init__(self):
+        plain_numbers(self)
         for name in ("num_sentences", "max_length", "max_attempts", "length"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ConfigError(f"{name.replace('_', ' ')} must be a positive integer, got {value!r}")
-        if not isinstance(self.min_length, int) or self.min_length < 0:
+        if not is_int(self.min_length) or self.min_length < 0:
             raise ConfigError(f"min length must be a non-negative integer, got {self.min_length!r}")
         if self.min_length > self.max_length:
             raise ConfigError(f"min length ({self.min_length}) is larger than max length ({self.max_length})")
@@ -75,9 +77,19 @@ def next_token(logits, rng, temperature, banned):
 
     banned: ids that are never returned. Computed in float64 and renormalised, and drawn
     by inverting the cumulative distribution, so round-off never makes a sum exceed 1.
+    Raises InputError (a ValueError) for NaN or +inf scores, banned ids outside the logits,
+    or when no token is left to draw.
     """
+    if not (isinstance(temperature, (int, float)) and 0 <= temperature < float("inf")):
+        raise InputError(f"temperature must be 0 (greedy) or a positive finite number, got {temperature!r}")
     scores = np.asarray(logits, dtype=np.float64).copy()
+    banned = check_ids(banned, len(scores), "banned")
+    if len(np.unique(banned)) == len(scores):
+        raise InputError("every token is banned; nothing can be drawn")
     scores[banned] = -np.inf
+    if np.isnan(scores).any() or np.isposinf(scores).any() or not np.isfinite(scores).any():
+        raise InputError("the model's scores (logits) are NaN or infinite: its parameters are not finite, "
+                         "or so large that they overflow")
     if temperature == 0:
         return int(np.argmax(scores))
     scores /= temperature
@@ -119,6 +131,7 @@ def generate_sentence(model, vocabulary, rng, min_length=GenerateConfig.min_leng
     """
     GenerateConfig(min_length=min_length, max_length=max_length, temperature=temperature,
                    max_attempts=max_attempts)
+    check_finite(model.params)
     prefix_tokens = list(prefix_tokens)
     if len(prefix_tokens) > max_length:
         raise ConfigError(f"the prefix has {len(prefix_tokens)} tokens, more than max length {max_length}")

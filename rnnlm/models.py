@@ -23,6 +23,7 @@ import numpy as np
 from .batching import num_targets, pad_batch
 from .cells import CELLS, cell_param_shapes
 from .config import ModelConfig
+from .inputs import check_ids, check_pairs
 from .errors import ConfigError
 from .optim import SparseGradient
 from .sequence import embedding_backward, layer_backward, layer_forward, softmax_loss
@@ -99,6 +100,7 @@ class LanguageModel:
 
     def step(self, state, x):
         """One time step for n sequences: x (n,) int word ids -> (logits (n, C) pre-softmax, new state)."""
+        check_ids(x, self.config.vocab_size)
         step_forward = CELLS[self._config.cell][0]
         inp = self.params["embedding"][np.asarray(x, dtype=np.int64)]  # (n, E)
         new_state = []
@@ -127,6 +129,7 @@ class LanguageModel:
         Returns (total_loss: float, grads: dict keyed like `params`). sparse: grads["embedding"]
         is a `SparseGradient` over the K distinct input words (values (K, E), axis 0).
         """
+        check_pairs(X, Y, self.config.vocab_size)
         if sum(len(s) for s in X) == 0:  # nothing to predict (no sentences, or only empty ones)
             grads = {k: np.zeros_like(v) for k, v in self.params.items()}
             if sparse:
@@ -203,6 +206,7 @@ class LanguageModel:
 
         Memory is bounded by batch_size x T x H plus softmax_rows x C, never corpus x C.
         """
+        check_pairs(X, Y, self.config.vocab_size)
         order = np.argsort([len(y) for y in Y], kind="stable")
         total = 0.0
         for a in range(0, len(order), batch_size):

@@ -20,6 +20,7 @@ import numpy as np
 from .batching import num_targets
 from .config import ModelConfig
 from .gradcheck import check_gradients
+from .inputs import check_ids, check_pair, check_pairs
 from .numerics import cross_entropy, softmax
 
 
@@ -61,6 +62,7 @@ class RNNNumpy:
         predicted distribution of word t+1; s (T+1, H) hidden states, s[-1] the zero
         initial state (see the module docstring).
         """
+        check_ids(x, self.word_dim)
         T = len(x)
         s = np.zeros((T + 1, self.hidden_dim))
         o = np.zeros((T, self.word_dim))
@@ -94,6 +96,7 @@ class RNNNumpy:
         X, Y: sequences of (T_n,) int arrays. Computed from the scores V s_t with a
         stable log-softmax, so a confident wrong guess gives a large loss, not -log 0.
         """
+        check_pairs(X, Y, self.word_dim)
         total = 0.0
         for x, y in zip(X, Y):
             _, s = self.forward_propagation(x)
@@ -169,12 +172,14 @@ class RNNNumpy:
         gradient does not equal. Returns a `GradCheckReport`, truthy when all pass;
         `str(report)` names each parameter's worst entry, both gradients and the error.
         """
+        check_pair(x, y, self.word_dim)
         grads = self.full_bptt(x, y)
         return check_gradients(lambda: self.calculate_total_loss([x], [y]), self.params, grads,
                                h=h, threshold=error_threshold, note="full BPTT through bptt(), float64")
 
     def sgd_step(self, x, y, learning_rate):
         """One plain SGD update on one sentence: theta -= learning_rate * dtheta."""
+        check_pair(x, y, self.word_dim)
         dU, dV, dW = self.bptt(x, y)
         self.U -= learning_rate * dU
         self.V -= learning_rate * dV

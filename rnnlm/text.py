@@ -10,15 +10,22 @@ downloaded. Word splitting uses NLTK's Treebank-style word tokenizer (the one
 behind `nltk.word_tokenize`), which needs no data: "He left!" -> he, left, !
 """
 
+import codecs
 import csv
 import io
 import re
+import stat
 from pathlib import Path
 
 from .config import SUBREDDIT_TOKEN, URL_TOKEN, USER_TOKEN
 from .errors import DataError
 
 CSV_BODY_COLUMN = "body"
+# The whole corpus is read into memory and tokenized there: beyond this, split the file.
+MAX_CORPUS_BYTES = 2 << 30
+# Byte-order marks of the encodings people save "Unicode text" in, longest first (UTF-32-LE starts like UTF-16-LE).
+_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+         (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 
 
 def detect_format(path, format="auto"):
@@ -31,8 +38,10 @@ def detect_format(path, format="auto"):
 def read_text_file(path):
     """The file's contents as str, or a DataError saying exactly what is wrong with it.
 
-    Rejects a missing path, a directory, an empty file, a binary file (NUL bytes) and
-    bytes that are not UTF-8 (naming the offset and line of the first bad byte).
+    Rejects a missing path, a directory, anything but a regular file (a FIFO would block
+    forever, /dev/zero never ends), a file over `MAX_CORPUS_BYTES`, an empty file, UTF-16
+    or UTF-32 (saying how to convert), a binary file (NUL bytes) and bytes that are not
+    UTF-8 (naming the offset and line of the first bad byte).
     A UTF-8 byte-order mark is dropped and CRLF line ends become LF.
     """
     path = Path(path)
@@ -41,11 +50,21 @@ def read_text_file(path):
     if path.is_dir():
         raise DataError(f"{path} is a directory; give the path of a corpus file (.csv or .txt)")
     try:
-        raw = path.read_bytes()
+        if not stat.S_ISREG(path.stat().st_mode):  # checked before opening: opening a FIFO blocks
+            raise DataError(f"{path} is not a regular file (a pipe or a device); save the corpus to a file first")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_CORPUS_BYTES + 1)
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CORPUS_BYTES:
+        raise DataError(f"{path} is larger than {MAX_CORPUS_BYTES:,} bytes, more than rnnlm reads into memory; "
+                        "use --max-records on a shorter file (e.g. head -n 100000)")
     if not raw.strip():
         raise DataError(f"{path} is empty; give a file with some text in it")
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            raise DataError(f"{path} is {encoding} text (it starts with a {encoding} byte-order mark), not UTF-8; "
+                            f"convert it with: iconv -f {encoding} -t UTF-8 {path} > converted.txt")
     nul = raw.find(b"\x00")
     if nul >= 0:
         raise DataError(f"{path} looks like a binary file (NUL byte at offset {nul}); give a UTF-8 text or CSV file")
@@ -132,16 +151,14 @@ class SentenceSplitter:
 
 
 def _pretrained_punkt(language):
-    """NLTK's pretrained Punkt if nltk_data holds it (punkt_tab or the older pickle), else None."""
+    """NLTK's pretrained Punkt if nltk_data holds it (punkt_tab: plain-text tables), else None.
+
+    The older `punkt/*.pickle` is never loaded: unpickling a file can run code.
+    """
     try:
-        from nltk.tokenize import PunktTokenizer  # NLTK >= 3.9: punkt_tab
+        from nltk.tokenize import PunktTokenizer  # NLTK >= 3.9 (the floor in pyproject.toml)
         return PunktTokenizer(language)
     except (ImportError, LookupError, OSError, ValueError):
-        pass
-    try:
-        import nltk.data
-        return nltk.data.load(f"tokenizers/punkt/{language}.pickle")
-    except (LookupError, OSError, ValueError, AttributeError):
         return None
 
 
@@ -191,17 +208,29 @@ def tokenize_documents(documents, level="word", splitter=None, link_placeholders
     lowered = [doc.lower() for doc in documents]
     if link_placeholders:
         lowered = [replace_links(doc) for doc in lowered]
-    if splitter is None:
-        splitter = SentenceSplitter(training_text="\n\n".join(lowered))
+    try:
+        if splitter is None:
+            splitter = SentenceSplitter(training_text="\n\n".join(lowered))
+    except TimeoutError:  # NLTK's regex backstop: a pathological document, not a broken machine
+        longest = max(range(len(lowered)), key=lambda i: len(lowered[i]))
+        raise DataError(_too_long(longest, lowered[longest])) from None
     from nltk.tokenize.destructive import NLTKWordTokenizer
     word_tokenizer = NLTKWordTokenizer()
     sentences = []
-    for doc in lowered:
-        for sentence in splitter.split(doc):
-            tokens = word_tokenizer.tokenize(sentence)
-            if tokens:
-                sentences.append(tokens)
+    for number, doc in enumerate(lowered):
+        try:
+            for sentence in splitter.split(doc):
+                tokens = word_tokenizer.tokenize(sentence)
+                if tokens:
+                    sentences.append(tokens)
+        except TimeoutError:
+            raise DataError(_too_long(number, doc)) from None
     return sentences, splitter.source
+
+
+def _too_long(number, document):
+    return (f"document {number + 1} ({len(document):,} characters) is too long for NLTK's tokenizer to split in time; "
+            "break it into shorter lines or paragraphs")
 
 
 def fallback_corpus_text():

@@ -28,11 +28,14 @@ from typing import NamedTuple
 import numpy as np
 
 from .batching import segment_sum
+from .config import MAX_EMBED_SIZE, MAX_HIDDEN_SIZE, MAX_VOCABULARY_SIZE
 from .errors import ConfigError
 from .numerics import sigmoid, softmax
 from .optim import SparseGradient
 from .sequence import softmax_loss
 from .trees import NUM_CLASSES
+
+MAX_CLASSES = 1000  # a bound for model files; the treebank has 5
 
 METHODS = ("fold", "spinn", "recursive")
 
@@ -53,6 +56,10 @@ class TreeLSTMConfig:
                 raise ConfigError(f"{f.name} must be a positive integer, got {value!r}")
         if self.num_classes < 2:
             raise ConfigError(f"num_classes must be at least 2, got {self.num_classes}")
+        for name, limit in (("vocab_size", MAX_VOCABULARY_SIZE), ("embed_size", MAX_EMBED_SIZE),
+                            ("hidden_size", MAX_HIDDEN_SIZE), ("num_classes", MAX_CLASSES)):
+            if getattr(self, name) > limit:
+                raise ConfigError(f"{name} must be at most {limit}, got {getattr(self, name)}")
 
     def to_dict(self):
         return asdict(self)
@@ -152,11 +159,19 @@ def init_params(config, seed=0, dtype=np.float64):
     def uniform(shape, bound):
         return rng.uniform(-bound, bound, size=shape).astype(dtype)
 
-    b = np.zeros(5 * H, dtype=dtype)
+    shapes = param_shapes(config)
+    b = np.zeros(shapes["b"], dtype=dtype)
     b[H:3 * H] = 1.0
-    return {"E": uniform((V, E), 0.1), "W_leaf": uniform((E, 3 * H), 1 / np.sqrt(E)),
-            "b_leaf": np.zeros(3 * H, dtype=dtype), "U": uniform((2 * H, 5 * H), 1 / np.sqrt(2 * H)), "b": b,
-            "W_s": uniform((H, K), 1 / np.sqrt(H)), "b_s": np.zeros(K, dtype=dtype)}
+    return {"E": uniform(shapes["E"], 0.1), "W_leaf": uniform(shapes["W_leaf"], 1 / np.sqrt(E)),
+            "b_leaf": np.zeros(shapes["b_leaf"], dtype=dtype), "U": uniform(shapes["U"], 1 / np.sqrt(2 * H)),
+            "b": b, "W_s": uniform(shapes["W_s"], 1 / np.sqrt(H)), "b_s": np.zeros(shapes["b_s"], dtype=dtype)}
+
+
+def param_shapes(config):
+    """The shape of every parameter of a model of `config` (what a model file must store), allocating nothing."""
+    V, E, H, K = config.vocab_size, config.embed_size, config.hidden_size, config.num_classes
+    return {"E": (V, E), "W_leaf": (E, 3 * H), "b_leaf": (3 * H,), "U": (2 * H, 5 * H), "b": (5 * H,),
+            "W_s": (H, K), "b_s": (K,)}
 
 
 def zero_grads(params):

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import MIN_VOCABULARY_SIZE, SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
+from .config import MIN_VOCABULARY_SIZE, SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, is_int
 from .errors import ConfigError, ModelFileError
+from .inputs import check_ids
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Vocabulary:
         The start/end markers are counted once per sentence, as in the tutorial, where
         they are part of every sentence. Returns a Vocabulary of at most `vocabulary_size` tokens.
         """
-        if not isinstance(vocabulary_size, int) or vocabulary_size < MIN_VOCABULARY_SIZE:
+        if not is_int(vocabulary_size) or vocabulary_size < MIN_VOCABULARY_SIZE:
             raise ConfigError(f"vocabulary size must be at least {MIN_VOCABULARY_SIZE} "
                               f"(3 special tokens + 1 word), got {vocabulary_size!r}")
         counter = Counter(token for sentence in sentences for token in sentence)
@@ -93,7 +94,7 @@ class Vocabulary:
 
     def decode(self, indices):
         """Indices -> tokens (list of str)."""
-        return [self.index_to_word[int(i)] for i in indices]
+        return [self.index_to_word[i] for i in check_ids(list(indices), len(self.index_to_word), "indices").tolist()]
 
     def to_arrays(self):
         """Plain arrays for a model file (no pickling): tokens as a unicode array, counts as int64."""
