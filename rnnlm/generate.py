@@ -131,7 +131,7 @@ def generate_sentence(model, vocabulary, rng, min_length=GenerateConfig.min_leng
     """
     GenerateConfig(min_length=min_length, max_length=max_length, temperature=temperature,
                    max_attempts=max_attempts)
-    check_finite(model.params)
+    check_finite(getattr(model, "params", {}))  # generation needs only start_state and step; NaN logits are caught by next_token too
     prefix_tokens = list(prefix_tokens)
     if len(prefix_tokens) > max_length:
         raise ConfigError(f"the prefix has {len(prefix_tokens)} tokens, more than max length {max_length}")

@@ -125,6 +125,7 @@ class RNNNumpy:
         `RNNNumpy.bptt = bptt`): `gradient_check`, `sgd_step` and `train_with_sgd` all
         call it, so whatever is written here is what gets checked and trained.
         """
+        check_pair(x, y, self.word_dim)
         T = len(y)
         truncate = T if self.bptt_truncate is None else self.bptt_truncate
         o, s = self.forward_propagation(x)

@@ -9,7 +9,7 @@ from rnnlm.generate import GenerateConfig
 
 
 def args(**given):
-    base = dict(n=None, min_length=None, max_length=None, temperature=None)
+    base = dict(n=None, min_length=None, max_length=None, temperature=None, length=None)
     return argparse.Namespace(**{**base, **given})
 
 
@@ -54,4 +54,4 @@ def test_plot_axis_names_the_unit(tmp_path, monkeypatch, level, unit):
                            tokens_per_second=10.0)]
     cli._plot(tmp_path / "loss.png", history, 50, level)
     assert (tmp_path / "loss.png").stat().st_size > 0
-    assert labels == [f"cross-entropy {unit} (nats)"]
+    assert labels[0] == f"cross-entropy {unit} (nats)"  # then the learning-rate panel
