@@ -501,7 +501,8 @@ def _prepare_stream(args, data_config, train_config, vocabulary):
     """`_prepare_training_data` for --stream: the text as one token stream, validated on its end."""
     from .stream import load_stream, split_stream, train_stream, validation_streams
     corpus = load_stream(args.corpus, vocabulary_size=data_config.vocabulary_size, format=data_config.format,
-                         level=data_config.level, vocabulary=vocabulary, max_records=args.max_records)
+                         level=data_config.level, vocabulary=vocabulary, max_records=args.max_records,
+                         link_placeholders=data_config.link_placeholders)
     fraction, why = train_config.valid_fraction, ""
     if not args.resume and args.valid_fraction is None:
         held = max(len(split_stream(corpus.ids, fraction)[1]) - 1, 0)  # targets: every token but the first
@@ -569,7 +570,7 @@ def _evaluate_stream(args, checkpoint):
     """evaluate for a stream model: the file as one stream, one row, the state carried through it all."""
     from .stream import batchify, load_stream, stream_loss
     corpus = load_stream(args.corpus, format=args.format, level=checkpoint.level, vocabulary=checkpoint.vocabulary,
-                         max_records=args.max_records)
+                         max_records=args.max_records, link_placeholders=checkpoint.data_config.link_placeholders)
     print(corpus.report[0])
     print(f"Model: {checkpoint.path} ({_describe(checkpoint.model.config, checkpoint.level)}), a stream model.")
     X, Y = batchify(corpus.ids, 1)
@@ -587,7 +588,8 @@ def _generate_stream(args, checkpoint, config):
     """generate for a stream model: --length tokens of continuous text after --prefix."""
     from .generate import detokenize_stream, generate_stream
     from .stream import stream_tokens
-    prefix = stream_tokens(args.prefix, checkpoint.level) if args.prefix else []
+    prefix = stream_tokens(args.prefix, checkpoint.level, checkpoint.data_config.link_placeholders) \
+        if args.prefix else []
     missing = unknown_tokens(prefix, checkpoint.vocabulary)
     if missing:
         print(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "

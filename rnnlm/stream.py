@@ -33,25 +33,28 @@ import numpy as np
 
 from .config import DataConfig
 from .errors import DataError
-from .text import detect_format, read_documents, read_text_file, tokenize_words
+from .text import detect_format, read_documents, read_text_file, replace_links, tokenize_words
 from .train import run_training
 from .vocab import Vocabulary
 
 NEWLINE = "\n"
 
 
-def stream_tokens(text, level="word"):
+def stream_tokens(text, level="word", link_placeholders=True):
     """The text as one token list, line breaks kept.
 
     level "char": every character, "\\n" included, case kept. level "word": each line lowercased
-    and split into Treebank words (as the sentence pipeline does), with "\\n" between lines.
+    and split into Treebank words (as the sentence pipeline does), with "\\n" between lines;
+    with link_placeholders, links and r/..., u/... paths first become their placeholder tokens
+    (`text.replace_links`), as in the sentence pipeline.
     """
     if level == "char":
         return list(text)
     lines = text.split(NEWLINE)
     tokens = []
     for i, line in enumerate(lines):
-        tokens.extend(tokenize_words(line.lower()))
+        line = line.lower()
+        tokens.extend(tokenize_words(replace_links(line) if link_placeholders else line))
         if i < len(lines) - 1:
             tokens.append(NEWLINE)
     return tokens
@@ -66,7 +69,8 @@ class StreamCorpus:
     report: list = field(default_factory=list)
 
 
-def load_stream(path, vocabulary_size=8000, format="auto", level="word", vocabulary=None, max_records=None):
+def load_stream(path, vocabulary_size=8000, format="auto", level="word", vocabulary=None, max_records=None,
+                link_placeholders=True):
     """Read a corpus file as one token stream (see `stream_tokens`).
 
     A text file is read whole (blank lines and all); a Reddit CSV's comments are joined with a
@@ -83,13 +87,13 @@ def load_stream(path, vocabulary_size=8000, format="auto", level="word", vocabul
         if max_records is not None:
             text = NEWLINE.join(text.split(NEWLINE)[:max_records]) + NEWLINE
     return stream_from_text(text, path=path, vocabulary_size=config.vocabulary_size, level=config.level,
-                            vocabulary=vocabulary)
+                            vocabulary=vocabulary, link_placeholders=link_placeholders)
 
 
-def stream_from_text(text, path="<text>", vocabulary_size=8000, level="word", vocabulary=None):
+def stream_from_text(text, path="<text>", vocabulary_size=8000, level="word", vocabulary=None, link_placeholders=True):
     """Like `load_stream` for a text already in memory (a str)."""
     config = DataConfig(vocabulary_size=vocabulary_size, level=level, stream=True)
-    tokens = stream_tokens(text, config.level)
+    tokens = stream_tokens(text, config.level, link_placeholders)
     if len(tokens) < 2:
         raise DataError(f"{path} holds fewer than 2 tokens; a stream needs at least one to read and one to predict")
     built = vocabulary is None

@@ -159,3 +159,13 @@ def test_stream_resume_refuses_a_new_layout(tmp_path, capsys, text_file, option)
     assert run(capsys, "train", text_file, "--out", out, "--epochs", 1, *STREAM)[0] == 0
     code, _, err = run(capsys, "train", text_file, "--out", out, "--epochs", 2, "--resume", *option)
     assert code == 2 and f"{option[0]} cannot change on --resume" in err
+
+
+def test_word_streams_replace_links_like_the_sentence_pipeline():
+    from rnnlm.stream import stream_tokens
+    text = "see https://example.com/a?b=1 on /r/python\nthanks u/someone"
+    tokens = stream_tokens(text, "word")
+    assert "URL_TOKEN" in tokens and "SUBREDDIT_TOKEN" in tokens and "USER_TOKEN" in tokens
+    assert not any("example" in t for t in tokens) and tokens.count("\n") == 1
+    kept = stream_tokens(text, "word", link_placeholders=False)
+    assert "URL_TOKEN" not in kept and any("example" in t for t in kept)
