@@ -12,6 +12,10 @@ Parameters (`model.params`, float arrays; the gradients from `loss_and_gradients
     "l{k}.w_ci", "l{k}.w_cf", "l{k}.w_co"   (H,)  LSTM peepholes (no w_cf when coupled)
     jordan: "l{k}.W_ih", "l{k}.b_ih", "l{k}.W_yh", "l{k}.b_yh", "l{k}.W_hy", "l{k}.b_hy"
     "W_out" (H, C), "b_out" (C,)
+    class softmax only: "W_class" (H, K), "b_class" (K,)   P(class | h) = softmax(h W_class + b_class)
+
+The forward and backward are `rnnlm.sequence`'s packed recurrence (no padding computed) and
+`rnnlm.output`'s output layer, the same code `FastRNN` runs.
 
 `torch_state_dict()` renames and transposes these to nn.Embedding ("embedding.weight"),
 nn.RNN/GRU/LSTM(num_layers=L, batch_first=True) ("rnn.weight_ih_l{k}" = W_ih.T, ...) and
@@ -20,12 +24,13 @@ nn.Linear ("out.weight" = W_out.T, "out.bias").
 
 import numpy as np
 
-from .batching import num_targets, pad_batch
+from .batching import num_targets
 from .cells import CELLS, cell_param_shapes
 from .config import ModelConfig
 from .errors import ConfigError
 from .optim import SparseGradient
-from .sequence import embedding_backward, layer_backward, layer_forward, softmax_loss
+from .output import output_loss, output_scores, word_classes
+from .sequence import embedding_backward, stack_backward, stack_forward
 
 
 class LanguageModel:
@@ -35,18 +40,24 @@ class LanguageModel:
     "lstm" or "jordan" (see rnnlm.cells); num_layers L; embed_size E (None: E = H);
     bptt_truncate: None for full BPTT, or k: the error entering a layer at step t flows back
     at most k steps (the tutorial's meaning; see rnnlm.sequence); peephole / coupled_gates:
-    LSTM options; seed; dtype (float32 for training, float64 for checks).
+    LSTM options; softmax "full" or "class" and num_classes (see `ModelConfig`); counts: the
+    words' corpus counts that bin them into classes (None: a frequency-sorted vocabulary is
+    assumed); seed; dtype (float32 for training, float64 for checks); threads: output-layer
+    workers (0: one per core; see `ComputeConfig`).
     Initialisation follows torch: recurrent and output weights U(-1/sqrt(H), 1/sqrt(H)),
     the embedding N(0, 1) scaled by 1/sqrt(E), the output bias 0, so the first loss per word is about log C.
     """
 
     def __init__(self, vocab_size, hidden_size, cell="rnn", num_layers=1, embed_size=None, bptt_truncate=None,
-                 peephole=False, coupled_gates=False, seed=None, dtype=np.float32):
+                 peephole=False, coupled_gates=False, seed=None, dtype=np.float32, softmax="full", num_classes=None,
+                 counts=None, threads=0):
         self._config = ModelConfig(vocab_size=vocab_size, hidden_size=hidden_size, bptt_truncate=bptt_truncate,
                                    cell=cell, num_layers=num_layers, embed_size=embed_size, peephole=peephole,
-                                   coupled_gates=coupled_gates)
+                                   coupled_gates=coupled_gates, softmax=softmax, num_classes=num_classes)
         self.dtype = np.dtype(dtype)
         self.softmax_rows = 1024
+        self.threads = threads
+        self.classes = word_classes(self._config, counts)
         rng = np.random.default_rng(seed)
         C, H, E, L = vocab_size, hidden_size, self.embed_size, num_layers
         bound = 1.0 / np.sqrt(H)
@@ -56,14 +67,18 @@ class LanguageModel:
                 params[f"l{k}.{name}"] = rng.uniform(-bound, bound, shape)
         params["W_out"] = rng.uniform(-bound, bound, (H, C))
         params["b_out"] = np.zeros(C)
+        if self.classes is not None:
+            params["W_class"] = rng.uniform(-bound, bound, (H, self.classes.num_classes))
+            params["b_class"] = np.zeros(self.classes.num_classes)
         self.params = {k: v.astype(self.dtype) for k, v in params.items()}
 
     @classmethod
-    def from_config(cls, config, seed=None, dtype=np.float32):
-        """A fresh model of `config`'s shape (a `ModelConfig`)."""
+    def from_config(cls, config, seed=None, dtype=np.float32, counts=None, threads=0):
+        """A fresh model of `config`'s shape (a `ModelConfig`); counts bin the words for the class softmax."""
         return cls(config.vocab_size, config.hidden_size, cell=config.cell, num_layers=config.num_layers,
                    embed_size=config.embed_size, bptt_truncate=config.bptt_truncate, peephole=config.peephole,
-                   coupled_gates=config.coupled_gates, seed=seed, dtype=dtype)
+                   coupled_gates=config.coupled_gates, seed=seed, dtype=dtype, softmax=config.softmax,
+                   num_classes=config.num_classes, counts=counts, threads=threads)
 
     # ----------------------------------------------------------------- shape
 
@@ -98,7 +113,11 @@ class LanguageModel:
                      for _ in range(self._config.num_layers))
 
     def step(self, state, x):
-        """One time step for n sequences: x (n,) int word ids -> (logits (n, C) pre-softmax, new state)."""
+        """One time step for n sequences: x (n,) int word ids -> (scores (n, C), new state).
+
+        scores: the pre-softmax logits h W_out + b_out, or log P(w | h) with the class softmax
+        (softmax(scores) is the model's distribution either way).
+        """
         step_forward = CELLS[self._config.cell][0]
         inp = self.params["embedding"][np.asarray(x, dtype=np.int64)]  # (n, E)
         new_state = []
@@ -106,50 +125,67 @@ class LanguageModel:
             layer_state, _ = step_forward(inp, layer_state, self._layer(k), **self._options())
             new_state.append(layer_state)
             inp = layer_state[0]
-        return inp @ self.params["W_out"] + self.params["b_out"], tuple(new_state)
+        return output_scores(inp, **self._output()), tuple(new_state)
 
     # ----------------------------------------------------------------- losses
 
-    def _forward(self, X, Y):
-        """Padded batch through every layer: (x, y, mask, caches per layer, top outputs (N, T, H))."""
-        x, y, mask = pad_batch(X, Y)
-        inp = self.params["embedding"][x]  # (N, T, E)
-        caches = []
-        for k, state0 in enumerate(self.start_state(len(X))):
-            inp, layer_caches, _ = layer_forward(self._config.cell, inp, state0, self._layer(k), **self._options())
-            caches.append(layer_caches)
-        return x, y, mask.astype(bool), caches, inp
+    def _layers(self):
+        return [(self._config.cell, self._layer(k), self._options()) for k in range(self._config.num_layers)]
+
+    def _output(self):
+        p = self.params
+        return {"W": p["W_out"], "b": p["b_out"], "Wc": p.get("W_class"), "bc": p.get("b_class"),
+                "classes": self.classes}
+
+    def _forward(self, X, Y, state=None):
+        """Packed batch through every layer: a `rnnlm.sequence.Forward` (state: per layer, None for zeros)."""
+        state0 = self.start_state(len(X)) if state is None else state
+        return stack_forward(self._layers(), lambda x: self.params["embedding"][x], X, Y, state0)
+
+    def _loss_and_gradients(self, X, Y, state, sparse):
+        forward = self._forward(X, Y, state)
+        if forward.packing.num_tokens == 0:  # nothing to predict (no sentences, or only empty ones)
+            grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+            if sparse:
+                grads["embedding"] = SparseGradient(np.zeros(0, np.int64), grads["embedding"][:0], axis=0)
+            return 0.0, grads, forward.final
+        loss, dh, g = output_loss(forward.top, forward.y, **self._output(), rows=self.softmax_rows,
+                                  threads=self.threads)
+        grads = {"W_out": g["W"], "b_out": g["b"]}
+        if self.classes is not None:
+            grads.update({"W_class": g["Wc"], "b_class": g["bc"]})
+        dx, layer_grads = stack_backward(self._layers(), forward, dh, self._config.bptt_truncate)
+        for k, layer in enumerate(layer_grads):
+            for name, value in layer.items():
+                grads[f"l{k}.{name}"] = value
+        words, rows = embedding_backward(forward.x, dx)
+        demb = SparseGradient(words, rows.astype(self.dtype, copy=False), axis=0)
+        grads["embedding"] = demb if sparse else demb.to_dense(self.params["embedding"].shape, self.dtype)
+        return loss, {k: grads[k] for k in self.params}, forward.final
 
     def loss_and_gradients(self, X, Y, sparse=False):
         """Cross-entropy summed over every word of every sentence, and its gradients.
 
-        X, Y: sequences of N (T_n,) int arrays (ragged; padded internally, padding changes nothing).
+        X, Y: sequences of N (T_n,) int arrays (ragged; packed internally, no padding computed).
         Returns (total_loss: float, grads: dict keyed like `params`). sparse: grads["embedding"]
         is a `SparseGradient` over the K distinct input words (values (K, E), axis 0).
         """
-        c = self._config
-        if sum(len(s) for s in X) == 0:  # nothing to predict (no sentences, or only empty ones)
-            grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-            if sparse:
-                grads["embedding"] = SparseGradient(np.zeros(0, np.int64), grads["embedding"][:0], axis=0)
-            return 0.0, grads
-        x, y, mask, caches, top = self._forward(X, Y)
-        N, T, H = top.shape
-        real = mask.reshape(-1)
-        loss, dh_real, dW, db = softmax_loss(top.reshape(-1, H)[real], y.reshape(-1)[real], self.params["W_out"],
-                                             self.params["b_out"], rows=self.softmax_rows)
-        grads = {"W_out": dW, "b_out": db}
-        dout = np.zeros((N * T, H), dtype=self.dtype)
-        dout[real] = dh_real
-        dout = dout.reshape(N, T, H)
-        for k in range(c.num_layers - 1, -1, -1):
-            dout, layer_grads, _ = layer_backward(c.cell, dout, caches[k], truncate=c.bptt_truncate)
-            for name, g in layer_grads.items():
-                grads[f"l{k}.{name}"] = g
-        words, rows = embedding_backward(x.reshape(-1)[real], dout.reshape(N * T, -1)[real])
-        demb = SparseGradient(words, rows.astype(self.dtype, copy=False), axis=0)
-        grads["embedding"] = demb if sparse else demb.to_dense(self.params["embedding"].shape, self.dtype)
-        return loss, {k: grads[k] for k in self.params}
+        return self._loss_and_gradients(X, Y, None, sparse)[:2]
+
+    def window_loss_and_gradients(self, X, Y, state, sparse=False):
+        """Stream training: one (B, T) window continuing from `state` (from `start_state(B)` or the last call).
+
+        The gradient stops at the window's start (the state is a constant here). Returns
+        (loss_sum, grads, next_state): next_state the per-layer state after the window, detached.
+        """
+        return self._loss_and_gradients(list(X), list(Y), state, sparse)
+
+    def window_loss(self, X, Y, state):
+        """`window_loss_and_gradients` without gradients: (loss_sum, next_state)."""
+        forward = self._forward(list(X), list(Y), state)
+        loss = output_loss(forward.top, forward.y, **self._output(), gradients=False, rows=self.softmax_rows,
+                           threads=self.threads)[0]
+        return loss, forward.final
 
     def total_loss(self, X, Y, batch_size=64):
         """Cross-entropy summed over every word, in batches of `batch_size` sentences (sorted by length).
@@ -160,10 +196,7 @@ class LanguageModel:
         total = 0.0
         for a in range(0, len(order), batch_size):
             chunk = order[a:a + batch_size]
-            x, y, mask, _, top = self._forward([X[i] for i in chunk], [Y[i] for i in chunk])
-            real = mask.reshape(-1)
-            total += softmax_loss(top.reshape(-1, top.shape[2])[real], y.reshape(-1)[real], self.params["W_out"],
-                                  self.params["b_out"], rows=self.softmax_rows, gradients=False)[0]
+            total += self.window_loss([X[i] for i in chunk], [Y[i] for i in chunk], None)[0]
         return total
 
     def loss_per_word(self, X, Y, batch_size=64):
@@ -181,6 +214,9 @@ class LanguageModel:
         the jordan cell and the LSTM options, which torch does not have.
         """
         c = self._config
+        if c.softmax == "class":
+            raise ConfigError("a class-based softmax has no PyTorch counterpart (nn.Linear + cross-entropy is the "
+                              "full softmax), so this model cannot be exported")
         if c.cell == "jordan":
             raise ConfigError("a Jordan network has no PyTorch counterpart, so it cannot be exported")
         if c.peephole or c.coupled_gates:
