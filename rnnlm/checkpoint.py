@@ -7,6 +7,8 @@ Layout of a model file (format version 1), every entry a plain NumPy array:
     vocab/index_to_word      unicode strings, position = word index
     vocab/counts             int64 corpus counts
     optimizer/<key>          the optimizer's flat state_dict() (e.g. optimizer/U/m, optimizer/steps)
+    output/word_class        int64 (C,), class softmax only: each word's class (model_config holds
+                             softmax "class" and num_classes)
 
 The metadata JSON holds: "format" ("rnnlm-model"), "format_version" (1), "rnnlm_version",
 "model_kind" ("fast-rnn": the tutorial's `FastRNN`; "language-model": `LanguageModel`),
@@ -53,20 +55,25 @@ def model_kind(config):
     return "language-model"
 
 
-def build_model(config, seed=None, dtype=np.float32, kind=None):
-    """A freshly initialised model of `config`'s shape: `FastRNN` or `LanguageModel` (see `model_kind`)."""
+def build_model(config, seed=None, dtype=np.float32, kind=None, counts=None, threads=0):
+    """A freshly initialised model of `config`'s shape: `FastRNN` or `LanguageModel` (see `model_kind`).
+
+    counts: the vocabulary's corpus counts, which bin the words into classes for the class softmax.
+    threads: output-layer workers (`ComputeConfig.threads`).
+    """
     kind = kind or model_kind(config)
     if kind == "fast-rnn":
         from .fast import FastRNN
         return FastRNN(config.vocab_size, config.hidden_size, bptt_truncate=config.bptt_truncate,
-                       seed=seed, dtype=dtype)
+                       seed=seed, dtype=dtype, softmax=config.softmax, num_classes=config.num_classes,
+                       counts=counts, threads=threads)
     if kind == "language-model":
         try:
             from .models import LanguageModel
         except ImportError:
             raise ConfigError(f"this rnnlm has no LanguageModel (rnnlm.models), needed for cell {config.cell!r}, "
                               f"{config.num_layers} layer(s), embed size {config.embed_size}") from None
-        return LanguageModel.from_config(config, seed=seed, dtype=dtype)
+        return LanguageModel.from_config(config, seed=seed, dtype=dtype, counts=counts, threads=threads)
     raise ModelFileError(f"unknown model kind {kind!r}; this rnnlm knows {', '.join(MODEL_KINDS)}")
 
 
@@ -155,6 +162,8 @@ def save_model(path, model, vocabulary, level="word", data_config=None, train_co
     arrays.update({f"param/{name}": p for name, p in params.items()})
     arrays.update({f"vocab/{k}": v for k, v in vocabulary.to_arrays().items()})
     arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in training["arrays"].items()})
+    if getattr(model, "classes", None) is not None:
+        arrays["output/word_class"] = model.classes.word_class
     with atomic_write(path) as handle:
         np.savez_compressed(handle, **arrays)
 
@@ -238,8 +247,27 @@ def _metadata(arrays, path):
     return meta
 
 
-def load_model(path, dtype=np.float32):
-    """Read a model file written by `save_model` into a `Checkpoint` (never unpickles anything)."""
+def _word_classes(arrays, config, path):
+    """The stored `ClassSoftmax` of a class-softmax model file, checked, or ModelFileError."""
+    from .output import ClassSoftmax
+    stored = arrays.get("output/word_class")
+    if stored is None:
+        raise ModelFileError(f"{path} has a class softmax but lacks its word classes (output/word_class)")
+    K = config.classes
+    if stored.shape != (config.vocab_size,) or not np.issubdtype(stored.dtype, np.integer) \
+            or stored.min(initial=0) < 0 or stored.max(initial=0) >= K:
+        raise ModelFileError(f"{path}: output/word_class must hold {config.vocab_size} class ids in [0, {K})")
+    try:
+        return ClassSoftmax(stored, K)
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+
+
+def load_model(path, dtype=np.float32, threads=0):
+    """Read a model file written by `save_model` into a `Checkpoint` (never unpickles anything).
+
+    threads: the model's output-layer workers (`ComputeConfig.threads`).
+    """
     from .train import TrainingState
     arrays = _read_arrays(path)
     meta = _metadata(arrays, path)
@@ -257,7 +285,9 @@ def load_model(path, dtype=np.float32):
         raise ModelFileError(f"{path} holds a model of unknown kind {kind!r}; this rnnlm knows {', '.join(MODEL_KINDS)}")
     if len(vocabulary) != model_config.vocab_size:
         raise ModelFileError(f"{path}: vocabulary has {len(vocabulary)} words but the model {model_config.vocab_size}")
-    model = build_model(model_config, seed=0, dtype=dtype, kind=kind)
+    model = build_model(model_config, seed=0, dtype=dtype, kind=kind, threads=threads)
+    if model_config.softmax == "class":
+        model.classes = _word_classes(arrays, model_config, path)
     for name, target in model.params.items():
         stored = arrays.get(f"param/{name}")
         if stored is None:
