@@ -186,3 +186,34 @@ def test_class_model_file_round_trip(tmp_path, rng, kind):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(ModelFileError, match="word_class"):
         ckpt.load_model(tmp_path / "bad.npz")
+
+
+COMMENTS = __import__("pathlib").Path(__file__).resolve().parent / "fixtures" / "comments.csv"
+
+
+@pytest.mark.parametrize("model_options", [[], ["--cell", "gru", "--embed-size", "6"]])
+def test_cli_trains_evaluates_and_generates_with_the_class_softmax(tmp_path, capsys, model_options):
+    from rnnlm import cli
+    out = tmp_path / "m.npz"
+    assert cli.main(["train", str(COMMENTS), "--out", str(out), "--epochs", "1", "--vocab-size", "60", "--hidden", "8",
+                     "--no-progress", "--softmax", "class", "--classes", "5", "--threads", "2", *model_options]) == 0
+    assert "class softmax (5 classes)" in capsys.readouterr().out
+    config = ckpt.load_model(out).model.config
+    assert (config.softmax, config.num_classes) == ("class", 5)
+    assert cli.main(["evaluate", str(COMMENTS), "--model", str(out), "--threads", "1"]) == 0
+    assert "perplexity" in capsys.readouterr().out
+    assert cli.main(["generate", "--model", str(out), "-n", "2", "--seed", "1"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--classes", "5"], "--softmax class"),
+    (["--softmax", "class", "--classes", "0"], "number of classes"),
+    (["--threads", "-1"], "threads must be"),
+])
+def test_cli_refuses_impossible_output_options(tmp_path, capsys, argv, message):
+    from rnnlm import cli
+    out = tmp_path / "m.npz"
+    assert cli.main(["train", str(COMMENTS), "--out", str(out), "--no-progress", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and not out.exists()
