@@ -126,7 +126,7 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
 
     h (M, H) float, targets (M,) int in [0, C), W (H, C) (any layout: FastRNN passes V.T),
     b (C,) or None. rows: tokens per chunk (memory: rows x C per worker). threads: workers
-    for the chunks (1: the plain loop). Returns (loss, dh (M, H), dW (H, C), db (C,) or None),
+    for the chunks (1: the plain loop; 0 or None: one per core, see `resolve_threads`). Returns (loss, dh (M, H), dW (H, C), db (C,) or None),
     or (loss, None, None, None) without `gradients`.
     """
     h = np.ascontiguousarray(h)
@@ -146,7 +146,7 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
         h1 = np.ones((M, H + 1), dtype=dtype) if has_bias else h
         if has_bias:
             h1[:, :H] = h
-    threads = max(1, int(threads))
+    threads = resolve_threads(threads)
     chunks = _chunks(M, max(1, int(rows)), threads)
     workers = min(threads, len(chunks))
 
