@@ -267,17 +267,32 @@ class ClassSoftmax:
         order = np.argsort(cls, kind="stable")
         present, starts = np.unique(cls[order], return_index=True)
         ends = np.append(starts[1:], len(order))
-        for c, a, e in zip(present, starts, ends):
-            tokens = order[a:e]
-            words = self.members[c]
-            part = softmax_cross_entropy(h[tokens], self.position[targets[tokens]], W[:, words],
-                                         b[words] if b is not None else None, gradients, rows)
-            loss += part[0]
-            if gradients:
-                dh[tokens] += part[1]
-                dW[:, words] = part[2]
-                if db is not None:
-                    db[words] = part[3]
+
+        def within(groups):
+            """P(w | c(w), h) for the tokens of some classes; classes own disjoint tokens and words."""
+            total = 0.0
+            for c, a, e in groups:
+                tokens = order[a:e]
+                words = self.members[c]
+                part = softmax_cross_entropy(h[tokens], self.position[targets[tokens]], W[:, words],
+                                             b[words] if b is not None else None, gradients, rows)
+                total += part[0]
+                if gradients:
+                    dh[tokens] += part[1]
+                    dW[:, words] = part[2]
+                    if db is not None:
+                        db[words] = part[3]
+            return total
+
+        groups = list(zip(present, starts, ends))
+        workers = min(resolve_threads(threads), len(groups))
+        # many small products: BLAS threads cost more than they give, so they run one-threaded,
+        # and with threads > 1 the classes are shared among our own workers
+        with _one_blas_thread():
+            if workers <= 1:
+                loss += within(groups)
+            else:
+                loss += sum(_pool(workers).map(within, [groups[i::workers] for i in range(workers)]))
         if not gradients:
             return loss, None, None, None, None, None
         return loss, dh, dW, db, dWc, dbc
