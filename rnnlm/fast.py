@@ -9,12 +9,18 @@ Letters: N sentences in a batch, M their real (unpadded) tokens, K the distinct 
 them, C vocabulary size, H hidden size.
 
 FastRNN is a thin adapter: it owns U, V, W and their tutorial orientation, and nothing else.
+What makes it fast lives in the modules every model shares, in the order the time is spent:
 
-1. Recurrence and truncated BPTT: `rnnlm.sequence`'s packed recurrence (length-sorted,
+1. Output layer: `rnnlm.output` with W = V^T. The M real tokens' states form one (M, H)
+   matrix and the three C x H products (logits, dV, dS) run as float32 GEMMs over chunks of
+   rows; exp is computed as exp2; the softmax is never normalised explicitly (its row sums
+   come out of the dS product as an extra column); the max-shift is skipped only when a
+   bound proves exp cannot overflow; with threads > 1 the chunks run in a thread pool. Or the
+   class-based softmax, with class weights V_class (K, H).
+2. Recurrence and truncated BPTT: `rnnlm.sequence`'s packed recurrence (length-sorted,
    time-major, no padding computed) with the Elman cell of `rnnlm.cells`, given the column
    U[:, x_t] as its already-projected input and W_hh = W^T (row vectors), no biases.
-2. Output layer: `rnnlm.output` (chunked, exp2, fused sums, optional thread pool), with
-   W = V^T; or the class-based softmax with class weights V_class (K, H).
+   Truncation runs lag by lag over all tokens at once.
 3. dU is sparse: column w of dU is the sum of the errors entering s_t over the tokens whose
    input is word w, added per word with `segment_sum` (only the K words seen).
 
