@@ -293,22 +293,23 @@ def main(argv=None):
         if name in median:
             print(f"{name:<44} {median[name]:>10,.0f}   {min(r):>8,.0f}..{max(r):<8,.0f}")
     fast4, fast_full = median["FastRNN, truncate 4"], median["FastRNN, full BPTT"]
-    reference = median["reference RNNNumpy, truncate 4"]
+
+    def ratio(ours, theirs, target=None):
+        """Ratio of the medians, and of the best rounds (the least disturbed by other work on the machine)."""
+        text = f"{median[ours] / median[theirs]:.2f}x (best rounds {max(rates[ours]) / max(rates[theirs]):.2f}x)"
+        return f"  {ours} / {theirs}: {text}" + (f"; target >= {target}x" if target else "")
+
     print("ratios (measured in this one run):")
-    print(f"  FastRNN truncate 4 / reference truncate 4: {fast4 / reference:.1f}x (target >= 50x)")
+    print(ratio("FastRNN, truncate 4", "reference RNNNumpy, truncate 4", 50))
     if torch is not None:
-        pytorch = median["PyTorch CPU, full BPTT"]
-        print(f"  FastRNN full BPTT / PyTorch CPU full BPTT: {fast_full / pytorch:.2f}x (target >= 2.0x)")
-        print(f"  FastRNN truncate 4 / PyTorch CPU full BPTT: {fast4 / pytorch:.2f}x")
+        print(ratio("FastRNN, full BPTT", "PyTorch CPU, full BPTT", 2.0))
+        print(ratio("FastRNN, truncate 4", "PyTorch CPU, full BPTT"))
         for cell in ("rnn", "gru", "lstm"):
-            ours, theirs = median[f"LanguageModel({cell})"], median[f"PyTorch nn.{cell.upper()}"]
-            print(f"  LanguageModel({cell}) / PyTorch nn.{cell.upper()}: {ours / theirs:.2f}x (target >= 1.8x)")
+            print(ratio(f"LanguageModel({cell})", f"PyTorch nn.{cell.upper()}", 1.8))
     else:
         print("  PyTorch not installed: no PyTorch comparison")
-    print(f"  FastRNN threads {threads} / threads 1 (full BPTT): "
-          f"{fast_full / median['FastRNN, full BPTT, threads 1']:.2f}x")
-    print(f"  class softmax / full softmax (FastRNN, full BPTT): "
-          f"{median[f'FastRNN, full BPTT, class softmax K={classes}'] / fast_full:.1f}x (target >= 8x)")
+    print(ratio("FastRNN, full BPTT", "FastRNN, full BPTT, threads 1") + f" (default threads {threads})")
+    print(ratio(f"FastRNN, full BPTT, class softmax K={classes}", "FastRNN, full BPTT", 8))
     print(f"  fraction of the GEMM-bound limit: FastRNN full BPTT {fast_full / gemm_rate:.0%}, "
           f"truncate 4 {fast4 / gemm_rate:.0%}; " + ", ".join(
               f"LanguageModel({cell}) {median[f'LanguageModel({cell})'] / gemm_rate:.0%}"
