@@ -8,7 +8,7 @@ Run from the repository root:
 Every contender does the same work per batch: loss, gradients and one SGD update, on
 batches of 64 sentences x 45 tokens with C = 8000 words and H = 100 hidden units, full
 softmax unless the row says "class softmax". Rows: the GEMM-bound limit; the reference;
-FastRNN (truncate 4, full BPTT, with the output layer's threads at 1 and at the default);
+FastRNN (truncate 4, full BPTT, with the output layer's threads at the default 1 and at 0 = one per core);
 FastRNN with the class-based softmax; every LanguageModel cell (embedding E = H, both
 biases) against PyTorch's nn.RNN / nn.GRU / nn.LSTM of the same sizes (Jordan has none). The contenders are timed in interleaved rounds (A B C, A B C, ...) and the
 medians reported, because a shared machine's speed drifts during a run. See
@@ -110,7 +110,7 @@ def reference_contender(X, Y):
     return run
 
 
-def fast_contender(X, Y, truncate, threads=0, **options):
+def fast_contender(X, Y, truncate, threads=1, **options):
     model = FastRNN(C, H, bptt_truncate=truncate, seed=0, threads=threads, **options)
     optimizer = SGD(LEARNING_RATE)
     return minibatch_runner(model, optimizer, X, Y)
@@ -264,7 +264,7 @@ def main(argv=None):
 
     print(environment_line())
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1, 5, 15 min) on "
-          f"{os.cpu_count()} CPUs; output-layer threads: default {threads}")
+          f"{os.cpu_count()} CPUs; output-layer threads: default 1, threads 0 = {threads} workers")
     print(f"setup: C = {C}, H = {H}, batch {BATCH} x {LENGTH} tokens, full softmax unless marked, float32 "
           f"(reference float64, per sentence); loss + gradients + SGD update; median of {repeats} interleaved rounds")
     rng = np.random.default_rng(0)
@@ -276,7 +276,7 @@ def main(argv=None):
         "reference RNNNumpy, truncate 4": reference_contender(X, Y),
         "FastRNN, truncate 4": fast_contender(X, Y, 4),
         "FastRNN, full BPTT": fast_contender(X, Y, None),
-        "FastRNN, full BPTT, threads 1": fast_contender(X, Y, None, threads=1),
+        "FastRNN, full BPTT, threads 0 (one per core)": fast_contender(X, Y, None, threads=0),
         f"FastRNN, full BPTT, class softmax K={classes}": fast_contender(X, Y, None, softmax="class"),
     }
     if torch is not None:
@@ -308,7 +308,7 @@ def main(argv=None):
             print(ratio(f"LanguageModel({cell})", f"PyTorch nn.{cell.upper()}", 1.8))
     else:
         print("  PyTorch not installed: no PyTorch comparison")
-    print(ratio("FastRNN, full BPTT", "FastRNN, full BPTT, threads 1") + f" (default threads {threads})")
+    print(ratio("FastRNN, full BPTT, threads 0 (one per core)", "FastRNN, full BPTT") + f" ({threads} workers)")
     print(ratio(f"FastRNN, full BPTT, class softmax K={classes}", "FastRNN, full BPTT", 8))
     print(f"  fraction of the GEMM-bound limit: FastRNN full BPTT {fast_full / gemm_rate:.0%}, "
           f"truncate 4 {fast4 / gemm_rate:.0%}; " + ", ".join(

@@ -55,7 +55,7 @@ def model_kind(config):
     return "language-model"
 
 
-def build_model(config, seed=None, dtype=np.float32, kind=None, counts=None, threads=0):
+def build_model(config, seed=None, dtype=np.float32, kind=None, counts=None, threads=1):
     """A freshly initialised model of `config`'s shape: `FastRNN` or `LanguageModel` (see `model_kind`).
 
     counts: the vocabulary's corpus counts, which bin the words into classes for the class softmax.
@@ -263,7 +263,7 @@ def _word_classes(arrays, config, path):
         raise ModelFileError(f"{path}: {exc}") from None
 
 
-def load_model(path, dtype=np.float32, threads=0):
+def load_model(path, dtype=np.float32, threads=1):
     """Read a model file written by `save_model` into a `Checkpoint` (never unpickles anything).
 
     threads: the model's output-layer workers (`ComputeConfig.threads`).

@@ -59,7 +59,7 @@ def _threads(args):
 
 def _add_threads_option(parser):
     parser.add_argument("--threads", type=int, metavar="N",
-                        help="worker threads for the output layer; 0 = one per core, 1 = a single loop"
+                        help="worker threads for the output layer; 1 = a single loop (BLAS uses every core), 0 = one per core"
                              + _d(ComputeConfig, "threads"))
 
 
@@ -308,7 +308,7 @@ def cmd_train(args):
 
 # --------------------------------------------------------------------- evaluate / generate
 
-def _load(path, threads=0):
+def _load(path, threads=1):
     if path is None:
         if not ckpt.BUNDLED_MODEL.is_file():
             raise ModelFileError(f"the bundled model {ckpt.BUNDLED_MODEL} is missing from this installation; "

@@ -30,7 +30,7 @@ the states; `total_loss` walks a corpus in batches, so it never holds corpus x C
 Public API
 ----------
 FastRNN(word_dim, hidden_dim=100, bptt_truncate=4, seed=None, dtype=np.float32, softmax_rows=1024,
-        softmax="full", num_classes=None, counts=None, threads=0)
+        softmax="full", num_classes=None, counts=None, threads=1)
     .U (H, C), .V (C, H), .W (H, H) (and .V_class (K, H) with the class softmax); .params; .config
     .loss_and_gradients(X, Y, sparse=False) -> (total_loss, grads)
     .window_loss_and_gradients(X, Y, state, sparse=False) -> (loss_sum, grads, next_state)
@@ -46,7 +46,7 @@ from .batching import num_targets, segment_sum
 from .cells import rnn_step_forward
 from .config import ModelConfig
 from .optim import SparseGradient
-from .output import output_loss, output_scores, word_classes
+from .output import output_loss, output_scores, threads_held, word_classes
 from .reference import RNNNumpy
 from .sequence import stack_backward, stack_forward
 
@@ -62,11 +62,11 @@ class FastRNN:
     the memory bound (softmax_rows x C) and barely changes speed between 256 and 2048.
     softmax, num_classes: see `ModelConfig`; counts: the words' corpus counts that bin
     them into classes (None: a frequency-sorted vocabulary is assumed). threads: output-layer
-    workers (0: one per core; see `ComputeConfig`).
+    workers (1: the plain loop; 0: one per core; see `ComputeConfig`).
     """
 
     def __init__(self, word_dim, hidden_dim=100, bptt_truncate=4, seed=None, dtype=np.float32,
-                 softmax_rows=1024, softmax="full", num_classes=None, counts=None, threads=0):
+                 softmax_rows=1024, softmax="full", num_classes=None, counts=None, threads=1):
         self._config = ModelConfig(vocab_size=word_dim, hidden_size=hidden_dim, bptt_truncate=bptt_truncate,
                                    cell="rnn", softmax=softmax, num_classes=num_classes)
         self.word_dim = word_dim
@@ -175,7 +175,8 @@ class FastRNN:
         over them (the tutorial's list [dU, dV, dW] is `[grads[k] for k in "UVW"]`).
         sparse: grads["U"] becomes a `SparseGradient` over the K words seen, values (H, K).
         """
-        return self._loss_and_gradients(X, Y, None, sparse)[:2]
+        with threads_held(self.threads):
+            return self._loss_and_gradients(X, Y, None, sparse)[:2]
 
     def window_loss_and_gradients(self, X, Y, state, sparse=False):
         """Stream training: one (B, T) window continuing from `state` (B, H) (from `start_state` or the last call).
@@ -183,14 +184,16 @@ class FastRNN:
         The gradient stops at the window's start (the state is a constant here). Returns
         (loss_sum, grads, next_state): next_state (B, H) the state after the window, detached.
         """
-        return self._loss_and_gradients(list(X), list(Y), state, sparse)
+        with threads_held(self.threads):
+            return self._loss_and_gradients(list(X), list(Y), state, sparse)
 
     def window_loss(self, X, Y, state):
         """`window_loss_and_gradients` without gradients: (loss_sum, next_state)."""
-        forward = self._forward(list(X), list(Y), state)
-        out = self._output()
-        loss = output_loss(forward.top, forward.y, out["W"], None, out["Wc"], None, self.classes, gradients=False,
-                           rows=self.softmax_rows, threads=self.threads)[0]
+        with threads_held(self.threads):
+            forward = self._forward(list(X), list(Y), state)
+            out = self._output()
+            loss = output_loss(forward.top, forward.y, out["W"], None, out["Wc"], None, self.classes,
+                               gradients=False, rows=self.softmax_rows, threads=self.threads)[0]
         return loss, forward.final[0][0]
 
     def total_loss(self, X, Y, batch_size=64):

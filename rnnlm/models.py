@@ -29,7 +29,7 @@ from .cells import CELLS, cell_param_shapes
 from .config import ModelConfig
 from .errors import ConfigError
 from .optim import SparseGradient
-from .output import output_loss, output_scores, word_classes
+from .output import output_loss, output_scores, threads_held, word_classes
 from .sequence import embedding_backward, stack_backward, stack_forward
 
 
@@ -43,14 +43,14 @@ class LanguageModel:
     LSTM options; softmax "full" or "class" and num_classes (see `ModelConfig`); counts: the
     words' corpus counts that bin them into classes (None: a frequency-sorted vocabulary is
     assumed); seed; dtype (float32 for training, float64 for checks); threads: output-layer
-    workers (0: one per core; see `ComputeConfig`).
+    workers (1: the plain loop; 0: one per core; see `ComputeConfig`).
     Initialisation follows torch: recurrent and output weights U(-1/sqrt(H), 1/sqrt(H)),
     the embedding N(0, 1) scaled by 1/sqrt(E), the output bias 0, so the first loss per word is about log C.
     """
 
     def __init__(self, vocab_size, hidden_size, cell="rnn", num_layers=1, embed_size=None, bptt_truncate=None,
                  peephole=False, coupled_gates=False, seed=None, dtype=np.float32, softmax="full", num_classes=None,
-                 counts=None, threads=0):
+                 counts=None, threads=1):
         self._config = ModelConfig(vocab_size=vocab_size, hidden_size=hidden_size, bptt_truncate=bptt_truncate,
                                    cell=cell, num_layers=num_layers, embed_size=embed_size, peephole=peephole,
                                    coupled_gates=coupled_gates, softmax=softmax, num_classes=num_classes)
@@ -73,7 +73,7 @@ class LanguageModel:
         self.params = {k: v.astype(self.dtype) for k, v in params.items()}
 
     @classmethod
-    def from_config(cls, config, seed=None, dtype=np.float32, counts=None, threads=0):
+    def from_config(cls, config, seed=None, dtype=np.float32, counts=None, threads=1):
         """A fresh model of `config`'s shape (a `ModelConfig`); counts bin the words for the class softmax."""
         return cls(config.vocab_size, config.hidden_size, cell=config.cell, num_layers=config.num_layers,
                    embed_size=config.embed_size, bptt_truncate=config.bptt_truncate, peephole=config.peephole,
@@ -170,7 +170,8 @@ class LanguageModel:
         Returns (total_loss: float, grads: dict keyed like `params`). sparse: grads["embedding"]
         is a `SparseGradient` over the K distinct input words (values (K, E), axis 0).
         """
-        return self._loss_and_gradients(X, Y, None, sparse)[:2]
+        with threads_held(self.threads):
+            return self._loss_and_gradients(X, Y, None, sparse)[:2]
 
     def window_loss_and_gradients(self, X, Y, state, sparse=False):
         """Stream training: one (B, T) window continuing from `state` (from `start_state(B)` or the last call).
@@ -178,13 +179,15 @@ class LanguageModel:
         The gradient stops at the window's start (the state is a constant here). Returns
         (loss_sum, grads, next_state): next_state the per-layer state after the window, detached.
         """
-        return self._loss_and_gradients(list(X), list(Y), state, sparse)
+        with threads_held(self.threads):
+            return self._loss_and_gradients(list(X), list(Y), state, sparse)
 
     def window_loss(self, X, Y, state):
         """`window_loss_and_gradients` without gradients: (loss_sum, next_state)."""
-        forward = self._forward(list(X), list(Y), state)
-        loss = output_loss(forward.top, forward.y, **self._output(), gradients=False, rows=self.softmax_rows,
-                           threads=self.threads)[0]
+        with threads_held(self.threads):
+            forward = self._forward(list(X), list(Y), state)
+            loss = output_loss(forward.top, forward.y, **self._output(), gradients=False, rows=self.softmax_rows,
+                               threads=self.threads)[0]
         return loss, forward.final
 
     def total_loss(self, X, Y, batch_size=64):

@@ -44,6 +44,7 @@ probabilities are exactly normalised and cost about (K + C / K) H per token inst
 Words are binned by frequency (`frequency_classes`) into K ~ sqrt(C) classes.
 """
 
+import contextlib
 import math
 import os
 import threading
@@ -97,6 +98,16 @@ def _one_blas_thread():
         from threadpoolctl import ThreadpoolController
         _blas = ThreadpoolController()
     return _blas.limit(limits=1, user_api="blas")
+
+
+def threads_held(threads):
+    """The context a model runs a whole loss computation in: with more than one worker, BLAS is held to
+    one thread throughout, not only inside the pool. (An OpenBLAS thread woken by the recurrence's
+    products keeps spinning for a while and would compete with the workers: measured 131 ms per
+    batch instead of 94.) With one thread, nothing changes."""
+    if resolve_threads(threads) > 1:
+        return _one_blas_thread()
+    return contextlib.nullcontext()
 
 
 def _chunks(M, rows, threads):

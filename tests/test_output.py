@@ -219,16 +219,15 @@ def test_cli_refuses_impossible_output_options(tmp_path, capsys, argv, message):
     assert message in err and len(err.strip().splitlines()) == 1 and not out.exists()
 
 
-def test_the_default_thread_count_is_one_worker_per_core(rng, monkeypatch):
+def test_threads_zero_means_one_worker_per_core_and_the_default_is_the_plain_loop(rng, monkeypatch):
     from rnnlm import output
     monkeypatch.setattr(output, "available_cores", lambda: 3)
     assert output.resolve_threads(0) == output.resolve_threads(None) == 3 and output.resolve_threads(1) == 1
     used = []
     real_pool = output._pool
     monkeypatch.setattr(output, "_pool", lambda n: used.append(n) or real_pool(n))
-    fast = FastRNN(30, 4, seed=0, softmax_rows=8)  # threads left at its default
     X = [rng.integers(0, 30, 12) for _ in range(3)]
-    fast.loss_and_gradients(X, X)
+    FastRNN(30, 4, seed=0, softmax_rows=8, threads=0).loss_and_gradients(X, X)
     assert used == [3]
-    FastRNN(30, 4, seed=0, softmax_rows=8, threads=1).loss_and_gradients(X, X)
-    assert used == [3]  # one thread: the plain loop, no pool
+    FastRNN(30, 4, seed=0, softmax_rows=8).loss_and_gradients(X, X)  # the default: the plain loop, no pool
+    assert used == [3]
