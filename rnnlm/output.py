@@ -19,7 +19,8 @@ Full softmax, `softmax_cross_entropy`: what makes it fast, in the order the time
 
        dW = h^T (E / z) - h^T onehot(y)        dh = (E / z) W^T - W[:, y]^T
 
-   so 1/z scales the (m, H) side, never the (m, C) block; the onehot terms are gathers; and
+   so 1/z scales the (m, H) side, never the (m, C) block; the onehot terms are a gather (dh)
+   and m entries of the block (E - z onehot(y), before the dW product); and
    z comes out of the dh product as an extra column: E [W^T | 1] (the fused sums). With a
    bias, db comes out of the dW product the same way: [h | 1]^T (E / z).
 3. exp(x) is computed as exp2(log2(e) x), which NumPy runs about 2.5x faster in float32;
@@ -52,7 +53,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .batching import segment_sum
 from .numerics import log_softmax
 
 # exp(x) of float32 neither overflows (summed over C words) nor underflows to zero for
@@ -132,12 +132,13 @@ def exp_bound(h, W, b=None):
     return w * s + (float(np.max(np.abs(b))) if b is not None else 0.0)
 
 
-def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, threads=1):
+def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, threads=1, bound=None):
     """Summed cross-entropy of logits = h W + b over M tokens, and its gradients.
 
     h (M, H) float, targets (M,) int in [0, C), W (H, C) (any layout: FastRNN passes V.T),
     b (C,) or None. rows: tokens per chunk (memory: rows x C per worker). threads: workers
-    for the chunks (1: the plain loop; 0 or None: one per core, see `resolve_threads`). Returns (loss, dh (M, H), dW (H, C), db (C,) or None),
+    for the chunks (1: the plain loop; 0 or None: one per core, see `resolve_threads`). bound: an
+    upper bound on |logits| if the caller knows one (else `exp_bound` computes it). Returns (loss, dh (M, H), dW (H, C), db (C,) or None),
     or (loss, None, None, None) without `gradients`.
     """
     h = np.ascontiguousarray(h)
@@ -146,7 +147,7 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
     M, H = h.shape
     C = W.shape[1]
     has_bias = b is not None
-    shift = exp_bound(h, W, b) > EXP_SAFE
+    shift = (exp_bound(h, W, b) if bound is None else bound) > EXP_SAFE
     W2 = np.ascontiguousarray(W * dtype.type(_LOG2E), dtype=dtype)  # (H, C): exp2(log2(e) x) = exp(x)
     b2 = (b * dtype.type(_LOG2E)).astype(dtype) if has_bias else None
     if gradients:
@@ -185,6 +186,8 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
             if gradients:
                 r = (1.0 / z)[:, None]  # (m, 1): softmax = E / z, applied to the (m, H) sides only
                 dh1[a:e, :H] *= r
+                # E - z onehot(y), so that (E - z onehot(y)) / z = softmax - onehot(y) in the dW product
+                logits[np.arange(m), targets[a:e]] -= z
                 acc += (h1[a:e] * r).T @ logits
         return loss, acc
 
@@ -199,9 +202,7 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
     acc = results[0][1] if results else np.zeros((h1.shape[1], C), dtype=dtype)
     for r in results[1:]:
         acc += r[1]
-    # the -onehot(y) half of softmax - onehot(y): column y_m of dW loses h_m, dh_m loses W[:, y_m]
-    words, h_sums = segment_sum(targets, h1)
-    acc[:, words] -= h_sums.T
+    # the -onehot(y) half of softmax - onehot(y) for dh: dh_m loses W[:, y_m] (a gather)
     dW = acc[:H] if has_bias else acc
     db = acc[H].copy() if has_bias else None
     dh = dh1[:, :H] - W.T[targets]
@@ -273,8 +274,12 @@ class ClassSoftmax:
         cls = self.word_class[targets]
         loss, dh, dWc, dbc = softmax_cross_entropy(h, cls, Wc, bc, gradients, rows, threads)
         if gradients:
-            dW = np.zeros(W.shape, dtype=h.dtype)
+            dW = np.zeros_like(W, dtype=h.dtype)  # W's own layout: a class's words are then contiguous for V^T
             db = np.zeros(b.shape, dtype=h.dtype) if b is not None else None
+        # exp_bound's norms once for all classes: a class's bound is the max over its own words and tokens
+        w_norms = np.sqrt(np.einsum("hc,hc->c", W, W))
+        h_norms = np.sqrt(np.einsum("mh,mh->m", h, h))
+        b_abs = np.abs(b) if b is not None else None
         order = np.argsort(cls, kind="stable")
         present, starts = np.unique(cls[order], return_index=True)
         ends = np.append(starts[1:], len(order))
@@ -285,8 +290,10 @@ class ClassSoftmax:
             for c, a, e in groups:
                 tokens = order[a:e]
                 words = self.members[c]
+                bound = float(w_norms[words].max() * h_norms[tokens].max()
+                              + (b_abs[words].max() if b_abs is not None else 0.0))
                 part = softmax_cross_entropy(h[tokens], self.position[targets[tokens]], W[:, words],
-                                             b[words] if b is not None else None, gradients, rows)
+                                             b[words] if b is not None else None, gradients, rows, bound=bound)
                 total += part[0]
                 if gradients:
                     dh[tokens] += part[1]

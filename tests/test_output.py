@@ -231,3 +231,22 @@ def test_threads_zero_means_one_worker_per_core_and_the_default_is_the_plain_loo
     assert used == [3]
     FastRNN(30, 4, seed=0, softmax_rows=8).loss_and_gradients(X, X)  # the default: the plain loop, no pool
     assert used == [3]
+
+
+def test_class_softmax_with_logits_beyond_float32_exp_overflow(rng):
+    # each class's own bound must trigger the shift: logits in the hundreds, float32
+    M, H, C, K = 30, 5, 20, 4
+    word_class = frequency_classes(rng.integers(1, 100, C), K)
+    layer = ClassSoftmax(word_class, K)
+    h = rng.uniform(-1, 1, (M, H))
+    W, b = rng.standard_normal((H, C)) * 150, rng.standard_normal(C) * 50
+    Wc, bc = rng.standard_normal((H, K)) * 150, rng.standard_normal(K) * 50
+    y = rng.integers(0, C, M)
+    expected = 0.0  # in log space, token by token: the probabilities themselves underflow float64
+    for m in range(M):
+        c = word_class[y[m]]
+        same = list(np.flatnonzero(word_class == c))
+        expected -= log_softmax(h[m] @ Wc + bc)[c] + log_softmax(h[m] @ W[:, same] + b[same])[same.index(y[m])]
+    f32 = [a.astype(np.float32) for a in (h, W, b, Wc, bc)]
+    loss = layer.loss(f32[0], y, *f32[1:], gradients=False)[0]
+    assert np.isfinite(loss) and loss == pytest.approx(expected, rel=1e-3)
