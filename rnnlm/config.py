@@ -133,9 +133,10 @@ class ComputeConfig(_Config):
         (at most 8). 1 (the default) is the plain single loop, with BLAS's own threads on
         every core for the products. With more than one, BLAS is held to one thread for the
         whole loss computation and the chunks (products, exp, sums) run in our own workers.
-        Measured on the 2-core development machine (FastRNN, C = 8000, full BPTT): 1 thread
-        91 ms per batch, 2 workers 94 ms, because the three products already keep both cores
-        busy and exp is a small part; so 1 is the default, and never slower on one core.
+        Measured on the 2-core development machine (FastRNN, C = 8000, full BPTT): 2 workers
+        1.09x the plain loop when the machine was otherwise idle, no faster while other jobs
+        shared it (the three products already keep both cores busy; exp is a small part), so
+        1 is the default: never slower, on any number of cores.
     """
 
     threads: int = 1
