@@ -38,10 +38,16 @@ def rnn_step_forward(x, state_prev, p):
     """Elman step, torch.nn.RNN with tanh:  h_t = tanh(x_t W_ih + b_ih + h_{t-1} W_hh + b_hh).
 
     x (N, E); state_prev (h_{t-1},) with h (N, H); p: W_ih (E, H), W_hh (H, H), b_ih (H,), b_hh (H,).
-    Returns ((h_t,), cache).
+    Without "W_ih" in p the input is already projected (E = H), as in the tutorial's model
+    (`FastRNN`), where x_t is the column U[:, x_t]; a missing bias is zero. Returns ((h_t,), cache).
     """
     (h_prev,) = state_prev
-    h = np.tanh(x @ p["W_ih"] + p["b_ih"] + h_prev @ p["W_hh"] + p["b_hh"])
+    a = h_prev @ p["W_hh"]
+    a += x @ p["W_ih"] if "W_ih" in p else x
+    for name in ("b_ih", "b_hh"):
+        if name in p:
+            a += p[name]
+    h = np.tanh(a, out=a)
     return (h,), RNNCache(x, h_prev, h, p)
 
 
@@ -49,14 +55,19 @@ def rnn_step_backward(dstate, cache):
     """Backward of `rnn_step_forward`: da = dh (1 - h^2); dx = da W_ih^T; dh_prev = da W_hh^T.
 
     Returns (dx (N, E), (dh_prev,), grads): dW_ih = x^T da, dW_hh = h_prev^T da, db_ih = db_hh =
-    da summed over the batch.
+    da summed over the batch; only for the parameters the cache's p holds (dx = da without W_ih).
     """
     (dh,) = dstate
     x, h_prev, h, p = cache
     da = dh * (1 - h * h)  # (N, H)
-    db = da.sum(axis=0)
-    grads = {"W_ih": x.T @ da, "W_hh": h_prev.T @ da, "b_ih": db, "b_hh": db.copy()}
-    return da @ p["W_ih"].T, (da @ p["W_hh"].T,), grads
+    grads = {"W_hh": h_prev.T @ da}
+    if "W_ih" in p:
+        grads["W_ih"] = x.T @ da
+    if "b_ih" in p or "b_hh" in p:
+        db = da.sum(axis=0)
+        grads.update({name: db.copy() for name in ("b_ih", "b_hh") if name in p})
+    dx = da @ p["W_ih"].T if "W_ih" in p else da
+    return dx, (da @ p["W_hh"].T,), grads
 
 
 # --------------------------------------------------------------------- GRU (torch.nn.GRU)

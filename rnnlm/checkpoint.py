@@ -7,6 +7,8 @@ Layout of a model file (format version 1), every entry a plain NumPy array:
     vocab/index_to_word      unicode strings, position = word index
     vocab/counts             int64 corpus counts
     optimizer/<key>          the optimizer's flat state_dict() (e.g. optimizer/U/m, optimizer/steps)
+    output/word_class        int64 (C,), class softmax only: each word's class (model_config holds
+                             softmax "class" and num_classes)
 
 The metadata JSON holds: "format" ("rnnlm-model"), "format_version" (1), "rnnlm_version",
 "model_kind" ("fast-rnn": the tutorial's `FastRNN`; "language-model": `LanguageModel`;
@@ -67,24 +69,31 @@ def kind_of(model):
     return "language-model" if isinstance(model, LanguageModel) else model_kind(model.config)
 
 
-def build_model(config, seed=None, dtype=np.float32, kind=None):
+def build_model(config, seed=None, dtype=np.float32, kind=None, counts=None, threads=1):
     """A freshly initialised model of `config`'s shape: `FastRNN` or `LanguageModel` (see `model_kind`),
-    or with kind "reference-rnn" the tutorial's `RNNNumpy` (always float64, `dtype` ignored)."""
+    or with kind "reference-rnn" the tutorial's `RNNNumpy` (always float64, `dtype` ignored).
+
+    counts: the vocabulary's corpus counts, which bin the words into classes for the class softmax.
+    threads: output-layer workers (`ComputeConfig.threads`).
+    """
     kind = kind or model_kind(config)
     if kind == "reference-rnn":
         from .reference import RNNNumpy
+        if config.softmax != "full":
+            raise ConfigError("RNNNumpy, the tutorial's reading copy, has only the full softmax")
         return RNNNumpy(config.vocab_size, config.hidden_size, bptt_truncate=config.bptt_truncate, seed=seed)
     if kind == "fast-rnn":
         from .fast import FastRNN
         return FastRNN(config.vocab_size, config.hidden_size, bptt_truncate=config.bptt_truncate,
-                       seed=seed, dtype=dtype)
+                       seed=seed, dtype=dtype, softmax=config.softmax, num_classes=config.num_classes,
+                       counts=counts, threads=threads)
     if kind == "language-model":
         try:
             from .models import LanguageModel
         except ImportError:
             raise ConfigError(f"this rnnlm has no LanguageModel (rnnlm.models), needed for cell {config.cell!r}, "
                               f"{config.num_layers} layer(s), embed size {config.embed_size}") from None
-        return LanguageModel.from_config(config, seed=seed, dtype=dtype)
+        return LanguageModel.from_config(config, seed=seed, dtype=dtype, counts=counts, threads=threads)
     raise ModelFileError(f"unknown model kind {kind!r}; this rnnlm knows {', '.join(MODEL_KINDS)}")
 
 
@@ -182,6 +191,8 @@ def save_model(path, model, vocabulary, level="word", data_config=None, train_co
     arrays.update({f"param/{name}": p for name, p in params.items()})
     arrays.update({f"vocab/{k}": v for k, v in vocabulary.to_arrays().items()})
     arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in training["arrays"].items()})
+    if getattr(model, "classes", None) is not None:
+        arrays["output/word_class"] = model.classes.word_class
     with atomic_write(path) as handle:
         np.savez_compressed(handle, **arrays)
 
@@ -427,6 +438,25 @@ def _fill_params(params, archive, shapes, path, dtype):
         target[...] = stored
 
 
+def _word_classes(archive, config, path):
+    """The stored `ClassSoftmax` of a class-softmax model file, checked (header first), or ModelFileError."""
+    from .output import ClassSoftmax
+    key = "output/word_class"
+    if key not in archive:
+        raise ModelFileError(f"{path} has a class softmax but lacks its word classes ({key})")
+    K = config.classes
+    shape, dtype = archive.header(key)
+    if shape != (config.vocab_size,) or dtype.kind not in "iu":
+        raise ModelFileError(f"{path}: {key} must hold {config.vocab_size} class ids in [0, {K})")
+    stored = archive.read(key)
+    if stored.min(initial=0) < 0 or stored.max(initial=0) >= K:
+        raise ModelFileError(f"{path}: {key} must hold {config.vocab_size} class ids in [0, {K})")
+    try:
+        return ClassSoftmax(stored, K)
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+
+
 def _short(value):
     text = repr(value) if not isinstance(value, int) or abs(value) < 10 ** 30 else "<a huge integer>"
     return text if len(text) <= 60 else text[:57] + "..."
@@ -556,13 +586,14 @@ def _check_training(training, path):
         raise ModelFileError(f"{path} has a damaged training state ({problem})")
 
 
-def load_model(path, dtype=np.float32):
+def load_model(path, dtype=np.float32, threads=1):
     """Read a model file written by `save_model` into a `Checkpoint` (never unpickles anything).
 
     Every size in the metadata is bounded (`rnnlm.config.MAX_*`) and checked against the
     stored arrays' headers before the model is allocated; only the members this format
     names are read (anything else in the archive is ignored, unread); parameters must be
-    finite and fit the model's dtype.
+    finite and fit the model's dtype. threads: the model's output-layer workers
+    (`ComputeConfig.threads`).
     """
     from .train import TrainingState
     with _open_archive(path) as npz:
@@ -597,7 +628,9 @@ def load_model(path, dtype=np.float32):
                                                  if "vocab/counts" in archive else None})
         except (TypeError, ValueError) as exc:
             raise ModelFileError(f"{path} has a damaged vocabulary ({_one_line(exc)})") from None
-        model = build_model(model_config, seed=0, dtype=dtype, kind=kind)
+        model = build_model(model_config, seed=0, dtype=dtype, kind=kind, threads=threads)
+        if model_config.softmax == "class":
+            model.classes = _word_classes(archive, model_config, path)
         _fill_params(model.params, archive, shapes, path, dtype if kind != "reference-rnn" else np.float64)
         state = None
         if meta.get("training") is not None:

@@ -25,8 +25,8 @@ import numpy as np
 
 from . import __version__
 from . import checkpoint as ckpt
-from .config import (CELLS, DEFAULT_LEARNING_RATES, FORMATS, LEVELS, LR_SCHEDULES, OPTIMIZERS, DataConfig,
-                     ModelConfig, TrainConfig)
+from .config import (CELLS, DEFAULT_LEARNING_RATES, FORMATS, LEVELS, LR_SCHEDULES, OPTIMIZERS, SOFTMAXES,
+                     ComputeConfig, DataConfig, ModelConfig, TrainConfig)
 from .errors import ConfigError, DataError, ModelFileError, RnnlmError
 from .generate import GenerateConfig, detokenize, generate_sentence, sentence_length, tokenize_prefix, unknown_tokens
 from .numerics import perplexity
@@ -56,6 +56,17 @@ def _fields(args, cls):
     if given.get("bptt_truncate") == FULL_BPTT:
         given["bptt_truncate"] = None
     return given
+
+
+def _threads(args):
+    """--threads, validated by `ComputeConfig` (0 or absent: one worker per core)."""
+    return ComputeConfig(**_fields(args, ComputeConfig)).threads
+
+
+def _add_threads_option(parser):
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="worker threads for the output layer; 1 = a single loop (BLAS uses every core), 0 = one per core"
+                             + _d(ComputeConfig, "threads"))
 
 
 def _truncation(text):
@@ -185,6 +196,7 @@ def _describe(model_config, level):
     extra += f", embedding {c.embed_size}" if c.embed_size else ""
     extra += ", peephole" if c.peephole else ""
     extra += ", coupled gates" if c.coupled_gates else ""
+    extra += f", class softmax ({c.classes} classes)" if c.softmax == "class" else ""
     return (f"{name}, {level} level, vocabulary {c.vocab_size}, hidden {c.hidden_size}{extra}, "
             f"bptt_truncate {c.bptt_truncate}")
 
@@ -250,14 +262,15 @@ def _last_path(out):
     return out.with_name(f"{out.stem}.last{out.suffix}")
 
 
-def _resume_source(args):
+def _resume_source(args, threads=1):
     """The file --resume continues from: the one given, else whichever of --out and its .last file got further."""
     if args.resume is not True:
-        return ckpt.load_model(args.resume)
+        return ckpt.load_model(args.resume, threads=threads)
     best, last = Path(args.out), _last_path(args.out)
     if not last.exists():
-        return ckpt.load_model(best)
-    candidates = [ckpt.load_model(last)] + ([ckpt.load_model(best)] if best.exists() else [])
+        return ckpt.load_model(best, threads=threads)
+    candidates = [ckpt.load_model(last, threads=threads)] + \
+        ([ckpt.load_model(best, threads=threads)] if best.exists() else [])
     progress = lambda c: (c.state.epoch, c.state.batch) if c.state is not None else (-1, 0)  # noqa: E731
     return max(candidates, key=progress)
 
@@ -347,13 +360,14 @@ def _monitor_text(train_config, valid_tokens, why_none):
 
 def cmd_train(args):
     _check_out(args.out)
+    threads = _threads(args)
     if args.plot:
         _check_out(args.plot, "--plot", "loss.png")
     if args.max_records is not None and args.max_records < 1:
         raise ConfigError(f"--max-records must be a positive integer, got {args.max_records}")
     checkpoint = None
     if args.resume:
-        checkpoint = _resume_source(args)
+        checkpoint = _resume_source(args, threads=threads)
         if checkpoint.state is None or not checkpoint.metadata.get("resumable", True):
             raise ModelFileError(f"{checkpoint.path} holds no training state to resume from "
                                  "(an untrained or exported model); train a new one instead")
@@ -378,7 +392,8 @@ def cmd_train(args):
     if checkpoint is None:
         model_config = replace(model_config, vocab_size=len(prepared["vocabulary"]))
         kind = "language-model" if data_config.stream else None  # stream models carry state: LanguageModel
-        model = ckpt.build_model(model_config, seed=train_config.seed, kind=kind)
+        model = ckpt.build_model(model_config, seed=train_config.seed, kind=kind,
+                                 counts=prepared["vocabulary"].counts, threads=threads)
         state = training.TrainingState(epoch=0, learning_rate=float(train_config.learning_rate),
                                        data=prepared["data"])
     else:
@@ -529,19 +544,19 @@ def _prepare_stream(args, data_config, train_config, vocabulary):
 
 # --------------------------------------------------------------------- evaluate / generate
 
-def _load(path):
+def _load(path, threads=1):
     if path is None:
         if not ckpt.BUNDLED_MODEL.is_file():
             raise ModelFileError(f"the bundled model {ckpt.BUNDLED_MODEL} is missing from this installation; "
                                  "reinstall rnnlm or pass --model MODEL.npz")
         path = ckpt.BUNDLED_MODEL
-    return ckpt.load_model(path)
+    return ckpt.load_model(path, threads=threads)
 
 
 def cmd_evaluate(args):
     if args.max_records is not None and args.max_records < 1:
         raise ConfigError(f"--max-records must be a positive integer, got {args.max_records}")
-    checkpoint = _load(args.model)
+    checkpoint = _load(args.model, threads=_threads(args))
     if checkpoint.data_config.stream:
         return _evaluate_stream(args, checkpoint)
     from .corpus import load_corpus
@@ -861,6 +876,12 @@ def build_parser():
     model.add_argument("--peephole", action="store_true", default=None, help="LSTM with peephole connections")
     model.add_argument("--coupled-gates", action="store_true", default=None,
                        help="LSTM with the input gate tied to 1 - forget gate")
+    model.add_argument("--softmax", choices=SOFTMAXES,
+                       help="output layer: one softmax over all words, or class-based (Mikolov et al. 2011: "
+                            "words binned by frequency, much faster for big vocabularies, exact probabilities)"
+                       + _d(ModelConfig, "softmax"))
+    model.add_argument("--classes", dest="num_classes", type=int, metavar="K",
+                       help="word classes for --softmax class (default: sqrt of the vocabulary size)")
     opt = p.add_argument_group("training")
     opt.add_argument("--epochs", type=int, metavar="N", help="total epochs" + _d(TrainConfig, "epochs"))
     opt.add_argument("--learning-rate", type=float, metavar="LR",
@@ -895,6 +916,7 @@ def build_parser():
                           "MODEL.npz) up to --epochs in total")
     opt.add_argument("--plot", metavar="LOSS.png", help="write a PNG of the loss curves and the learning rate")
     opt.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_threads_option(opt)
     p.set_defaults(run=cmd_train)
 
     p = command("evaluate", "cross-entropy and perplexity of a model on a corpus")
@@ -903,6 +925,7 @@ def build_parser():
     p.add_argument("--format", choices=FORMATS, default=_default(DataConfig, "format"), help="corpus format"
                    + _d(DataConfig, "format"))
     p.add_argument("--max-records", type=int, metavar="N", help="use only the first N comments/lines")
+    _add_threads_option(p)
     p.set_defaults(run=cmd_evaluate)
 
     p = command("generate", "generate sentences, one per line")

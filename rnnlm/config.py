@@ -42,6 +42,7 @@ LR_SCHEDULES = ("plateau", "halving")
 # clipped at norm 1: SGD wants a large step, the adaptive rules (which divide by a running
 # gradient scale) a small one (Adam's 0.002 is char-rnn's RMSProp rate).
 DEFAULT_LEARNING_RATES = {"sgd": 1.0, "adagrad": 0.1, "rmsprop": 0.002, "adam": 0.002}
+SOFTMAXES = ("full", "class")
 
 
 def _require(condition, message):
@@ -140,6 +141,10 @@ class ModelConfig(_Config):
     num_layers: stacked recurrent layers. embed_size: None means the tutorial's
         one-hot input (embedding width = hidden size for the Elman model).
     peephole / coupled_gates: LSTM variants (not exportable to PyTorch).
+    softmax: "full" (one softmax over the C words) or "class" (Mikolov et al. 2011:
+        P(w | h) = P(class(w) | h) P(w | class(w), h), words binned by frequency; exact
+        probabilities at about (K + C / K) H instead of C H per token; not exportable to PyTorch).
+    num_classes: K for the class softmax; None means round(sqrt(C)).
     """
 
     vocab_size: int = 8000
@@ -150,6 +155,8 @@ class ModelConfig(_Config):
     embed_size: int | None = None
     peephole: bool = False
     coupled_gates: bool = False
+    softmax: str = "full"
+    num_classes: int | None = None
 
     def __post_init__(self):
         plain_numbers(self)
@@ -169,6 +176,40 @@ class ModelConfig(_Config):
         _require(isinstance(self.cell, str) and self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
         _require(self.cell == "lstm" or not (self.peephole or self.coupled_gates),
                  "peephole and coupled gates are LSTM options; use --cell lstm")
+        _require(self.softmax in SOFTMAXES, f"softmax must be one of {', '.join(SOFTMAXES)}, got {self.softmax!r}")
+        if self.num_classes is not None:
+            _require(self.softmax == "class", "--classes needs --softmax class")
+            _positive_int("number of classes", self.num_classes)
+            _require(self.num_classes <= self.vocab_size,
+                     f"number of classes ({self.num_classes}) cannot exceed the vocabulary size ({self.vocab_size})")
+
+    @property
+    def classes(self):
+        """K, the number of word classes of the class softmax (None for the full softmax)."""
+        if self.softmax != "class":
+            return None
+        return self.num_classes or max(1, min(self.vocab_size, round(self.vocab_size ** 0.5)))
+
+
+@dataclass(frozen=True)
+class ComputeConfig(_Config):
+    """How the computation uses the machine (never stored in a model file: it is the machine's, not the model's).
+
+    threads: worker threads for the output layer's chunks; 0 means one per available core
+        (at most 8). 1 (the default) is the plain single loop, with BLAS's own threads on
+        every core for the products. With more than one, BLAS is held to one thread for the
+        whole loss computation and the chunks (products, exp, sums) run in our own workers.
+        Measured on the 2-core development machine (FastRNN, C = 8000, full BPTT): 2 workers
+        1.09x the plain loop when the machine was otherwise idle, no faster while other jobs
+        shared it (the three products already keep both cores busy; exp is a small part), so
+        1 is the default: never slower, on any number of cores.
+    """
+
+    threads: int = 1
+
+    def __post_init__(self):
+        _require(isinstance(self.threads, int) and not isinstance(self.threads, bool) and self.threads >= 0,
+                 f"threads must be a non-negative integer (0: one per core), got {self.threads!r}")
 
 
 @dataclass(frozen=True)

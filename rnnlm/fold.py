@@ -7,7 +7,7 @@ are pooled and grouped by height (TensorFlow Fold, Looks et al. 2017; TorchFold)
     height 0: every leaf of every tree     -> one `leaf_forward` over all of them
     height 1, 2, ...: the inner nodes       -> one `compose_forward` per height, children gathered
                                                from the state table, results scattered back
-    every node                              -> one classifier GEMM and softmax (`softmax_loss`)
+    every node                              -> one classifier GEMM and softmax (`output.softmax_cross_entropy`)
 
 The backward runs the heights in reverse: each height's `compose_backward` scatters its
 dh, dc into its children's rows (each node has one parent, so no two rows collide).

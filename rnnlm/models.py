@@ -12,6 +12,10 @@ Parameters (`model.params`, float arrays; the gradients from `loss_and_gradients
     "l{k}.w_ci", "l{k}.w_cf", "l{k}.w_co"   (H,)  LSTM peepholes (no w_cf when coupled)
     jordan: "l{k}.W_ih", "l{k}.b_ih", "l{k}.W_yh", "l{k}.b_yh", "l{k}.W_hy", "l{k}.b_hy"
     "W_out" (H, C), "b_out" (C,)
+    class softmax only: "W_class" (H, K), "b_class" (K,)   P(class | h) = softmax(h W_class + b_class)
+
+The forward and backward are `rnnlm.sequence`'s packed recurrence (no padding computed) and
+`rnnlm.output`'s output layer, the same code `FastRNN` runs.
 
 `torch_state_dict()` renames and transposes these to nn.Embedding ("embedding.weight"),
 nn.RNN/GRU/LSTM(num_layers=L, batch_first=True) ("rnn.weight_ih_l{k}" = W_ih.T, ...) and
@@ -20,13 +24,14 @@ nn.Linear ("out.weight" = W_out.T, "out.bias").
 
 import numpy as np
 
-from .batching import num_targets, pad_batch
+from .batching import num_targets
 from .cells import CELLS, cell_param_shapes
 from .config import ModelConfig
-from .inputs import check_ids, check_pairs
 from .errors import ConfigError
+from .inputs import check_ids, check_pairs
 from .optim import SparseGradient
-from .sequence import embedding_backward, layer_backward, layer_forward, softmax_loss
+from .output import output_loss, output_scores, threads_held, word_classes
+from .sequence import embedding_backward, stack_backward, stack_forward
 
 
 class LanguageModel:
@@ -36,18 +41,24 @@ class LanguageModel:
     "lstm" or "jordan" (see rnnlm.cells); num_layers L; embed_size E (None: E = H);
     bptt_truncate: None for full BPTT, or k: the error entering a layer at step t flows back
     at most k steps (the tutorial's meaning; see rnnlm.sequence); peephole / coupled_gates:
-    LSTM options; seed; dtype (float32 for training, float64 for checks).
+    LSTM options; softmax "full" or "class" and num_classes (see `ModelConfig`); counts: the
+    words' corpus counts that bin them into classes (None: a frequency-sorted vocabulary is
+    assumed); seed; dtype (float32 for training, float64 for checks); threads: output-layer
+    workers (1: the plain loop; 0: one per core; see `ComputeConfig`).
     Initialisation follows torch: recurrent and output weights U(-1/sqrt(H), 1/sqrt(H)),
     the embedding N(0, 1) scaled by 1/sqrt(E), the output bias 0, so the first loss per word is about log C.
     """
 
     def __init__(self, vocab_size, hidden_size, cell="rnn", num_layers=1, embed_size=None, bptt_truncate=None,
-                 peephole=False, coupled_gates=False, seed=None, dtype=np.float32):
+                 peephole=False, coupled_gates=False, seed=None, dtype=np.float32, softmax="full", num_classes=None,
+                 counts=None, threads=1):
         self._config = ModelConfig(vocab_size=vocab_size, hidden_size=hidden_size, bptt_truncate=bptt_truncate,
                                    cell=cell, num_layers=num_layers, embed_size=embed_size, peephole=peephole,
-                                   coupled_gates=coupled_gates)
+                                   coupled_gates=coupled_gates, softmax=softmax, num_classes=num_classes)
         self.dtype = np.dtype(dtype)
         self.softmax_rows = 1024
+        self.threads = threads
+        self.classes = word_classes(self._config, counts)
         rng = np.random.default_rng(seed)
         C, H, E, L = vocab_size, hidden_size, self.embed_size, num_layers
         bound = 1.0 / np.sqrt(H)
@@ -57,14 +68,18 @@ class LanguageModel:
                 params[f"l{k}.{name}"] = rng.uniform(-bound, bound, shape)
         params["W_out"] = rng.uniform(-bound, bound, (H, C))
         params["b_out"] = np.zeros(C)
+        if self.classes is not None:
+            params["W_class"] = rng.uniform(-bound, bound, (H, self.classes.num_classes))
+            params["b_class"] = np.zeros(self.classes.num_classes)
         self.params = {k: v.astype(self.dtype) for k, v in params.items()}
 
     @classmethod
-    def from_config(cls, config, seed=None, dtype=np.float32):
-        """A fresh model of `config`'s shape (a `ModelConfig`)."""
+    def from_config(cls, config, seed=None, dtype=np.float32, counts=None, threads=1):
+        """A fresh model of `config`'s shape (a `ModelConfig`); counts bin the words for the class softmax."""
         return cls(config.vocab_size, config.hidden_size, cell=config.cell, num_layers=config.num_layers,
                    embed_size=config.embed_size, bptt_truncate=config.bptt_truncate, peephole=config.peephole,
-                   coupled_gates=config.coupled_gates, seed=seed, dtype=dtype)
+                   coupled_gates=config.coupled_gates, seed=seed, dtype=dtype, softmax=config.softmax,
+                   num_classes=config.num_classes, counts=counts, threads=threads)
 
     # ----------------------------------------------------------------- shape
 
@@ -99,7 +114,11 @@ class LanguageModel:
                      for _ in range(self._config.num_layers))
 
     def step(self, state, x):
-        """One time step for n sequences: x (n,) int word ids -> (logits (n, C) pre-softmax, new state)."""
+        """One time step for n sequences: x (n,) int word ids -> (scores (n, C), new state).
+
+        scores: the pre-softmax logits h W_out + b_out, or log P(w | h) with the class softmax
+        (softmax(scores) is the model's distribution either way).
+        """
         check_ids(x, self.config.vocab_size)
         step_forward = CELLS[self._config.cell][0]
         inp = self.params["embedding"][np.asarray(x, dtype=np.int64)]  # (n, E)
@@ -108,98 +127,73 @@ class LanguageModel:
             layer_state, _ = step_forward(inp, layer_state, self._layer(k), **self._options())
             new_state.append(layer_state)
             inp = layer_state[0]
-        return inp @ self.params["W_out"] + self.params["b_out"], tuple(new_state)
+        return output_scores(inp, **self._output()), tuple(new_state)
 
     # ----------------------------------------------------------------- losses
 
-    def _forward(self, X, Y):
-        """Padded batch through every layer: (x, y, mask, caches per layer, top outputs (N, T, H))."""
-        x, y, mask = pad_batch(X, Y)
-        inp = self.params["embedding"][x]  # (N, T, E)
-        caches = []
-        for k, state0 in enumerate(self.start_state(len(X))):
-            inp, layer_caches, _ = layer_forward(self._config.cell, inp, state0, self._layer(k), **self._options())
-            caches.append(layer_caches)
-        return x, y, mask.astype(bool), caches, inp
+    def _layers(self):
+        return [(self._config.cell, self._layer(k), self._options()) for k in range(self._config.num_layers)]
+
+    def _output(self):
+        p = self.params
+        return {"W": p["W_out"], "b": p["b_out"], "Wc": p.get("W_class"), "bc": p.get("b_class"),
+                "classes": self.classes}
+
+    def _forward(self, X, Y, state=None):
+        """Packed batch through every layer: a `rnnlm.sequence.Forward` (state: per layer, None for zeros)."""
+        state0 = self.start_state(len(X)) if state is None else state
+        return stack_forward(self._layers(), lambda x: self.params["embedding"][x], X, Y, state0)
+
+    def _loss_and_gradients(self, X, Y, state, sparse):
+        forward = self._forward(X, Y, state)
+        if forward.packing.num_tokens == 0:  # nothing to predict (no sentences, or only empty ones)
+            grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+            if sparse:
+                grads["embedding"] = SparseGradient(np.zeros(0, np.int64), grads["embedding"][:0], axis=0)
+            return 0.0, grads, forward.final
+        loss, dh, g = output_loss(forward.top, forward.y, **self._output(), rows=self.softmax_rows,
+                                  threads=self.threads)
+        grads = {"W_out": g["W"], "b_out": g["b"]}
+        if self.classes is not None:
+            grads.update({"W_class": g["Wc"], "b_class": g["bc"]})
+        dx, layer_grads = stack_backward(self._layers(), forward, dh, self._config.bptt_truncate)
+        for k, layer in enumerate(layer_grads):
+            for name, value in layer.items():
+                grads[f"l{k}.{name}"] = value
+        words, rows = embedding_backward(forward.x, dx)
+        demb = SparseGradient(words, rows.astype(self.dtype, copy=False), axis=0)
+        grads["embedding"] = demb if sparse else demb.to_dense(self.params["embedding"].shape, self.dtype)
+        return loss, {k: grads[k] for k in self.params}, forward.final
 
     def loss_and_gradients(self, X, Y, sparse=False):
         """Cross-entropy summed over every word of every sentence, and its gradients.
 
-        X, Y: sequences of N (T_n,) int arrays (ragged; padded internally, padding changes nothing).
+        X, Y: sequences of N (T_n,) int arrays (ragged; packed internally, no padding computed).
         Returns (total_loss: float, grads: dict keyed like `params`). sparse: grads["embedding"]
         is a `SparseGradient` over the K distinct input words (values (K, E), axis 0).
         """
         check_pairs(X, Y, self.config.vocab_size)
-        if sum(len(s) for s in X) == 0:  # nothing to predict (no sentences, or only empty ones)
-            grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-            if sparse:
-                grads["embedding"] = SparseGradient(np.zeros(0, np.int64), grads["embedding"][:0], axis=0)
-            return 0.0, grads
-        x, y, mask, caches, top = self._forward(X, Y)
-        N, T, H = top.shape
-        real = mask.reshape(-1)
-        loss, dh_real, dW, db = softmax_loss(top.reshape(-1, H)[real], y.reshape(-1)[real], self.params["W_out"],
-                                             self.params["b_out"], rows=self.softmax_rows)
-        dout = np.zeros((N * T, H), dtype=self.dtype)
-        dout[real] = dh_real
-        return loss, self._backward(x, real, dout.reshape(N, T, H), caches, {"W_out": dW, "b_out": db}, sparse)
-
-    def _backward(self, x, real, dout, caches, grads, sparse):
-        """The layers' BPTT and the embedding's sparse gradient, from the error dout (N, T, H) at the top outputs.
-
-        x (N, T) inputs; real (N T,) bool: the tokens whose inputs get an embedding gradient;
-        grads: the output layer's gradients, completed here into a dict keyed like `params`.
-        """
-        c = self._config
-        N, T, _ = dout.shape
-        for k in range(c.num_layers - 1, -1, -1):
-            dout, layer_grads, _ = layer_backward(c.cell, dout, caches[k], truncate=c.bptt_truncate)
-            for name, g in layer_grads.items():
-                grads[f"l{k}.{name}"] = g
-        words, rows = embedding_backward(x.reshape(-1)[real], dout.reshape(N * T, -1)[real])
-        demb = SparseGradient(words, rows.astype(self.dtype, copy=False), axis=0)
-        grads["embedding"] = demb if sparse else demb.to_dense(self.params["embedding"].shape, self.dtype)
-        return {k: grads[k] for k in self.params}
-
-    # ----------------------------------------------------------------- streams (carried state)
-
-    def _window_forward(self, X, state):
-        """(B, T) window from `state` through every layer: (x, top outputs (B, T, H), caches, next state)."""
-        x = np.asarray(X, dtype=np.int64)
-        if x.ndim != 2 or len(state) != self._config.num_layers:
-            raise ConfigError(f"a window is a (streams, steps) array with a state per layer; got shape {x.shape}")
-        inp = self.params["embedding"][x]  # (B, T, E)
-        caches, next_state = [], []
-        for k, state0 in enumerate(state):
-            inp, layer_caches, final = layer_forward(self._config.cell, inp, tuple(state0), self._layer(k),
-                                                     **self._options())
-            caches.append(layer_caches)
-            next_state.append(tuple(np.array(s, dtype=self.dtype) for s in final))  # detached copies
-        return x, inp, caches, tuple(next_state)
+        with threads_held(self.threads):
+            return self._loss_and_gradients(X, Y, None, sparse)[:2]
 
     def window_loss_and_gradients(self, X, Y, state, sparse=False):
-        """Summed loss and gradients of one window of B parallel streams, starting from a carried state.
+        """Stream training: one (B, T) window continuing from `state` (from `start_state(B)` or the last call).
 
-        X, Y: (B, T) int, no padding (Y[b, t] is the token after X[b, t]); state: what
-        `start_state(B)` returns or a previous call's next_state. Gradients stop at the
-        window's start (truncated BPTT across windows; inside it, `bptt_truncate` applies).
-        Returns (loss_sum, grads keyed like params, next_state: plain arrays, detached).
+        The gradient stops at the window's start (the state is a constant here). Returns
+        (loss_sum, grads, next_state): next_state the per-layer state after the window, detached.
         """
-        x, top, caches, next_state = self._window_forward(X, state)
-        B, T, H = top.shape
-        loss, dh, dW, db = softmax_loss(top.reshape(-1, H), np.asarray(Y, dtype=np.int64).reshape(-1),
-                                        self.params["W_out"], self.params["b_out"], rows=self.softmax_rows)
-        real = np.ones(B * T, dtype=bool)
-        grads = self._backward(x, real, dh.reshape(B, T, H), caches, {"W_out": dW, "b_out": db}, sparse)
-        return loss, grads, next_state
+        check_pairs(X, Y, self.config.vocab_size)
+        with threads_held(self.threads):
+            return self._loss_and_gradients(list(X), list(Y), state, sparse)
 
     def window_loss(self, X, Y, state):
-        """Summed loss of one (B, T) window from a carried state: (loss_sum, next_state). No caches kept for BPTT."""
-        _, top, _, next_state = self._window_forward(X, state)
-        H = top.shape[2]
-        loss = softmax_loss(top.reshape(-1, H), np.asarray(Y, dtype=np.int64).reshape(-1), self.params["W_out"],
-                            self.params["b_out"], rows=self.softmax_rows, gradients=False)[0]
-        return loss, next_state
+        """`window_loss_and_gradients` without gradients: (loss_sum, next_state)."""
+        check_pairs(X, Y, self.config.vocab_size)
+        with threads_held(self.threads):
+            forward = self._forward(list(X), list(Y), state)
+            loss = output_loss(forward.top, forward.y, **self._output(), gradients=False, rows=self.softmax_rows,
+                               threads=self.threads)[0]
+        return loss, forward.final
 
     def total_loss(self, X, Y, batch_size=64):
         """Cross-entropy summed over every word, in batches of `batch_size` sentences (sorted by length).
@@ -211,10 +205,7 @@ class LanguageModel:
         total = 0.0
         for a in range(0, len(order), batch_size):
             chunk = order[a:a + batch_size]
-            x, y, mask, _, top = self._forward([X[i] for i in chunk], [Y[i] for i in chunk])
-            real = mask.reshape(-1)
-            total += softmax_loss(top.reshape(-1, top.shape[2])[real], y.reshape(-1)[real], self.params["W_out"],
-                                  self.params["b_out"], rows=self.softmax_rows, gradients=False)[0]
+            total += self.window_loss([X[i] for i in chunk], [Y[i] for i in chunk], None)[0]
         return total
 
     def loss_per_word(self, X, Y, batch_size=64):
@@ -232,6 +223,9 @@ class LanguageModel:
         the jordan cell and the LSTM options, which torch does not have.
         """
         c = self._config
+        if c.softmax == "class":
+            raise ConfigError("a class-based softmax has no PyTorch counterpart (nn.Linear + cross-entropy is the "
+                              "full softmax), so this model cannot be exported")
         if c.cell == "jordan":
             raise ConfigError("a Jordan network has no PyTorch counterpart, so it cannot be exported")
         if c.peephole or c.coupled_gates:

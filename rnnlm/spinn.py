@@ -12,7 +12,7 @@ slots it popped.
 
     buffer:  the leaf states of every word of every example (one batched `leaf_forward`)
     step t:  SHIFT rows copy buffer[next word]; REDUCE rows compose two stack slots -> slot t
-    loss:    every slot is a node: one classifier GEMM over them all (`softmax_loss`)
+    loss:    every slot is a node: one classifier GEMM over them all (`output.softmax_cross_entropy`)
 
 Fold batches by height (~ 20 steps for 25 SST trees); SPINN by time step (2 n_max - 1 steps,
 ~ 100), with fewer nodes per step, but it needs only a sequence of transitions, so it also

@@ -32,7 +32,7 @@ from .config import MAX_EMBED_SIZE, MAX_HIDDEN_SIZE, MAX_VOCABULARY_SIZE
 from .errors import ConfigError
 from .numerics import sigmoid, softmax
 from .optim import SparseGradient
-from .sequence import softmax_loss
+from .output import softmax_cross_entropy
 from .trees import NUM_CLASSES
 
 MAX_CLASSES = 1000  # a bound for model files; the treebank has 5
@@ -192,7 +192,7 @@ def score_nodes(params, h, labels, gradients=True):
     dW_s and db_s filled in), or (loss, None, None) when gradients=False.
     """
     scored = np.flatnonzero(labels >= 0)
-    loss, dh_scored, dW_s, db_s = softmax_loss(h[scored], labels[scored], params["W_s"], params["b_s"],
+    loss, dh_scored, dW_s, db_s = softmax_cross_entropy(h[scored], labels[scored], params["W_s"], params["b_s"],
                                                gradients=gradients)
     if not gradients:
         return loss, None, None
@@ -238,14 +238,14 @@ def recursive_loss_and_gradients(params, trees, gradients=True):
                 (h, c), cache = compose_forward(h_l, c_l, h_r, c_r, params)
             caches[k] = (cache, h)
             if tree.label[k] >= 0:
-                loss, _, _, _ = softmax_loss(h, tree.label[k:k + 1], params["W_s"], params["b_s"], gradients=False)
+                loss, _, _, _ = softmax_cross_entropy(h, tree.label[k:k + 1], params["W_s"], params["b_s"], gradients=False)
                 total += loss
             return h, c
 
         def backward(k, dh, dc):
             cache, h = caches[k]
             if tree.label[k] >= 0:
-                _, dh_own, dW_s, db_s = softmax_loss(h, tree.label[k:k + 1], params["W_s"], params["b_s"])
+                _, dh_own, dW_s, db_s = softmax_cross_entropy(h, tree.label[k:k + 1], params["W_s"], params["b_s"])
                 grads["W_s"] += dW_s
                 grads["b_s"] += db_s
                 dh = dh + dh_own

@@ -76,7 +76,6 @@ def test_char_level_evaluate(poem_model, capsys):
 
 @pytest.mark.parametrize("cell", ["gru", "lstm", "jordan"])
 def test_char_level_gated_cells(tmp_path, capsys, cell):
-    pytest.importorskip("rnnlm.models")
     path = tmp_path / f"{cell}.npz"
     code, _, err = run(capsys, "train", POEM, "--out", path, "--cell", cell, "--hidden", "24", "--epochs", "120",
                        "--seed", "0", *CHAR_TRAINING)

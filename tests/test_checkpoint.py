@@ -220,7 +220,6 @@ def test_model_kind_picks_fast_rnn_for_the_tutorial_shape():
 
 @pytest.mark.parametrize("cell", ["gru", "lstm", "jordan"])
 def test_language_model_round_trip(tmp_path, vocab, cell):
-    pytest.importorskip("rnnlm.models")
     config = ModelConfig(vocab_size=len(vocab), hidden_size=5, cell=cell, bptt_truncate=4)
     model = ckpt.build_model(config, seed=2)
     path = tmp_path / "lm.npz"

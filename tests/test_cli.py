@@ -129,8 +129,6 @@ def test_progress_bar_goes_to_stderr(tmp_path, capsys):
                                        ["--optimizer", "adam", "--learning-rate", "0.01"],
                                        ["--cell", "lstm", "--optimizer", "rmsprop", "--learning-rate", "0.01"]])
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, capsys, optimizer):
-    if "--cell" in optimizer:
-        pytest.importorskip("rnnlm.models")
     whole, split = tmp_path / "whole.npz", tmp_path / "split.npz"
     train(capsys, whole, *optimizer, epochs=4)
     train(capsys, split, *optimizer, epochs=2)
@@ -249,7 +247,6 @@ def test_kill_9_at_any_moment_leaves_a_loadable_model(tmp_path):
     (["--layers", "2", "--optimizer", "rmsprop", "--learning-rate", "0.01"], "language-model"),
 ])
 def test_every_model_kind_trains_evaluates_and_generates(tmp_path, capsys, options, kind):
-    pytest.importorskip("rnnlm.models")
     out = tmp_path / "m.npz"
     train(capsys, out, *options, epochs=1)
     assert ckpt.load_model(out).kind == kind

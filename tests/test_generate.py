@@ -171,7 +171,6 @@ def test_tokenize_prefix_per_level():
 
 @pytest.mark.parametrize("cell", ["gru", "lstm", "jordan"])
 def test_generation_works_for_every_cell(vocab, cell):
-    pytest.importorskip("rnnlm.models")
     from rnnlm.checkpoint import build_model
     from rnnlm.config import ModelConfig
     model = build_model(ModelConfig(vocab_size=len(vocab), hidden_size=6, cell=cell), seed=0)

@@ -103,7 +103,8 @@ def test_padding_changes_nothing(cell, rng):
 def test_step_logits_equal_batched_forward(cell, options, rng):
     X, Y = sentences(rng)
     m = model(cell, 2, **options)
-    _, _, _, _, top = m._forward(X, Y)
+    forward = m._forward(X, Y)
+    top = forward.packing.unpack(forward.top)
     batched = top @ m.params["W_out"] + m.params["b_out"]  # (N, T, C)
     state = m.start_state(len(X))
     x = np.zeros((len(X), top.shape[1]), int)

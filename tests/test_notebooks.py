@@ -32,7 +32,7 @@ BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THR
 COURSE = ("01-data-and-vocabulary", "02-forward-propagation-and-loss", "03-bptt-and-gradient-checking",
           "04-training-with-sgd", "05-the-fast-path", "06-generating-text",
           "07-vanishing-and-exploding-gradients", "08-gru-and-lstm",
-          "09-text-as-a-stream", "11-trees-and-dynamic-batching")
+          "09-text-as-a-stream", "10-big-vocabularies", "11-trees-and-dynamic-batching")
 # the corpus comes from rnnlm.corpus.find_corpus(), which works offline without ../shared
 FORBIDDEN_IN_CELLS = ("shared/", "http://", "https://", "urllib", "requests", "download(")
 

@@ -1,0 +1,252 @@
+"""The one output layer (full and class-based softmax) against independent float64 computations."""
+
+import numpy as np
+import pytest
+
+from rnnlm import checkpoint as ckpt
+from rnnlm.errors import ConfigError, ModelFileError
+from rnnlm.fast import FastRNN
+from rnnlm.gradcheck import check_gradients
+from rnnlm.models import LanguageModel
+from rnnlm.numerics import log_softmax, softmax
+from rnnlm.output import ClassSoftmax, frequency_classes, softmax_cross_entropy
+from rnnlm.reference import RNNNumpy
+from rnnlm.vocab import Vocabulary
+
+
+def plain_softmax_loss(h, y, W, b):
+    """The textbook computation in float64: loss, dh, dW, db of -sum log softmax(h W + b)[y]."""
+    h, W = h.astype(np.float64), W.astype(np.float64)
+    logits = h @ W + (0.0 if b is None else b.astype(np.float64))
+    loss = -float(np.sum(log_softmax(logits)[np.arange(len(y)), y]))
+    d = softmax(logits)
+    d[np.arange(len(y)), y] -= 1.0
+    return loss, d @ W.T, h.T @ d, d.sum(axis=0)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("rows, threads", [(1024, 1), (7, 1), (7, 2), (5, 3), (1, 4)])
+def test_full_softmax_equals_the_textbook_computation(rng, bias, rows, threads):
+    M, H, C = 29, 6, 23
+    h = rng.standard_normal((M, H))
+    W = rng.standard_normal((H, C))
+    b = rng.standard_normal(C) if bias else None
+    y = rng.integers(0, C, M)
+    loss, dh, dW, db = softmax_cross_entropy(h, y, W, b, rows=rows, threads=threads)
+    e_loss, e_dh, e_dW, e_db = plain_softmax_loss(h, y, W, b)
+    assert loss == pytest.approx(e_loss, rel=1e-12)
+    np.testing.assert_allclose(dh, e_dh, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dW, e_dW, rtol=1e-10, atol=1e-12)
+    if bias:
+        np.testing.assert_allclose(db, e_db, rtol=1e-10, atol=1e-12)
+    else:
+        assert db is None
+    assert softmax_cross_entropy(h, y, W, b, gradients=False, rows=rows, threads=threads)[0] == pytest.approx(
+        e_loss, rel=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_logits_beyond_float32_exp_overflow_take_the_shifted_path(rng, threads):
+    # logits up to ~500: exp overflows float32 above 88.7, so only the max-shifted softmax survives
+    M, H, C = 40, 5, 30
+    h = rng.uniform(-1, 1, (M, H)).astype(np.float32)
+    W = (rng.standard_normal((H, C)) * 150).astype(np.float32)
+    b = (rng.standard_normal(C) * 50).astype(np.float32)
+    y = rng.integers(0, C, M)
+    assert np.abs(h.astype(np.float64) @ W + b).max() > 200
+    loss, dh, dW, db = softmax_cross_entropy(h, y, W, b, rows=16, threads=threads)
+    e_loss, e_dh, e_dW, e_db = plain_softmax_loss(h, y, W, b)
+    assert np.isfinite(loss) and loss == pytest.approx(e_loss, rel=1e-4)
+    np.testing.assert_allclose(dh, e_dh, rtol=1e-3, atol=1e-3 * np.abs(e_dh).max())
+    np.testing.assert_allclose(dW, e_dW, rtol=1e-3, atol=1e-3 * np.abs(e_dW).max())
+
+
+def test_fast_rnn_with_huge_logits_equals_the_reference(rng):
+    ref = RNNNumpy(30, 8, bptt_truncate=None, seed=10)
+    ref.V *= 1000.0  # |V s| reaches the hundreds
+    fast = FastRNN.from_reference(ref)
+    X = [rng.integers(0, 30, n) for n in (6, 3, 5)]
+    Y = [rng.integers(0, 30, n) for n in (6, 3, 5)]
+    loss, _ = fast.loss_and_gradients(X, Y)
+    assert np.isfinite(loss) and loss == pytest.approx(ref.calculate_total_loss(X, Y), rel=1e-4)
+
+
+def test_frequency_classes_hand_worked():
+    # shares 0.5 | 0.2 | 0.3: the first word fills class 0, the second class 1, the rest class 2
+    np.testing.assert_array_equal(frequency_classes([50, 20, 10, 10, 5, 5], 3), [0, 1, 2, 2, 2, 2])
+    # sorted by count, whatever the index order
+    np.testing.assert_array_equal(frequency_classes([5, 10, 50, 20, 5, 10], 3), [2, 2, 0, 1, 2, 2])
+    # one word holds all the mass: the tail still fills every class
+    np.testing.assert_array_equal(frequency_classes([100, 0, 0, 0], 3), [0, 1, 2, 2])
+    np.testing.assert_array_equal(frequency_classes([1, 1, 1, 1], 4), [0, 1, 2, 3])
+    assert set(frequency_classes(1.0 / np.arange(1, 101), 10)) == set(range(10))
+
+
+def class_probabilities(h, classes, W, b, Wc, bc):
+    """P(w | h) = P(c(w) | h) P(w | c(w), h), written out word by word in float64."""
+    pc = softmax(h @ Wc + bc)
+    out = np.zeros((h.shape[0], W.shape[1]))
+    for w in range(W.shape[1]):
+        c = classes[w]
+        same = np.flatnonzero(classes == c)
+        pw = softmax(h @ W[:, same] + b[same])[:, list(same).index(w)]
+        out[:, w] = pc[:, c] * pw
+    return out
+
+
+def test_class_softmax_is_the_factorised_probability(rng):
+    M, H, C, K = 13, 4, 11, 3
+    word_class = frequency_classes(rng.integers(1, 100, C), K)
+    layer = ClassSoftmax(word_class, K)
+    h = rng.standard_normal((M, H))
+    W, b = rng.standard_normal((H, C)), rng.standard_normal(C)
+    Wc, bc = rng.standard_normal((H, K)), rng.standard_normal(K)
+    y = rng.integers(0, C, M)
+    p = class_probabilities(h, word_class, W, b, Wc, bc)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)  # exactly normalised
+    loss = layer.loss(h, y, W, b, Wc, bc)[0]
+    assert loss == pytest.approx(-np.sum(np.log(p[np.arange(M), y])), rel=1e-12)
+    np.testing.assert_allclose(np.exp(layer.log_probs(h, W, b, Wc, bc)), p, rtol=1e-10)
+    assert layer.loss(h, y, W, b, Wc, bc, gradients=False)[0] == pytest.approx(loss, rel=1e-12)
+
+
+CLASS_CASES = [("rnn", {}), ("gru", {}), ("lstm", {"peephole": True}), ("jordan", {})]
+
+
+@pytest.mark.parametrize("cell, options", CLASS_CASES)
+def test_class_softmax_gradients_match_finite_differences(cell, options, rng):
+    X = [rng.integers(0, 9, n) for n in (5, 3, 1)]
+    Y = [rng.integers(0, 9, n) for n in (5, 3, 1)]
+    m = LanguageModel(9, 4, cell=cell, embed_size=3, seed=1, dtype=np.float64, softmax="class", num_classes=3,
+                      counts=rng.integers(1, 50, 9), **options)
+    for k in ("b_out", "b_class"):
+        m.params[k][...] = rng.uniform(-0.5, 0.5, m.params[k].shape)
+    _, grads = m.loss_and_gradients(X, Y)
+    assert {"W_class", "b_class"} <= set(grads)
+    report = check_gradients(lambda: m.loss_and_gradients(X, Y)[0], m.params, grads, threshold=1e-6)
+    assert report, str(report)
+
+
+def test_fast_rnn_class_softmax_gradients_and_step(rng):
+    X = [rng.integers(0, 12, n) for n in (6, 2, 4)]
+    Y = [rng.integers(0, 12, n) for n in (6, 2, 4)]
+    fast = FastRNN(12, 5, bptt_truncate=None, seed=2, dtype=np.float64, softmax="class", num_classes=4)
+    assert fast.V_class.shape == (4, 5) and set(fast.params) == {"U", "V", "W", "V_class"}
+    loss, grads = fast.loss_and_gradients(X, Y)
+    report = check_gradients(lambda: fast.loss_and_gradients(X, Y)[0], fast.params, grads, threshold=1e-6)
+    assert report, str(report)
+    # step's scores are log-probabilities: summing them along the sentences gives the loss
+    total = 0.0
+    for x, y in zip(X, Y):
+        state = fast.start_state(1)
+        for a, b in zip(x, y):
+            scores, state = fast.step(state, [a])
+            np.testing.assert_allclose(np.exp(scores).sum(), 1.0, rtol=1e-12)
+            total -= scores[0, b]
+    assert total == pytest.approx(loss, rel=1e-12)
+    assert fast.total_loss(X, Y, batch_size=2) == pytest.approx(loss, rel=1e-12)
+
+
+def test_class_softmax_has_no_torch_counterpart():
+    with pytest.raises(ConfigError, match="class-based softmax"):
+        LanguageModel(20, 4, softmax="class").torch_state_dict()
+
+
+def test_class_softmax_config_is_validated():
+    with pytest.raises(ConfigError, match="--softmax class"):
+        LanguageModel(20, 4, num_classes=3)
+    with pytest.raises(ConfigError, match="exceed"):
+        LanguageModel(20, 4, softmax="class", num_classes=21)
+    assert LanguageModel(20, 4, softmax="class").classes.num_classes == 4  # round(sqrt(20))
+
+
+def _vocabulary(C):
+    words = [f"w{i}" for i in range(C - 3)] + ["SENTENCE_START", "SENTENCE_END", "UNKNOWN_TOKEN"]
+    return Vocabulary(index_to_word=tuple(words), counts=tuple(range(C, 0, -1)))
+
+
+@pytest.mark.parametrize("kind", ["fast-rnn", "language-model"])
+def test_class_model_file_round_trip(tmp_path, rng, kind):
+    C = 15
+    vocabulary = _vocabulary(C)
+    config = LanguageModel(C, 4, softmax="class", num_classes=4).config
+    if kind == "language-model":
+        config = LanguageModel(C, 4, cell="gru", softmax="class", num_classes=4).config
+    model = ckpt.build_model(config, seed=3, counts=np.array(vocabulary.counts)[::-1], kind=kind)
+    path = tmp_path / "m.npz"
+    ckpt.save_model(path, model, vocabulary)
+    back = ckpt.load_model(path).model
+    assert back.config == model.config and back.config.softmax == "class"
+    np.testing.assert_array_equal(back.classes.word_class, model.classes.word_class)
+    X = [rng.integers(0, C, 5)]
+    assert back.total_loss(X, X) == pytest.approx(model.total_loss(X, X), rel=1e-6)
+    # a damaged class table is refused, not trusted
+    arrays = dict(np.load(path))
+    arrays["output/word_class"] = np.full(C, 9)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ModelFileError, match="word_class"):
+        ckpt.load_model(tmp_path / "bad.npz")
+
+
+COMMENTS = __import__("pathlib").Path(__file__).resolve().parent / "fixtures" / "comments.csv"
+
+
+@pytest.mark.parametrize("model_options", [[], ["--cell", "gru", "--embed-size", "6"]])
+def test_cli_trains_evaluates_and_generates_with_the_class_softmax(tmp_path, capsys, model_options):
+    from rnnlm import cli
+    out = tmp_path / "m.npz"
+    assert cli.main(["train", str(COMMENTS), "--out", str(out), "--epochs", "1", "--vocab-size", "60", "--hidden", "8",
+                     "--no-progress", "--softmax", "class", "--classes", "5", "--threads", "2", *model_options]) == 0
+    assert "class softmax (5 classes)" in capsys.readouterr().out
+    config = ckpt.load_model(out).model.config
+    assert (config.softmax, config.num_classes) == ("class", 5)
+    assert cli.main(["evaluate", str(COMMENTS), "--model", str(out), "--threads", "1"]) == 0
+    assert "perplexity" in capsys.readouterr().out
+    assert cli.main(["generate", "--model", str(out), "-n", "2", "--seed", "1"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--classes", "5"], "--softmax class"),
+    (["--softmax", "class", "--classes", "0"], "number of classes"),
+    (["--threads", "-1"], "threads must be"),
+])
+def test_cli_refuses_impossible_output_options(tmp_path, capsys, argv, message):
+    from rnnlm import cli
+    out = tmp_path / "m.npz"
+    assert cli.main(["train", str(COMMENTS), "--out", str(out), "--no-progress", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_threads_zero_means_one_worker_per_core_and_the_default_is_the_plain_loop(rng, monkeypatch):
+    from rnnlm import output
+    monkeypatch.setattr(output, "available_cores", lambda: 3)
+    assert output.resolve_threads(0) == output.resolve_threads(None) == 3 and output.resolve_threads(1) == 1
+    used = []
+    real_pool = output._pool
+    monkeypatch.setattr(output, "_pool", lambda n: used.append(n) or real_pool(n))
+    X = [rng.integers(0, 30, 12) for _ in range(3)]
+    FastRNN(30, 4, seed=0, softmax_rows=8, threads=0).loss_and_gradients(X, X)
+    assert used == [3]
+    FastRNN(30, 4, seed=0, softmax_rows=8).loss_and_gradients(X, X)  # the default: the plain loop, no pool
+    assert used == [3]
+
+
+def test_class_softmax_with_logits_beyond_float32_exp_overflow(rng):
+    # each class's own bound must trigger the shift: logits in the hundreds, float32
+    M, H, C, K = 30, 5, 20, 4
+    word_class = frequency_classes(rng.integers(1, 100, C), K)
+    layer = ClassSoftmax(word_class, K)
+    h = rng.uniform(-1, 1, (M, H))
+    W, b = rng.standard_normal((H, C)) * 150, rng.standard_normal(C) * 50
+    Wc, bc = rng.standard_normal((H, K)) * 150, rng.standard_normal(K) * 50
+    y = rng.integers(0, C, M)
+    expected = 0.0  # in log space, token by token: the probabilities themselves underflow float64
+    for m in range(M):
+        c = word_class[y[m]]
+        same = list(np.flatnonzero(word_class == c))
+        expected -= log_softmax(h[m] @ Wc + bc)[c] + log_softmax(h[m] @ W[:, same] + b[same])[same.index(y[m])]
+    f32 = [a.astype(np.float32) for a in (h, W, b, Wc, bc)]
+    loss = layer.loss(f32[0], y, *f32[1:], gradients=False)[0]
+    assert np.isfinite(loss) and loss == pytest.approx(expected, rel=1e-3)
