@@ -76,7 +76,7 @@ def _rising_validation_run(evaluate_loss_after, epochs):
     Xv, Yv = [np.array([2, 3, 4, 5])], [np.ones(4, dtype=np.int64)]
     model = FastRNN(6, 4, seed=0, dtype=np.float64)
     config = TrainConfig(epochs=epochs, batch_size=6, learning_rate=0.5, clip=None, valid_fraction=0.0,
-                         evaluate_loss_after=evaluate_loss_after)
+                         evaluate_loss_after=evaluate_loss_after, lr_schedule="halving", min_valid_tokens=1)
     history = train(model, X, Y, config, X_valid=Xv, Y_valid=Yv).history
     assert all(b.valid_loss > a.valid_loss for a, b in zip(history, history[1:]))
     return [r.learning_rate for r in history]
