@@ -457,6 +457,15 @@ def _word_classes(archive, config, path):
         raise ModelFileError(f"{path}: {exc}") from None
 
 
+def _read_vocabulary(archive, path):
+    """The stored Vocabulary (vocab/index_to_word, optional vocab/counts), or ModelFileError."""
+    try:
+        return Vocabulary.from_arrays({"index_to_word": archive.read("vocab/index_to_word"),
+                                       "counts": archive.read("vocab/counts") if "vocab/counts" in archive else None})
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path} has a damaged vocabulary ({_one_line(exc)})") from None
+
+
 def _short(value):
     text = repr(value) if not isinstance(value, int) or abs(value) < 10 ** 30 else "<a huge integer>"
     return text if len(text) <= 60 else text[:57] + "..."
@@ -622,12 +631,7 @@ def load_model(path, dtype=np.float32, threads=1):
         if meta.get("training") is not None:
             _check_training(meta["training"], path)
         shapes = _check_arrays(archive, path, meta, model_config)
-        try:
-            vocabulary = Vocabulary.from_arrays({"index_to_word": archive.read("vocab/index_to_word"),
-                                                 "counts": archive.read("vocab/counts")
-                                                 if "vocab/counts" in archive else None})
-        except (TypeError, ValueError) as exc:
-            raise ModelFileError(f"{path} has a damaged vocabulary ({_one_line(exc)})") from None
+        vocabulary = _read_vocabulary(archive, path)
         model = build_model(model_config, seed=0, dtype=dtype, kind=kind, threads=threads)
         if model_config.softmax == "class":
             model.classes = _word_classes(archive, model_config, path)
@@ -796,12 +800,7 @@ def load_tree_model(path, dtype=np.float32):
                                      f"expected {shape} floats")
         if "vocab/index_to_word" not in archive or archive.header("vocab/index_to_word")[0] != (config.vocab_size,):
             raise ModelFileError(f"{path}: the vocabulary does not have the model's {config.vocab_size} words")
-        try:
-            vocabulary = Vocabulary.from_arrays({"index_to_word": archive.read("vocab/index_to_word"),
-                                                 "counts": archive.read("vocab/counts")
-                                                 if "vocab/counts" in archive else None})
-        except (TypeError, ValueError) as exc:
-            raise ModelFileError(f"{path} has a damaged vocabulary ({_one_line(exc)})") from None
+        vocabulary = _read_vocabulary(archive, path)
         model = TreeLSTM(config, seed=0, dtype=dtype)
         _fill_params(model.params, archive, shapes, path, dtype)
         optimizer_state = _read_optimizer(archive, path, shapes)

@@ -101,7 +101,8 @@ def _tqdm():
 
 
 class _TrainingProgress:
-    """Turns `train`'s events into a tqdm bar (stderr) and one result line per epoch (stdout)."""
+    """Turns `train`'s (or `train_trees`') events into a tqdm bar (stderr) and one result line per
+    epoch (stdout, through `on_epoch`); tokens/s is shown when the events count tokens."""
 
     def __init__(self, show_bar, on_epoch):
         self.tqdm = _tqdm() if show_bar else None
@@ -115,13 +116,15 @@ class _TrainingProgress:
             if self.bar is None and self.tqdm is not None:
                 self.bar = self.tqdm(total=event.num_batches, desc=f"epoch {event.epoch}/{event.epochs}",
                                      unit="batch", file=sys.stderr, leave=False, dynamic_ncols=True)
-            if self.started is None:
+            counted = getattr(event, "tokens", None) is not None  # tree events count no tokens
+            if counted and self.started is None:
                 self.started, self.tokens = time.perf_counter() - event.tokens / event.tokens_per_second, 0
-            self.tokens += event.tokens
+            if counted:
+                self.tokens += event.tokens
             if self.bar is not None:
-                rate = self.tokens / max(time.perf_counter() - self.started, 1e-9)
+                rate = f", {self.tokens / max(time.perf_counter() - self.started, 1e-9):,.0f} tokens/s" if counted else ""
                 last = event.batch + 1 == event.num_batches
-                self.bar.set_postfix_str(f"loss {event.loss:.3f}, {rate:,.0f} tokens/s", refresh=last)
+                self.bar.set_postfix_str(f"loss {event.loss:.3f}{rate}", refresh=last)
                 self.bar.update(1)
         elif event.kind == "epoch":
             self.close()
@@ -889,7 +892,7 @@ def build_parser():
                          f"{rate:g} for {name}" for name, rate in DEFAULT_LEARNING_RATES.items())
                      + "); on --resume, used from now on and the rule starts afresh")
     opt.add_argument("--batch-size", type=int, metavar="N",
-                     help="sentences per batch (with --stream: parallel streams)" + _d(TrainConfig, "batch_size"))
+                     help="sentences per batch; with --stream, parallel streams" + _d(TrainConfig, "batch_size"))
     opt.add_argument("--valid-fraction", type=float, metavar="F",
                      help="sequences held out for validation, or with --stream the end of the text"
                      + _d(TrainConfig, "valid_fraction") + "; by default none when that would hold out fewer than "
@@ -1051,32 +1054,6 @@ def _scores_text(scores):
             f"({scores.phrases:,} nodes), loss {scores.loss:.4f} nats/node")
 
 
-class _TreeProgress:
-    """A tqdm bar per epoch (stderr) from `train_trees`' batch events; epochs go to `on_epoch`."""
-
-    def __init__(self, show_bar, on_epoch):
-        self.tqdm = _tqdm() if show_bar else None
-        self.bar = None
-        self.on_epoch = on_epoch
-
-    def __call__(self, event):
-        if event.kind == "batch":
-            if self.bar is None and self.tqdm is not None:
-                self.bar = self.tqdm(total=event.num_batches, desc=f"epoch {event.epoch}/{event.epochs}",
-                                     unit="batch", file=sys.stderr, leave=False, dynamic_ncols=True)
-            if self.bar is not None:
-                self.bar.set_postfix_str(f"loss {event.loss:.3f}", refresh=False)
-                self.bar.update(1)
-        else:
-            self.close()
-            self.on_epoch(event)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-        self.bar = None
-
-
 def cmd_trees_train(args):
     from .tree_lstm import TreeLSTM, TreeLSTMConfig
     from .tree_train import TreeTrainConfig, encode_all, train_trees
@@ -1133,7 +1110,7 @@ def cmd_trees_train(args):
               f"{r.trees_per_second:,.0f} trees/s, {r.seconds:.1f} s{dev_text}; {note}", flush=True)
 
     saved = []
-    progress = _TreeProgress(not args.no_progress, on_epoch)
+    progress = _TrainingProgress(not args.no_progress, on_epoch)
     try:
         state = train_trees(model, encoded, config, dev_trees=dev_encoded, callback=progress)
     except KeyboardInterrupt:

@@ -70,7 +70,9 @@ def test_help_shows_the_config_dataclass_defaults(capsys):
                           ("--bptt-truncate", ModelConfig.bptt_truncate), ("--epochs", TrainConfig.epochs),
                           ("--batch-size", TrainConfig.batch_size),
                           ("--valid-fraction", TrainConfig.valid_fraction), ("--optimizer", TrainConfig.optimizer)]:
-        assert re.search(re.escape(option) + r"\b[^(]*\(default: " + re.escape(str(value)) + r"\)", out), option
+        # the default must stand in this option's own entry, not in a later option's ("-- X" + a metavar starts one)
+        entry = r"\b(?:(?! --[a-z-]+ [A-Z{])[^(])*\(default: "
+        assert re.search(re.escape(option) + entry + re.escape(str(value)) + r"\)", out), option
     # the learning rate's default depends on the optimizer: each one is shown, read from the dataclass
     for optimizer in ("sgd", "adagrad", "rmsprop", "adam"):
         rate = TrainConfig(optimizer=optimizer).learning_rate
