@@ -192,9 +192,12 @@ def _guarded_outputs(args):
         yield
 
 
-def _describe(model_config, level):
-    c = model_config
-    name = "FastRNN (the tutorial's Elman RNN)" if ckpt.model_kind(c) == "fast-rnn" else f"LanguageModel ({c.cell})"
+def _describe(model, level):
+    """One line on a model: its class (by what it is, not only its config's shape), sizes and options."""
+    c = model.config
+    kind = ckpt.kind_of(model)
+    name = {"fast-rnn": "FastRNN (the tutorial's Elman RNN)",
+            "reference-rnn": "RNNNumpy (the tutorial's Elman RNN, float64)"}.get(kind, f"LanguageModel ({c.cell})")
     extra = f", {c.num_layers} layers" if c.num_layers > 1 else ""
     extra += f", embedding {c.embed_size}" if c.embed_size else ""
     extra += ", peephole" if c.peephole else ""
@@ -412,7 +415,7 @@ def cmd_train(args):
         print(f"Resuming {checkpoint.path} after {at} (learning rate {state.learning_rate:g}"
               f"{', as given' if args.learning_rate is not None else ''}).")
     num_params = sum(int(p.size) for p in model.params.values())
-    print(f"Model: {_describe(model.config, data_config.level)}; {num_params:,} parameters.")
+    print(f"Model: {_describe(model, data_config.level)}; {num_params:,} parameters.")
     valid_tokens = prepared["valid_tokens"]
     limit = f", time limit {train_config.time_limit:g} s" if train_config.time_limit else ""
     print(f"Training on {prepared['train_text']}, validating on {prepared['valid_text']}; optimizer "
@@ -569,7 +572,7 @@ def cmd_evaluate(args):
     for line in corpus.report.lines()[:2]:
         print(printable(line))
     trained = checkpoint.state.epoch if checkpoint.state is not None else 0
-    print(f"Model: {checkpoint.path} ({_describe(checkpoint.model.config, checkpoint.level)}), "
+    print(f"Model: {checkpoint.path} ({_describe(checkpoint.model, checkpoint.level)}), "
           f"trained {trained} epochs.")
     tokens = corpus.num_tokens
     unknown = sum(int(np.sum(y == vocab.unknown_index)) for y in corpus.Y)
@@ -590,7 +593,7 @@ def _evaluate_stream(args, checkpoint):
     corpus = load_stream(args.corpus, format=args.format, level=checkpoint.level, vocabulary=checkpoint.vocabulary,
                          max_records=args.max_records, link_placeholders=checkpoint.data_config.link_placeholders)
     print(corpus.report[0])
-    print(f"Model: {checkpoint.path} ({_describe(checkpoint.model.config, checkpoint.level)}), a stream model.")
+    print(f"Model: {checkpoint.path} ({_describe(checkpoint.model, checkpoint.level)}), a stream model.")
     X, Y = batchify(corpus.ids, 1)
     window = checkpoint.train_config.seq_length if checkpoint.train_config else _default(TrainConfig, "seq_length")
     loss = stream_loss(checkpoint.model, X, Y, window)[0] / Y.size
@@ -686,7 +689,7 @@ def cmd_export(args):
                     data_config=checkpoint.data_config, train_config=checkpoint.train_config, state=checkpoint.state,
                     param_dtype=np.dtype(args.dtype), include_optimizer=False)
     after = Path(args.out).stat().st_size
-    print(f"Wrote {args.out}: {_describe(checkpoint.model.config, checkpoint.level)}, parameters as {args.dtype}, "
+    print(f"Wrote {args.out}: {_describe(checkpoint.model, checkpoint.level)}, parameters as {args.dtype}, "
           f"no optimizer state; {after:,} bytes (was {before:,}).")
     return 0
 
@@ -698,7 +701,7 @@ def _export_safetensors(args, checkpoint):
                               data_config=checkpoint.data_config, train_config=checkpoint.train_config,
                               dtype=np.dtype(args.dtype))
     rnn = export.spec["rnn"]
-    print(f"Wrote {args.out}: {_describe(checkpoint.model.config, checkpoint.level)}, tensors as {args.dtype} "
+    print(f"Wrote {args.out}: {_describe(checkpoint.model, checkpoint.level)}, tensors as {args.dtype} "
           f"under PyTorch's names (nn.Embedding, nn.{rnn['type']}, nn.Linear), vocabulary and configuration "
           f"in the metadata; {Path(args.out).stat().st_size:,} bytes.")
     return 0
@@ -711,7 +714,7 @@ def cmd_import(args):
     _check_out(args.out)
     ckpt.save_model(args.out, checkpoint.model, checkpoint.vocabulary, level=checkpoint.level,
                     data_config=checkpoint.data_config, train_config=checkpoint.train_config)
-    print(f"Wrote {args.out}: {_describe(checkpoint.model.config, checkpoint.level)}, from {args.file}; "
+    print(f"Wrote {args.out}: {_describe(checkpoint.model, checkpoint.level)}, from {args.file}; "
           f"try: {PROG} generate --model {args.out}")
     return 0
 

@@ -169,3 +169,14 @@ def test_word_streams_replace_links_like_the_sentence_pipeline():
     assert not any("example" in t for t in tokens) and tokens.count("\n") == 1
     kept = stream_tokens(text, "word", link_placeholders=False)
     assert "URL_TOKEN" not in kept and any("example" in t for t in kept)
+
+
+def test_a_stream_model_in_the_tutorials_shape_is_described_as_the_languagemodel_it_is(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("to be or not to be\nthat is the question\n" * 3, encoding="utf-8")
+    out = tmp_path / "m.npz"
+    code, stdout, _ = run(capsys, "train", text, "--out", out, "--stream", "--level", "char", "--epochs", 1,
+                          "--hidden", 8, "--seq-length", 8, "--batch-size", 2, "--no-progress")
+    assert code == 0 and "Model: LanguageModel (rnn), char level" in stdout
+    code, stdout, _ = run(capsys, "evaluate", "--model", out, text)
+    assert code == 0 and "(LanguageModel (rnn), char level" in stdout and "FastRNN" not in stdout
