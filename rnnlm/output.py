@@ -267,42 +267,58 @@ class ClassSoftmax:
         self.position = np.empty(len(word_class), dtype=np.int64)  # word -> index within its class
         for words in self.members:
             self.position[words] = np.arange(len(words))
+        self.sizes = sizes  # (K,) words per class
+        self._word_order = order  # (C,) word ids, class by class
+        self._word_starts = np.concatenate([[0], np.cumsum(sizes)])  # (K + 1,) class c: _word_order[s[c]:s[c + 1]]
+        # a class's words as a slice where they are consecutive ids (always so for frequency classes over
+        # a frequency-sorted vocabulary): W[:, slice] is then a view, and dW[:, slice] = ... a block copy
+        self._columns = [slice(int(w[0]), int(w[-1]) + 1) if w[-1] - w[0] == len(w) - 1 else w
+                         for w in self.members]
 
     def loss(self, h, targets, W, b, Wc, bc, gradients=True, rows=1024, threads=1):
         """Summed -log P(y | h) over M tokens. Returns (loss, dh, dW, db, dWc, dbc) (gradients None without)."""
+        h = np.ascontiguousarray(h)
         targets = np.asarray(targets, dtype=np.int64)
+        M = h.shape[0]
         cls = self.word_class[targets]
         loss, dh, dWc, dbc = softmax_cross_entropy(h, cls, Wc, bc, gradients, rows, threads)
+        # tokens sorted by class once: a class's tokens are then the rows a:e of one gathered copy of h,
+        # and their within-class gradients rows a:e of one block, scattered back once
+        order = np.argsort(cls, kind="stable")
+        token_starts = np.concatenate([[0], np.cumsum(np.bincount(cls, minlength=self.num_classes))])
+        h_sorted = h[order]
+        position = self.position[targets[order]]
+        # a class of one word contributes log 1 = 0 and no gradient: it is skipped
+        busy = np.flatnonzero((token_starts[1:] > token_starts[:-1]) & (self.sizes > 1))
+        # exp_bound's norms, maximised per class in one pass each: a class's bound is the max over its own words and tokens
+        w_max = np.maximum.reduceat(np.sqrt(np.einsum("hc,hc->c", W, W))[self._word_order], self._word_starts[:-1])
+        b_max = (np.maximum.reduceat(np.abs(b)[self._word_order], self._word_starts[:-1]) if b is not None
+                 else np.zeros(self.num_classes))
+        h_norms = np.sqrt(np.einsum("mh,mh->m", h_sorted, h_sorted))
+        h_max = np.maximum.reduceat(h_norms, token_starts[busy]) if len(busy) else np.zeros(0)
+        bounds = w_max[busy].astype(np.float64) * h_max + b_max[busy]
         if gradients:
             dW = np.zeros_like(W, dtype=h.dtype)  # W's own layout: a class's words are then contiguous for V^T
             db = np.zeros(b.shape, dtype=h.dtype) if b is not None else None
-        # exp_bound's norms once for all classes: a class's bound is the max over its own words and tokens
-        w_norms = np.sqrt(np.einsum("hc,hc->c", W, W))
-        h_norms = np.sqrt(np.einsum("mh,mh->m", h, h))
-        b_abs = np.abs(b) if b is not None else None
-        order = np.argsort(cls, kind="stable")
-        present, starts = np.unique(cls[order], return_index=True)
-        ends = np.append(starts[1:], len(order))
+            dh_sorted = np.zeros_like(h_sorted)
 
         def within(groups):
             """P(w | c(w), h) for the tokens of some classes; classes own disjoint tokens and words."""
             total = 0.0
-            for c, a, e in groups:
-                tokens = order[a:e]
-                words = self.members[c]
-                bound = float(w_norms[words].max() * h_norms[tokens].max()
-                              + (b_abs[words].max() if b_abs is not None else 0.0))
-                part = softmax_cross_entropy(h[tokens], self.position[targets[tokens]], W[:, words],
+            for c, bound in groups:
+                a, e = token_starts[c], token_starts[c + 1]
+                words = self._columns[c]
+                part = softmax_cross_entropy(h_sorted[a:e], position[a:e], W[:, words],
                                              b[words] if b is not None else None, gradients, rows, bound=bound)
                 total += part[0]
                 if gradients:
-                    dh[tokens] += part[1]
+                    dh_sorted[a:e] = part[1]
                     dW[:, words] = part[2]
                     if db is not None:
                         db[words] = part[3]
             return total
 
-        groups = list(zip(present, starts, ends))
+        groups = list(zip(busy.tolist(), bounds.tolist()))
         workers = min(resolve_threads(threads), len(groups))
         # many small products: BLAS threads cost more than they give, so they run one-threaded,
         # and with threads > 1 the classes are shared among our own workers
@@ -313,6 +329,7 @@ class ClassSoftmax:
                 loss += sum(_pool(workers).map(within, [groups[i::workers] for i in range(workers)]))
         if not gradients:
             return loss, None, None, None, None, None
+        dh[order] += dh_sorted  # order is a permutation: no index repeats
         return loss, dh, dW, db, dWc, dbc
 
     def log_probs(self, h, W, b, Wc, bc):
