@@ -148,7 +148,9 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
     C = W.shape[1]
     has_bias = b is not None
     shift = (exp_bound(h, W, b) if bound is None else bound) > EXP_SAFE
-    W2 = np.ascontiguousarray(W * dtype.type(_LOG2E), dtype=dtype)  # (H, C): exp2(log2(e) x) = exp(x)
+    W2 = np.multiply(W, dtype.type(_LOG2E), order="C")  # (H, C): exp2(log2(e) x) = exp(x); one pass, any layout
+    if W2.dtype != dtype:
+        W2 = W2.astype(dtype)
     b2 = (b * dtype.type(_LOG2E)).astype(dtype) if has_bias else None
     if gradients:
         W1 = np.ones((C, H + 1), dtype=dtype)  # [W^T | 1]: one product gives E W^T and z = E 1
@@ -165,17 +167,19 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
     def work(ranges):
         size = max((b_ - a_ for a_, b_ in ranges), default=0)
         block = np.empty((size, C), dtype=dtype)
-        acc = np.zeros((h1.shape[1], C), dtype=dtype) if gradients else None
+        acc = None  # the first chunk's product, then the sum of them
         loss = 0.0
         for a, e in ranges:
             m = e - a
             logits = block[:m]
+            flat = logits.reshape(-1)  # a view: the block's rows are contiguous
+            picked = np.arange(0, m * C, C) + targets[a:e]  # flat positions of the target logits
             np.matmul(h[a:e], W2, out=logits)  # (m, C): log2(e) (h W + b)
             if has_bias:
                 logits += b2
             if shift:
                 logits -= logits.max(axis=1, keepdims=True)
-            loss -= _LN2 * float(np.sum(logits[np.arange(m), targets[a:e]], dtype=np.float64))
+            loss -= _LN2 * float(np.sum(flat[picked], dtype=np.float64))
             np.exp2(logits, out=logits)  # E, the unnormalised softmax
             if gradients:
                 np.matmul(logits, W1, out=dh1[a:e])  # (m, H + 1): [E W^T | z]
@@ -187,8 +191,14 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
                 r = (1.0 / z)[:, None]  # (m, 1): softmax = E / z, applied to the (m, H) sides only
                 dh1[a:e, :H] *= r
                 # E - z onehot(y), so that (E - z onehot(y)) / z = softmax - onehot(y) in the dW product
-                logits[np.arange(m), targets[a:e]] -= z
-                acc += (h1[a:e] * r).T @ logits
+                flat[picked] -= z
+                product = (h1[a:e] * r).T @ logits
+                if acc is None:
+                    acc = product
+                else:
+                    acc += product
+        if gradients and acc is None:  # no rows
+            acc = np.zeros((h1.shape[1], C), dtype=dtype)
         return loss, acc
 
     if workers <= 1:
