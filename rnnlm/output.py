@@ -100,12 +100,16 @@ def _one_blas_thread():
     return _blas.limit(limits=1, user_api="blas")
 
 
-def threads_held(threads):
+def threads_held(threads, classes=None):
     """The context a model runs a whole loss computation in: with more than one worker, BLAS is held to
     one thread throughout, not only inside the pool. (An OpenBLAS thread woken by the recurrence's
     products keeps spinning for a while and would compete with the workers: measured 131 ms per
-    batch instead of 94.) With one thread, nothing changes."""
-    if resolve_threads(threads) > 1:
+    batch instead of 94.) The same with the class softmax (`classes` a `ClassSoftmax`), whose class
+    loop runs BLAS one-threaded anyway: every product of such a step is small, and a second BLAS
+    thread woken by the recurrence and stopped around the class loop cost more than it gave (a
+    FastRNN step at C = 8000, H = 100, batch 64 x 45: 10.5 ms instead of 11.8). With one thread and
+    the full softmax, nothing changes."""
+    if resolve_threads(threads) > 1 or classes is not None:
         return _one_blas_thread()
     return contextlib.nullcontext()
 

@@ -317,3 +317,31 @@ def test_class_softmax_bound_covers_every_token_and_word_of_a_class(rng):
     loss = layer.loss(f32[0], y, f32[1], None, f32[2], None)[0]
     expected = -sum(log_softmax(h[m] @ W[:, :3])[2] for m in range(M)) + M * np.log(2)
     assert np.isfinite(loss) and loss == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("softmax", ["class", "full"])
+def test_class_softmax_models_hold_blas_to_one_thread_for_the_whole_step(rng, monkeypatch, softmax):
+    # the recurrence's small products run one-threaded with the class softmax (as its class loop
+    # does), and keep BLAS's own threads with the full softmax and the default threads = 1
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from rnnlm import fast, models
+    if not threadpoolctl.threadpool_info():
+        pytest.skip("no BLAS library that threadpoolctl can see")
+    seen = []
+
+    def recording(module):
+        real = module.stack_forward
+
+        def stack_forward(*args, **kwargs):
+            seen.append(max(p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"))
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, "stack_forward", stack_forward)
+
+    recording(fast)
+    recording(models)
+    X = [rng.integers(0, 20, n) for n in (5, 3)]
+    options = {"num_classes": 4} if softmax == "class" else {}
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        FastRNN(20, 4, seed=0, softmax=softmax, **options).loss_and_gradients(X, X)
+        LanguageModel(20, 4, cell="gru", seed=0, softmax=softmax, **options).loss_and_gradients(X, X)
+        assert seen == ([1, 1] if softmax == "class" else [2, 2])
