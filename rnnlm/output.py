@@ -183,14 +183,14 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
                 logits += b2
             if shift:
                 logits -= logits.max(axis=1, keepdims=True)
-            loss -= _LN2 * float(np.sum(flat[picked], dtype=np.float64))
+            loss -= _LN2 * float(flat[picked].sum(dtype=np.float64))
             np.exp2(logits, out=logits)  # E, the unnormalised softmax
             if gradients:
                 np.matmul(logits, W1, out=dh1[a:e])  # (m, H + 1): [E W^T | z]
                 z = dh1[a:e, H]
             else:
                 z = logits.sum(axis=1)
-            loss += float(np.sum(np.log(z.astype(np.float64))))
+            loss += float(np.log(z, dtype=np.float64).sum())  # log z in float64
             if gradients:
                 r = (1.0 / z)[:, None]  # (m, 1): softmax = E / z, applied to the (m, H) sides only
                 dh1[a:e, :H] *= r
