@@ -312,8 +312,16 @@ class ClassSoftmax:
         h_max = np.maximum.reduceat(h_norms, token_starts[busy]) if len(busy) else np.zeros(0)
         bounds = w_max[busy].astype(np.float64) * h_max + b_max[busy]
         if gradients:
-            dW = np.zeros_like(W, dtype=h.dtype)  # W's own layout: a class's words are then contiguous for V^T
-            db = np.zeros(b.shape, dtype=h.dtype) if b is not None else None
+            # W's own layout (a class's words are then contiguous for V^T), written class by class: only the
+            # words of classes without a product (one word, or no target) are zero-filled
+            dW = np.empty_like(W, dtype=h.dtype)
+            db = np.empty(b.shape, dtype=h.dtype) if b is not None else None
+            idle = np.ones(self.num_classes, dtype=bool)
+            idle[busy] = False
+            idle_words = self._word_order[np.repeat(idle, self.sizes)]
+            dW[:, idle_words] = 0
+            if db is not None:
+                db[idle_words] = 0
             dh_sorted = np.zeros_like(h_sorted)
 
         def within(groups):
@@ -343,7 +351,9 @@ class ClassSoftmax:
                 loss += sum(_pool(workers).map(within, [groups[i::workers] for i in range(workers)]))
         if not gradients:
             return loss, None, None, None, None, None
-        dh[order] += dh_sorted  # order is a permutation: no index repeats
+        unsort = np.empty_like(order)
+        unsort[order] = np.arange(M)
+        dh += dh_sorted[unsort]  # a gather, cheaper than dh[order] += dh_sorted's gather and scatter
         return loss, dh, dW, db, dWc, dbc
 
     def log_probs(self, h, W, b, Wc, bc):
