@@ -157,13 +157,15 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
         W2 = W2.astype(dtype)
     b2 = (b * dtype.type(_LOG2E)).astype(dtype) if has_bias else None
     if gradients:
-        W1 = np.ones((C, H + 1), dtype=dtype)  # [W^T | 1]: one product gives E W^T and z = E 1
+        W1 = np.empty((C, H + 1), dtype=dtype)  # [W^T | 1]: one product gives E W^T and z = E 1
         W1[:, :H] = W.T
+        W1[:, H] = 1
         dh1 = np.empty((M, H + 1), dtype=dtype)
         # [h | 1]: with a bias, (h1 r)^T E holds dW in its first H rows and db in the last
-        h1 = np.ones((M, H + 1), dtype=dtype) if has_bias else h
+        h1 = np.empty((M, H + 1), dtype=dtype) if has_bias else h
         if has_bias:
             h1[:, :H] = h
+            h1[:, H] = 1
     threads = resolve_threads(threads)
     chunks = _chunks(M, max(1, int(rows)), threads)
     workers = min(threads, len(chunks))
