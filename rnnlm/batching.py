@@ -52,14 +52,22 @@ def bucketed_batches(lengths, batch_size, rng=None, bucket=True):
 def segment_sum(keys, rows):
     """Sum the rows that share a key: returns (unique keys (K,), sums (K, D)), without np.add.at.
 
-    Sorting brings equal keys together; np.add.reduceat then adds each run in one pass.
+    Sorting brings equal keys together; np.add.reduceat then adds each run in one pass. It pays
+    per run, and most keys of a batch (rare words) make runs of one row, which are their own sum:
+    only the runs of two or more rows go through reduceat (the same sums, bit for bit).
     """
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     if len(sorted_keys) == 0:
         return sorted_keys, rows[:0]
     starts = np.concatenate(([0], np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1))
-    return sorted_keys[starts], np.add.reduceat(rows[order], starts, axis=0)
+    sums = rows[order[starts]]  # each run's first row: the sum of a run of one
+    lengths = np.diff(np.append(starts, len(sorted_keys)))
+    many = np.flatnonzero(lengths > 1)
+    if len(many):
+        taken = np.flatnonzero(np.repeat(lengths > 1, lengths))  # the sorted rows of runs of two or more
+        sums[many] = np.add.reduceat(rows[order[taken]], np.concatenate(([0], np.cumsum(lengths[many])[:-1])), axis=0)
+    return sorted_keys[starts], sums
 
 
 def num_targets(Y):

@@ -178,7 +178,7 @@ class FastRNN:
         sparse: grads["U"] becomes a `SparseGradient` over the K words seen, values (H, K).
         """
         check_pairs(X, Y, self.config.vocab_size)
-        with threads_held(self.threads):
+        with threads_held(self.threads, self.classes):
             return self._loss_and_gradients(X, Y, None, sparse)[:2]
 
     def window_loss_and_gradients(self, X, Y, state, sparse=False):
@@ -188,13 +188,13 @@ class FastRNN:
         (loss_sum, grads, next_state): next_state (B, H) the state after the window, detached.
         """
         check_pairs(X, Y, self.config.vocab_size)
-        with threads_held(self.threads):
+        with threads_held(self.threads, self.classes):
             return self._loss_and_gradients(list(X), list(Y), state, sparse)
 
     def window_loss(self, X, Y, state):
         """`window_loss_and_gradients` without gradients: (loss_sum, next_state)."""
         check_pairs(X, Y, self.config.vocab_size)
-        with threads_held(self.threads):
+        with threads_held(self.threads, self.classes):
             forward = self._forward(list(X), list(Y), state)
             out = self._output()
             loss = output_loss(forward.top, forward.y, out["W"], None, out["Wc"], None, self.classes,

@@ -57,8 +57,23 @@ def check_pairs(X, Y, vocab_size):
     X, Y = list(X), list(Y)
     if len(X) != len(Y):
         raise InputError(f"X has {len(X)} sentences but Y has {len(Y)}")
+    if _valid_batch(X, Y, vocab_size):  # the usual case, in a few NumPy calls for the whole batch
+        return
     for n, (x, y) in enumerate(zip(X, Y)):
         check_pair(x, y, vocab_size, names=(f"X[{n}]", f"Y[{n}]"))
+
+
+def _valid_batch(X, Y, vocab_size):
+    """True when X and Y are 1-D int arrays of ids in [0, vocab_size), X[n] as long as Y[n]: what `check_pair`
+    accepts for every n, checked with one min and one max over all of them. False sends the caller to the
+    sentence-by-sentence checks, which say what is wrong."""
+    arrays = X + Y
+    if not arrays or not all(type(a) is np.ndarray and a.ndim == 1 and a.dtype.kind in "iu" for a in arrays):
+        return False
+    if any(len(x) != len(y) for x, y in zip(X, Y)):
+        return False
+    ids = np.concatenate(arrays)
+    return ids.size == 0 or (int(ids.min()) >= 0 and int(ids.max()) < vocab_size)
 
 
 def check_finite(params, what="the model"):

@@ -173,7 +173,7 @@ class LanguageModel:
         is a `SparseGradient` over the K distinct input words (values (K, E), axis 0).
         """
         check_pairs(X, Y, self.config.vocab_size)
-        with threads_held(self.threads):
+        with threads_held(self.threads, self.classes):
             return self._loss_and_gradients(X, Y, None, sparse)[:2]
 
     def window_loss_and_gradients(self, X, Y, state, sparse=False):
@@ -183,13 +183,13 @@ class LanguageModel:
         (loss_sum, grads, next_state): next_state the per-layer state after the window, detached.
         """
         check_pairs(X, Y, self.config.vocab_size)
-        with threads_held(self.threads):
+        with threads_held(self.threads, self.classes):
             return self._loss_and_gradients(list(X), list(Y), state, sparse)
 
     def window_loss(self, X, Y, state):
         """`window_loss_and_gradients` without gradients: (loss_sum, next_state)."""
         check_pairs(X, Y, self.config.vocab_size)
-        with threads_held(self.threads):
+        with threads_held(self.threads, self.classes):
             forward = self._forward(list(X), list(Y), state)
             loss = output_loss(forward.top, forward.y, **self._output(), gradients=False, rows=self.softmax_rows,
                                threads=self.threads)[0]

@@ -100,12 +100,16 @@ def _one_blas_thread():
     return _blas.limit(limits=1, user_api="blas")
 
 
-def threads_held(threads):
+def threads_held(threads, classes=None):
     """The context a model runs a whole loss computation in: with more than one worker, BLAS is held to
     one thread throughout, not only inside the pool. (An OpenBLAS thread woken by the recurrence's
     products keeps spinning for a while and would compete with the workers: measured 131 ms per
-    batch instead of 94.) With one thread, nothing changes."""
-    if resolve_threads(threads) > 1:
+    batch instead of 94.) The same with the class softmax (`classes` a `ClassSoftmax`), whose class
+    loop runs BLAS one-threaded anyway: every product of such a step is small, and a second BLAS
+    thread woken by the recurrence and stopped around the class loop cost more than it gave (a
+    FastRNN step at C = 8000, H = 100, batch 64 x 45: 10.5 ms instead of 11.8). With one thread and
+    the full softmax, nothing changes."""
+    if resolve_threads(threads) > 1 or classes is not None:
         return _one_blas_thread()
     return contextlib.nullcontext()
 
@@ -148,16 +152,20 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
     C = W.shape[1]
     has_bias = b is not None
     shift = (exp_bound(h, W, b) if bound is None else bound) > EXP_SAFE
-    W2 = np.ascontiguousarray(W * dtype.type(_LOG2E), dtype=dtype)  # (H, C): exp2(log2(e) x) = exp(x)
+    W2 = np.multiply(W, dtype.type(_LOG2E), order="C")  # (H, C): exp2(log2(e) x) = exp(x); one pass, any layout
+    if W2.dtype != dtype:
+        W2 = W2.astype(dtype)
     b2 = (b * dtype.type(_LOG2E)).astype(dtype) if has_bias else None
     if gradients:
-        W1 = np.ones((C, H + 1), dtype=dtype)  # [W^T | 1]: one product gives E W^T and z = E 1
+        W1 = np.empty((C, H + 1), dtype=dtype)  # [W^T | 1]: one product gives E W^T and z = E 1
         W1[:, :H] = W.T
+        W1[:, H] = 1
         dh1 = np.empty((M, H + 1), dtype=dtype)
         # [h | 1]: with a bias, (h1 r)^T E holds dW in its first H rows and db in the last
-        h1 = np.ones((M, H + 1), dtype=dtype) if has_bias else h
+        h1 = np.empty((M, H + 1), dtype=dtype) if has_bias else h
         if has_bias:
             h1[:, :H] = h
+            h1[:, H] = 1
     threads = resolve_threads(threads)
     chunks = _chunks(M, max(1, int(rows)), threads)
     workers = min(threads, len(chunks))
@@ -165,30 +173,38 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
     def work(ranges):
         size = max((b_ - a_ for a_, b_ in ranges), default=0)
         block = np.empty((size, C), dtype=dtype)
-        acc = np.zeros((h1.shape[1], C), dtype=dtype) if gradients else None
+        acc = None  # the first chunk's product, then the sum of them
         loss = 0.0
         for a, e in ranges:
             m = e - a
             logits = block[:m]
+            flat = logits.reshape(-1)  # a view: the block's rows are contiguous
+            picked = np.arange(0, m * C, C) + targets[a:e]  # flat positions of the target logits
             np.matmul(h[a:e], W2, out=logits)  # (m, C): log2(e) (h W + b)
             if has_bias:
                 logits += b2
             if shift:
                 logits -= logits.max(axis=1, keepdims=True)
-            loss -= _LN2 * float(np.sum(logits[np.arange(m), targets[a:e]], dtype=np.float64))
+            loss -= _LN2 * float(flat[picked].sum(dtype=np.float64))
             np.exp2(logits, out=logits)  # E, the unnormalised softmax
             if gradients:
                 np.matmul(logits, W1, out=dh1[a:e])  # (m, H + 1): [E W^T | z]
                 z = dh1[a:e, H]
             else:
                 z = logits.sum(axis=1)
-            loss += float(np.sum(np.log(z.astype(np.float64))))
+            loss += float(np.log(z, dtype=np.float64).sum())  # log z in float64
             if gradients:
                 r = (1.0 / z)[:, None]  # (m, 1): softmax = E / z, applied to the (m, H) sides only
                 dh1[a:e, :H] *= r
                 # E - z onehot(y), so that (E - z onehot(y)) / z = softmax - onehot(y) in the dW product
-                logits[np.arange(m), targets[a:e]] -= z
-                acc += (h1[a:e] * r).T @ logits
+                flat[picked] -= z
+                product = (h1[a:e] * r).T @ logits
+                if acc is None:
+                    acc = product
+                else:
+                    acc += product
+        if gradients and acc is None:  # no rows
+            acc = np.zeros((h1.shape[1], C), dtype=dtype)
         return loss, acc
 
     if workers <= 1:
@@ -267,42 +283,66 @@ class ClassSoftmax:
         self.position = np.empty(len(word_class), dtype=np.int64)  # word -> index within its class
         for words in self.members:
             self.position[words] = np.arange(len(words))
+        self.sizes = sizes  # (K,) words per class
+        self._word_order = order  # (C,) word ids, class by class
+        self._word_starts = np.concatenate([[0], np.cumsum(sizes)])  # (K + 1,) class c: _word_order[s[c]:s[c + 1]]
+        # a class's words as a slice where they are consecutive ids (always so for frequency classes over
+        # a frequency-sorted vocabulary): W[:, slice] is then a view, and dW[:, slice] = ... a block copy
+        self._columns = [slice(int(w[0]), int(w[-1]) + 1) if w[-1] - w[0] == len(w) - 1 else w
+                         for w in self.members]
 
     def loss(self, h, targets, W, b, Wc, bc, gradients=True, rows=1024, threads=1):
         """Summed -log P(y | h) over M tokens. Returns (loss, dh, dW, db, dWc, dbc) (gradients None without)."""
+        h = np.ascontiguousarray(h)
         targets = np.asarray(targets, dtype=np.int64)
+        M = h.shape[0]
         cls = self.word_class[targets]
         loss, dh, dWc, dbc = softmax_cross_entropy(h, cls, Wc, bc, gradients, rows, threads)
-        if gradients:
-            dW = np.zeros_like(W, dtype=h.dtype)  # W's own layout: a class's words are then contiguous for V^T
-            db = np.zeros(b.shape, dtype=h.dtype) if b is not None else None
-        # exp_bound's norms once for all classes: a class's bound is the max over its own words and tokens
-        w_norms = np.sqrt(np.einsum("hc,hc->c", W, W))
-        h_norms = np.sqrt(np.einsum("mh,mh->m", h, h))
-        b_abs = np.abs(b) if b is not None else None
+        # tokens sorted by class once: a class's tokens are then the rows a:e of one gathered copy of h,
+        # and their within-class gradients rows a:e of one block, scattered back once
         order = np.argsort(cls, kind="stable")
-        present, starts = np.unique(cls[order], return_index=True)
-        ends = np.append(starts[1:], len(order))
+        token_starts = np.concatenate([[0], np.cumsum(np.bincount(cls, minlength=self.num_classes))])
+        h_sorted = h[order]
+        position = self.position[targets[order]]
+        # a class of one word contributes log 1 = 0 and no gradient: it is skipped
+        busy = np.flatnonzero((token_starts[1:] > token_starts[:-1]) & (self.sizes > 1))
+        # exp_bound's norms, maximised per class in one pass each: a class's bound is the max over its own words and tokens
+        w_max = np.maximum.reduceat(np.sqrt(np.einsum("hc,hc->c", W, W))[self._word_order], self._word_starts[:-1])
+        b_max = (np.maximum.reduceat(np.abs(b)[self._word_order], self._word_starts[:-1]) if b is not None
+                 else np.zeros(self.num_classes))
+        h_norms = np.sqrt(np.einsum("mh,mh->m", h_sorted, h_sorted))
+        h_max = np.maximum.reduceat(h_norms, token_starts[busy]) if len(busy) else np.zeros(0)
+        bounds = w_max[busy].astype(np.float64) * h_max + b_max[busy]
+        if gradients:
+            # W's own layout (a class's words are then contiguous for V^T), written class by class: only the
+            # words of classes without a product (one word, or no target) are zero-filled
+            dW = np.empty_like(W, dtype=h.dtype)
+            db = np.empty(b.shape, dtype=h.dtype) if b is not None else None
+            idle = np.ones(self.num_classes, dtype=bool)
+            idle[busy] = False
+            idle_words = self._word_order[np.repeat(idle, self.sizes)]
+            dW[:, idle_words] = 0
+            if db is not None:
+                db[idle_words] = 0
+            dh_sorted = np.zeros_like(h_sorted)
 
         def within(groups):
             """P(w | c(w), h) for the tokens of some classes; classes own disjoint tokens and words."""
             total = 0.0
-            for c, a, e in groups:
-                tokens = order[a:e]
-                words = self.members[c]
-                bound = float(w_norms[words].max() * h_norms[tokens].max()
-                              + (b_abs[words].max() if b_abs is not None else 0.0))
-                part = softmax_cross_entropy(h[tokens], self.position[targets[tokens]], W[:, words],
+            for c, bound in groups:
+                a, e = token_starts[c], token_starts[c + 1]
+                words = self._columns[c]
+                part = softmax_cross_entropy(h_sorted[a:e], position[a:e], W[:, words],
                                              b[words] if b is not None else None, gradients, rows, bound=bound)
                 total += part[0]
                 if gradients:
-                    dh[tokens] += part[1]
+                    dh_sorted[a:e] = part[1]
                     dW[:, words] = part[2]
                     if db is not None:
                         db[words] = part[3]
             return total
 
-        groups = list(zip(present, starts, ends))
+        groups = list(zip(busy.tolist(), bounds.tolist()))
         workers = min(resolve_threads(threads), len(groups))
         # many small products: BLAS threads cost more than they give, so they run one-threaded,
         # and with threads > 1 the classes are shared among our own workers
@@ -313,6 +353,9 @@ class ClassSoftmax:
                 loss += sum(_pool(workers).map(within, [groups[i::workers] for i in range(workers)]))
         if not gradients:
             return loss, None, None, None, None, None
+        unsort = np.empty_like(order)
+        unsort[order] = np.arange(M)
+        dh += dh_sorted[unsort]  # a gather, cheaper than dh[order] += dh_sorted's gather and scatter
         return loss, dh, dW, db, dWc, dbc
 
     def log_probs(self, h, W, b, Wc, bc):

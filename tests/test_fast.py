@@ -83,6 +83,20 @@ def test_segment_sum_matches_add_at(rng):
     np.testing.assert_allclose(sums, expected[unique], atol=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["zipf", "all distinct", "all equal", "empty"])
+def test_segment_sum_runs_of_one_row_and_of_many(rng, kind):
+    # a batch's words: a few frequent ones (runs of many rows) and many rare ones (runs of one row)
+    n = {"zipf": 300, "all distinct": 40, "all equal": 25, "empty": 0}[kind]
+    keys = {"zipf": rng.zipf(1.3, n) % 500, "all distinct": rng.permutation(1000)[:n],
+            "all equal": np.full(n, 7), "empty": np.zeros(0, np.int64)}[kind]
+    rows = rng.standard_normal((n, 4)).astype(np.float32)
+    unique, sums = segment_sum(keys, rows)
+    np.testing.assert_array_equal(unique, np.unique(keys))
+    assert sums.shape == (len(unique), 4) and sums.dtype == np.float32
+    for key, total in zip(unique, sums):
+        np.testing.assert_allclose(total, rows[keys == key].astype(np.float64).sum(axis=0), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("truncate", [4, None])
 def test_padding_does_not_change_loss_or_gradients(rng, truncate):
     # batch A alone, vs. A + B minus B alone: B's longer and shorter sentences pad A differently

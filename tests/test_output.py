@@ -250,3 +250,98 @@ def test_class_softmax_with_logits_beyond_float32_exp_overflow(rng):
     f32 = [a.astype(np.float32) for a in (h, W, b, Wc, bc)]
     loss = layer.loss(f32[0], y, *f32[1:], gradients=False)[0]
     assert np.isfinite(loss) and loss == pytest.approx(expected, rel=1e-3)
+
+
+def textbook_class_loss(h, y, word_class, W, b, Wc, bc):
+    """loss, dh, dW, db, dWc, dbc of the class softmax from plain float64 softmaxes, class by class."""
+    loss, dh, dWc, dbc = plain_softmax_loss(h, word_class[y], Wc, bc)
+    dW, db = np.zeros(W.shape), np.zeros(b.shape)
+    for c in np.unique(word_class):
+        tokens = np.flatnonzero(word_class[y] == c)
+        same = np.flatnonzero(word_class == c)
+        if len(tokens) == 0:
+            continue
+        position = np.searchsorted(same, y[tokens])
+        part = plain_softmax_loss(h[tokens], position, W[:, same], b[same])
+        loss += part[0]
+        dh[tokens] += part[1]
+        dW[:, same], db[same] = part[2], part[3]
+    return loss, dh, dW, db, dWc, dbc
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("layout", ["consecutive", "scattered"])
+def test_class_softmax_loss_and_gradients_equal_the_textbook_computation(rng, layout, threads):
+    # classes of consecutive word ids (a frequency-sorted vocabulary: weights sliced, not gathered) or of
+    # scattered ids; one-word classes (no loss, no gradient) and a class no target falls in
+    M, H, C, K = 40, 5, 30, 8
+    counts = np.sort(rng.integers(1, 1000, C))[::-1] if layout == "consecutive" else rng.integers(1, 1000, C)
+    counts[np.argsort(-counts)[:2]] = counts.sum() // 4  # two frequent words: classes of their own
+    word_class = frequency_classes(counts, K)
+    sizes = np.bincount(word_class, minlength=K)
+    assert np.sum(sizes == 1) >= 2 and np.sum(sizes > 1) >= 4
+    layer = ClassSoftmax(word_class, K)
+    assert all(isinstance(cols, slice) for cols in layer._columns) == (layout == "consecutive")
+    empty = np.flatnonzero(sizes > 1)[-1]  # a class no target falls in
+    y = rng.choice(np.flatnonzero(word_class != empty), M)
+    h = rng.uniform(-1, 1, (M, H)).astype(np.float32)
+    W, b = (rng.standard_normal((H, C)) * 0.5).astype(np.float32), rng.standard_normal(C).astype(np.float32)
+    Wc, bc = (rng.standard_normal((H, K)) * 0.5).astype(np.float32), rng.standard_normal(K).astype(np.float32)
+    got = layer.loss(h, y, W, b, Wc, bc, rows=7, threads=threads)
+    expected = textbook_class_loss(h, y, word_class, W, b, Wc, bc)
+    assert got[0] == pytest.approx(expected[0], rel=1e-5)
+    for g, e in zip(got[1:], expected[1:]):
+        assert g.shape == e.shape
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5)
+    assert not np.any(got[2][:, word_class == empty]) and not np.any(got[3][word_class == empty])
+    assert not np.any(got[2][:, np.isin(word_class, np.flatnonzero(sizes == 1))])
+    # W in FastRNN's layout (V^T, a transposed view): the same numbers
+    again = layer.loss(h, y, np.asfortranarray(W), b, Wc, bc, rows=7, threads=threads)
+    for g, e in zip(again, got):
+        np.testing.assert_array_equal(g, e)
+
+
+def test_class_softmax_bound_covers_every_token_and_word_of_a_class(rng):
+    # one class's tokens: most with tiny states, one whose logits overflow float32's exp; a bound taken
+    # from any but the largest state (or word) would skip the shift and return inf
+    M, H, C, K = 12, 4, 6, 2
+    word_class = np.array([0, 0, 0, 1, 1, 1])
+    layer = ClassSoftmax(word_class, K)
+    h = rng.uniform(-1, 1, (M, H)) * 1e-3
+    h[5] = rng.uniform(-1, 1, H)
+    W = rng.standard_normal((H, C)) * 100
+    W[:, 1] *= 1e-3  # one small word beside large ones
+    y = np.full(M, 2)
+    Wc = np.zeros((H, K))
+    f32 = [a.astype(np.float32) for a in (h, W, Wc)]
+    loss = layer.loss(f32[0], y, f32[1], None, f32[2], None)[0]
+    expected = -sum(log_softmax(h[m] @ W[:, :3])[2] for m in range(M)) + M * np.log(2)
+    assert np.isfinite(loss) and loss == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("softmax", ["class", "full"])
+def test_class_softmax_models_hold_blas_to_one_thread_for_the_whole_step(rng, monkeypatch, softmax):
+    # the recurrence's small products run one-threaded with the class softmax (as its class loop
+    # does), and keep BLAS's own threads with the full softmax and the default threads = 1
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from rnnlm import fast, models
+    if not threadpoolctl.threadpool_info():
+        pytest.skip("no BLAS library that threadpoolctl can see")
+    seen = []
+
+    def recording(module):
+        real = module.stack_forward
+
+        def stack_forward(*args, **kwargs):
+            seen.append(max(p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"))
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, "stack_forward", stack_forward)
+
+    recording(fast)
+    recording(models)
+    X = [rng.integers(0, 20, n) for n in (5, 3)]
+    options = {"num_classes": 4} if softmax == "class" else {}
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        FastRNN(20, 4, seed=0, softmax=softmax, **options).loss_and_gradients(X, X)
+        LanguageModel(20, 4, cell="gru", seed=0, softmax=softmax, **options).loss_and_gradients(X, X)
+        assert seen == ([1, 1] if softmax == "class" else [2, 2])

@@ -705,3 +705,25 @@ def test_numpy_integers_are_sizes_everywhere_and_decode_checks_ids():
             vocabulary.decode(bad)
     with pytest.raises(ValueError, match="temperature"):
         next_token(np.zeros(5), np.random.default_rng(0), -1.0, [])
+
+
+@pytest.mark.parametrize("bad", ["negative", "too large", "short y", "uint64 huge", "float", "2-D", "empty float"])
+def test_a_batch_of_arrays_is_checked_as_a_whole_and_each_sentence_named(bad, rng):
+    # batches of 1-D int arrays take one vectorised check; any fault must still be found and named
+    from rnnlm.inputs import check_pairs
+    X = [rng.integers(0, V, n) for n in (4, 3, 5)]
+    Y = [rng.integers(0, V, n) for n in (4, 3, 5)]
+    check_pairs(X, Y, V)  # valid: no error
+    check_pairs([x.astype(np.uint8) for x in X], [y.astype(np.int32) for y in Y], V)
+    good_y = Y[1]
+    Y[1] = {"negative": np.array([0, -1, 2]), "too large": np.array([0, V, 2]), "short y": np.array([0, 1]),
+            "uint64 huge": np.array([0, 2 ** 64 - 1, 2], dtype=np.uint64), "float": np.array([0.0, 1.0, 2.0]),
+            "2-D": np.array([[0, 1, 2]]), "empty float": np.zeros(0)}[bad]
+    message = {"negative": "Y\\[1\\] holds word id -1", "too large": f"Y\\[1\\] holds word id {V}",
+               "short y": "len\\(X\\[1\\]\\) is 3 but len\\(Y\\[1\\]\\) is 2",
+               "uint64 huge": f"Y\\[1\\] holds word id {2 ** 64 - 1}", "float": "Y\\[1\\] must hold integer",
+               "2-D": "Y\\[1\\] must be a 1-D", "empty float": "len\\(X\\[1\\]\\) is 3 but len\\(Y\\[1\\]\\) is 0"}[bad]
+    with pytest.raises(ValueError, match=message):
+        check_pairs(X, Y, V)
+    Y[1] = good_y
+    check_pairs(X, Y, V)
