@@ -16,6 +16,12 @@ jordan. Its first entry is what the layer outputs (to the next layer or the soft
 `p` is the cell's dict of parameters; `grads` has the same keys and shapes. A backward
 never mutates its arguments or its cache, and is linear in `dstate` (which the truncated
 BPTT in rnnlm.sequence relies on).
+
+Already-projected inputs: every cell also runs without "W_ih" (and "b_ih") in p, reading x as
+the input projection x W_ih + b_ih itself (width G H). Its backward then returns, as dx, the
+gradient of that projection and no W_ih, b_ih gradients. rnnlm.sequence uses this to project
+all of a layer's tokens in one matrix product before its time loop; `FastRNN` uses it to feed
+the tutorial's U[:, x_t] columns in directly.
 """
 
 from typing import NamedTuple
@@ -23,6 +29,22 @@ from typing import NamedTuple
 import numpy as np
 
 from .numerics import sigmoid
+
+
+def _input_projection(x, p):
+    """x W_ih + b_ih (N, G H); without "W_ih" in p, x is that projection already (plus b_ih if present)."""
+    if "W_ih" in p:
+        return x @ p["W_ih"] + p["b_ih"]
+    return x + p["b_ih"] if "b_ih" in p else x
+
+
+def _input_projection_backward(x, da, p, grads):
+    """Backward of `_input_projection` for its gradient da (N, G H): adds W_ih, b_ih to grads, returns dx."""
+    if "W_ih" in p:
+        grads["W_ih"] = x.T @ da
+    if "b_ih" in p:
+        grads["b_ih"] = da.sum(axis=0)
+    return da @ p["W_ih"].T if "W_ih" in p else da
 
 
 # --------------------------------------------------------------------- Elman (torch.nn.RNN)
@@ -91,11 +113,11 @@ def gru_step_forward(x, state_prev, p):
         h_t = (1 - z_t) * n_t + z_t * h_{t-1}
 
     Note the reset gate multiplies (h W_hn + b_hn), bias included (torch's choice, not Cho et al.'s).
-    Returns ((h_t,), cache).
+    Without "W_ih" in p, x (N, 3H) is x_t W_ih + b_ih already. Returns ((h_t,), cache).
     """
     (h_prev,) = state_prev
     H = h_prev.shape[1]
-    gi = x @ p["W_ih"] + p["b_ih"]  # (N, 3H)
+    gi = _input_projection(x, p)  # (N, 3H)
     gh = h_prev @ p["W_hh"] + p["b_hh"]  # (N, 3H)
     r = sigmoid(gi[:, :H] + gh[:, :H])
     z = sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
@@ -120,9 +142,11 @@ def gru_step_backward(dstate, cache):
     daz = dz * z * (1 - z)
     dgi = np.concatenate([dar, daz, dan], axis=1)  # (N, 3H)
     dgh = np.concatenate([dar, daz, dan * r], axis=1)  # (N, 3H)
-    grads = {"W_ih": x.T @ dgi, "W_hh": h_prev.T @ dgh, "b_ih": dgi.sum(axis=0), "b_hh": dgh.sum(axis=0)}
+    grads = {}
+    dx = _input_projection_backward(x, dgi, p, grads)
+    grads.update({"W_hh": h_prev.T @ dgh, "b_hh": dgh.sum(axis=0)})
     dh_prev = dgh @ p["W_hh"].T + dh * z
-    return dgi @ p["W_ih"].T, (dh_prev,), grads
+    return dx, (dh_prev,), grads
 
 
 # --------------------------------------------------------------------- LSTM (torch.nn.LSTM + options)
@@ -161,21 +185,24 @@ def lstm_step_forward(x, state_prev, p, peephole=False, coupled=False):
     p["w_ci"], p["w_cf"], p["w_co"]; the output gate peeks at the new cell c_t.
     coupled (Greff et al. 2017, "CIFG"): f_t = 1 - i_t, so there is no f block (W_ih is
     (E, 3H) with blocks i, g, o) and no w_cf. Neither option exists in torch.
+    Without "W_ih" in p, x (N, G H) is x_t W_ih + b_ih already.
     state_prev = (h_{t-1}, c_{t-1}); returns ((h_t, c_t), cache).
     """
     h_prev, c_prev = state_prev
     H = h_prev.shape[1]
-    a = x @ p["W_ih"] + p["b_ih"] + h_prev @ p["W_hh"] + p["b_hh"]  # (N, G H)
-    blocks = dict(zip(lstm_gate_names(coupled), (a[:, k * H:(k + 1) * H] for k in range(a.shape[1] // H))))
-    ai = blocks["i"] + p["w_ci"] * c_prev if peephole else blocks["i"]
-    i = sigmoid(ai)
+    a = _input_projection(x, p) + h_prev @ p["W_hh"] + p["b_hh"]  # (N, G H)
+    if coupled:  # blocks i, g, o
+        a_i, a_g, a_o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+    else:  # blocks i, f, g, o
+        a_i, a_f, a_g, a_o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+    i = sigmoid(a_i + p["w_ci"] * c_prev if peephole else a_i)
     if coupled:
         f = 1 - i
     else:
-        f = sigmoid(blocks["f"] + p["w_cf"] * c_prev if peephole else blocks["f"])
-    g = np.tanh(blocks["g"])
+        f = sigmoid(a_f + p["w_cf"] * c_prev if peephole else a_f)
+    g = np.tanh(a_g)
     c = f * c_prev + i * g
-    o = sigmoid(blocks["o"] + p["w_co"] * c if peephole else blocks["o"])
+    o = sigmoid(a_o + p["w_co"] * c if peephole else a_o)
     tanh_c = np.tanh(c)
     h = o * tanh_c
     return (h, c), LSTMCache(x, h_prev, c_prev, i, f, g, o, c, tanh_c, p, peephole, coupled)
@@ -185,7 +212,8 @@ def lstm_step_backward(dstate, cache):
     """Backward of `lstm_step_forward`. dstate = (dh_t, dc_t) from later steps and layers.
 
     Returns (dx (N, E), (dh_prev, dc_prev), grads): W_ih, W_hh, b_ih, b_hh, plus w_ci, w_cf, w_co
-    with peepholes (w_cf absent when coupled).
+    with peepholes (w_cf absent when coupled); without "W_ih" in p, dx (N, G H) is the gradient
+    of the projected input and there are no W_ih, b_ih gradients.
     """
     dh, dc_in = dstate
     x, h_prev, c_prev, i, f, g, o, c, tanh_c, p, peephole, coupled = cache
@@ -213,9 +241,9 @@ def lstm_step_backward(dstate, cache):
             grads["w_cf"] = (daf * c_prev).sum(axis=0)
         grads["w_co"] = (dao * c).sum(axis=0)
     da = np.concatenate([blocks[k] for k in lstm_gate_names(coupled)], axis=1)  # (N, G H)
-    db = da.sum(axis=0)
-    grads.update({"W_ih": x.T @ da, "W_hh": h_prev.T @ da, "b_ih": db, "b_hh": db.copy()})
-    return da @ p["W_ih"].T, (da @ p["W_hh"].T, dc_prev), grads
+    dx = _input_projection_backward(x, da, p, grads)
+    grads.update({"W_hh": h_prev.T @ da, "b_hh": da.sum(axis=0)})
+    return dx, (da @ p["W_hh"].T, dc_prev), grads
 
 
 # --------------------------------------------------------------------- Jordan
@@ -241,10 +269,11 @@ def jordan_step_forward(x, state_prev, p):
     while keeping Jordan's defining structure (Jordan 1986; Wikipedia's "Jordan network":
     h_t = s(W x_t + U y_{t-1} + b), y_t = s(W_y h_t + b_y)). Stacked layers are stacked
     Jordan layers, each feeding its own output back.
+    Without "W_ih" in p, x (N, H) is x_t W_ih + b_ih already.
     state_prev = (y_{t-1},); returns ((y_t,), cache).
     """
     (y_prev,) = state_prev
-    h = np.tanh(x @ p["W_ih"] + p["b_ih"] + y_prev @ p["W_yh"] + p["b_yh"])
+    h = np.tanh(_input_projection(x, p) + y_prev @ p["W_yh"] + p["b_yh"])
     y = np.tanh(h @ p["W_hy"] + p["b_hy"])
     return (y,), JordanCache(x, y_prev, h, y, p)
 
@@ -255,9 +284,10 @@ def jordan_step_backward(dstate, cache):
     x, y_prev, h, y, p = cache
     day = dy * (1 - y * y)
     dah = (day @ p["W_hy"].T) * (1 - h * h)
-    grads = {"W_ih": x.T @ dah, "b_ih": dah.sum(axis=0), "W_yh": y_prev.T @ dah, "b_yh": dah.sum(axis=0),
-             "W_hy": h.T @ day, "b_hy": day.sum(axis=0)}
-    return dah @ p["W_ih"].T, (dah @ p["W_yh"].T,), grads
+    grads = {}
+    dx = _input_projection_backward(x, dah, p, grads)
+    grads.update({"W_yh": y_prev.T @ dah, "b_yh": dah.sum(axis=0), "W_hy": h.T @ day, "b_hy": day.sum(axis=0)})
+    return dx, (dah @ p["W_yh"].T,), grads
 
 
 # --------------------------------------------------------------------- registry

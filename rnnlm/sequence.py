@@ -121,20 +121,45 @@ class Packing(NamedTuple):
 
 # --------------------------------------------------------------------- recurrent layers
 
+class StepCaches(list):
+    """A layer's step caches, one per time step, plus what the hoisted input projection needs.
+
+    inputs (M, E): the layer's packed inputs x; projection: {"W_ih", "b_ih"} when the layer
+    projected x W_ih + b_ih for all M tokens before its time loop (the steps then saw the
+    projected rows and their caches hold parameters without W_ih, b_ih), else empty.
+    """
+
+    def __init__(self, steps=(), inputs=None, projection=None):
+        super().__init__(steps)
+        self.inputs = inputs
+        self.projection = projection or {}
+
+
 def packed_layer_forward(cell, x, state0, p, packing, **options):
     """Run one recurrent layer over a packed batch.
 
     x (M, E) packed inputs; state0: the cell's state tuple of (N, H) arrays, in packing order;
     p: the layer's parameters; options: passed to the cell (peephole, coupled for the LSTM).
-    Returns (out (M, H): the first state entry at every real step, caches: one step cache per
-    time step (step t's covers n_t rows), final state tuple (N, H): each sequence's state after
-    its own last step, packing order; state0's rows for empty sequences).
+    Returns (out (M, H): the first state entry at every real step, caches: a `StepCaches`,
+    one step cache per time step (step t's covers n_t rows), final state tuple (N, H): each
+    sequence's state after its own last step, packing order; state0's rows for empty sequences).
+
+    The input side of every cell, x_t W_ih + b_ih, does not depend on the recurrence, so it is
+    computed for all M tokens in one matrix product here, and the steps get the projected rows
+    (the cells' already-projected convention, rnnlm.cells): T small products become one big one.
     """
     step_forward = CELLS[cell][0]
     sizes, offsets = packing.batch_sizes, packing.offsets
+    inputs, projection = x, {}
+    if "W_ih" in p:
+        projection = {k: p[k] for k in ("W_ih", "b_ih") if k in p}
+        x = x @ p["W_ih"]
+        if "b_ih" in p:
+            x += p["b_ih"]
+        p = {k: v for k, v in p.items() if k not in projection}
     final = [np.array(s, copy=True) for s in state0]
     out = np.empty((packing.num_tokens, state0[0].shape[1]), dtype=state0[0].dtype)
-    caches = []
+    caches = StepCaches(inputs=inputs, projection=projection)
     state = tuple(state0)
     for t, n in enumerate(sizes):
         state, cache = step_forward(x[offsets[t]:offsets[t + 1]], tuple(s[:n] for s in state), p, **options)
@@ -144,6 +169,21 @@ def packed_layer_forward(cell, x, state0, p, packing, **options):
         for f, s in zip(final, state):
             f[ending:n] = s[ending:]
     return out, caches, tuple(final)
+
+
+def _projection_backward(dx, grads, caches):
+    """Backward of the hoisted input projection: dx (M, G H) the projected rows' error -> the inputs' (M, E).
+
+    Returns (dx, grads with dW_ih = x^T dx and db_ih = dx summed over the tokens added).
+    """
+    projection = caches.projection if isinstance(caches, StepCaches) else {}
+    if not projection:
+        return dx, grads
+    W_ih = projection["W_ih"]
+    extra = {"W_ih": caches.inputs.T @ dx}
+    if "b_ih" in projection:
+        extra["b_ih"] = dx.sum(axis=0)
+    return dx @ W_ih.T, {**extra, **grads}
 
 
 def _add_grads(total, grads):
@@ -190,6 +230,7 @@ def packed_layer_backward(cell, dout, caches, packing, truncate=None):
             _add_grads(grads, g)
         for d, c in zip(dstate0, carry):
             d[:len(c)] = c
+        dx, grads = _projection_backward(dx, grads, caches)
         return dx, grads, dstate0
     every = _stack_caches(caches)
     moves = packing.prev_rows >= 0
@@ -208,6 +249,7 @@ def packed_layer_backward(cell, dout, caches, packing, truncate=None):
     _, back, _ = step_backward(tuple(g[:n0] - v[:n0] for g, v in zip(total, lag)), caches[0])
     for d, b in zip(dstate0, back):
         d[:n0] = b
+    dx, grads = _projection_backward(dx, grads, caches)
     return dx, grads, dstate0
 
 

@@ -6,7 +6,7 @@ import pytest
 from rnnlm.cells import CELLS, cell_param_shapes, jordan_step_forward, lstm_step_forward
 from rnnlm.fast import FastRNN
 from rnnlm.models import LanguageModel
-from rnnlm.sequence import Packing, layer_backward, layer_forward, packed_layer_forward
+from rnnlm.sequence import Packing, layer_backward, layer_forward, packed_layer_backward, packed_layer_forward
 
 CELL_CASES = [("rnn", {}), ("gru", {}), ("lstm", {}), ("lstm", {"peephole": True}), ("jordan", {})]
 N, T, E, H = 3, 5, 2, 4
@@ -86,6 +86,44 @@ def test_packed_ragged_batch_equals_each_sequence_alone(cell, options, rng):
         assert not out[n, length:].any()
         for f, s in zip(final, last):
             np.testing.assert_allclose(f[n], s[0], rtol=1e-12, atol=1e-14)
+
+
+ALL_CELL_OPTIONS = CELL_CASES + [("lstm", {"coupled": True}), ("lstm", {"peephole": True, "coupled": True})]
+
+
+@pytest.mark.parametrize("truncate", [None, 0, 1, 3])
+@pytest.mark.parametrize("cell, options", ALL_CELL_OPTIONS)
+def test_hoisted_input_projection_equals_the_per_step_path(cell, options, truncate, rng):
+    # the layer projects x W_ih + b_ih for all tokens before its loop; here every step projects its
+    # own rows (the cells called with W_ih, as before the hoisting) and the backward gets those caches
+    step_forward = CELLS[cell][0]
+    shapes = cell_param_shapes(cell, E, H, **options)
+    p = {k: rng.uniform(-0.8, 0.8, s) for k, s in shapes.items()}
+    lengths = [6, 2, 0, 4, 6]
+    packing = Packing.of_lengths(lengths)
+    M, nstate = packing.num_tokens, CELLS[cell][2]
+    x = rng.standard_normal((M, E))
+    state0 = tuple(rng.uniform(-0.5, 0.5, (len(lengths), H)) for _ in range(nstate))
+    dout = rng.standard_normal((M, H))
+    out, caches, final = packed_layer_forward(cell, x, state0, p, packing, **options)
+    assert caches.projection  # the hoisted path is the one under test
+    steps, state, want_out = [], state0, np.empty((M, H))
+    for t, n in enumerate(packing.batch_sizes):
+        a, e = packing.offsets[t], packing.offsets[t + 1]
+        state, cache = step_forward(x[a:e], tuple(s[:n] for s in state), p, **options)
+        want_out[a:e] = state[0]
+        steps.append(cache)
+    np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
+    for f, s in zip(final, state):  # the longest sequences end last
+        np.testing.assert_allclose(f[:len(s)], s, rtol=1e-12, atol=1e-12)
+    dx, grads, dstate0 = packed_layer_backward(cell, dout, caches, packing, truncate)
+    want_dx, want_grads, want_dstate0 = packed_layer_backward(cell, dout, steps, packing, truncate)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-12)
+    assert set(grads) == set(want_grads) == set(shapes)
+    for name in shapes:
+        np.testing.assert_allclose(grads[name], want_grads[name], rtol=1e-12, atol=1e-12, err_msg=name)
+    for got, want in zip(dstate0, want_dstate0):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("make", [
