@@ -42,17 +42,18 @@ FastRNN(word_dim, hidden_dim=100, bptt_truncate=4, seed=None, dtype=np.float32, 
 
 import numpy as np
 
-from .batching import num_targets, segment_sum
+from .batching import segment_sum
 from .cells import rnn_step_forward
 from .config import ModelConfig
-from .inputs import check_ids, check_pairs
+from .inputs import check_ids
+from .models import PackedModel
 from .optim import SparseGradient
-from .output import output_loss, output_scores, threads_held, word_classes
+from .output import output_loss, output_scores, word_classes
 from .reference import RNNNumpy
 from .sequence import stack_backward, stack_forward
 
 
-class FastRNN:
+class FastRNN(PackedModel):
     """The tutorial's RNN language model, batched and float32 by default.
 
     word_dim: C, the vocabulary size. hidden_dim: H. bptt_truncate: how many steps back
@@ -64,6 +65,12 @@ class FastRNN:
     softmax, num_classes: see `ModelConfig`; counts: the words' corpus counts that bin
     them into classes (None: a frequency-sorted vocabulary is assumed). threads: output-layer
     workers (1: the plain loop; 0: one per core; see `ComputeConfig`).
+
+    The losses come from `PackedModel`: `loss_and_gradients(X, Y)` equals summing
+    `RNNNumpy.calculate_total_loss` and `RNNNumpy.bptt` over the sentences, with grads
+    {"U": (H, C), "V": (C, H), "W": (H, H)} (the tutorial's list [dU, dV, dW] is
+    `[grads[k] for k in "UVW"]`; sparse=True makes grads["U"] a `SparseGradient` over
+    the K words seen, values (H, K)).
     """
 
     def __init__(self, word_dim, hidden_dim=100, bptt_truncate=4, seed=None, dtype=np.float32,
@@ -150,7 +157,7 @@ class FastRNN:
 
     def _loss_and_gradients(self, X, Y, state, sparse):
         forward = self._forward(X, Y, state)
-        next_state = forward.final[0][0]
+        next_state = self._next_state(forward.final)
         if forward.packing.num_tokens == 0:  # nothing to predict
             grads = {k: np.zeros_like(v) for k, v in self.params.items()}
             if sparse:
@@ -168,53 +175,6 @@ class FastRNN:
             grads["V_class"] = np.ascontiguousarray(g["Wc"].T)
         return loss, grads, next_state
 
-    def loss_and_gradients(self, X, Y, sparse=False):
-        """Summed cross-entropy over the sentences and its gradients (truncated BPTT).
-
-        X, Y: sequences of N (T_n,) int arrays. Returns (total_loss, grads): total_loss
-        a float, equal to summing `RNNNumpy.calculate_total_loss` over the sentences;
-        grads {"U": (H, C), "V": (C, H), "W": (H, H)}, equal to summing `RNNNumpy.bptt`
-        over them (the tutorial's list [dU, dV, dW] is `[grads[k] for k in "UVW"]`).
-        sparse: grads["U"] becomes a `SparseGradient` over the K words seen, values (H, K).
-        """
-        check_pairs(X, Y, self.config.vocab_size)
-        with threads_held(self.threads, self.classes):
-            return self._loss_and_gradients(X, Y, None, sparse)[:2]
-
-    def window_loss_and_gradients(self, X, Y, state, sparse=False):
-        """Stream training: one (B, T) window continuing from `state` (B, H) (from `start_state` or the last call).
-
-        The gradient stops at the window's start (the state is a constant here). Returns
-        (loss_sum, grads, next_state): next_state (B, H) the state after the window, detached.
-        """
-        check_pairs(X, Y, self.config.vocab_size)
-        with threads_held(self.threads, self.classes):
-            return self._loss_and_gradients(list(X), list(Y), state, sparse)
-
-    def window_loss(self, X, Y, state):
-        """`window_loss_and_gradients` without gradients: (loss_sum, next_state)."""
-        check_pairs(X, Y, self.config.vocab_size)
-        with threads_held(self.threads, self.classes):
-            forward = self._forward(list(X), list(Y), state)
-            out = self._output()
-            loss = output_loss(forward.top, forward.y, out["W"], None, out["Wc"], None, self.classes,
-                               gradients=False, rows=self.softmax_rows, threads=self.threads)[0]
-        return loss, forward.final[0][0]
-
-    def total_loss(self, X, Y, batch_size=64):
-        """Cross-entropy summed over every word, computed in batches of `batch_size` sentences.
-
-        Sentences are sorted by length first so batches carry little padding; memory is
-        bounded by batch_size x T x H plus softmax_rows x C, never corpus x C.
-        """
-        check_pairs(X, Y, self.config.vocab_size)
-        order = np.argsort([len(y) for y in Y], kind="stable")
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            total += self.window_loss([X[i] for i in chunk], [Y[i] for i in chunk], None)[0]
-        return total
-
-    def loss_per_word(self, X, Y, batch_size=64):
-        """Mean cross-entropy per predicted word (the tutorial's `calculate_loss`)."""
-        return self.total_loss(X, Y, batch_size=batch_size) / num_targets(Y)
+    def _next_state(self, final):
+        """The model's state from a `Forward.final`: the one layer's hidden state (B, H)."""
+        return final[0][0]

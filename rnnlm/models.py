@@ -34,7 +34,63 @@ from .output import output_loss, output_scores, threads_held, word_classes
 from .sequence import embedding_backward, stack_backward, stack_forward
 
 
-class LanguageModel:
+class PackedModel:
+    """The loss protocol `FastRNN` and `LanguageModel` share, written once over four hooks each
+    defines: `_forward(X, Y, state)` (a `sequence.Forward`), `_loss_and_gradients(X, Y, state,
+    sparse)` -> (loss, grads, next_state), `_output()` (the output layer's arrays for
+    `output.output_loss`) and `_next_state(final)` (the model's state from `Forward.final`).
+    Public entry points check their ids once (`inputs.check_pairs`) and hold BLAS threads
+    as the output layer needs (`output.threads_held`)."""
+
+    def loss_and_gradients(self, X, Y, sparse=False):
+        """Cross-entropy summed over every word of every sentence, and its gradients.
+
+        X, Y: sequences of N (T_n,) int arrays (ragged; packed internally, no padding computed).
+        Returns (total_loss: float, grads: dict keyed like `params`). sparse: the input-side
+        gradient (FastRNN's U, LanguageModel's embedding) is a `SparseGradient` over the words seen.
+        """
+        check_pairs(X, Y, self.config.vocab_size)
+        with threads_held(self.threads, self.classes):
+            return self._loss_and_gradients(X, Y, None, sparse)[:2]
+
+    def window_loss_and_gradients(self, X, Y, state, sparse=False):
+        """Stream training: one (B, T) window continuing from `state` (from `start_state(B)` or the last call).
+
+        The gradient stops at the window's start (the state is a constant here). Returns
+        (loss_sum, grads, next_state): next_state the model's state after the window, detached.
+        """
+        check_pairs(X, Y, self.config.vocab_size)
+        with threads_held(self.threads, self.classes):
+            return self._loss_and_gradients(list(X), list(Y), state, sparse)
+
+    def window_loss(self, X, Y, state):
+        """`window_loss_and_gradients` without gradients: (loss_sum, next_state)."""
+        check_pairs(X, Y, self.config.vocab_size)
+        with threads_held(self.threads, self.classes):
+            forward = self._forward(list(X), list(Y), state)
+            loss = output_loss(forward.top, forward.y, **self._output(), gradients=False, rows=self.softmax_rows,
+                               threads=self.threads)[0]
+        return loss, self._next_state(forward.final)
+
+    def total_loss(self, X, Y, batch_size=64):
+        """Cross-entropy summed over every word, in batches of `batch_size` sentences (sorted by length).
+
+        Memory is bounded by batch_size x T x H plus softmax_rows x C, never corpus x C.
+        """
+        check_pairs(X, Y, self.config.vocab_size)
+        order = np.argsort([len(y) for y in Y], kind="stable")
+        total = 0.0
+        for a in range(0, len(order), batch_size):
+            chunk = order[a:a + batch_size]
+            total += self.window_loss([X[i] for i in chunk], [Y[i] for i in chunk], None)[0]
+        return total
+
+    def loss_per_word(self, X, Y, batch_size=64):
+        """Mean cross-entropy per predicted word (the tutorial's `calculate_loss`)."""
+        return self.total_loss(X, Y, batch_size=batch_size) / num_targets(Y)
+
+
+class LanguageModel(PackedModel):
     """A word- or character-level language model with stacked recurrent layers.
 
     vocab_size C; hidden_size H; cell "rnn" (Elman, torch.nn.RNN with both biases), "gru",
@@ -163,54 +219,11 @@ class LanguageModel:
         words, rows = embedding_backward(forward.x, dx)
         demb = SparseGradient(words, rows.astype(self.dtype, copy=False), axis=0)
         grads["embedding"] = demb if sparse else demb.to_dense(self.params["embedding"].shape, self.dtype)
-        return loss, {k: grads[k] for k in self.params}, forward.final
+        return loss, {k: grads[k] for k in self.params}, self._next_state(forward.final)
 
-    def loss_and_gradients(self, X, Y, sparse=False):
-        """Cross-entropy summed over every word of every sentence, and its gradients.
-
-        X, Y: sequences of N (T_n,) int arrays (ragged; packed internally, no padding computed).
-        Returns (total_loss: float, grads: dict keyed like `params`). sparse: grads["embedding"]
-        is a `SparseGradient` over the K distinct input words (values (K, E), axis 0).
-        """
-        check_pairs(X, Y, self.config.vocab_size)
-        with threads_held(self.threads, self.classes):
-            return self._loss_and_gradients(X, Y, None, sparse)[:2]
-
-    def window_loss_and_gradients(self, X, Y, state, sparse=False):
-        """Stream training: one (B, T) window continuing from `state` (from `start_state(B)` or the last call).
-
-        The gradient stops at the window's start (the state is a constant here). Returns
-        (loss_sum, grads, next_state): next_state the per-layer state after the window, detached.
-        """
-        check_pairs(X, Y, self.config.vocab_size)
-        with threads_held(self.threads, self.classes):
-            return self._loss_and_gradients(list(X), list(Y), state, sparse)
-
-    def window_loss(self, X, Y, state):
-        """`window_loss_and_gradients` without gradients: (loss_sum, next_state)."""
-        check_pairs(X, Y, self.config.vocab_size)
-        with threads_held(self.threads, self.classes):
-            forward = self._forward(list(X), list(Y), state)
-            loss = output_loss(forward.top, forward.y, **self._output(), gradients=False, rows=self.softmax_rows,
-                               threads=self.threads)[0]
-        return loss, forward.final
-
-    def total_loss(self, X, Y, batch_size=64):
-        """Cross-entropy summed over every word, in batches of `batch_size` sentences (sorted by length).
-
-        Memory is bounded by batch_size x T x H plus softmax_rows x C, never corpus x C.
-        """
-        check_pairs(X, Y, self.config.vocab_size)
-        order = np.argsort([len(y) for y in Y], kind="stable")
-        total = 0.0
-        for a in range(0, len(order), batch_size):
-            chunk = order[a:a + batch_size]
-            total += self.window_loss([X[i] for i in chunk], [Y[i] for i in chunk], None)[0]
-        return total
-
-    def loss_per_word(self, X, Y, batch_size=64):
-        """Mean cross-entropy per predicted word."""
-        return self.total_loss(X, Y, batch_size=batch_size) / num_targets(Y)
+    def _next_state(self, final):
+        """The model's state from a `Forward.final`: per layer, the cell's state tuple."""
+        return final
 
     # ----------------------------------------------------------------- torch export
 
