@@ -153,10 +153,6 @@ def _download_progress(show):
 
 # --------------------------------------------------------------------- train
 
-def _check_out(path, option="--out", example="model.npz"):
-    ckpt.check_output(path, option, example=example)
-
-
 def _outputs(args):
     """The files this command writes, as (option, path), and what they must not be: (description, path)."""
     command = f"trees {args.trees_command}" if args.command == "trees" else args.command
@@ -185,7 +181,9 @@ def _guarded_outputs(args):
         others = [(f"also {o}", p) for o, p in outputs[:i]]
         if option == "--plot" and isinstance(resumed, str):  # --out may be the resumed model; a plot may not
             others.append(("the model being resumed", resumed))
-        ckpt.check_output(path, option, inputs + others)
+        example = "loss.png" if option == "--plot" else ("model.safetensors" if str(path).endswith(".safetensors")
+                                                          else "model.npz")
+        ckpt.check_output(path, option, inputs + others, example=example)
     with contextlib.ExitStack() as locks:
         for _, path in outputs:
             locks.enter_context(ckpt.output_lock(path))
@@ -365,10 +363,7 @@ def _monitor_text(train_config, valid_tokens, why_none):
 
 
 def cmd_train(args):
-    _check_out(args.out)
     threads = _threads(args)
-    if args.plot:
-        _check_out(args.plot, "--plot", "loss.png")
     if args.max_records is not None and args.max_records < 1:
         raise ConfigError(f"--max-records must be a positive integer, got {args.max_records}")
     checkpoint = None
@@ -681,7 +676,6 @@ def cmd_gradcheck(args):
 
 def cmd_export(args):
     checkpoint = _load(args.model)
-    _check_out(args.out)
     if args.format == "safetensors":
         return _export_safetensors(args, checkpoint)
     before = checkpoint.path.stat().st_size
@@ -711,7 +705,6 @@ def cmd_import(args):
     """`import`: a safetensors export (trained further in PyTorch or not) back into an rnnlm model file."""
     from .exchange import load_safetensors
     checkpoint = load_safetensors(args.file)
-    _check_out(args.out)
     ckpt.save_model(args.out, checkpoint.model, checkpoint.vocabulary, level=checkpoint.level,
                     data_config=checkpoint.data_config, train_config=checkpoint.train_config)
     print(f"Wrote {args.out}: {_describe(checkpoint.model, checkpoint.level)}, from {args.file}; "
@@ -1061,7 +1054,6 @@ def cmd_trees_train(args):
     from .tree_lstm import TreeLSTM, TreeLSTMConfig
     from .tree_train import TreeTrainConfig, encode_all, train_trees
     from .trees import build_vocabulary
-    _check_out(args.out)
     given = {f.name: getattr(args, f.name) for f in fields(TreeTrainConfig) if getattr(args, f.name, None) is not None}
     if args.no_clip:
         given["clip"] = None
