@@ -156,17 +156,7 @@ def save_model(path, model, vocabulary, level="word", data_config=None, train_co
     training = state.to_dict() if state is not None else {"metadata": None, "arrays": {}}
     if not include_optimizer:
         training["arrays"] = {}
-    with np.errstate(over="ignore"):  # an overflowing cast is reported below, as one line
-        params = {name: np.asarray(value if param_dtype is None else value.astype(param_dtype))
-                  for name, value in model.params.items()}
-    for name, value in model.params.items():
-        if not np.all(np.isfinite(value)):
-            raise ModelFileError(f"parameter {name!r} is not finite (NaN or infinite: training diverged); "
-                                 f"nothing was written to {path}")
-        if not np.all(np.isfinite(params[name])):
-            raise ModelFileError(f"parameter {name!r} has values up to {float(np.max(np.abs(value))):.6g}, beyond the "
-                                 f"range of {np.dtype(param_dtype)} (largest {float(np.finfo(param_dtype).max):g}); "
-                                 f"nothing was written to {path}; keep float32")
+    params = _stored_params(model.params, path, param_dtype)
     from . import __version__
     metadata = {
         "format": FORMAT_NAME,
@@ -187,12 +177,34 @@ def save_model(path, model, vocabulary, level="word", data_config=None, train_co
                            "SENTENCE_END": vocabulary.end_index},
         "params": {name: {"shape": list(p.shape), "dtype": str(p.dtype)} for name, p in params.items()},
     }
+    extra = {"output/word_class": model.classes.word_class} if getattr(model, "classes", None) is not None else {}
+    _write_archive(path, metadata, params, vocabulary, training["arrays"], extra)
+
+
+def _stored_params(model_params, path, param_dtype=None):
+    """The parameters as they will be stored (cast to param_dtype if given), refusing before anything
+    is written a non-finite value or one the cast overflows (ModelFileError naming `path`)."""
+    with np.errstate(over="ignore"):  # an overflowing cast is reported below, as one line
+        params = {name: np.asarray(value if param_dtype is None else value.astype(param_dtype))
+                  for name, value in model_params.items()}
+    for name, value in model_params.items():
+        if not np.all(np.isfinite(value)):
+            raise ModelFileError(f"parameter {name!r} is not finite (NaN or infinite: training diverged); "
+                                 f"nothing was written to {path}")
+        if not np.all(np.isfinite(params[name])):
+            raise ModelFileError(f"parameter {name!r} has values up to {float(np.max(np.abs(value))):.6g}, beyond the "
+                                 f"range of {np.dtype(param_dtype)} (largest {float(np.finfo(param_dtype).max):g}); "
+                                 f"nothing was written to {path}; keep float32")
+    return params
+
+
+def _write_archive(path, metadata, params, vocabulary, optimizer_arrays, extra=None):
+    """One model file (the layout in this module's docstring), written atomically."""
     arrays = {"metadata": np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)}
     arrays.update({f"param/{name}": p for name, p in params.items()})
     arrays.update({f"vocab/{k}": v for k, v in vocabulary.to_arrays().items()})
-    arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in training["arrays"].items()})
-    if getattr(model, "classes", None) is not None:
-        arrays["output/word_class"] = model.classes.word_class
+    arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in optimizer_arrays.items()})
+    arrays.update(extra or {})
     with atomic_write(path) as handle:
         np.savez_compressed(handle, **arrays)
 
@@ -752,7 +764,7 @@ def save_tree_model(path, model, vocabulary, train_config=None, training=None, o
     if model.config.vocab_size != len(vocabulary):
         raise ModelFileError(f"model has {model.config.vocab_size} words but the vocabulary {len(vocabulary)}")
     from . import __version__
-    params = {name: np.asarray(value) for name, value in model.params.items()}
+    params = _stored_params(model.params, path)
     metadata = {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "rnnlm_version": __version__,
         "model_kind": TREE_KIND, "model_config": model.config.to_dict(),
@@ -761,13 +773,7 @@ def save_tree_model(path, model, vocabulary, train_config=None, training=None, o
         "special_tokens": {"UNKNOWN_TOKEN": vocabulary.unknown_index},
         "params": {name: {"shape": list(p.shape), "dtype": str(p.dtype)} for name, p in params.items()},
     }
-    arrays = {"metadata": np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)}
-    arrays.update({f"param/{name}": p for name, p in params.items()})
-    arrays.update({f"vocab/{k}": v for k, v in vocabulary.to_arrays().items()})
-    if optimizer is not None:
-        arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
-    with atomic_write(path) as handle:
-        np.savez_compressed(handle, **arrays)
+    _write_archive(path, metadata, params, vocabulary, optimizer.state_dict() if optimizer is not None else {})
 
 
 def load_tree_model(path, dtype=np.float32):

@@ -180,3 +180,20 @@ def test_spinn_tracker_with_zero_W_e_is_the_tree_lstm(batch):
     assert np.abs(grads_t["track_W_ih"]).max() == 0 and np.abs(grads_t["W_e"]).max() > 0
     tracked["W_e"] += 0.1
     assert abs(spinn_loss_and_gradients(tracked, trees, gradients=False)[0] - loss) > 1e-6
+
+
+def test_a_tree_model_with_nan_parameters_is_never_written(tmp_path):
+    # the loader refuses non-finite parameters, so the saver must never write them (the last good file stays)
+    from rnnlm import checkpoint as ckpt
+    from rnnlm.errors import ModelFileError
+    from rnnlm.tree_lstm import TreeLSTM, TreeLSTMConfig
+    from rnnlm.vocab import Vocabulary
+    vocabulary = Vocabulary.build([["good", "bad"]], 10)
+    model = TreeLSTM(TreeLSTMConfig(vocab_size=len(vocabulary), embed_size=4, hidden_size=3), seed=0)
+    out = tmp_path / "t.npz"
+    ckpt.save_tree_model(out, model, vocabulary)
+    before = out.read_bytes()
+    model.params["U"][0, 0] = np.nan
+    with pytest.raises(ModelFileError, match="not finite"):
+        ckpt.save_tree_model(out, model, vocabulary)
+    assert out.read_bytes() == before and ckpt.load_tree_model(out).model.config == model.config
