@@ -183,19 +183,46 @@ def save_model(path, model, vocabulary, level="word", data_config=None, train_co
 
 def _stored_params(model_params, path, param_dtype=None):
     """The parameters as they will be stored (cast to param_dtype if given), refusing before anything
-    is written a non-finite value or one the cast overflows (ModelFileError naming `path`)."""
+    is written an invalid value (`parameter_fault`) or one the cast overflows (ModelFileError naming `path`)."""
     with np.errstate(over="ignore"):  # an overflowing cast is reported below, as one line
         params = {name: np.asarray(value if param_dtype is None else value.astype(param_dtype))
                   for name, value in model_params.items()}
     for name, value in model_params.items():
-        if not np.all(np.isfinite(value)):
-            raise ModelFileError(f"parameter {name!r} is not finite (NaN or infinite: training diverged); "
-                                 f"nothing was written to {path}")
+        fault = parameter_fault(value)
+        if fault is not None:
+            raise ModelFileError(f"parameter {name!r} {fault} (training diverged); nothing was written to {path}")
         if not np.all(np.isfinite(params[name])):
             raise ModelFileError(f"parameter {name!r} has values up to {float(np.max(np.abs(value))):.6g}, beyond the "
                                  f"range of {np.dtype(param_dtype)} (largest {float(np.finfo(param_dtype).max):g}); "
                                  f"nothing was written to {path}; keep float32")
     return params
+
+
+# No trained model comes near this; below it no forward pass can overflow float32 (hidden <= 16384).
+MAX_PARAMETER_MAGNITUDE = 1e6
+
+
+def parameter_fault(value):
+    """What makes `value` an invalid model parameter, as a phrase ("is not finite ..."), or None when it is valid.
+
+    The one definition of a valid parameter array, used by every writer (`save_model`, `save_tree_model`,
+    and so `rnnlm import`), by every reader (`_fill_params`) and by the training loop's divergence check:
+    a floating-point array whose values are all finite and within +-MAX_PARAMETER_MAGNITUDE.
+    Costs one min and one max pass (NaN propagates through both), no temporary array.
+    """
+    value = np.asarray(value)
+    if value.dtype.kind != "f":
+        return f"is not a floating-point array (it is {value.dtype})"
+    if value.size == 0:
+        return None
+    with np.errstate(invalid="ignore"):
+        lo, hi = float(value.min()), float(value.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "is not finite (it holds NaN or infinite values)"
+    if lo < -MAX_PARAMETER_MAGNITUDE or hi > MAX_PARAMETER_MAGNITUDE:
+        return (f"holds values up to {max(-lo, hi):.6g}, beyond ±{MAX_PARAMETER_MAGNITUDE:g}, "
+                "the range of a valid model parameter")
+    return None
 
 
 def _write_archive(path, metadata, params, vocabulary, optimizer_arrays, extra=None):
@@ -329,9 +356,6 @@ def ensure_file_writable(path):
 
 MAX_METADATA_BYTES = 64 << 20  # the JSON; a long loss history is a few kB
 MAX_WORD_CHARS = 1 << 16       # longest vocabulary entry read back
-_INFLATION = 8                 # a config may imply at most this many times the parameters the file stores
-# No trained model comes near this; below it no forward pass can overflow float32 (hidden <= 16384).
-MAX_PARAMETER_MAGNITUDE = 1e6
 
 
 def _open_archive(path):
@@ -435,18 +459,16 @@ def _metadata(archive, path):
 
 def _fill_params(params, archive, shapes, path, dtype):
     """Copy each stored param/<name> into params[name] (allocated by the caller): presence and shape
-    from `shapes` (the headers, already read), values finite and within what `dtype` holds."""
-    limit = min(float(np.finfo(dtype).max), MAX_PARAMETER_MAGNITUDE)
+    from `shapes` (the headers, already read), values valid (`parameter_fault`, the writers' rule too)."""
     for name, target in params.items():
         if name not in shapes:
             raise ModelFileError(f"{path} lacks the parameter {name!r}")
         if shapes[name] != target.shape:
             raise ModelFileError(f"{path}: parameter {name!r} has shape {shapes[name]}, expected {target.shape}")
         stored = archive.read(f"param/{name}")
-        bound = stored.dtype.type(min(limit, float(np.finfo(stored.dtype).max)))  # no overflowing cast
-        if not np.all(np.abs(stored) <= bound):  # NaN fails the comparison too
-            raise ModelFileError(f"{path}: parameter {name!r} holds NaN, infinite or values beyond "
-                                 f"±{limit:g} (a diverged run?); use an earlier model file")
+        fault = parameter_fault(stored)
+        if fault is not None:
+            raise ModelFileError(f"{path}: parameter {name!r} {fault} (a diverged run?); use an earlier model file")
         target[...] = stored
 
 
@@ -483,33 +505,68 @@ def _short(value):
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def max_parameters(config):
-    """An upper bound on the number of parameters a model of `config` has (no allocation needed)."""
-    H, V, L = config.hidden_size, config.vocab_size, config.num_layers
-    width = max(config.embed_size or H, H)
-    return V * (2 * width + 1) + L * (8 * H * (width + H) + 16 * H)
+def expected_param_shapes(config, kind):
+    """{name: shape} of the parameters a model of `kind` built from `config` has, exactly (nothing allocated).
+
+    Mirrors the constructors: RNNNumpy / FastRNN ("reference-rnn", "fast-rnn": U (H, C), V (C, H),
+    W (H, H), plus V_class (K, H) for FastRNN's class softmax) and `LanguageModel` ("language-model":
+    embedding (C, E), each layer's cell parameters l<k>.<name>, W_out (H, C), b_out (C,), plus W_class
+    (H, K), b_class (K,) for the class softmax).
+    """
+    from .cells import cell_param_shapes
+    C, H = config.vocab_size, config.hidden_size
+    klass = config.softmax == "class"
+    if kind in ("fast-rnn", "reference-rnn"):
+        shapes = {"U": (H, C), "V": (C, H), "W": (H, H)}
+        if kind == "fast-rnn" and klass:
+            shapes["V_class"] = (config.classes, H)
+        return shapes
+    if kind == "language-model":
+        E = config.embed_size or H
+        shapes = {"embedding": (C, E)}
+        for k in range(config.num_layers):
+            for name, shape in cell_param_shapes(config.cell, E if k == 0 else H, H, peephole=config.peephole,
+                                                 coupled=config.coupled_gates).items():
+                shapes[f"l{k}.{name}"] = shape
+        shapes.update({"W_out": (H, C), "b_out": (C,)})
+        if klass:
+            shapes.update({"W_class": (H, config.classes), "b_class": (config.classes,)})
+        return shapes
+    raise ModelFileError(f"unknown model kind {kind!r}; this rnnlm knows {', '.join(MODEL_KINDS)}")
 
 
-def _check_arrays(archive, path, meta, model_config):
-    """Check every parameter and vocabulary entry's header against the metadata, before anything is built."""
+def max_parameters(config, kind=None):
+    """The number of parameters a model of `config` (and `kind`, default its natural kind) has, exactly."""
+    shapes = expected_param_shapes(config, kind or model_kind(config))
+    return sum(math.prod(shape) for shape in shapes.values())
+
+
+def _check_arrays(archive, path, meta, model_config, kind):
+    """Check every parameter and vocabulary entry's header against the metadata, before anything is built:
+    the file must store exactly the parameters (names and shapes) a `kind` model of `model_config` has."""
     declared = meta.get("params")
     if not isinstance(declared, dict) or not declared:
         raise ModelFileError(f"{path} has incomplete metadata (no list of parameters)")
-    stored_total = 0
+    expected = expected_param_shapes(model_config, kind)
     shapes = {}
     for name in declared:
         key = f"param/{name}"
         if not isinstance(name, str) or key not in archive:
             raise ModelFileError(f"{path} lacks the parameter {_short(name)}")
+        if name not in expected:
+            raise ModelFileError(f"{path}: parameter {_short(name)} is not one a {kind!r} model of its model_config "
+                                 "has; the metadata does not match the arrays")
         shape, dtype = archive.header(key)
         if dtype.kind != "f":
             raise ModelFileError(f"{path}: parameter {name!r} is not a floating-point array (it is {dtype})")
+        if shape != expected[name]:
+            raise ModelFileError(f"{path}: parameter {name!r} has shape {shape}, but its model_config implies "
+                                 f"{expected[name]}; the metadata does not match the arrays")
         shapes[name] = shape
-        stored_total += int(np.prod(shape, dtype=object))
-    implied = max_parameters(model_config)
-    if implied > _INFLATION * stored_total + 4096:
-        raise ModelFileError(f"{path}: model_config asks for up to {implied:,} parameters but the file stores "
-                             f"{stored_total:,}; the metadata does not match the arrays")
+    missing = [name for name in expected if name not in shapes]
+    if missing:
+        raise ModelFileError(f"{path} lacks the parameter {missing[0]!r} (its model_config implies "
+                             f"{len(expected)} parameters); the metadata does not match the arrays")
     vocab_key = "vocab/index_to_word"
     if vocab_key not in archive:
         raise ModelFileError(f"{path} has incomplete or inconsistent metadata (no vocabulary)")
@@ -642,7 +699,7 @@ def load_model(path, dtype=np.float32, threads=1):
                                  f"{model_config.embed_size}), which is a {model_kind(model_config)!r} model")
         if meta.get("training") is not None:
             _check_training(meta["training"], path)
-        shapes = _check_arrays(archive, path, meta, model_config)
+        shapes = _check_arrays(archive, path, meta, model_config, kind)
         vocabulary = _read_vocabulary(archive, path)
         model = build_model(model_config, seed=0, dtype=dtype, kind=kind, threads=threads)
         if model_config.softmax == "class":

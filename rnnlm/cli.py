@@ -461,7 +461,7 @@ def cmd_train(args):
     except training.TrainingDiverged as exc:
         kept = (f"{resume_file} holds the last good epoch ({finished[-1].epoch})" if finished else
                 f"{args.out} was not written" if not Path(args.out).exists() else f"{args.out} is as it was")
-        raise training.TrainingDiverged(f"{exc}; stopped, nothing non-finite was saved: {kept}") from None
+        raise training.TrainingDiverged(f"{exc}; stopped, no diverged parameters were saved: {kept}") from None
     finally:
         progress.close()
     final = state.history[-1]

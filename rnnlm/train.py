@@ -384,20 +384,28 @@ class SentenceBatches:
 # --------------------------------------------------------------------- minibatch training
 
 class TrainingDiverged(RnnlmError):
-    """A loss, gradient norm or parameter became NaN or infinite; nothing was saved after it."""
+    """A loss or gradient norm became NaN or infinite, or a parameter left the valid range
+    (`rnnlm.checkpoint.parameter_fault`); nothing was saved after it."""
 
 
 def _diverged(what, value, learning_rate, norm, epoch, batch=None):
     where = f"epoch {epoch}" + ("" if batch is None else f", batch {batch}")
-    return TrainingDiverged(f"training diverged at {where}: {what} is {value}, gradient norm {norm:.4g} at "
+    what = what if value is None else f"{what} is {value}"  # value None: `what` is the whole phrase
+    return TrainingDiverged(f"training diverged at {where}: {what}, gradient norm {norm:.4g} at "
                             f"learning rate {learning_rate:g}; lower the learning rate or set a clip norm")
 
 
 def _first_bad_parameter(params):
-    """Name of a parameter holding NaN or inf, or None. One float64 sum per array: NaN and inf survive a sum."""
+    """(name, fault) of the first parameter that is no longer a valid model parameter, or None.
+
+    Valid means what every model file writer and reader requires (`rnnlm.checkpoint.parameter_fault`:
+    finite and within +-MAX_PARAMETER_MAGNITUDE), so a run is stopped as diverged before it could
+    produce a model that no command would load."""
+    from .checkpoint import parameter_fault
     for name, p in params.items():
-        if not math.isfinite(float(np.sum(p, dtype=np.float64))) and not np.all(np.isfinite(p)):
-            return name
+        fault = parameter_fault(p)
+        if fault is not None:
+            return name, fault
     return None
 
 
@@ -411,8 +419,9 @@ def train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=
     callback: called with a `TrainEvent` after every batch and every epoch.
     state: a `TrainingState` to resume from (epoch state.epoch + 1 onwards, with its
         learning rate and optimizer state); config.epochs is the total, not the remainder.
-    Raises TrainingDiverged (an RnnlmError) if a loss, gradient norm or parameter becomes
-    NaN or infinite: it is checked after every update, so no callback ever sees such a model.
+    Raises TrainingDiverged (an RnnlmError) if a loss or gradient norm becomes NaN or infinite,
+    or a parameter stops being valid (`rnnlm.checkpoint.parameter_fault`: NaN, infinite or beyond
+    +-1e6): it is checked after every update, so no callback ever sees (or saves) such a model.
     """
     has_valid = X_valid is not None and len(X_valid) > 0
     valid = SentenceBatches(X_valid, Y_valid, config.batch_size, config.seed) if has_valid else None
@@ -463,7 +472,7 @@ def run_training(model, data, config, valid=None, callback=None, state=None):
                 optimizer.step(model.params, grads)
                 bad = _first_bad_parameter(model.params)
                 if bad is not None:
-                    raise _diverged(f"parameter {bad!r} after the update", "not finite", rate, norm, epoch, b)
+                    raise _diverged(f"parameter {bad[0]!r} after the update {bad[1]}", None, rate, norm, epoch, b)
                 epoch_loss += loss
                 epoch_tokens += tokens
                 if 2 * (b - first) >= len(plan) - first:
