@@ -28,12 +28,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rnnlm.config import TrainConfig  # noqa: E402
-from rnnlm.fast import FastRNN  # noqa: E402
-from rnnlm.models import LanguageModel  # noqa: E402
-from rnnlm.optim import SGD  # noqa: E402
-from rnnlm.output import resolve_threads  # noqa: E402
-from rnnlm.reference import RNNNumpy  # noqa: E402
-from rnnlm.train import train  # noqa: E402
+from rnnlm.models.fast import FastRNN  # noqa: E402
+from rnnlm.models.language_model import LanguageModel  # noqa: E402
+from rnnlm.nn.optim import SGD  # noqa: E402
+from rnnlm.nn.output import resolve_threads  # noqa: E402
+from rnnlm.models.reference import RNNNumpy  # noqa: E402
+from rnnlm.training.loop import train  # noqa: E402
 
 C, H, BATCH, LENGTH = 8000, 100, 64, 45
 FLOPS_PER_TOKEN = 3 * 2 * C * H  # logits, dV and dS: three C x H multiply-adds per token
@@ -190,7 +190,7 @@ def reddit_epoch_line():
     if not REDDIT_SAMPLE.is_file():
         return f"reddit sample epoch: skipped, {REDDIT_SAMPLE} not found"
     try:
-        from rnnlm.corpus import load_corpus
+        from rnnlm.data.corpus import load_corpus
     except ImportError as error:
         return f"reddit sample epoch: skipped, data pipeline not importable ({error})"
     corpus = load_corpus(REDDIT_SAMPLE, vocabulary_size=C)

@@ -29,9 +29,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rnnlm.optim import Adagrad  # noqa: E402
-from rnnlm.tree_lstm import TreeLSTM, TreeLSTMConfig  # noqa: E402
-from rnnlm.trees import binarize, build_vocabulary, encode_tree, read_trees  # noqa: E402
+from rnnlm.nn.optim import Adagrad  # noqa: E402
+from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig  # noqa: E402
+from rnnlm.data.trees import binarize, build_vocabulary, encode_tree, read_trees  # noqa: E402
 
 SST_TRAIN = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "sst" / "train.txt"
 BATCH = 25

@@ -4,8 +4,8 @@
     torchrun --nproc_per_node 2 examples/train_ddp.py model.safetensors corpus.csv --out trained.safetensors
     rnnlm import trained.safetensors --out trained.npz && rnnlm generate --model trained.npz
 
-Each process (rank) reads the export, builds the same torch module (rnnlm.exchange.torch_module),
-tokenizes the corpus with rnnlm's own pipeline and the export's vocabulary (rnnlm.corpus), and
+Each process (rank) reads the export, builds the same torch module (rnnlm.io.exchange.torch_module),
+tokenizes the corpus with rnnlm's own pipeline and the export's vocabulary (rnnlm.data.corpus), and
 trains on its own disjoint shard of the sentences (every world_size-th one, from its rank).
 DistributedDataParallel averages the gradients of all ranks after every backward pass, so every
 rank takes the same step and the parameters stay identical everywhere; rank 0 prints progress and
@@ -24,13 +24,13 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from rnnlm import exchange
-from rnnlm.batching import bucketed_batches, pad_batch
-from rnnlm.checkpoint import ensure_file_writable
+from rnnlm.io import exchange
+from rnnlm.nn.batching import bucketed_batches, pad_batch
+from rnnlm.io.checkpoint import ensure_file_writable
 from rnnlm.config import FORMATS, TrainConfig
-from rnnlm.corpus import load_corpus
+from rnnlm.data.corpus import load_corpus
 from rnnlm.errors import RnnlmError
-from rnnlm.train import split_train_valid
+from rnnlm.training.loop import split_train_valid
 
 DEFAULTS = TrainConfig()
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop,

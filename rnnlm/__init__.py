@@ -8,16 +8,16 @@ The public names, by what they are for:
 - training: `train`, `train_with_sgd`, `TrainConfig`; checking: `check_gradients`
 """
 
-from .config import (SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, DataConfig, ModelConfig,
+from rnnlm.config import (SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, DataConfig, ModelConfig,
                      TrainConfig)
-from .corpus import find_corpus, load_corpus
-from .errors import ConfigError, DataError, InputError, ModelFileError, RnnlmError
-from .fast import FastRNN
-from .gradcheck import GradCheckReport, check_gradients
-from .models import LanguageModel
-from .reference import RNNNumpy
-from .tree_lstm import TreeLSTM, TreeLSTMConfig
-from .train import TrainingState, train, train_with_sgd
-from .vocab import Vocabulary
+from rnnlm.data.corpus import find_corpus, load_corpus
+from rnnlm.errors import ConfigError, DataError, InputError, ModelFileError, RnnlmError
+from rnnlm.models.fast import FastRNN
+from rnnlm.nn.gradcheck import GradCheckReport, check_gradients
+from rnnlm.models.language_model import LanguageModel
+from rnnlm.models.reference import RNNNumpy
+from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig
+from rnnlm.training.loop import TrainingState, train, train_with_sgd
+from rnnlm.data.vocab import Vocabulary
 
-__version__ = "0.1.0"
+from rnnlm.version import __version__

@@ -1,5 +1,5 @@
 """`python -m rnnlm ...`: the same as the `rnnlm` command."""
 
-from .cli import main
+from rnnlm.cli import main
 
 raise SystemExit(main())

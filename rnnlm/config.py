@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from .errors import ConfigError
+from rnnlm.errors import ConfigError
 
 # The tutorial's special tokens, exactly as it spells them.
 UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
@@ -108,7 +108,7 @@ class DataConfig(_Config):
         On by default: a model learns that "a link goes here" instead of memorising
         addresses, and never prints one. Ignored at character level.
     stream: read the corpus as one continuous token stream (newlines kept as tokens)
-        instead of separate sentences; see rnnlm.stream.
+        instead of separate sentences; see rnnlm.training.stream.
     """
 
     vocabulary_size: int = 8000
@@ -226,7 +226,7 @@ class TrainConfig(_Config):
     optimizer: "sgd", "adagrad", "rmsprop" or "adam"; momentum for SGD;
     clip: global gradient-norm limit, None for no clipping;
     evaluate_loss_after: evaluate (and maybe change the rate) every this many epochs.
-    lr_schedule: "plateau" (see rnnlm.train.PlateauSchedule) or "halving" (the tutorial's
+    lr_schedule: "plateau" (see rnnlm.training.loop.PlateauSchedule) or "halving" (the tutorial's
         rule: halve whenever the loss rose since the previous evaluation).
     lr_patience, lr_threshold, lr_smoothing, lr_factor: the plateau rule multiplies the
         rate by lr_factor after lr_patience evaluations in a row in which the smoothed

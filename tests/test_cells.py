@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from rnnlm import cells
-from rnnlm.gradcheck import numerical_gradient, rel_error
+from rnnlm.nn import cells
+from rnnlm.nn.gradcheck import numerical_gradient, rel_error
 
 N, E, H = 3, 4, 5
 CASES = [("rnn", {}), ("gru", {}), ("jordan", {}), ("lstm", {}), ("lstm", {"peephole": True}),

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnlm import checkpoint as ckpt
+from rnnlm.io import checkpoint as ckpt
 from rnnlm import cli
-from rnnlm.corpus import load_corpus
+from rnnlm.data.corpus import load_corpus
 
 POEM = Path(__file__).parent / "fixtures" / "poem-zh.txt"
 LINES = POEM.read_text(encoding="utf-8").split()

@@ -7,13 +7,13 @@ import pickle
 import numpy as np
 import pytest
 
-from rnnlm import checkpoint as ckpt
+from rnnlm.io import checkpoint as ckpt
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.errors import ModelFileError
-from rnnlm.fast import FastRNN
-from rnnlm.optim import make_optimizer
-from rnnlm.train import EpochRecord, TrainingState
-from rnnlm.vocab import Vocabulary
+from rnnlm.models.fast import FastRNN
+from rnnlm.nn.optim import make_optimizer
+from rnnlm.training.loop import EpochRecord, TrainingState
+from rnnlm.data.vocab import Vocabulary
 
 SENTENCES = [["the", "cat", "sat"], ["the", "dog", "ran"], ["a", "cat", "ran"]]
 

@@ -5,14 +5,14 @@ import re
 import numpy as np
 import pytest
 
-from rnnlm.blocklist import BLOCKLIST, blocked_ids, is_blocked
-from rnnlm.checkpoint import BUNDLED_MODEL, load_model
+from rnnlm.data.blocklist import BLOCKLIST, blocked_ids, is_blocked
+from rnnlm.io.checkpoint import BUNDLED_MODEL, load_model
 from rnnlm.config import SUBREDDIT_TOKEN, URL_TOKEN, USER_TOKEN, DataConfig
-from rnnlm.corpus import corpus_from_documents
+from rnnlm.data.corpus import corpus_from_documents
 from rnnlm.errors import ConfigError
-from rnnlm.generate import generate_sentence
-from rnnlm.text import replace_links, tokenize_documents
-from rnnlm.vocab import Vocabulary
+from rnnlm.models.generate import generate_sentence
+from rnnlm.data.text import replace_links, tokenize_documents
+from rnnlm.data.vocab import Vocabulary
 
 LINK_LIKE = re.compile(r"https?|www\.|\.(com|org|net)\b|(^|/)[ru]/\w", re.IGNORECASE)
 
@@ -99,6 +99,6 @@ def test_bundled_model_at_temperature_2_prints_no_link_and_no_blocklisted_word(c
 
 
 def test_a_prefix_is_tokenized_like_the_training_text():
-    from rnnlm.generate import tokenize_prefix
+    from rnnlm.models.generate import tokenize_prefix
     assert tokenize_prefix("Ask r/python at https://x.org/a") == ["ask", SUBREDDIT_TOKEN, "at", URL_TOKEN]
     assert URL_TOKEN not in tokenize_prefix("see https://x.org", link_placeholders=False)

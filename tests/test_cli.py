@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnlm import checkpoint as ckpt
+from rnnlm.io import checkpoint as ckpt
 from rnnlm import cli
-from rnnlm.corpus import load_corpus
+from rnnlm.data.corpus import load_corpus
 
 FIXTURES = Path(__file__).parent / "fixtures"
 COMMENTS = FIXTURES / "comments.csv"
@@ -332,7 +332,7 @@ def test_export_drops_the_optimizer_state_and_cannot_be_resumed(model_file, tmp_
 def test_gradcheck_passes_and_fails(capsys, monkeypatch):
     code, out, _ = run(capsys, "gradcheck")
     assert code == 0 and "all parameters passed" in out and "U (10, 100)" in out
-    from rnnlm.reference import RNNNumpy
+    from rnnlm.models.reference import RNNNumpy
     real = RNNNumpy.bptt
     monkeypatch.setattr(RNNNumpy, "bptt", lambda self, x, y: [g * 1.5 for g in real(self, x, y)])
     code, out, _ = run(capsys, "gradcheck")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnlm import checkpoint
+from rnnlm.io import checkpoint
 from rnnlm.cli import main
 from rnnlm.errors import ModelFileError
 

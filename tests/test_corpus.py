@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rnnlm.corpus import corpus_from_documents, find_corpus, load_corpus
+from rnnlm.data.corpus import corpus_from_documents, find_corpus, load_corpus
 from rnnlm.errors import DataError
 
 

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from rnnlm import cli
-from rnnlm.download import DATASETS, DownloadError, download, git_blob_sha1
+from rnnlm.io.download import DATASETS, DownloadError, download, git_blob_sha1
 
 CONTENT = "body\n" + "".join(f'"comment number {i}, with some text."\n' for i in range(2000))
 GOOD = CONTENT.encode("utf-8")

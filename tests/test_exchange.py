@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from rnnlm import checkpoint as ckpt
-from rnnlm import cli, exchange
+from rnnlm.io import checkpoint as ckpt
+from rnnlm import cli
+from rnnlm.io import exchange
 from rnnlm.errors import ConfigError, ModelFileError
-from rnnlm.fast import FastRNN
-from rnnlm.models import LanguageModel
-from rnnlm.numerics import log_softmax
-from rnnlm.reference import RNNNumpy
-from rnnlm.vocab import Vocabulary
+from rnnlm.models.fast import FastRNN
+from rnnlm.models.language_model import LanguageModel
+from rnnlm.nn.numerics import log_softmax
+from rnnlm.models.reference import RNNNumpy
+from rnnlm.data.vocab import Vocabulary
 
 SENTENCES = [["the", "cat", "sat", "on", "the", "mat", "."], ["a", "dog", "sat", "."], ["the", "dog", "ran", "."]]
 VOCAB = Vocabulary.build(SENTENCES, 11)

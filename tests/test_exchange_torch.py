@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnlm import checkpoint as ckpt
-from rnnlm import cli, exchange
-from rnnlm.corpus import load_corpus
+from rnnlm.io import checkpoint as ckpt
+from rnnlm import cli
+from rnnlm.io import exchange
+from rnnlm.data.corpus import load_corpus
 
 from test_exchange import EXPORTABLE, VOCAB, batch, randomize_biases
 

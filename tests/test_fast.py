@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from rnnlm.config import ModelConfig
-from rnnlm.batching import segment_sum
-from rnnlm.fast import FastRNN
-from rnnlm.optim import SparseGradient
-from rnnlm.reference import RNNNumpy
+from rnnlm.nn.batching import segment_sum
+from rnnlm.models.fast import FastRNN
+from rnnlm.nn.optim import SparseGradient
+from rnnlm.models.reference import RNNNumpy
 
 C, H = 40, 12
 LENGTHS = [1, 5, 12, 3, 7, 12, 2, 9, 4, 11]

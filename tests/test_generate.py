@@ -5,11 +5,11 @@ import pytest
 
 from rnnlm.config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
 from rnnlm.errors import ConfigError
-from rnnlm.fast import FastRNN
-from rnnlm.generate import (GenerateConfig, detokenize, generate_sentence, generate_sentences, next_token, sentence_length,
+from rnnlm.models.fast import FastRNN
+from rnnlm.models.generate import (GenerateConfig, detokenize, generate_sentence, generate_sentences, next_token, sentence_length,
                             tokenize_prefix, unknown_tokens)
-from rnnlm.text import tokenize_words
-from rnnlm.vocab import Vocabulary
+from rnnlm.data.text import tokenize_words
+from rnnlm.data.vocab import Vocabulary
 
 WORDS = ["the", "cat", "dog", "sat", "ran", "on", "mat", "."]
 
@@ -171,7 +171,7 @@ def test_tokenize_prefix_per_level():
 
 @pytest.mark.parametrize("cell", ["gru", "lstm", "jordan"])
 def test_generation_works_for_every_cell(vocab, cell):
-    from rnnlm.checkpoint import build_model
+    from rnnlm.io.checkpoint import build_model
     from rnnlm.config import ModelConfig
     model = build_model(ModelConfig(vocab_size=len(vocab), hidden_size=6, cell=cell), seed=0)
     tokens = generate_sentence(model, vocab, np.random.default_rng(0), 0, 10, 1.0, ["the", "cat"])
@@ -179,7 +179,7 @@ def test_generation_works_for_every_cell(vocab, cell):
 
 
 def test_bundled_model_generates_sentences():
-    from rnnlm import checkpoint
+    from rnnlm.io import checkpoint
     if not checkpoint.BUNDLED_MODEL.is_file():
         pytest.skip("bundled model not built yet")
     loaded = checkpoint.load_model(checkpoint.BUNDLED_MODEL)

@@ -5,7 +5,7 @@ import argparse
 import pytest
 
 from rnnlm import cli
-from rnnlm.generate import GenerateConfig
+from rnnlm.models.generate import GenerateConfig
 
 
 def args(**given):
@@ -46,7 +46,7 @@ def test_greedy_sentences_shorter_than_min_length_get_one_note(capsys):
 def test_plot_axis_names_the_unit(tmp_path, monkeypatch, level, unit):
     from matplotlib.axes import Axes
 
-    from rnnlm.train import EpochRecord
+    from rnnlm.training.loop import EpochRecord
     labels = []
     real = Axes.set_ylabel
     monkeypatch.setattr(Axes, "set_ylabel", lambda self, text, *a, **k: labels.append(text) or real(self, text, *a, **k))

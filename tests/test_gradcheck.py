@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rnnlm.errors import ConfigError
-from rnnlm.gradcheck import check_gradients, numerical_gradient, rel_error
+from rnnlm.nn.gradcheck import check_gradients, numerical_gradient, rel_error
 
 
 def test_rel_error_is_zero_not_nan_when_both_are_zero():
@@ -62,7 +62,7 @@ def test_float32_parameters_are_refused_with_a_clear_message():
 
 
 def test_language_model_float32_check_is_refused():
-    from rnnlm.models import LanguageModel
+    from rnnlm.models.language_model import LanguageModel
     model = LanguageModel(6, 3, cell="gru", seed=0)
     X, Y = [np.array([0, 1, 2])], [np.array([1, 2, 3])]
     assert all(p.dtype == np.float32 for p in model.params.values())

@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnlm.checkpoint import load_model, save_model
+from rnnlm.io.checkpoint import load_model, save_model
 from rnnlm.cli import main
-from rnnlm.corpus import load_corpus
-from rnnlm.generate import generate_sentence
-from rnnlm.models import LanguageModel
-from rnnlm.reference import RNNNumpy
-from rnnlm.train import train_with_sgd
+from rnnlm.data.corpus import load_corpus
+from rnnlm.models.generate import generate_sentence
+from rnnlm.models.language_model import LanguageModel
+from rnnlm.models.reference import RNNNumpy
+from rnnlm.training.loop import train_with_sgd
 
 COMMENTS = Path(__file__).resolve().parent / "fixtures" / "comments.csv"
 TINY = ["--vocab-size", "60", "--hidden", "8", "--batch-size", "8", "--seed", "1", "--no-progress"]

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from rnnlm.config import TrainConfig
-from rnnlm.fast import FastRNN
-from rnnlm.generate import next_token
-from rnnlm.optim import Adam
-from rnnlm.reference import RNNNumpy
-from rnnlm.train import train
+from rnnlm.models.fast import FastRNN
+from rnnlm.models.generate import next_token
+from rnnlm.nn.optim import Adam
+from rnnlm.models.reference import RNNNumpy
+from rnnlm.training.loop import train
 
 
 def test_a_training_step_moves_by_the_mean_gradient_per_word(rng):

@@ -5,10 +5,10 @@ import pytest
 
 from rnnlm.config import ModelConfig
 from rnnlm.errors import ConfigError
-from rnnlm.fast import FastRNN
-from rnnlm.gradcheck import check_gradients
-from rnnlm.models import LanguageModel
-from rnnlm.optim import Adam, SparseGradient
+from rnnlm.models.fast import FastRNN
+from rnnlm.nn.gradcheck import check_gradients
+from rnnlm.models.language_model import LanguageModel
+from rnnlm.nn.optim import Adam, SparseGradient
 
 C = 7
 

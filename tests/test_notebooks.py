@@ -33,7 +33,7 @@ COURSE = ("01-data-and-vocabulary", "02-forward-propagation-and-loss", "03-bptt-
           "04-training-with-sgd", "05-the-fast-path", "06-generating-text",
           "07-vanishing-and-exploding-gradients", "08-gru-and-lstm",
           "09-text-as-a-stream", "10-big-vocabularies", "11-trees-and-dynamic-batching")
-# the corpus comes from rnnlm.corpus.find_corpus(), which works offline without ../shared
+# the corpus comes from rnnlm.data.corpus.find_corpus(), which works offline without ../shared
 FORBIDDEN_IN_CELLS = ("shared/", "http://", "https://", "urllib", "requests", "download(")
 
 
@@ -48,7 +48,7 @@ def test_notebook_needs_no_network_and_no_shared_folder(path):
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "code":
             found = [word for word in FORBIDDEN_IN_CELLS if word in cell.source]
-            assert not found, f"{path.name}, cell {index}: {found}; use rnnlm.corpus.find_corpus() instead"
+            assert not found, f"{path.name}, cell {index}: {found}; use rnnlm.data.corpus.find_corpus() instead"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from rnnlm.numerics import cross_entropy, log_softmax, perplexity, sigmoid, softmax
+from rnnlm.nn.numerics import cross_entropy, log_softmax, perplexity, sigmoid, softmax
 
 
 def test_softmax_matches_the_formula_and_survives_huge_scores():

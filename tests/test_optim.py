@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rnnlm.errors import ConfigError
-from rnnlm.optim import (SGD, Adagrad, Adam, RMSProp, SparseGradient, clip_global_norm, global_norm,
+from rnnlm.nn.optim import (SGD, Adagrad, Adam, RMSProp, SparseGradient, clip_global_norm, global_norm,
                          make_optimizer)
 
 

@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from rnnlm import checkpoint as ckpt
+from rnnlm.io import checkpoint as ckpt
 from rnnlm.errors import ConfigError, ModelFileError
-from rnnlm.fast import FastRNN
-from rnnlm.gradcheck import check_gradients
-from rnnlm.models import LanguageModel
-from rnnlm.numerics import log_softmax, softmax
-from rnnlm.output import ClassSoftmax, frequency_classes, softmax_cross_entropy
-from rnnlm.reference import RNNNumpy
-from rnnlm.vocab import Vocabulary
+from rnnlm.models.fast import FastRNN
+from rnnlm.nn.gradcheck import check_gradients
+from rnnlm.models.language_model import LanguageModel
+from rnnlm.nn.numerics import log_softmax, softmax
+from rnnlm.nn.output import ClassSoftmax, frequency_classes, softmax_cross_entropy
+from rnnlm.models.reference import RNNNumpy
+from rnnlm.data.vocab import Vocabulary
 
 
 def plain_softmax_loss(h, y, W, b):
@@ -220,7 +220,7 @@ def test_cli_refuses_impossible_output_options(tmp_path, capsys, argv, message):
 
 
 def test_threads_zero_means_one_worker_per_core_and_the_default_is_the_plain_loop(rng, monkeypatch):
-    from rnnlm import output
+    from rnnlm.nn import output
     monkeypatch.setattr(output, "available_cores", lambda: 3)
     assert output.resolve_threads(0) == output.resolve_threads(None) == 3 and output.resolve_threads(1) == 1
     used = []
@@ -324,7 +324,8 @@ def test_class_softmax_models_hold_blas_to_one_thread_for_the_whole_step(rng, mo
     # the recurrence's small products run one-threaded with the class softmax (as its class loop
     # does), and keep BLAS's own threads with the full softmax and the default threads = 1
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from rnnlm import fast, models
+    from rnnlm.models import fast
+    from rnnlm.models import language_model as models
     if not threadpoolctl.threadpool_info():
         pytest.skip("no BLAS library that threadpoolctl can see")
     seen = []

@@ -1,15 +1,16 @@
 """Model files for every kind and size load back (the exact per-kind parameter check), and one rule,
-`checkpoint.parameter_fault`, decides what a valid parameter is for writers, readers and training."""
+`rnnlm.nn.numerics.parameter_fault`, decides what a valid parameter is for writers, readers and training."""
 
 import numpy as np
 import pytest
 
-from rnnlm import checkpoint as ckpt
+from rnnlm.io import checkpoint as ckpt
+from rnnlm.nn import numerics
 from rnnlm import cli
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.errors import ModelFileError
-from rnnlm.train import train
-from rnnlm.vocab import Vocabulary
+from rnnlm.training.loop import train
+from rnnlm.data.vocab import Vocabulary
 
 NAMES = ["anna", "bert", "carl", "dora", "emil", "finn", "gina", "hugo", "ines", "jonas",
          "karl", "lena", "mila", "nora", "otto", "paul", "quinn", "rosa", "sven", "tina"]
@@ -69,7 +70,7 @@ def test_every_kind_and_size_round_trips_with_the_same_loss(kind, extra, tmp_pat
 
 
 def test_stream_model_round_trips(tmp_path):
-    from rnnlm.models import LanguageModel
+    from rnnlm.models.language_model import LanguageModel
     vocab = _vocabulary(4)
     model = LanguageModel(4, 1, seed=0)  # a stream model is a LanguageModel, even in the tutorial's shape
     path = tmp_path / "s.npz"
@@ -108,7 +109,7 @@ def test_one_rule_for_writer_and_reader(value, ok, tmp_path):
     vocab = _vocabulary(4)
     model = ckpt.build_model(ModelConfig(vocab_size=4, hidden_size=2), seed=0)
     model.params["U"][0, 0] = value
-    assert (ckpt.parameter_fault(model.params["U"]) is None) == ok
+    assert (numerics.parameter_fault(model.params["U"]) is None) == ok
     path = tmp_path / "m.npz"
     if ok:
         ckpt.save_model(path, model, vocab)

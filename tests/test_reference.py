@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from rnnlm.errors import ConfigError
-from rnnlm.gradcheck import check_gradients, numerical_gradient
-from rnnlm.reference import RNNNumpy
+from rnnlm.nn.gradcheck import check_gradients, numerical_gradient
+from rnnlm.models.reference import RNNNumpy
 
 
 def random_sentence(rng, C, T):
@@ -157,7 +157,7 @@ def test_truncation_is_restored_when_bptt_raises():
 
 
 def test_sgd_step_and_train_with_sgd_use_the_public_bptt(rng):
-    from rnnlm.train import train_with_sgd
+    from rnnlm.training.loop import train_with_sgd
     model = ReturnsZeros(10, 4, seed=0)
     before = {k: v.copy() for k, v in model.params.items()}
     X = [rng.integers(0, 10, 5) for _ in range(3)]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnlm import checkpoint as ckpt
+from rnnlm.io import checkpoint as ckpt
 from rnnlm import cli
 from rnnlm.config import DataConfig, ModelConfig, TrainConfig
 from rnnlm.errors import ConfigError, DataError, ModelFileError
@@ -342,7 +342,7 @@ def test_a_corpus_must_be_a_regular_file(tmp_path, special):
 
 
 def test_corpus_size_is_bounded(tmp_path, monkeypatch):
-    from rnnlm import text
+    from rnnlm.data import text
     path = tmp_path / "big.txt"
     path.write_text("word " * 1000)
     monkeypatch.setattr(text, "MAX_CORPUS_BYTES", 100)
@@ -352,7 +352,7 @@ def test_corpus_size_is_bounded(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
 def test_utf16_with_a_bom_says_how_to_convert(tmp_path, encoding):
-    from rnnlm.text import read_text_file
+    from rnnlm.data.text import read_text_file
     path = tmp_path / "u.txt"
     bom = {"utf-16": b"", "utf-16-be": b"\xfe\xff", "utf-32": b""}[encoding]
     path.write_bytes(bom + "hello there.\n".encode(encoding))
@@ -361,7 +361,7 @@ def test_utf16_with_a_bom_says_how_to_convert(tmp_path, encoding):
 
 
 def test_nltk_regex_timeout_becomes_a_data_error(monkeypatch):
-    from rnnlm import text
+    from rnnlm.data import text
     splitter = text.SentenceSplitter(training_text="a b. c d.")
 
     def slow(document):
@@ -453,7 +453,7 @@ def test_printable_escapes_only_what_a_terminal_would_obey():
 
 
 def test_out_of_memory_in_generate_does_not_suggest_training_options(model_file, capsys, monkeypatch):
-    from rnnlm import checkpoint
+    from rnnlm.io import checkpoint
 
     def no_memory(*args, **kwargs):
         raise MemoryError()
@@ -506,7 +506,7 @@ SHA = "0" * 40
 
 
 def test_download_has_an_overall_deadline(tmp_path, slow_server):
-    from rnnlm.download import DownloadError, download
+    from rnnlm.io.download import DownloadError, download
     start = time.monotonic()
     with pytest.raises(DownloadError, match="did not finish within 1 s"):
         download(f"{slow_server}/trickle.csv", tmp_path / "d" / "f.csv", SHA, timeout=5, deadline=1)
@@ -515,7 +515,7 @@ def test_download_has_an_overall_deadline(tmp_path, slow_server):
 
 
 def test_download_has_a_size_cap(tmp_path, slow_server):
-    from rnnlm.download import DownloadError, download
+    from rnnlm.io.download import DownloadError, download
     with pytest.raises(DownloadError, match="larger than"):
         download(f"{slow_server}/huge.csv", tmp_path / "f.csv", SHA, max_bytes=5000)
     with pytest.raises(DownloadError, match="larger than"):
@@ -524,7 +524,7 @@ def test_download_has_a_size_cap(tmp_path, slow_server):
 
 
 def test_a_full_disk_is_reported_as_such(tmp_path, slow_server, monkeypatch):
-    from rnnlm import download as dl
+    from rnnlm.io import download as dl
 
     class FullDisk:
         name = str(tmp_path / "x")
@@ -559,9 +559,9 @@ V = 20
 
 
 def _models():
-    from rnnlm.fast import FastRNN
-    from rnnlm.models import LanguageModel
-    from rnnlm.reference import RNNNumpy
+    from rnnlm.models.fast import FastRNN
+    from rnnlm.models.language_model import LanguageModel
+    from rnnlm.models.reference import RNNNumpy
     return {"reference": RNNNumpy(V, 5, seed=0), "fast": FastRNN(V, 5, seed=0),
             "lstm": LanguageModel(V, 5, cell="lstm", seed=0)}
 
@@ -617,8 +617,8 @@ def test_step_and_batch_shapes_are_checked(kind):
 
 
 def test_generate_refuses_nan_parameters_instead_of_emitting_unknown():
-    from rnnlm.generate import generate_sentence
-    from rnnlm.vocab import Vocabulary
+    from rnnlm.models.generate import generate_sentence
+    from rnnlm.data.vocab import Vocabulary
     model = _models()["fast"]
     vocabulary = Vocabulary.build([[f"w{i}" for i in range(V - 3)]], V)
     model.params["V"][:] = np.nan
@@ -628,7 +628,7 @@ def test_generate_refuses_nan_parameters_instead_of_emitting_unknown():
 
 @pytest.mark.parametrize("temperature", [0, 1.0])
 def test_next_token_never_returns_a_banned_id(temperature):
-    from rnnlm.generate import next_token
+    from rnnlm.models.generate import next_token
     rng = np.random.default_rng(0)
     logits = np.array([5.0, 1.0, -np.inf, 2.0])
     for _ in range(50):
@@ -659,7 +659,7 @@ def test_nltk_floor_is_a_release_that_loads_punkt_without_pickle():
     text = (REPO / "pyproject.toml").read_text()
     assert '"nltk>=3.9"' in text
     import inspect
-    from rnnlm import text as text_module
+    from rnnlm.data import text as text_module
     assert "nltk.data.load" not in inspect.getsource(text_module)  # the only way it unpickled Punkt
 
 
@@ -694,8 +694,8 @@ def test_a_model_path_that_is_a_fifo_or_a_big_npy_is_refused_unread(tmp_path, mo
 
 
 def test_numpy_integers_are_sizes_everywhere_and_decode_checks_ids():
-    from rnnlm.generate import GenerateConfig, next_token
-    from rnnlm.vocab import Vocabulary
+    from rnnlm.models.generate import GenerateConfig, next_token
+    from rnnlm.data.vocab import Vocabulary
     config = GenerateConfig(num_sentences=np.int64(3), min_length=np.int64(2), max_length=np.int64(9))
     assert config.num_sentences == 3 and type(config.max_length) is int
     vocabulary = Vocabulary.build([["a", "b", "a"]], np.int64(5))
@@ -710,7 +710,7 @@ def test_numpy_integers_are_sizes_everywhere_and_decode_checks_ids():
 @pytest.mark.parametrize("bad", ["negative", "too large", "short y", "uint64 huge", "float", "2-D", "empty float"])
 def test_a_batch_of_arrays_is_checked_as_a_whole_and_each_sentence_named(bad, rng):
     # batches of 1-D int arrays take one vectorised check; any fault must still be found and named
-    from rnnlm.inputs import check_pairs
+    from rnnlm.nn.inputs import check_pairs
     X = [rng.integers(0, V, n) for n in (4, 3, 5)]
     Y = [rng.integers(0, V, n) for n in (4, 3, 5)]
     check_pairs(X, Y, V)  # valid: no error

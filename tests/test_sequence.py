@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from rnnlm.cells import CELLS, cell_param_shapes, jordan_step_forward, lstm_step_forward
-from rnnlm.fast import FastRNN
-from rnnlm.models import LanguageModel
-from rnnlm.sequence import Packing, layer_backward, layer_forward, packed_layer_backward, packed_layer_forward
+from rnnlm.nn.cells import CELLS, cell_param_shapes, jordan_step_forward, lstm_step_forward
+from rnnlm.models.fast import FastRNN
+from rnnlm.models.language_model import LanguageModel
+from rnnlm.nn.sequence import Packing, layer_backward, layer_forward, packed_layer_backward, packed_layer_forward
 
 CELL_CASES = [("rnn", {}), ("gru", {}), ("lstm", {}), ("lstm", {"peephole": True}), ("jordan", {})]
 N, T, E, H = 3, 5, 2, 4

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnlm import checkpoint as ckpt
+from rnnlm.io import checkpoint as ckpt
 from rnnlm import cli
-from rnnlm.gradcheck import check_gradients
-from rnnlm.models import LanguageModel
-from rnnlm.numerics import log_softmax
-from rnnlm.stream import StreamBatches, batchify, load_stream, split_stream, stream_loss, stream_tokens
+from rnnlm.nn.gradcheck import check_gradients
+from rnnlm.models.language_model import LanguageModel
+from rnnlm.nn.numerics import log_softmax
+from rnnlm.training.stream import StreamBatches, batchify, load_stream, split_stream, stream_loss, stream_tokens
 
 CELLS = ["rnn", "gru", "lstm", "jordan"]
 TEXT = ("FIRST:\nWe are accounted poor citizens.\n\nSECOND:\nWould you proceed especially against him?\n"
@@ -162,7 +162,7 @@ def test_stream_resume_refuses_a_new_layout(tmp_path, capsys, text_file, option)
 
 
 def test_word_streams_replace_links_like_the_sentence_pipeline():
-    from rnnlm.stream import stream_tokens
+    from rnnlm.training.stream import stream_tokens
     text = "see https://example.com/a?b=1 on /r/python\nthanks u/someone"
     tokens = stream_tokens(text, "word")
     assert "URL_TOKEN" in tokens and "SUBREDDIT_TOKEN" in tokens and "USER_TOKEN" in tokens

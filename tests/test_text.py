@@ -4,7 +4,7 @@ import nltk
 import pytest
 
 from rnnlm.errors import DataError
-from rnnlm.text import (SentenceSplitter, detect_format, read_documents, tokenize_documents,
+from rnnlm.data.text import (SentenceSplitter, detect_format, read_documents, tokenize_documents,
                         tokenize_words)
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rnnlm.models import LanguageModel
+from rnnlm.models.language_model import LanguageModel
 
 torch = pytest.importorskip("torch")
 

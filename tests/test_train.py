@@ -8,9 +8,9 @@ import pytest
 
 from rnnlm.config import TrainConfig
 from rnnlm.errors import RnnlmError
-from rnnlm.fast import FastRNN
-from rnnlm.reference import RNNNumpy
-from rnnlm.train import (EpochRecord, HalvingSchedule, PlateauSchedule, TrainEvent, TrainingState,
+from rnnlm.models.fast import FastRNN
+from rnnlm.models.reference import RNNNumpy
+from rnnlm.training.loop import (EpochRecord, HalvingSchedule, PlateauSchedule, TrainEvent, TrainingState,
                          split_train_valid, train, train_with_sgd)
 
 C, H = 30, 10

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnlm import checkpoint as ckpt
+from rnnlm.io import checkpoint as ckpt
 from rnnlm import cli
 from rnnlm.config import TrainConfig
 
@@ -99,8 +99,8 @@ def test_out_keeps_the_best_validation_epoch_and_last_resumes(tmp_path, capsys, 
     assert final.epoch == 3 and final.best_epoch == best and kept.state.epoch == best
     assert f"kept epoch {best}" in stdout
     # the kept parameters really are that epoch's: evaluate reproduces its validation loss
-    from rnnlm.corpus import load_corpus
-    from rnnlm.train import split_train_valid
+    from rnnlm.data.corpus import load_corpus
+    from rnnlm.training.loop import split_train_valid
     corpus = load_corpus(patterned_text, vocabulary=kept.vocabulary)
     _, _, Xv, Yv = split_train_valid(corpus.X, corpus.Y, kept.train_config.valid_fraction, kept.train_config.seed)
     assert kept.model.loss_per_word(Xv, Yv) == pytest.approx(losses[best - 1], rel=1e-5)
@@ -165,8 +165,8 @@ def test_a_diverging_run_never_writes_non_finite_parameters(tmp_path, capsys):
 def test_the_update_check_catches_what_the_batch_loss_cannot_see(rng):
     """The loss is measured before an update, so only a check after it sees parameters the update broke."""
     from rnnlm.errors import RnnlmError
-    from rnnlm.fast import FastRNN
-    from rnnlm.train import train
+    from rnnlm.models.fast import FastRNN
+    from rnnlm.training.loop import train
     X = [np.array([0, 1, 2]), np.array([2, 1])]
     Y = [np.array([1, 2, 3]), np.array([1, 0])]
     model = FastRNN(5, 4, seed=0)
@@ -220,7 +220,7 @@ def test_the_rule_named_on_the_command_line_is_the_one_applied(tmp_path, capsys,
     Adam at 0.3 makes the loss bounce, which the halving rule reacts to; SGD at 1e-4 barely moves
     it, a real plateau, which the plateau rule reacts to down to its floor.
     """
-    from rnnlm.train import HalvingSchedule, PlateauSchedule
+    from rnnlm.training.loop import HalvingSchedule, PlateauSchedule
     out = tmp_path / "m.npz"
     options = ["--optimizer", "adam"] if rule == "halving" else ["--min-lr", floor]
     code, stdout, err = run(capsys, "train", COMMENTS, "--out", out, *TINY, "--epochs", 12, "--lr-schedule", rule,

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from rnnlm.fold import fold_loss_and_gradients, schedule
-from rnnlm.gradcheck import check_gradients
-from rnnlm.optim import SparseGradient
-from rnnlm.spinn import REDUCE, SHIFT, add_tracker, plan, spinn_loss_and_gradients, transitions
-from rnnlm.tree_lstm import (TreeLSTM, TreeLSTMConfig, compose_backward, compose_forward, init_params,
+from rnnlm.models.fold import fold_loss_and_gradients, schedule
+from rnnlm.nn.gradcheck import check_gradients
+from rnnlm.nn.optim import SparseGradient
+from rnnlm.models.spinn import REDUCE, SHIFT, add_tracker, plan, spinn_loss_and_gradients, transitions
+from rnnlm.models.tree_lstm import (TreeLSTM, TreeLSTMConfig, compose_backward, compose_forward, init_params,
                              leaf_backward, leaf_forward, recursive_loss_and_gradients)
-from rnnlm.trees import build_vocabulary, encode_tree, parse_tree
+from rnnlm.data.trees import build_vocabulary, encode_tree, parse_tree
 
 TREES = [
     "(3 (2 It) (4 (2 's) (3 lovely)))",
@@ -184,10 +184,10 @@ def test_spinn_tracker_with_zero_W_e_is_the_tree_lstm(batch):
 
 def test_a_tree_model_with_nan_parameters_is_never_written(tmp_path):
     # the loader refuses non-finite parameters, so the saver must never write them (the last good file stays)
-    from rnnlm import checkpoint as ckpt
+    from rnnlm.io import checkpoint as ckpt
     from rnnlm.errors import ModelFileError
-    from rnnlm.tree_lstm import TreeLSTM, TreeLSTMConfig
-    from rnnlm.vocab import Vocabulary
+    from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig
+    from rnnlm.data.vocab import Vocabulary
     vocabulary = Vocabulary.build([["good", "bad"]], 10)
     model = TreeLSTM(TreeLSTMConfig(vocab_size=len(vocabulary), embed_size=4, hidden_size=3), seed=0)
     out = tmp_path / "t.npz"

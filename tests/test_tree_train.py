@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from rnnlm.optim import SparseGradient
-from rnnlm.tree_lstm import TreeLSTM, TreeLSTMConfig
-from rnnlm.tree_train import TreeTrainConfig, _loss_and_gradients, evaluate, train_trees
-from rnnlm.trees import build_vocabulary, encode_tree, parse_tree
+from rnnlm.nn.optim import SparseGradient
+from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig
+from rnnlm.training.trees import TreeTrainConfig, _loss_and_gradients, evaluate, train_trees
+from rnnlm.data.trees import build_vocabulary, encode_tree, parse_tree
 
 TEXTS = ["(4 (3 a) (4 great))", "(0 (1 an) (0 awful))", "(2 (2 a) (2 film))", "(1 (2 not) (1 good))"]
 

@@ -5,7 +5,7 @@ import pytest
 
 from rnnlm.config import UNKNOWN_TOKEN
 from rnnlm.errors import DataError
-from rnnlm.trees import (binarize, build_vocabulary, encode_tree, parse_tree, parse_unlabelled, read_trees,
+from rnnlm.data.trees import (binarize, build_vocabulary, encode_tree, parse_tree, parse_unlabelled, read_trees,
                          tree_from_text)
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from rnnlm.config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
 from rnnlm.errors import ConfigError
-from rnnlm.vocab import Vocabulary
+from rnnlm.data.vocab import Vocabulary
 
 SENTENCES = [["a", "b", "c"], ["a", "b", "d"], ["a", "e"], ["f"]]
 # counts: a 3, b 2, c/d/e/f 1, start/end 4 each

@@ -1,0 +1,169 @@
+"""From a corpus file to training pairs: the tutorial's data pipeline in one call.
+
+    file -> documents -> sentences of tokens -> vocabulary -> X, Y
+
+X[n] = [SENTENCE_START, w_1, ..., w_k] and Y[n] = [w_1, ..., w_k, SENTENCE_END] as
+int64 index arrays: the model reads X[n][t] and must predict Y[n][t], the next token.
+`find_corpus` decides which corpus a notebook or example uses when none is named.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rnnlm.config import DataConfig
+from rnnlm.errors import DataError
+from rnnlm.data.text import fallback_corpus_text, read_documents, tokenize_documents
+from rnnlm.data.vocab import Vocabulary
+
+
+@dataclass(frozen=True)
+class CorpusReport:
+    """What the tutorial prints while preparing its data, as values."""
+
+    path: str
+    format: str
+    documents: int
+    sentences: int
+    tokens: int
+    unique_tokens: int
+    vocabulary_size: int
+    least_frequent_word: str
+    least_frequent_count: int
+    unknown_fraction: float
+    sentence_splitter: str
+
+    def lines(self):
+        kind = "comments" if self.format == "reddit-csv" else "lines"
+        return [
+            f"Read {self.documents} {kind} from {self.path}.",
+            f"Parsed {self.sentences} sentences ({self.sentence_splitter}).",
+            f"Found {self.unique_tokens} unique words tokens.",
+            f"Using vocabulary size {self.vocabulary_size}.",
+            f"The least frequent word in our vocabulary is '{self.least_frequent_word}' "
+            f"and appeared {self.least_frequent_count} times.",
+            f"{self.unknown_fraction:.1%} of the {self.tokens} tokens map to UNKNOWN_TOKEN.",
+        ]
+
+    def __str__(self):
+        return "\n".join(self.lines())
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Training pairs with the vocabulary that encoded them.
+
+    X, Y: lists of (T_n,) int64 arrays (sentence n's inputs and next-token targets).
+    sentences: the token lists before encoding (without start/end markers).
+    """
+
+    X: list
+    Y: list
+    vocabulary: Vocabulary
+    sentences: list = field(repr=False)
+    report: CorpusReport
+
+    @property
+    def num_tokens(self):
+        """Number of predicted tokens (targets), the denominator of the per-word loss."""
+        return sum(len(y) for y in self.Y)
+
+
+def training_pairs(sentences, vocabulary):
+    """Token lists -> (X, Y): encode each with start/end markers, X = s[:-1], Y = s[1:]."""
+    X, Y = [], []
+    for tokens in sentences:
+        encoded = vocabulary.encode_sentence(tokens)
+        X.append(encoded[:-1])
+        Y.append(encoded[1:])
+    return X, Y
+
+
+def load_corpus(path, vocabulary_size=8000, format="auto", level="word", vocabulary=None,
+                max_records=None, link_placeholders=DataConfig.link_placeholders):
+    """Read, tokenize and encode a corpus file.
+
+    vocabulary: encode with this existing Vocabulary (a model's) instead of building one;
+        then `vocabulary_size` is ignored and DataError is raised if no token is known.
+    max_records: use only the first this many comments/lines.
+    link_placeholders: word level: links and r/, u/ paths become placeholder tokens.
+    Returns a Corpus whose `report` holds the tutorial's figures.
+    """
+    config = DataConfig(vocabulary_size=vocabulary_size, format=format, level=level,
+                        link_placeholders=link_placeholders)
+    documents, used_format = read_documents(path, config.format, max_records=max_records)
+    return corpus_from_documents(documents, path=str(path), format=used_format, level=config.level,
+                                 vocabulary_size=config.vocabulary_size, vocabulary=vocabulary,
+                                 link_placeholders=config.link_placeholders)
+
+
+def corpus_from_documents(documents, path="<text>", format="text", level="word",
+                          vocabulary_size=8000, vocabulary=None, link_placeholders=DataConfig.link_placeholders):
+    """Like `load_corpus` for documents already in memory (a list of str)."""
+    sentences, splitter = tokenize_documents(documents, level=level, link_placeholders=link_placeholders)
+    if not sentences:
+        raise DataError(f"{path} holds no sentences with any {'characters' if level == 'char' else 'words'}")
+    built = vocabulary is None
+    if built:
+        vocabulary = Vocabulary.build(sentences, vocabulary_size)
+    X, Y = training_pairs(sentences, vocabulary)
+    tokens = sum(len(s) for s in sentences)
+    unknown = sum(int((x[1:] == vocabulary.unknown_index).sum()) for x in X)
+    if not built and unknown == tokens:
+        raise DataError(f"no word of {path} is in the model's vocabulary; "
+                        "evaluate on text in the language and style the model was trained on")
+    word, count = vocabulary.least_frequent()
+    report = CorpusReport(
+        path=str(path), format=format, documents=len(documents), sentences=len(sentences), tokens=tokens,
+        unique_tokens=len({t for s in sentences for t in s}) + 2, vocabulary_size=len(vocabulary),
+        least_frequent_word=word, least_frequent_count=count,
+        unknown_fraction=unknown / max(tokens, 1), sentence_splitter=splitter)
+    return Corpus(X=X, Y=Y, vocabulary=vocabulary, sentences=sentences, report=report)
+
+
+# Where the data lives relative to a source checkout of rnnlm.
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+FULL_DATASET = _PROJECT_ROOT / "data" / "reddit-comments-2015-08.csv"
+SHARED_SAMPLE = _PROJECT_ROOT.parent / "shared" / "data" / "reddit-comments-2015-08-sample.csv"
+
+
+@dataclass(frozen=True)
+class CorpusSource:
+    """Which corpus `find_corpus` chose: a path (None for the built-in stand-in) and why."""
+
+    path: Path | None
+    format: str
+    description: str
+
+    def load(self, vocabulary_size=8000, max_records=None):
+        if self.path is None:
+            documents = fallback_corpus_text().split("\n")
+            if max_records is not None:
+                documents = documents[:max_records]
+            return corpus_from_documents(documents, path="pydoc_data.topics (built-in stand-in)",
+                                         format="text", vocabulary_size=vocabulary_size)
+        return load_corpus(self.path, vocabulary_size=vocabulary_size, format=self.format,
+                           max_records=max_records)
+
+
+# `rnnlm download reddit` saves into ./data by default, wherever it was run.
+DOWNLOADED_DATASET = Path("data") / "reddit-comments-2015-08.csv"
+
+
+def find_corpus(search=(DOWNLOADED_DATASET, FULL_DATASET, SHARED_SAMPLE)):
+    """The corpus examples and notebooks use, first found of:
+
+    1. the full tutorial dataset in data/ (after `rnnlm download reddit`), under the current
+       folder or the source checkout;
+    2. ../shared/data/reddit-comments-2015-08-sample.csv (developer and CI machines);
+    3. an offline stand-in every Python has: the English prose of `pydoc_data.topics`.
+    Returns a CorpusSource whose `description` says which one is in use.
+    """
+    for path in search:
+        path = Path(path)
+        if path.is_file():
+            return CorpusSource(path=path, format="reddit-csv",
+                                description=f"Using the Reddit comments in {path}")
+    return CorpusSource(path=None, format="text",
+                        description="No Reddit dataset found: using the English prose of Python's "
+                                    "pydoc_data.topics as a stand-in corpus (run `rnnlm download reddit` "
+                                    "for the real data)")

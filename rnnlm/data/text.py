@@ -1,0 +1,250 @@
+"""Reading corpora and splitting text into sentences and words, offline, always.
+
+Knows nothing about vocabularies: it turns a file into documents (Reddit comments
+or lines of text) and documents into lists of tokens.
+
+Sentence splitting uses NLTK's pretrained Punkt model when it is installed, and
+otherwise trains NLTK's unsupervised `PunktTrainer` on the corpus itself, so a
+missing `nltk_data` never reaches the user as a LookupError and nothing is ever
+downloaded. Word splitting uses NLTK's Treebank-style word tokenizer (the one
+behind `nltk.word_tokenize`), which needs no data: "He left!" -> he, left, !
+"""
+
+import codecs
+import csv
+import io
+import re
+import stat
+from pathlib import Path
+
+from rnnlm.config import SUBREDDIT_TOKEN, URL_TOKEN, USER_TOKEN
+from rnnlm.errors import DataError
+
+CSV_BODY_COLUMN = "body"
+# The whole corpus is read into memory and tokenized there: beyond this, split the file.
+MAX_CORPUS_BYTES = 2 << 30
+# Byte-order marks of the encodings people save "Unicode text" in, longest first (UTF-32-LE starts like UTF-16-LE).
+_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+         (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+
+
+def detect_format(path, format="auto"):
+    """"reddit-csv" for a .csv file (or when asked), otherwise "text"."""
+    if format != "auto":
+        return format
+    return "reddit-csv" if str(path).lower().endswith(".csv") else "text"
+
+
+def read_text_file(path):
+    """The file's contents as str, or a DataError saying exactly what is wrong with it.
+
+    Rejects a missing path, a directory, anything but a regular file (a FIFO would block
+    forever, /dev/zero never ends), a file over `MAX_CORPUS_BYTES`, an empty file, UTF-16
+    or UTF-32 (saying how to convert), a binary file (NUL bytes) and bytes that are not
+    UTF-8 (naming the offset and line of the first bad byte).
+    A UTF-8 byte-order mark is dropped and CRLF line ends become LF.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"corpus file not found: {path}")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; give the path of a corpus file (.csv or .txt)")
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):  # checked before opening: opening a FIFO blocks
+            raise DataError(f"{path} is not a regular file (a pipe or a device); save the corpus to a file first")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_CORPUS_BYTES + 1)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CORPUS_BYTES:
+        raise DataError(f"{path} is larger than {MAX_CORPUS_BYTES:,} bytes, more than rnnlm reads into memory; "
+                        "use --max-records on a shorter file (e.g. head -n 100000)")
+    if not raw.strip():
+        raise DataError(f"{path} is empty; give a file with some text in it")
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            raise DataError(f"{path} is {encoding} text (it starts with a {encoding} byte-order mark), not UTF-8; "
+                            f"convert it with: iconv -f {encoding} -t UTF-8 {path} > converted.txt")
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise DataError(f"{path} looks like a binary file (NUL byte at offset {nul}); give a UTF-8 text or CSV file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path} is not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} (line {line}); "
+                        "convert it to UTF-8") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_documents(path, format="auto", max_records=None):
+    """Read a corpus file into a list of documents (str).
+
+    format: "reddit-csv": a header row with a `body` column, one (possibly quoted,
+    multi-line) comment per record, each comment one document; "text": each
+    non-empty line one document; "auto": by extension (see `detect_format`).
+    max_records: keep only the first this many documents.
+    Returns (documents, format used).
+    """
+    format = detect_format(path, format)
+    text = read_text_file(path)
+    if format == "reddit-csv":
+        documents = _read_reddit_csv(text, path)
+    elif format == "text":
+        documents = [line.strip() for line in text.split("\n") if line.strip()]
+    else:
+        raise DataError(f"unknown corpus format {format!r}; use reddit-csv or text")
+    if max_records is not None:
+        documents = documents[:max_records]
+    if not documents:
+        raise DataError(f"{path} holds no text to train on")
+    return documents, format
+
+
+def _read_reddit_csv(text, path):
+    # newline="" semantics: the csv module itself must see the newlines inside quotes
+    reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        raise DataError(f"{path} has no CSV header row") from None
+    names = [h.strip().lower() for h in header]
+    if CSV_BODY_COLUMN not in names:
+        found = ", ".join(repr(h) for h in header[:5]) or "nothing"
+        raise DataError(f"{path} has no '{CSV_BODY_COLUMN}' column in its header (found {found}); "
+                        "use --format text for a plain-text file")
+    column = names.index(CSV_BODY_COLUMN)
+    documents = []
+    try:
+        for row in reader:
+            if len(row) > column and row[column].strip():
+                documents.append(row[column].strip())
+    except csv.Error as exc:
+        raise DataError(f"{path} is not a well-formed CSV file (record {reader.line_num}): {exc}") from None
+    return documents
+
+
+class SentenceSplitter:
+    """Splits a document into sentences with Punkt, pretrained if installed, else trained here.
+
+    `source` says which: "pretrained Punkt (english)" or "Punkt trained on this corpus".
+    """
+
+    def __init__(self, training_text=None, language="english"):
+        self._tokenizer = _pretrained_punkt(language)
+        if self._tokenizer is not None:
+            self.source = f"pretrained Punkt ({language})"
+            return
+        from nltk.tokenize.punkt import PunktSentenceTokenizer, PunktTrainer
+        trainer = PunktTrainer()
+        # learn abbreviations from the whole corpus, not just frequent collocations
+        trainer.INCLUDE_ALL_COLLOCS = True
+        if training_text:
+            trainer.train(training_text, finalize=True)
+        else:
+            trainer.finalize_training()
+        self._tokenizer = PunktSentenceTokenizer(trainer.get_params())
+        self.source = "Punkt trained on this corpus"
+
+    def split(self, document):
+        return [s for s in self._tokenizer.tokenize(document) if s.strip()]
+
+
+def _pretrained_punkt(language):
+    """NLTK's pretrained Punkt if nltk_data holds it (punkt_tab: plain-text tables), else None.
+
+    The older `punkt/*.pickle` is never loaded: unpickling a file can run code.
+    """
+    try:
+        from nltk.tokenize import PunktTokenizer  # NLTK >= 3.9 (the floor in pyproject.toml)
+        return PunktTokenizer(language)
+    except (ImportError, LookupError, OSError, ValueError):
+        return None
+
+
+def tokenize_words(sentence):
+    """Treebank-style word tokens: "don't stop!" -> do, n't, stop, !  (needs no NLTK data)."""
+    from nltk.tokenize.destructive import NLTKWordTokenizer
+    return NLTKWordTokenizer().tokenize(sentence)
+
+
+# A link: a scheme or "www." (or a bare domain with a common top-level domain) and
+# everything up to white space, a bracket or a quote, minus trailing punctuation, so
+# "[text](http://x.com/a)." keeps its brackets and full stop.
+_LINK_END = r"(?:[^\s()\[\]<>\"']*[^\s()\[\]<>\"'.,!?;:])?"
+_URL = re.compile(r"\b(?:(?:https?|ftp)://|www\.)" + _LINK_END
+                  + r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|edu|gov|io|co|uk|de|be|gl|ly|tv|me|gg)\b"
+                  + r"(?:/" + _LINK_END + r")?", re.IGNORECASE)
+# Reddit's own short links: r/name and u/name, with or without a leading slash.
+_SUBREDDIT = re.compile(r"(?<![\w/.])/?r/[a-z0-9_]+", re.IGNORECASE)
+_USER = re.compile(r"(?<![\w/.])/?u(?:ser)?/[a-z0-9_-]+", re.IGNORECASE)
+
+
+def replace_links(text):
+    """Links -> URL_TOKEN, r/name -> SUBREDDIT_TOKEN, u/name -> USER_TOKEN.
+
+    "see [this](https://x.com/a?b=1) on /r/python" -> "see [this](URL_TOKEN) on SUBREDDIT_TOKEN".
+    Applied before sentence and word splitting (a link's dots would otherwise end
+    sentences and its pieces become words). The placeholders are upper case, so they
+    survive the lowercasing of word-level text and never collide with a real word.
+    """
+    text = _URL.sub(URL_TOKEN, text)
+    text = _SUBREDDIT.sub(SUBREDDIT_TOKEN, text)
+    return _USER.sub(USER_TOKEN, text)
+
+
+def tokenize_documents(documents, level="word", splitter=None, link_placeholders=True):
+    """Documents -> sentences as token lists, without the start/end markers.
+
+    level "word": lowercase, replace links by placeholders (`replace_links`, unless
+    link_placeholders is False), split into sentences (Punkt) and words (Treebank).
+    level "char": each non-empty line is a sequence of Unicode code points, case kept.
+    splitter: a SentenceSplitter to reuse (default: one trained on these documents).
+    Returns (sentences: list[list[str]], splitter source description).
+    """
+    if level == "char":
+        lines = [line for doc in documents for line in doc.split("\n") if line.strip()]
+        return [list(line.strip()) for line in lines], "one sequence per line (characters)"
+    lowered = [doc.lower() for doc in documents]
+    if link_placeholders:
+        lowered = [replace_links(doc) for doc in lowered]
+    try:
+        if splitter is None:
+            splitter = SentenceSplitter(training_text="\n\n".join(lowered))
+    except TimeoutError:  # NLTK's regex backstop: a pathological document, not a broken machine
+        longest = max(range(len(lowered)), key=lambda i: len(lowered[i]))
+        raise DataError(_too_long(longest, lowered[longest])) from None
+    from nltk.tokenize.destructive import NLTKWordTokenizer
+    word_tokenizer = NLTKWordTokenizer()
+    sentences = []
+    for number, doc in enumerate(lowered):
+        try:
+            for sentence in splitter.split(doc):
+                tokens = word_tokenizer.tokenize(sentence)
+                if tokens:
+                    sentences.append(tokens)
+        except TimeoutError:
+            raise DataError(_too_long(number, doc)) from None
+    return sentences, splitter.source
+
+
+def _too_long(number, document):
+    return (f"document {number + 1} ({len(document):,} characters) is too long for NLTK's tokenizer to split in time; "
+            "break it into shorter lines or paragraphs")
+
+
+def fallback_corpus_text():
+    """English prose every Python installation has: the help topics of `pydoc_data`.
+
+    Used as an offline stand-in corpus when no dataset is present.
+    """
+    from pydoc_data.topics import topics
+    paragraphs = []
+    for body in topics.values():
+        for para in body.split("\n\n"):
+            line = " ".join(para.split())
+            # keep prose, skip code, grammar rules and tables
+            if len(line) > 80 and line[0].isalpha() and not any(ch in line for ch in ":=>|"):
+                paragraphs.append(line)
+    return "\n".join(paragraphs)
+

@@ -1,0 +1,158 @@
+"""Fetching the tutorial's dataset on request, verified by its git blob SHA-1.
+
+Nothing in rnnlm downloads anything unless the user runs `rnnlm download`. The file is
+streamed into a temporary file next to its destination, checked, and only then renamed
+into place, so an interrupted or corrupted download never leaves a file that looks
+finished. The check is the git blob hash that GitHub shows for the file:
+
+    git blob SHA-1 = sha1(b"blob <size in bytes>\\0" + content)
+
+so anyone can confirm it with `git hash-object FILE`.
+"""
+
+import contextlib
+import errno
+import hashlib
+import http.client
+import urllib.error
+import urllib.parse
+import urllib.request
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rnnlm.io.checkpoint import atomic_write
+from rnnlm.errors import RnnlmError
+
+
+class DownloadError(RnnlmError):
+    """A download failed: no connection, an HTTP error, or a file whose checksum is wrong."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A downloadable file: where it comes from, its file name, and its git blob SHA-1."""
+
+    name: str
+    url: str
+    filename: str
+    git_sha1: str
+    description: str
+
+
+DATASETS = {
+    "reddit": Dataset(
+        name="reddit",
+        url="https://raw.githubusercontent.com/dennybritz/rnn-tutorial-rnnlm/master/data/reddit-comments-2015-08.csv",
+        filename="reddit-comments-2015-08.csv",
+        git_sha1="5c116635bce430ed464bcfadc8cc202c26f0b8a5",
+        description="the tutorial's Reddit comments (August 2015), from the public repository "
+                    "dennybritz/rnn-tutorial-rnnlm"),
+}
+
+CHUNK_BYTES = 1 << 16
+# The Reddit CSV is 8 MB: 15 minutes is under 10 kB/s, and nothing rnnlm downloads comes near 1 GiB.
+DEADLINE_SECONDS = 15 * 60
+MAX_BYTES = 1 << 30
+
+
+def git_blob_sha1(path):
+    """The git blob SHA-1 of a file (what `git hash-object` prints), read in chunks."""
+    path = Path(path)
+    digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url, destination, git_sha1, progress=None, timeout=30.0, deadline=DEADLINE_SECONDS, max_bytes=MAX_BYTES):
+    """Download `url` to `destination`, keeping it only if its git blob SHA-1 is `git_sha1`.
+
+    progress: called as progress(bytes_so_far, total_bytes_or_None) after every chunk.
+    timeout: seconds of silence from the server before giving up; deadline: seconds for
+    the whole download (a server trickling a byte at a time cannot hold it forever);
+    max_bytes: refuse a larger file (announced or received).
+    An existing `destination` with the right hash is kept and nothing is fetched.
+    Returns (destination Path, True if it was downloaded / False if already present).
+    Raises DownloadError (offline, HTTP error, wrong checksum); `destination` is then
+    left as it was.
+    """
+    destination = Path(destination)
+    if destination.is_file() and git_blob_sha1(destination) == git_sha1:
+        return destination, False
+    created = [] if destination.parent.exists() else [p for p in (destination.parent, *destination.parent.parents)
+                                                     if not p.exists()]
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(f"cannot create folder {destination.parent}: {exc.strerror or exc}") from None
+    try:
+        return _download_into(url, destination, git_sha1, progress, timeout, deadline, max_bytes), True
+    except BaseException:
+        for folder in created:  # leave no empty folders behind a failed download
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _download_into(url, destination, git_sha1, progress, timeout, deadline, max_bytes):
+    # atomic_write renames the temporary file into place only if this block completes
+    with atomic_write(destination) as handle:
+        _fetch(url, handle, progress, timeout, destination, deadline, max_bytes)
+        handle.flush()
+        actual = git_blob_sha1(handle.name)
+        if actual != git_sha1:
+            raise DownloadError(f"the file from {url} is corrupted or has changed: its git blob SHA-1 is {actual}, "
+                                f"expected {git_sha1}; nothing was saved, try again later")
+    return destination
+
+
+def _fetch(url, handle, progress, timeout, destination, deadline=DEADLINE_SECONDS, max_bytes=MAX_BYTES):
+    """Stream `url` into the open binary file `handle`, or raise DownloadError with what to do."""
+    host = urllib.parse.urlsplit(url).netloc or url
+    offline = (f"cannot download from {host}: {{reason}}. Are you offline? Fetch {url} on a machine with internet "
+               f"and copy it to {destination}, or train on any UTF-8 CSV with a 'body' column or any plain-text file")
+    too_big = (f"the file at {url} is larger than {max_bytes:,} bytes, more than rnnlm downloads; "
+               "check the URL")
+    end = time.monotonic() + deadline
+    try:
+        with urllib.request.urlopen(url, timeout=min(timeout, deadline)) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            if total is not None and total > max_bytes:
+                raise DownloadError(too_big)
+            done = 0
+            # read1 returns what has arrived, so the deadline is checked even while a server trickles
+            for chunk in iter(lambda: response.read1(CHUNK_BYTES), b""):
+                done += len(chunk)
+                if done > max_bytes:
+                    raise DownloadError(too_big)
+                _write(handle, chunk, destination)
+                if progress is not None:
+                    progress(done, total)
+                if time.monotonic() > end:
+                    raise DownloadError(f"the download from {host} did not finish within {deadline:g} s "
+                                        f"({done:,} bytes arrived); try again later")
+            if total is not None and done != total:
+                raise DownloadError(f"the download from {host} stopped after {done} of {total} bytes; try again")
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"{url} answered HTTP {exc.code} {exc.reason}; the file may have moved") from None
+    except urllib.error.URLError as exc:
+        reason = getattr(exc.reason, "strerror", None) or str(exc.reason)
+        raise DownloadError(offline.format(reason=reason)) from None
+    except http.client.HTTPException as exc:  # e.g. IncompleteRead: the server hung up mid-file
+        raise DownloadError(f"the download from {host} broke off ({type(exc).__name__}); try again") from None
+    except OSError as exc:  # timeouts and dropped connections while reading
+        raise DownloadError(offline.format(reason=getattr(exc, "strerror", None) or str(exc) or "timed out")) from None
+
+
+def _write(handle, chunk, destination):
+    """Write one chunk; a full disk or an unwritable file is reported as such, not as being offline."""
+    try:
+        handle.write(chunk)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DownloadError(f"the disk holding {destination.parent} is full (or over quota); free some space "
+                                "or choose another --dir") from None
+        raise DownloadError(f"cannot write {destination}: {exc.strerror or exc}") from None

@@ -1,0 +1,277 @@
+"""Generating sentences from a trained language model, and turning tokens back into text.
+
+Works with any model that has `start_state(n)` and `step(state, x) -> (logits (n, C), state)`
+(`FastRNN`, `LanguageModel`), at word or character level.
+
+One sentence, as in the tutorial: feed SENTENCE_START (then the prefix, if any), and
+repeatedly draw the next token from softmax(logits / temperature) until SENTENCE_END.
+Unlike the tutorial's loop, which could spin forever:
+
+- UNKNOWN_TOKEN and SENTENCE_START are masked out (probability 0) before sampling,
+  so they are never drawn and no rejection loop is needed; so are the words of
+  `blocklist.BLOCKLIST` (slurs, explicit sexual terms) unless `mask_blocklist` is False;
+- sampling is in float64 from renormalised probabilities, with an explicit, seeded
+  `np.random.Generator` (same seed, same sentences);
+- `max_length` tokens end a sentence even without SENTENCE_END (termination is guaranteed);
+- a sentence of fewer than `min_length` words is drawn again, at most `max_attempts`
+  times (a word is a token with a letter or digit in it, so punctuation does not count;
+  at character level every character counts); if every attempt is short, the longest one is returned (it is never an error,
+  and never an endless loop). Greedy decoding (temperature 0) is deterministic, so it
+  makes exactly one attempt.
+
+Prefix tokens that the vocabulary lacks condition the model as UNKNOWN_TOKEN (what the
+model saw in training for rare words), but the sentence keeps the user's own token.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnlm.data.blocklist import blocked_ids
+from rnnlm.config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, is_int, plain_numbers
+from rnnlm.errors import ConfigError, InputError
+from rnnlm.nn.inputs import check_finite, check_ids
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """How sentences are drawn: the single source of the `rnnlm generate` defaults.
+
+    num_sentences: how many. min_length: words per sentence at least (see `sentence_length`),
+    max_length: tokens at most (punctuation included: it guarantees termination); both
+    count characters for a character-level model, and both include the prefix. temperature: divides
+    the logits; 1 samples the model's distribution, below 1 is more conservative, 0 is
+    greedy (argmax). max_attempts: draws per sentence before the longest is accepted.
+    mask_blocklist: never draw a word of `blocklist.BLOCKLIST` (word level).
+    char_max_length: the max length `rnnlm generate` uses for a character-level model when
+    none is given (50 characters would stop most sentences mid-word).
+    length: tokens (characters at char level) of continuous text from a stream model.
+    """
+
+    num_sentences: int = 10
+    min_length: int = 7
+    max_length: int = 50
+    temperature: float = 1.0
+    max_attempts: int = 100
+    mask_blocklist: bool = True
+    char_max_length: int = 300
+    length: int = 500
+
+    def __post_init__(self):
+        plain_numbers(self)
+        for name in ("num_sentences", "max_length", "max_attempts", "length"):
+            value = getattr(self, name)
+            if not is_int(value) or value < 1:
+                raise ConfigError(f"{name.replace('_', ' ')} must be a positive integer, got {value!r}")
+        if not is_int(self.min_length) or self.min_length < 0:
+            raise ConfigError(f"min length must be a non-negative integer, got {self.min_length!r}")
+        if self.min_length > self.max_length:
+            raise ConfigError(f"min length ({self.min_length}) is larger than max length ({self.max_length})")
+        if not isinstance(self.temperature, (int, float)) or not self.temperature >= 0 \
+                or self.temperature == float("inf"):
+            raise ConfigError(f"temperature must be 0 (greedy) or a positive number, got {self.temperature!r}")
+
+
+def next_token(logits, rng, temperature, banned):
+    """Draw one token id from (C,) logits: argmax at temperature 0, else softmax(logits / temperature).
+
+    banned: ids that are never returned. Computed in float64 and renormalised, and drawn
+    by inverting the cumulative distribution, so round-off never makes a sum exceed 1.
+    Raises InputError (a ValueError) for NaN or +inf scores, banned ids outside the logits,
+    or when no token is left to draw.
+    """
+    if not (isinstance(temperature, (int, float)) and 0 <= temperature < float("inf")):
+        raise InputError(f"temperature must be 0 (greedy) or a positive finite number, got {temperature!r}")
+    scores = np.asarray(logits, dtype=np.float64).copy()
+    banned = check_ids(banned, len(scores), "banned")
+    if len(np.unique(banned)) == len(scores):
+        raise InputError("every token is banned; nothing can be drawn")
+    scores[banned] = -np.inf
+    if np.isnan(scores).any() or np.isposinf(scores).any() or not np.isfinite(scores).any():
+        raise InputError("the model's scores (logits) are NaN or infinite: its parameters are not finite, "
+                         "or so large that they overflow")
+    if temperature == 0:
+        return int(np.argmax(scores))
+    scores /= temperature
+    scores -= scores.max()
+    probs = np.exp(scores)
+    cumulative = np.cumsum(probs)
+    index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+    index = min(index, len(probs) - 1)
+    while probs[index] == 0.0:  # only reachable through round-off at the very end of the cumsum
+        index -= 1
+    return index
+
+
+def _sample_once(model, vocabulary, rng, prefix_ids, max_length, temperature, banned):
+    """One attempt: the generated token ids after the prefix (SENTENCE_END not included)."""
+    state = model.start_state(1)
+    logits = None
+    for token in [vocabulary.start_index] + list(prefix_ids):
+        logits, state = model.step(state, np.array([token]))
+    generated = []
+    while len(prefix_ids) + len(generated) < max_length:
+        token = next_token(logits[0], rng, temperature, banned)
+        if token == vocabulary.end_index:
+            break
+        generated.append(token)
+        logits, state = model.step(state, np.array([token]))
+    return generated
+
+
+def generate_sentence(model, vocabulary, rng, min_length=GenerateConfig.min_length,
+                      max_length=GenerateConfig.max_length, temperature=GenerateConfig.temperature,
+                      prefix_tokens=(), max_attempts=GenerateConfig.max_attempts, level="word",
+                      mask_blocklist=GenerateConfig.mask_blocklist):
+    """One sentence as a list of tokens: `prefix_tokens` (as given) followed by the generated ones.
+
+    Never contains UNKNOWN_TOKEN (unless the caller's prefix does), SENTENCE_START or
+    SENTENCE_END, nor (with mask_blocklist) a word of the blocklist after the prefix. See the module docstring for the length rules; `level` says how
+    `min_length` counts (see `sentence_length`).
+    """
+    GenerateConfig(min_length=min_length, max_length=max_length, temperature=temperature,
+                   max_attempts=max_attempts)
+    check_finite(getattr(model, "params", {}))  # generation needs only start_state and step; NaN logits are caught by next_token too
+    prefix_tokens = list(prefix_tokens)
+    if len(prefix_tokens) > max_length:
+        raise ConfigError(f"the prefix has {len(prefix_tokens)} tokens, more than max length {max_length}")
+    prefix_ids = vocabulary.encode(prefix_tokens)
+    banned = [vocabulary.unknown_index, vocabulary.start_index]
+    if mask_blocklist and level == "word":
+        banned += blocked_ids(vocabulary)
+    best, best_length = None, -1
+    for _ in range(1 if temperature == 0 else max_attempts):
+        tokens = prefix_tokens + vocabulary.decode(
+            _sample_once(model, vocabulary, rng, prefix_ids, max_length, temperature, banned))
+        length = sentence_length(tokens, level)
+        if length > best_length:
+            best, best_length = tokens, length
+        if length >= min_length:
+            break
+    return best
+
+
+def generate_stream(model, vocabulary, rng, length=GenerateConfig.length, temperature=GenerateConfig.temperature,
+                    prefix_tokens=()):
+    """Continuous text from a stream model (see rnnlm.training.stream): `length` tokens after the prefix, as a token list.
+
+    The state starts at zero and reads a line break ("\n", as if the text began after one;
+    UNKNOWN_TOKEN if the vocabulary has none), then the prefix; each drawn token is fed
+    back. Line breaks are ordinary tokens, so the text keeps the corpus's lines.
+    Never draws UNKNOWN_TOKEN, SENTENCE_START or SENTENCE_END. Returns prefix + generated.
+    """
+    GenerateConfig(length=length, temperature=temperature)
+    banned = [vocabulary.unknown_index, vocabulary.start_index, vocabulary.end_index]
+    first = vocabulary.word_to_index.get("\n", vocabulary.unknown_index)
+    state = model.start_state(1)
+    logits = None
+    for token in [first] + list(vocabulary.encode(list(prefix_tokens))):
+        logits, state = model.step(state, np.array([token]))
+    generated = []
+    for _ in range(length):
+        token = next_token(logits[0], rng, temperature, banned)
+        generated.append(token)
+        logits, state = model.step(state, np.array([token]))
+    return list(prefix_tokens) + vocabulary.decode(generated)
+
+
+def detokenize_stream(tokens, level="word"):
+    """Stream tokens -> text: characters joined; words detokenized line by line, the line breaks kept."""
+    if level == "char":
+        return "".join(tokens)
+    lines, line = [], []
+    for token in tokens:
+        if token == "\n":
+            lines.append(detokenize(line) if line else "")
+            line = []
+        else:
+            line.append(token)
+    lines.append(detokenize(line) if line else "")
+    return "\n".join(lines)
+
+
+def sentence_length(tokens, level="word"):
+    """What --min-length counts: words (tokens with a letter or digit), or characters at char level."""
+    if level == "char":
+        return len(tokens)
+    return sum(any(ch.isalnum() for ch in token) for token in tokens)
+
+
+def generate_sentences(model, vocabulary, rng, config=GenerateConfig(), prefix_tokens=(), level="word"):
+    """`config.num_sentences` sentences (token lists) from one generator, in order."""
+    return [generate_sentence(model, vocabulary, rng, config.min_length, config.max_length, config.temperature,
+                              prefix_tokens, config.max_attempts, level, config.mask_blocklist)
+            for _ in range(config.num_sentences)]
+
+
+# --------------------------------------------------------------------- tokens -> text
+
+# Treebank splits clitics off the word before them ("don't" -> "do", "n't"): glue them back.
+_CLITICS = {"n't", "'s", "'re", "'ll", "'ve", "'m", "'d", "'"}
+_NO_SPACE_BEFORE = {",", ".", "!", "?", ";", ":", ")", "]", "}", "%", "...", "''"} | _CLITICS
+_NO_SPACE_AFTER = {"(", "[", "{", "$", "#", "``"}
+# Treebank also splits "gonna", "wanna", "gotta", "cannot" in two; the second halves attach.
+_SPLIT_PAIRS = {("gon", "na"), ("wan", "na"), ("got", "ta"), ("can", "not")}
+_QUOTES = {"``": '"', "''": '"'}
+_ENTITIES = {"gt": ">", "lt": "<", "amp": "&", "nbsp": " ", "quot": '"'}
+
+
+def detokenize(tokens, level="word"):
+    """Tokens -> text for humans.
+
+    level "char": the characters joined without spaces. level "word": Treebank tokens
+    joined with spaces except before , . ! ? ; : ) ] and clitics (n't 's 're 'll 've 'm 'd)
+    and after ( [ $; `` and '' become '"'; "i" becomes "I"; the first letter is capitalised.
+    ["i", "do", "n't", "know", ",", "really", "."] -> "I don't know, really."
+    """
+    tokens = [t for t in tokens if t not in (SENTENCE_START, SENTENCE_END)]
+    if level == "char":
+        return "".join(tokens)
+    tokens = _html_entities(tokens)
+    pieces = []
+    previous = None
+    for token in tokens:
+        word = "I" if token == "i" else _QUOTES.get(token, token)
+        glue = previous is not None and (token in _NO_SPACE_BEFORE or previous in _NO_SPACE_AFTER
+                                         or (previous.lower(), token) in _SPLIT_PAIRS
+                                         or (previous == ":" and token.startswith("//"))  # http: //x -> http://x
+                                         or (previous == "]" and token == "("))  # markdown [text](link)
+        if pieces and not glue:
+            pieces.append(" ")
+        pieces.append(word)
+        previous = token
+    text = "".join(pieces)
+    for i, ch in enumerate(text):
+        if ch.isalpha():
+            return text[:i] + ch.upper() + text[i + 1:]
+    return text
+
+
+def _html_entities(tokens):
+    """Reddit's CSV escapes > < & as &gt; &lt; &amp;, which Treebank splits into "&", "gt", ";": undo both."""
+    merged, i = [], 0
+    while i < len(tokens):
+        if tokens[i] == "&" and i + 2 < len(tokens) and tokens[i + 2] == ";" and tokens[i + 1] in _ENTITIES:
+            merged.append(_ENTITIES[tokens[i + 1]])
+            i += 3
+        else:
+            merged.append(tokens[i])
+            i += 1
+    return merged
+
+
+def tokenize_prefix(text, level="word", link_placeholders=True):
+    """A user's --prefix text as the model's tokens: lowercased Treebank words, or characters.
+
+    link_placeholders: links and r/, u/ paths become placeholder tokens, as in training.
+    """
+    if level == "char":
+        return list(text)
+    from rnnlm.data.text import replace_links, tokenize_words
+    text = text.lower()
+    return tokenize_words(replace_links(text) if link_placeholders else text)
+
+
+def unknown_tokens(tokens, vocabulary):
+    """The tokens of `tokens` that `vocabulary` lacks (they condition the model as UNKNOWN_TOKEN)."""
+    return [t for t in tokens if t not in vocabulary.word_to_index or t == UNKNOWN_TOKEN]

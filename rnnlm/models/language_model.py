@@ -1,0 +1,261 @@
+"""`LanguageModel`: embedding -> L stacked recurrent layers (rnn, gru, lstm or jordan) -> affine -> softmax.
+
+Letters: N sentences, T the longest, C vocabulary, E embedding width, H hidden units, L layers,
+M real tokens in a batch. Row vectors: logits = h W_out + b_out with W_out (H, C).
+
+Parameters (`model.params`, float arrays; the gradients from `loss_and_gradients` use the same keys):
+
+    "embedding"          (C, E)   row w is word w's input vector
+    "l{k}.W_ih"          (E or H, G H)   layer k's input weights (layer 0 reads E, others H)
+    "l{k}.W_hh"          (H, G H)        recurrent weights; "l{k}.b_ih", "l{k}.b_hh" (G H,)
+      G = 1 (rnn), 3 (gru: r, z, n), 4 (lstm: i, f, g, o) or 3 (lstm coupled: i, g, o)
+    "l{k}.w_ci", "l{k}.w_cf", "l{k}.w_co"   (H,)  LSTM peepholes (no w_cf when coupled)
+    jordan: "l{k}.W_ih", "l{k}.b_ih", "l{k}.W_yh", "l{k}.b_yh", "l{k}.W_hy", "l{k}.b_hy"
+    "W_out" (H, C), "b_out" (C,)
+    class softmax only: "W_class" (H, K), "b_class" (K,)   P(class | h) = softmax(h W_class + b_class)
+
+The forward and backward are `rnnlm.nn.sequence`'s packed recurrence (no padding computed) and
+`rnnlm.nn.output`'s output layer, the same code `FastRNN` runs.
+
+`torch_state_dict()` renames and transposes these to nn.Embedding ("embedding.weight"),
+nn.RNN/GRU/LSTM(num_layers=L, batch_first=True) ("rnn.weight_ih_l{k}" = W_ih.T, ...) and
+nn.Linear ("out.weight" = W_out.T, "out.bias").
+"""
+
+import numpy as np
+
+from rnnlm.nn.batching import num_targets
+from rnnlm.nn.cells import CELLS, cell_param_shapes
+from rnnlm.config import ModelConfig
+from rnnlm.errors import ConfigError
+from rnnlm.nn.inputs import check_ids, check_pairs
+from rnnlm.nn.optim import SparseGradient
+from rnnlm.nn.output import output_loss, output_scores, threads_held, word_classes
+from rnnlm.nn.sequence import embedding_backward, stack_backward, stack_forward
+
+
+class PackedModel:
+    """The loss protocol `FastRNN` and `LanguageModel` share, written once over four hooks each
+    defines: `_forward(X, Y, state)` (a `sequence.Forward`), `_loss_and_gradients(X, Y, state,
+    sparse)` -> (loss, grads, next_state), `_output()` (the output layer's arrays for
+    `output.output_loss`) and `_next_state(final)` (the model's state from `Forward.final`).
+    Public entry points check their ids once (`inputs.check_pairs`) and hold BLAS threads
+    as the output layer needs (`output.threads_held`)."""
+
+    def loss_and_gradients(self, X, Y, sparse=False):
+        """Cross-entropy summed over every word of every sentence, and its gradients.
+
+        X, Y: sequences of N (T_n,) int arrays (ragged; packed internally, no padding computed).
+        Returns (total_loss: float, grads: dict keyed like `params`). sparse: the input-side
+        gradient (FastRNN's U, LanguageModel's embedding) is a `SparseGradient` over the words seen.
+        """
+        check_pairs(X, Y, self.config.vocab_size)
+        with threads_held(self.threads, self.classes):
+            return self._loss_and_gradients(X, Y, None, sparse)[:2]
+
+    def window_loss_and_gradients(self, X, Y, state, sparse=False):
+        """Stream training: one (B, T) window continuing from `state` (from `start_state(B)` or the last call).
+
+        The gradient stops at the window's start (the state is a constant here). Returns
+        (loss_sum, grads, next_state): next_state the model's state after the window, detached.
+        """
+        check_pairs(X, Y, self.config.vocab_size)
+        with threads_held(self.threads, self.classes):
+            return self._loss_and_gradients(list(X), list(Y), state, sparse)
+
+    def window_loss(self, X, Y, state):
+        """`window_loss_and_gradients` without gradients: (loss_sum, next_state)."""
+        check_pairs(X, Y, self.config.vocab_size)
+        with threads_held(self.threads, self.classes):
+            forward = self._forward(list(X), list(Y), state)
+            loss = output_loss(forward.top, forward.y, **self._output(), gradients=False, rows=self.softmax_rows,
+                               threads=self.threads)[0]
+        return loss, self._next_state(forward.final)
+
+    def total_loss(self, X, Y, batch_size=64):
+        """Cross-entropy summed over every word, in batches of `batch_size` sentences (sorted by length).
+
+        Memory is bounded by batch_size x T x H plus softmax_rows x C, never corpus x C.
+        """
+        check_pairs(X, Y, self.config.vocab_size)
+        order = np.argsort([len(y) for y in Y], kind="stable")
+        total = 0.0
+        for a in range(0, len(order), batch_size):
+            chunk = order[a:a + batch_size]
+            total += self.window_loss([X[i] for i in chunk], [Y[i] for i in chunk], None)[0]
+        return total
+
+    def loss_per_word(self, X, Y, batch_size=64):
+        """Mean cross-entropy per predicted word (the tutorial's `calculate_loss`)."""
+        return self.total_loss(X, Y, batch_size=batch_size) / num_targets(Y)
+
+
+class LanguageModel(PackedModel):
+    """A word- or character-level language model with stacked recurrent layers.
+
+    vocab_size C; hidden_size H; cell "rnn" (Elman, torch.nn.RNN with both biases), "gru",
+    "lstm" or "jordan" (see rnnlm.nn.cells); num_layers L; embed_size E (None: E = H);
+    bptt_truncate: None for full BPTT, or k: the error entering a layer at step t flows back
+    at most k steps (the tutorial's meaning; see rnnlm.nn.sequence); peephole / coupled_gates:
+    LSTM options; softmax "full" or "class" and num_classes (see `ModelConfig`); counts: the
+    words' corpus counts that bin them into classes (None: a frequency-sorted vocabulary is
+    assumed); seed; dtype (float32 for training, float64 for checks); threads: output-layer
+    workers (1: the plain loop; 0: one per core; see `ComputeConfig`).
+    Initialisation follows torch: recurrent and output weights U(-1/sqrt(H), 1/sqrt(H)),
+    the embedding N(0, 1) scaled by 1/sqrt(E), the output bias 0, so the first loss per word is about log C.
+    """
+
+    def __init__(self, vocab_size, hidden_size, cell="rnn", num_layers=1, embed_size=None, bptt_truncate=None,
+                 peephole=False, coupled_gates=False, seed=None, dtype=np.float32, softmax="full", num_classes=None,
+                 counts=None, threads=1):
+        self._config = ModelConfig(vocab_size=vocab_size, hidden_size=hidden_size, bptt_truncate=bptt_truncate,
+                                   cell=cell, num_layers=num_layers, embed_size=embed_size, peephole=peephole,
+                                   coupled_gates=coupled_gates, softmax=softmax, num_classes=num_classes)
+        self.dtype = np.dtype(dtype)
+        self.softmax_rows = 1024
+        self.threads = threads
+        self.classes = word_classes(self._config, counts)
+        rng = np.random.default_rng(seed)
+        C, H, E, L = vocab_size, hidden_size, self.embed_size, num_layers
+        bound = 1.0 / np.sqrt(H)
+        params = {"embedding": rng.standard_normal((C, E)) / np.sqrt(E)}
+        for k in range(L):
+            for name, shape in self._layer_shapes(k).items():
+                params[f"l{k}.{name}"] = rng.uniform(-bound, bound, shape)
+        params["W_out"] = rng.uniform(-bound, bound, (H, C))
+        params["b_out"] = np.zeros(C)
+        if self.classes is not None:
+            params["W_class"] = rng.uniform(-bound, bound, (H, self.classes.num_classes))
+            params["b_class"] = np.zeros(self.classes.num_classes)
+        self.params = {k: v.astype(self.dtype) for k, v in params.items()}
+
+    @classmethod
+    def from_config(cls, config, seed=None, dtype=np.float32, counts=None, threads=1):
+        """A fresh model of `config`'s shape (a `ModelConfig`); counts bin the words for the class softmax."""
+        return cls(config.vocab_size, config.hidden_size, cell=config.cell, num_layers=config.num_layers,
+                   embed_size=config.embed_size, bptt_truncate=config.bptt_truncate, peephole=config.peephole,
+                   coupled_gates=config.coupled_gates, seed=seed, dtype=dtype, softmax=config.softmax,
+                   num_classes=config.num_classes, counts=counts, threads=threads)
+
+    # ----------------------------------------------------------------- shape
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def embed_size(self):
+        return self._config.embed_size or self._config.hidden_size
+
+    def _layer_shapes(self, k):
+        c = self._config
+        return cell_param_shapes(c.cell, self.embed_size if k == 0 else c.hidden_size, c.hidden_size,
+                                 peephole=c.peephole, coupled=c.coupled_gates)
+
+    def _layer(self, k):
+        """Layer k's parameters under the cell's own names (W_ih, ...): views, not copies."""
+        return {name: self.params[f"l{k}.{name}"] for name in self._layer_shapes(k)}
+
+    def _options(self):
+        c = self._config
+        return {"peephole": c.peephole, "coupled": c.coupled_gates} if c.cell == "lstm" else {}
+
+    # ----------------------------------------------------------------- generation
+
+    def start_state(self, n):
+        """Zero initial state for n sequences: a tuple over layers of the cell's state tuple of (n, H) arrays."""
+        nstate = CELLS[self._config.cell][2]
+        H = self._config.hidden_size
+        return tuple(tuple(np.zeros((n, H), dtype=self.dtype) for _ in range(nstate))
+                     for _ in range(self._config.num_layers))
+
+    def step(self, state, x):
+        """One time step for n sequences: x (n,) int word ids -> (scores (n, C), new state).
+
+        scores: the pre-softmax logits h W_out + b_out, or log P(w | h) with the class softmax
+        (softmax(scores) is the model's distribution either way).
+        """
+        check_ids(x, self.config.vocab_size)
+        step_forward = CELLS[self._config.cell][0]
+        inp = self.params["embedding"][np.asarray(x, dtype=np.int64)]  # (n, E)
+        new_state = []
+        for k, layer_state in enumerate(state):
+            layer_state, _ = step_forward(inp, layer_state, self._layer(k), **self._options())
+            new_state.append(layer_state)
+            inp = layer_state[0]
+        return output_scores(inp, **self._output()), tuple(new_state)
+
+    # ----------------------------------------------------------------- losses
+
+    def _layers(self):
+        return [(self._config.cell, self._layer(k), self._options()) for k in range(self._config.num_layers)]
+
+    def _output(self):
+        p = self.params
+        return {"W": p["W_out"], "b": p["b_out"], "Wc": p.get("W_class"), "bc": p.get("b_class"),
+                "classes": self.classes}
+
+    def _forward(self, X, Y, state=None):
+        """Packed batch through every layer: a `rnnlm.nn.sequence.Forward` (state: per layer, None for zeros)."""
+        state0 = self.start_state(len(X)) if state is None else state
+        return stack_forward(self._layers(), lambda x: self.params["embedding"][x], X, Y, state0)
+
+    def _loss_and_gradients(self, X, Y, state, sparse):
+        forward = self._forward(X, Y, state)
+        if forward.packing.num_tokens == 0:  # nothing to predict (no sentences, or only empty ones)
+            grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+            if sparse:
+                grads["embedding"] = SparseGradient(np.zeros(0, np.int64), grads["embedding"][:0], axis=0)
+            return 0.0, grads, forward.final
+        loss, dh, g = output_loss(forward.top, forward.y, **self._output(), rows=self.softmax_rows,
+                                  threads=self.threads)
+        grads = {"W_out": g["W"], "b_out": g["b"]}
+        if self.classes is not None:
+            grads.update({"W_class": g["Wc"], "b_class": g["bc"]})
+        dx, layer_grads = stack_backward(self._layers(), forward, dh, self._config.bptt_truncate)
+        for k, layer in enumerate(layer_grads):
+            for name, value in layer.items():
+                grads[f"l{k}.{name}"] = value
+        words, rows = embedding_backward(forward.x, dx)
+        demb = SparseGradient(words, rows.astype(self.dtype, copy=False), axis=0)
+        grads["embedding"] = demb if sparse else demb.to_dense(self.params["embedding"].shape, self.dtype)
+        return loss, {k: grads[k] for k in self.params}, self._next_state(forward.final)
+
+    def _next_state(self, final):
+        """The model's state from a `Forward.final`: per layer, the cell's state tuple."""
+        return final
+
+    # ----------------------------------------------------------------- torch export
+
+    def torch_state_dict(self, params_or_grads=None):
+        """Parameters (or a gradient dict keyed like them) under torch's names and layouts, as NumPy arrays.
+
+        Names: "embedding.weight" (C, E); "rnn.weight_ih_l{k}" (G H, E or H), "rnn.weight_hh_l{k}" (G H, H),
+        "rnn.bias_ih_l{k}", "rnn.bias_hh_l{k}" (G H,); "out.weight" (C, H), "out.bias" (C,): load them into
+        nn.Embedding, nn.RNN/GRU/LSTM(num_layers=L, batch_first=True) and nn.Linear. Raises ConfigError for
+        the jordan cell and the LSTM options, which torch does not have.
+        """
+        c = self._config
+        if c.softmax == "class":
+            raise ConfigError("a class-based softmax has no PyTorch counterpart (nn.Linear + cross-entropy is the "
+                              "full softmax), so this model cannot be exported")
+        if c.cell == "jordan":
+            raise ConfigError("a Jordan network has no PyTorch counterpart, so it cannot be exported")
+        if c.peephole or c.coupled_gates:
+            raise ConfigError("LSTM peephole connections and coupled gates have no PyTorch counterpart, "
+                              "so this model cannot be exported")
+        source = self.params if params_or_grads is None else params_or_grads
+
+        def dense(name):
+            v = source[name]
+            return v.to_dense(self.params[name].shape, self.dtype) if isinstance(v, SparseGradient) else np.asarray(v)
+
+        out = {"embedding.weight": dense("embedding").copy()}
+        for k in range(c.num_layers):
+            out[f"rnn.weight_ih_l{k}"] = dense(f"l{k}.W_ih").T.copy()
+            out[f"rnn.weight_hh_l{k}"] = dense(f"l{k}.W_hh").T.copy()
+            out[f"rnn.bias_ih_l{k}"] = dense(f"l{k}.b_ih").copy()
+            out[f"rnn.bias_hh_l{k}"] = dense(f"l{k}.b_hh").copy()
+        out["out.weight"] = dense("W_out").T.copy()
+        out["out.bias"] = dense("b_out").copy()
+        return out

@@ -1,0 +1,76 @@
+"""Numerically stable softmax, log-softmax, cross-entropy, sigmoid and perplexity, and the rule for a valid parameter value.
+
+All functions are pure and work along the last axis, so the same code serves one
+time step (C,), one sentence (T, C) or a batch (N, T, C).
+"""
+
+import math
+
+import numpy as np
+
+
+def softmax(z):
+    """softmax(z)_k = exp(z_k - max z) / sum_j exp(z_j - max z), along the last axis.
+
+    Subtracting the max changes nothing mathematically but keeps exp() from overflowing.
+    """
+    shifted = z - np.max(z, axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def log_softmax(z):
+    """log softmax(z) = z - max z - log sum exp(z - max z), along the last axis."""
+    shifted = z - np.max(z, axis=-1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
+def cross_entropy(logits, targets):
+    """Summed cross-entropy -sum_t log softmax(logits_t)[targets_t].
+
+    logits: (..., C) unnormalised scores; targets: (...) int class indices.
+    Returns a Python float (the total, not the mean).
+    """
+    logp = log_softmax(logits)
+    picked = np.take_along_axis(logp, np.asarray(targets)[..., None], axis=-1)
+    return float(-np.sum(picked))
+
+
+def sigmoid(z):
+    """sigmoid(z) = 1 / (1 + exp(-z)), computed without overflow for large |z|."""
+    z = np.asarray(z)
+    # exp of a negative number never overflows; pick the form that uses one per sign
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def perplexity(loss):
+    """exp(loss) of a per-word cross-entropy; inf beyond exp(700), near float64's limit, not an OverflowError."""
+    return math.exp(loss) if loss < 700.0 else math.inf
+
+
+# No trained model comes near this; below it no forward pass can overflow float32 (hidden <= 16384).
+MAX_PARAMETER_MAGNITUDE = 1e6
+
+
+def parameter_fault(value):
+    """What makes `value` an invalid model parameter, as a phrase ("is not finite ..."), or None when it is valid.
+
+    The one definition of a valid parameter array, used by every writer (`save_model`, `save_tree_model`,
+    and so `rnnlm import`), by every reader (`_fill_params`) and by the training loop's divergence check:
+    a floating-point array whose values are all finite and within +-MAX_PARAMETER_MAGNITUDE.
+    Costs one min and one max pass (NaN propagates through both), no temporary array.
+    """
+    value = np.asarray(value)
+    if value.dtype.kind != "f":
+        return f"is not a floating-point array (it is {value.dtype})"
+    if value.size == 0:
+        return None
+    with np.errstate(invalid="ignore"):
+        lo, hi = float(value.min()), float(value.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "is not finite (it holds NaN or infinite values)"
+    if lo < -MAX_PARAMETER_MAGNITUDE or hi > MAX_PARAMETER_MAGNITUDE:
+        return (f"holds values up to {max(-lo, hi):.6g}, beyond ±{MAX_PARAMETER_MAGNITUDE:g}, "
+                "the range of a valid model parameter")
+    return None

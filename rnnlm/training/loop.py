@@ -1,0 +1,526 @@
+"""Training loops: the tutorial's per-sentence `train_with_sgd` and the minibatch loop every model shares.
+
+Public API
+----------
+HalvingSchedule(learning_rate, previous_loss=None)
+    .update(loss) -> learning rate: the tutorial's rule, halve when the loss rose.
+PlateauSchedule(learning_rate, min_lr, patience, threshold, smoothing, factor)
+    .update(loss) -> learning rate: reduce on a plateau of the smoothed loss, never below min_lr.
+make_schedule(config, learning_rate, saved=None, previous_loss=None): the rule config.lr_schedule names.
+train_with_sgd(model, X, Y, learning_rate=0.005, nepoch=100, evaluate_loss_after=5, callback=None)
+    -> list of Evaluation, each unpacking as the tutorial's (examples_seen, loss) pair.
+split_train_valid(X, Y, valid_fraction, seed) -> (X_train, Y_train, X_valid, Y_valid)
+train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=None) -> TrainingState
+run_training(model, data, config, valid=None, callback=None, state=None) -> TrainingState
+    the loop itself, over any batch source (SentenceBatches here, rnnlm.training.stream.StreamBatches).
+monitors_validation(config, valid_tokens): whether a held-out part is big enough to steer training.
+EpochRecord, TrainingState (to_dict / from_dict: JSON-able metadata + flat arrays), TrainEvent,
+TrainingDiverged.
+
+`train` works for any model with `.params` (dict of arrays), `.loss_and_gradients(X, Y,
+sparse=True)` returning the summed loss and a gradient dict keyed like `params` (dense
+arrays or `SparseGradient`s), and `.total_loss(X, Y)`: `FastRNN` and `LanguageModel` alike.
+
+One minibatch step:
+
+    loss, g = model.loss_and_gradients(batch)     # summed over the batch's M tokens
+    g = clip(g / M, config.clip)                  # mean per word, global-norm clipped
+    optimizer.step(params, g)                     # then every parameter is checked finite
+
+Per-word losses are pooled over predicted tokens (sum of losses / number of targets),
+never averaged per batch, and perplexity = exp(per-word loss). The epoch's train loss
+is the pooled loss of its batches, each measured just before its own update (free, but
+slightly behind the final parameters); the validation loss is a full evaluation after
+the epoch. Every `config.evaluate_loss_after` epochs the monitored loss goes through the
+learning-rate rule: the validation loss when the held-out part predicts at least
+config.min_valid_tokens tokens (else its loss is too noisy to steer by), otherwise the
+train loss. The rule is `PlateauSchedule` unless config.lr_schedule is "halving".
+
+Batches come from `bucketed_batches` with the generator `np.random.default_rng([seed,
+epoch])`, so epoch e's order depends only on (seed, e): resuming from a saved state
+at epoch e (or at batch b of it, after a time limit) reproduces the uninterrupted run.
+Progress is reported through `callback(TrainEvent)`, never printed.
+"""
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from rnnlm.nn.batching import bucketed_batches
+from rnnlm.errors import RnnlmError
+from rnnlm.nn.numerics import parameter_fault, perplexity
+from rnnlm.nn.optim import clip_global_norm, make_optimizer, scale_gradients
+
+
+# --------------------------------------------------------------------- the schedule
+
+@dataclass
+class HalvingSchedule:
+    """The tutorial's learning-rate rule: halve the rate whenever the loss rose.
+
+    Each `update(loss)` compares with the previous *evaluation* only (not with the best
+    loss ever, and never on the first call), so a loss that rises once halves the rate
+    once; a loss that merely stays equal keeps it.
+    """
+
+    learning_rate: float
+    previous_loss: float | None = None
+
+    def update(self, loss):
+        """Record one evaluated loss; returns the learning rate to use from now on."""
+        if self.previous_loss is not None and loss > self.previous_loss:
+            self.learning_rate *= 0.5
+        self.previous_loss = float(loss)
+        return self.learning_rate
+
+
+@dataclass
+class PlateauSchedule:
+    """The trainer's learning-rate rule: reduce on a plateau of a smoothed loss, never below a floor.
+
+    Each `update(loss)` first smooths, s = smoothing s + (1 - smoothing) loss (s = loss at
+    the first call), then compares s with the best smoothed value so far: an evaluation
+    improves when s < (1 - threshold) best. After `patience` evaluations in a row that do
+    not improve, the rate becomes max(factor x rate, min_lr) and the count starts again.
+
+    Why not the tutorial's rule: `HalvingSchedule` halves on any single rise, and an
+    epoch-to-epoch loss is noisy (a small validation set, a small batch, Adam's jitter
+    near a minimum); every noisy rise halves again, so the rate decays geometrically
+    (0.01 -> 7e-11 after 30 rises) while the model could still learn. Smoothing removes
+    most one-epoch noise, the relative threshold ignores gains too small to matter,
+    patience waits for a trend, and the floor makes a collapse impossible.
+    """
+
+    learning_rate: float
+    min_lr: float
+    patience: int = 2
+    threshold: float = 0.001
+    smoothing: float = 0.5
+    factor: float = 0.5
+    smoothed: float | None = None
+    best: float | None = None
+    bad_evaluations: int = 0
+
+    def update(self, loss):
+        """Record one evaluated loss; returns the learning rate to use from now on."""
+        loss = float(loss)
+        self.smoothed = loss if self.smoothed is None else self.smoothing * self.smoothed + (1 - self.smoothing) * loss
+        if self.best is None or self.smoothed < (1 - self.threshold) * self.best:
+            self.best, self.bad_evaluations = self.smoothed, 0
+        else:
+            self.bad_evaluations += 1
+            if self.bad_evaluations >= self.patience:
+                self.learning_rate = max(self.learning_rate * self.factor, self.min_lr)
+                self.bad_evaluations = 0
+        return self.learning_rate
+
+    def state_dict(self):
+        """The rule's memory as JSON-able values (what `TrainingState.schedule` stores)."""
+        return {"smoothed": self.smoothed, "best": self.best, "bad_evaluations": self.bad_evaluations}
+
+
+def make_schedule(config, learning_rate, saved=None, previous_loss=None):
+    """The rule `config.lr_schedule` names, starting at `learning_rate` with a saved memory (or fresh).
+
+    saved: a `PlateauSchedule.state_dict()`; previous_loss: the halving rule's memory.
+    """
+    if config.lr_schedule == "halving":
+        return HalvingSchedule(learning_rate, previous_loss)
+    return PlateauSchedule(learning_rate, min(config.lr_floor, learning_rate), patience=config.lr_patience,
+                           threshold=config.lr_threshold, smoothing=config.lr_smoothing, factor=config.lr_factor,
+                           **(saved or {}))
+
+
+# --------------------------------------------------------------------- the tutorial's loop
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of `train_with_sgd`; unpacks as the tutorial's (examples_seen, loss) pair.
+
+    learning_rate is the rate in force after this evaluation; seconds since training began.
+    """
+
+    examples_seen: int
+    loss: float
+    epoch: int
+    learning_rate: float
+    seconds: float
+
+    def __iter__(self):
+        return iter((self.examples_seen, self.loss))
+
+    def __getitem__(self, i):
+        return (self.examples_seen, self.loss)[i]
+
+
+def train_with_sgd(model, X, Y, learning_rate=0.005, nepoch=100, evaluate_loss_after=5, callback=None):
+    """The tutorial's training loop: plain SGD, one sentence at a time.
+
+    model: anything with `sgd_step(x, y, learning_rate)` and `calculate_loss(X, Y)`
+        (the tutorial's `RNNNumpy`). Before epochs 0, k, 2k, ... (k = evaluate_loss_after)
+        and once after the last epoch, the per-word loss over (X, Y) is evaluated and the
+        rate halved if it rose since the previous evaluation.
+    callback: called as callback(evaluation) after each evaluation.
+    Returns a list of `Evaluation`; `for examples_seen, loss in history` works as in the tutorial.
+    """
+    schedule = HalvingSchedule(learning_rate)
+    history = []
+    examples_seen = 0
+    start = time.perf_counter()
+
+    def evaluate(epoch):
+        loss = model.calculate_loss(X, Y)
+        rate = schedule.update(loss)
+        history.append(Evaluation(examples_seen, float(loss), epoch, rate, time.perf_counter() - start))
+        if callback is not None:
+            callback(history[-1])
+        return rate
+
+    for epoch in range(nepoch):
+        if epoch % evaluate_loss_after == 0:
+            learning_rate = evaluate(epoch)
+        for x, y in zip(X, Y):
+            model.sgd_step(x, y, learning_rate)
+            examples_seen += 1
+    evaluate(nepoch)
+    return history
+
+
+# --------------------------------------------------------------------- records and state
+
+def _perplexity(loss):
+    return None if loss is None else perplexity(loss)
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """What one epoch of `train` achieved. Losses are per word (pooled over tokens).
+
+    learning_rate: the rate used during this epoch; next_learning_rate: the rate the
+    schedule chose after it (None in files written before the plateau rule). tokens:
+    training targets seen. seconds: wall time of the epoch's batches (the validation pass
+    not included); tokens_per_second = tokens / seconds. first_batch, batches, num_batches:
+    the record covers batches [first_batch, batches) of num_batches; complete is False when
+    the time limit stopped the epoch early (a resumed run finishes it in a second record).
+    monitored: "validation" or "train", the loss the schedule and the kept model follow.
+    """
+
+    epoch: int
+    train_loss: float
+    valid_loss: float | None
+    learning_rate: float
+    seconds: float
+    tokens: int
+    tokens_per_second: float
+    next_learning_rate: float | None = None
+    first_batch: int = 0
+    batches: int | None = None
+    num_batches: int | None = None
+    complete: bool = True
+    monitored: str = "train"
+
+    @property
+    def train_perplexity(self):
+        return _perplexity(self.train_loss)
+
+    @property
+    def valid_perplexity(self):
+        return _perplexity(self.valid_loss)
+
+
+@dataclass
+class TrainingState:
+    """Everything needed to resume `train`: pass it back as `state=` (the model's parameters travel separately).
+
+    epoch: epochs completed. batch: batches of epoch `epoch + 1` already done (0 unless the
+    time limit stopped mid-epoch). learning_rate: the rate for the next batch.
+    previous_loss: the halving rule's last evaluated loss; schedule: the plateau rule's
+    memory (`PlateauSchedule.state_dict()`). optimizer_state: the optimizer's
+    `state_dict()`, a flat dict of arrays. carry: a stream trainer's hidden state at the
+    stopping point (flat dict of arrays). best_epoch, best_loss: the epoch with the lowest
+    monitored validation loss so far (None without a usable validation set).
+    data: what the caller needs to recognise its data on resume (JSON-able, e.g. a corpus
+    fingerprint); `train` passes it through untouched.
+    """
+
+    epoch: int = 0
+    learning_rate: float = 0.0
+    history: list = field(default_factory=list)
+    optimizer_state: dict = field(default_factory=dict)
+    previous_loss: float | None = None
+    schedule: dict | None = None
+    batch: int = 0
+    carry: dict = field(default_factory=dict)
+    best_epoch: int | None = None
+    best_loss: float | None = None
+    data: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        """{"metadata": JSON-able dict, "arrays": flat {name: ndarray}}: no pickle needed to store it.
+
+        The carried stream state goes with the optimizer's arrays under the prefix "carry/".
+        """
+        metadata = {"epoch": self.epoch, "learning_rate": self.learning_rate,
+                    "previous_loss": self.previous_loss, "schedule": self.schedule, "batch": self.batch,
+                    "best_epoch": self.best_epoch, "best_loss": self.best_loss, "data": self.data,
+                    "history": [asdict(r) for r in self.history]}
+        arrays = {k: np.asarray(v) for k, v in self.optimizer_state.items()}
+        arrays.update({f"{CARRY_PREFIX}{k}": np.asarray(v) for k, v in self.carry.items()})
+        return {"metadata": metadata, "arrays": arrays}
+
+    @classmethod
+    def from_dict(cls, data):
+        """Inverse of `to_dict` (accepts the arrays as read back from an .npz)."""
+        meta = data["metadata"]
+        arrays = data.get("arrays", {})
+        optional = lambda key, kind: None if meta.get(key) is None else kind(meta[key])  # noqa: E731
+        return cls(epoch=int(meta["epoch"]), learning_rate=float(meta["learning_rate"]),
+                   previous_loss=optional("previous_loss", float), schedule=meta.get("schedule"),
+                   batch=int(meta.get("batch", 0)), best_epoch=optional("best_epoch", int),
+                   best_loss=optional("best_loss", float), data=dict(meta.get("data") or {}),
+                   history=[EpochRecord(**r) for r in meta.get("history", [])],
+                   optimizer_state={k: np.array(v) for k, v in arrays.items() if not k.startswith(CARRY_PREFIX)},
+                   carry={k[len(CARRY_PREFIX):]: np.array(v) for k, v in arrays.items() if k.startswith(CARRY_PREFIX)})
+
+    def restarted(self, learning_rate):
+        """This state with a new learning rate and the schedule's memory forgotten (resume with --learning-rate)."""
+        return replace(self, learning_rate=float(learning_rate), previous_loss=None, schedule=None)
+
+
+CARRY_PREFIX = "carry/"
+
+
+@dataclass(frozen=True)
+class TrainEvent:
+    """A progress report from `train`, passed to `callback`.
+
+    kind "batch": epoch, batch (0-based), num_batches, loss (this batch's per-word loss,
+        before its update), tokens (its predicted words), tokens_per_second (this batch),
+        learning_rate.
+    kind "epoch": epoch, record (its `EpochRecord`), state (a `TrainingState` to checkpoint),
+        worse_than_uniform: after the first epoch of a fresh run, the loss (validation, else
+        training measured after the epoch's updates) exceeds log C, the loss of a uniform guess:
+        the learning rate is likely too large.
+    epochs is the total number of epochs in the run, for progress bars.
+    """
+
+    kind: str
+    epoch: int
+    epochs: int
+    batch: int | None = None
+    num_batches: int | None = None
+    loss: float | None = None
+    tokens: int | None = None
+    tokens_per_second: float | None = None
+    learning_rate: float | None = None
+    record: EpochRecord | None = None
+    state: TrainingState | None = None
+    worse_than_uniform: bool = False
+    uniform_loss: float | None = None
+
+
+# --------------------------------------------------------------------- data for the loop
+
+def split_train_valid(X, Y, valid_fraction, seed):
+    """Hold out round(valid_fraction x S) of the S sentences (at least 1 if valid_fraction > 0).
+
+    The choice depends only on (seed, S); both parts keep the corpus order.
+    Returns (X_train, Y_train, X_valid, Y_valid) as lists.
+    """
+    if not 0 <= valid_fraction < 1:
+        raise RnnlmError(f"validation fraction must be in [0, 1), got {valid_fraction!r}")
+    S = len(X)
+    n_valid = 0 if valid_fraction == 0 else min(S - 1, max(1, round(valid_fraction * S)))
+    if n_valid <= 0:
+        return list(X), list(Y), [], []
+    held = np.zeros(S, dtype=bool)
+    held[np.random.default_rng(seed).permutation(S)[:n_valid]] = True
+    return ([X[i] for i in np.flatnonzero(~held)], [Y[i] for i in np.flatnonzero(~held)],
+            [X[i] for i in np.flatnonzero(held)], [Y[i] for i in np.flatnonzero(held)])
+
+
+def monitors_validation(config, valid_tokens):
+    """True when a held-out part of `valid_tokens` targets is big enough to drive the schedule and the kept model."""
+    return valid_tokens > 0 and valid_tokens >= config.min_valid_tokens
+
+
+class SentenceBatches:
+    """The sentence trainer's data: length-bucketed minibatches, epoch e's order from rng([seed, e]).
+
+    The protocol `run_training` uses (`rnnlm.training.stream.StreamBatches` has the same):
+    num_tokens; plan(epoch) -> list of batch keys; begin_epoch(model, carry);
+    batch(model, key) -> (summed loss, sparse gradients, targets); carry() -> flat dict of
+    arrays to resume mid-epoch; total_loss(model) -> summed loss over every target.
+    """
+
+    def __init__(self, X, Y, batch_size, seed):
+        self.X, self.Y = list(X), list(Y)
+        self.batch_size, self.seed = batch_size, seed
+        self.lengths = np.array([len(y) for y in self.Y], dtype=np.int64)
+        self.num_tokens = int(self.lengths.sum())
+
+    def plan(self, epoch):
+        return bucketed_batches(self.lengths, self.batch_size, rng=np.random.default_rng([self.seed, epoch]))
+
+    def begin_epoch(self, model, carry):
+        pass  # sentences start from the zero state: nothing is carried between batches
+
+    def batch(self, model, index):
+        tokens = int(self.lengths[index].sum())
+        if tokens == 0:
+            return 0.0, None, 0  # a batch of empty sentences predicts nothing
+        loss, grads = model.loss_and_gradients([self.X[i] for i in index], [self.Y[i] for i in index], sparse=True)
+        return loss, grads, tokens
+
+    def carry(self):
+        return {}
+
+    def total_loss(self, model):
+        return model.total_loss(self.X, self.Y)
+
+
+# --------------------------------------------------------------------- minibatch training
+
+class TrainingDiverged(RnnlmError):
+    """A loss or gradient norm became NaN or infinite, or a parameter left the valid range
+    (`rnnlm.nn.numerics.parameter_fault`); nothing was saved after it."""
+
+
+def _diverged(what, value, learning_rate, norm, epoch, batch=None):
+    where = f"epoch {epoch}" + ("" if batch is None else f", batch {batch}")
+    what = what if value is None else f"{what} is {value}"  # value None: `what` is the whole phrase
+    return TrainingDiverged(f"training diverged at {where}: {what}, gradient norm {norm:.4g} at "
+                            f"learning rate {learning_rate:g}; lower the learning rate or set a clip norm")
+
+
+def _first_bad_parameter(params):
+    """(name, fault) of the first parameter that is no longer a valid model parameter, or None.
+
+    Valid means what every model file writer and reader requires (`rnnlm.nn.numerics.parameter_fault`:
+    finite and within +-MAX_PARAMETER_MAGNITUDE), so a run is stopped as diverged before it could
+    produce a model that no command would load."""
+    for name, p in params.items():
+        fault = parameter_fault(p)
+        if fault is not None:
+            return name, fault
+    return None
+
+
+def train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=None):
+    """Minibatch training of whole sentences with a `TrainConfig`; returns the final `TrainingState`.
+
+    model: see the module docstring. X, Y: training sentences, lists of (T_n,) int arrays.
+    X_valid, Y_valid: optional held-out sentences; empty means none. `train` never splits by
+        itself: callers hold out config.valid_fraction with `split_train_valid(X, Y,
+        config.valid_fraction, config.seed)` first.
+    callback: called with a `TrainEvent` after every batch and every epoch.
+    state: a `TrainingState` to resume from (epoch state.epoch + 1 onwards, with its
+        learning rate and optimizer state); config.epochs is the total, not the remainder.
+    Raises TrainingDiverged (an RnnlmError) if a loss or gradient norm becomes NaN or infinite,
+    or a parameter stops being valid (`rnnlm.nn.numerics.parameter_fault`: NaN, infinite or beyond
+    +-1e6): it is checked after every update, so no callback ever sees (or saves) such a model.
+    """
+    has_valid = X_valid is not None and len(X_valid) > 0
+    valid = SentenceBatches(X_valid, Y_valid, config.batch_size, config.seed) if has_valid else None
+    return run_training(model, SentenceBatches(X, Y, config.batch_size, config.seed), config, valid,
+                        callback=callback, state=state)
+
+
+def run_training(model, data, config, valid=None, callback=None, state=None):
+    """The loop behind `train` and `rnnlm.training.stream.train_stream`: epochs of batches from `data`.
+
+    data, valid: objects with the `SentenceBatches` protocol (valid may be None).
+    After each epoch: the validation loss, the schedule's update (every
+    config.evaluate_loss_after epochs, on the monitored loss), the best epoch, and an
+    "epoch" event whose state the caller saves. config.time_limit: after that many seconds
+    the run stops at the next batch boundary and ends as after an epoch, with an incomplete
+    record and a state that resumes at the following batch.
+    """
+    optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum)
+    if state is None:
+        state = TrainingState(epoch=0, learning_rate=float(config.learning_rate))
+    else:
+        optimizer.load_state_dict(state.optimizer_state)
+        state = replace(state, history=list(state.history), optimizer_state=dict(state.optimizer_state))
+    fresh = not state.history
+    optimizer.learning_rate = state.learning_rate
+    schedule = make_schedule(config, state.learning_rate, state.schedule, state.previous_loss)
+    valid_tokens = valid.num_tokens if valid is not None else 0
+    monitored_name = "validation" if monitors_validation(config, valid_tokens) else "train"
+    uniform = math.log(model.config.vocab_size) if hasattr(model, "config") else None
+    run_started = time.perf_counter()
+
+    for epoch in range(state.epoch + 1, config.epochs + 1):
+        plan = data.plan(epoch)
+        first = state.batch if epoch == state.epoch + 1 else 0
+        data.begin_epoch(model, state.carry if first else None)
+        rate = optimizer.learning_rate
+        epoch_loss, epoch_tokens, late_loss, late_tokens = 0.0, 0, 0.0, 0
+        done, started = first, time.perf_counter()
+        for b in range(first, len(plan)):
+            batch_started = time.perf_counter()
+            loss, grads, tokens = data.batch(model, plan[b])
+            done = b + 1
+            if tokens:
+                grads, norm = clip_global_norm(scale_gradients(grads, 1.0 / tokens), config.clip)
+                if not (math.isfinite(loss) and math.isfinite(norm)):
+                    raise _diverged("the batch loss" if not math.isfinite(loss) else "the gradient norm",
+                                    loss if not math.isfinite(loss) else norm, rate, norm, epoch, b)
+                optimizer.step(model.params, grads)
+                bad = _first_bad_parameter(model.params)
+                if bad is not None:
+                    raise _diverged(f"parameter {bad[0]!r} after the update {bad[1]}", None, rate, norm, epoch, b)
+                epoch_loss += loss
+                epoch_tokens += tokens
+                if 2 * (b - first) >= len(plan) - first:
+                    late_loss, late_tokens = late_loss + loss, late_tokens + tokens
+                if callback is not None:
+                    callback(TrainEvent("batch", epoch, config.epochs, batch=b, num_batches=len(plan),
+                                        loss=loss / tokens, tokens=tokens, learning_rate=rate,
+                                        tokens_per_second=tokens / max(time.perf_counter() - batch_started, 1e-9)))
+            if config.time_limit is not None and time.perf_counter() - run_started >= config.time_limit:
+                break
+        seconds = time.perf_counter() - started
+        complete = done == len(plan)
+        train_loss = epoch_loss / max(epoch_tokens, 1)
+        valid_loss = valid.total_loss(model) / max(valid_tokens, 1) if valid is not None else None
+        monitored = valid_loss if monitored_name == "validation" else train_loss
+        if not math.isfinite(monitored) or (valid_loss is not None and not math.isfinite(valid_loss)):
+            raise _diverged("the validation loss" if valid_loss is not None else "the train loss",
+                            valid_loss if valid_loss is not None else train_loss, rate, float("nan"), epoch)
+        if complete and epoch % config.evaluate_loss_after == 0:
+            optimizer.learning_rate = schedule.update(monitored)
+        record = EpochRecord(epoch=epoch, train_loss=float(train_loss),
+                             valid_loss=None if valid_loss is None else float(valid_loss),
+                             learning_rate=rate, seconds=seconds, tokens=epoch_tokens,
+                             tokens_per_second=epoch_tokens / max(seconds, 1e-9),
+                             next_learning_rate=optimizer.learning_rate, first_batch=first, batches=done,
+                             num_batches=len(plan), complete=complete, monitored=monitored_name)
+        best_epoch, best_loss = state.best_epoch, state.best_loss
+        if monitored_name == "validation" and (best_loss is None or valid_loss < best_loss):
+            best_epoch, best_loss = epoch, float(valid_loss)
+        worse = False
+        if fresh and uniform is not None:
+            fresh = False
+            if valid_loss is not None:
+                check = valid_loss
+            elif late_tokens and len(plan) - first >= 4:
+                check = late_loss / late_tokens  # the second half of the epoch, after most updates
+            else:
+                check = data.total_loss(model) / max(data.num_tokens, 1)  # few batches: measure it
+            worse = check > uniform
+        # copies: the optimizer keeps updating its own buffers in place after this epoch
+        state = replace(state, epoch=epoch if complete else epoch - 1, batch=0 if complete else done,
+                        learning_rate=optimizer.learning_rate, history=state.history + [record],
+                        optimizer_state={k: np.array(v) for k, v in optimizer.state_dict().items()},
+                        previous_loss=getattr(schedule, "previous_loss", None),
+                        schedule=schedule.state_dict() if hasattr(schedule, "state_dict") else None,
+                        carry={} if complete else data.carry(), best_epoch=best_epoch, best_loss=best_loss)
+        if callback is not None:
+            callback(TrainEvent("epoch", epoch, config.epochs, record=record, state=state,
+                                worse_than_uniform=worse, uniform_loss=uniform))
+        if config.time_limit is not None and time.perf_counter() - run_started >= config.time_limit:
+            break
+    return state

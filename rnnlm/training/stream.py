@@ -1,0 +1,213 @@
+"""Text as a stream: one token sequence, cut into B parallel streams, read in windows of T tokens.
+
+The protocol of char-rnn, min-char-rnn and the Penn Treebank language-model papers. The whole
+corpus is one sequence of N tokens (characters, or words with the line break kept as the token
+"\\n"), so the model learns where lines end, speaker names, blank lines. With inputs
+x = ids[:-1] and targets y = ids[1:] (N - 1 predictions), the text is cut into B contiguous
+pieces of L = (N - 1) // B tokens (the remainder is dropped), one per row:
+
+    X (B, L): X[b] = x[b L : (b + 1) L]        Y (B, L): Y[b] = y[b L : (b + 1) L]
+
+and read left to right in windows X[:, a : a + T] (the last one may be shorter). Window after
+window the hidden state of every row is carried over (`model.window_loss_and_gradients(X, Y,
+state) -> (loss, grads, next_state)`), and the gradient stops at each window's start: truncated
+BPTT over T steps, while the forward pass sees the whole history. The loss over a text is
+therefore exactly the loss of B (or, for evaluation, one) long sequences.
+
+Validation is the last `valid_fraction` of the tokens, also read as a stream.
+
+Public API
+----------
+stream_tokens(text, level) -> list of tokens;  StreamCorpus (ids, vocabulary, report lines)
+load_stream(path, vocabulary_size, format, level, vocabulary=None, max_records=None) -> StreamCorpus
+stream_from_text(text, path="<text>", vocabulary_size, level, vocabulary=None) -> StreamCorpus
+split_stream(ids, valid_fraction) -> (train ids, valid ids)
+batchify(ids, streams) -> (X (B, L), Y (B, L));  stream_loss(model, X, Y, seq_length, state=None)
+StreamBatches: the batch source `rnnlm.training.loop.run_training` reads (same protocol as SentenceBatches)
+train_stream(model, train_ids, valid_ids, config, callback=None, state=None) -> TrainingState
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rnnlm.config import DataConfig
+from rnnlm.errors import DataError
+from rnnlm.data.text import detect_format, read_documents, read_text_file, replace_links, tokenize_words
+from rnnlm.training.loop import run_training
+from rnnlm.data.vocab import Vocabulary
+
+NEWLINE = "\n"
+
+
+def stream_tokens(text, level="word", link_placeholders=True):
+    """The text as one token list, line breaks kept.
+
+    level "char": every character, "\\n" included, case kept. level "word": each line lowercased
+    and split into Treebank words (as the sentence pipeline does), with "\\n" between lines;
+    with link_placeholders, links and r/..., u/... paths first become their placeholder tokens
+    (`text.replace_links`), as in the sentence pipeline.
+    """
+    if level == "char":
+        return list(text)
+    lines = text.split(NEWLINE)
+    tokens = []
+    for i, line in enumerate(lines):
+        line = line.lower()
+        tokens.extend(tokenize_words(replace_links(line) if link_placeholders else line))
+        if i < len(lines) - 1:
+            tokens.append(NEWLINE)
+    return tokens
+
+
+@dataclass(frozen=True)
+class StreamCorpus:
+    """A corpus read as one stream: ids (N,) int64 in the vocabulary, and the report's lines."""
+
+    ids: np.ndarray
+    vocabulary: Vocabulary
+    report: list = field(default_factory=list)
+
+
+def load_stream(path, vocabulary_size=8000, format="auto", level="word", vocabulary=None, max_records=None,
+                link_placeholders=True):
+    """Read a corpus file as one token stream (see `stream_tokens`).
+
+    A text file is read whole (blank lines and all); a Reddit CSV's comments are joined with a
+    blank line between them. max_records: only the first this many lines (text) or comments.
+    vocabulary: encode with a model's vocabulary instead of building one from the text.
+    """
+    config = DataConfig(vocabulary_size=vocabulary_size, format=format, level=level, stream=True)
+    used = detect_format(path, config.format)
+    if used == "reddit-csv":
+        documents, _ = read_documents(path, used, max_records=max_records)
+        text = (NEWLINE * 2).join(documents) + NEWLINE
+    else:
+        text = read_text_file(path)
+        if max_records is not None:
+            text = NEWLINE.join(text.split(NEWLINE)[:max_records]) + NEWLINE
+    return stream_from_text(text, path=path, vocabulary_size=config.vocabulary_size, level=config.level,
+                            vocabulary=vocabulary, link_placeholders=link_placeholders)
+
+
+def stream_from_text(text, path="<text>", vocabulary_size=8000, level="word", vocabulary=None, link_placeholders=True):
+    """Like `load_stream` for a text already in memory (a str)."""
+    config = DataConfig(vocabulary_size=vocabulary_size, level=level, stream=True)
+    tokens = stream_tokens(text, config.level, link_placeholders)
+    if len(tokens) < 2:
+        raise DataError(f"{path} holds fewer than 2 tokens; a stream needs at least one to read and one to predict")
+    built = vocabulary is None
+    if built:
+        vocabulary = Vocabulary.build([tokens], config.vocabulary_size)
+    ids = np.asarray(vocabulary.encode(tokens), dtype=np.int64)
+    unknown = float(np.mean(ids == vocabulary.unknown_index))
+    if not built and unknown == 1.0:
+        raise DataError(f"no token of {path} is in the model's vocabulary; "
+                        "evaluate on text in the language and style the model was trained on")
+    unit = "characters" if config.level == "char" else "tokens (words and line breaks)"
+    report = [f"Read {path} as one stream of {len(ids):,} {unit}.",
+              f"Using vocabulary size {len(vocabulary)} ({len(set(tokens)):,} distinct tokens in the text); "
+              f"{unknown:.1%} of the tokens map to UNKNOWN_TOKEN."]
+    return StreamCorpus(ids=ids, vocabulary=vocabulary, report=report)
+
+
+def split_stream(ids, valid_fraction):
+    """(train ids, valid ids): the last round(valid_fraction x N) tokens validate, the rest train.
+
+    Both parts keep at least 2 tokens (one to read, one to predict), or validation is empty.
+    """
+    n = len(ids)
+    n_valid = int(round(valid_fraction * n))
+    if n_valid < 2 or n - n_valid < 2:
+        return ids, ids[:0]
+    return ids[:n - n_valid], ids[n - n_valid:]
+
+
+def batchify(ids, streams):
+    """Inputs and targets of `ids` as `streams` contiguous rows: (X (B, L), Y (B, L)), L = (N - 1) // B."""
+    ids = np.asarray(ids, dtype=np.int64)
+    length = (len(ids) - 1) // streams
+    if length < 1:
+        raise DataError(f"the text has {len(ids)} tokens, too few for {streams} parallel streams; "
+                        "use a smaller --batch-size")
+    x, y = ids[:-1][:streams * length], ids[1:][:streams * length]
+    return x.reshape(streams, length), y.reshape(streams, length)
+
+
+def stream_loss(model, X, Y, seq_length, state=None):
+    """Summed loss of the streams X, Y (B, L) read window by window with the state carried.
+
+    Returns (loss_sum, final state). seq_length only bounds memory: forward only, the result
+    equals one pass over the whole rows.
+    """
+    state = model.start_state(X.shape[0]) if state is None else state
+    total = 0.0
+    for a in range(0, X.shape[1], seq_length):
+        loss, state = model.window_loss(X[:, a:a + seq_length], Y[:, a:a + seq_length], state)
+        total += float(loss)
+    return total, state
+
+
+def _flatten(state):
+    return {f"{k}/{j}": np.array(s) for k, layer in enumerate(state) for j, s in enumerate(layer)}
+
+
+def _unflatten(flat):
+    layers = {}
+    for key, value in flat.items():
+        k, j = (int(part) for part in key.split("/"))
+        layers.setdefault(k, {})[j] = value
+    return tuple(tuple(layers[k][j] for j in sorted(layers[k])) for k in sorted(layers))
+
+
+class StreamBatches:
+    """B parallel streams of `ids` in windows of seq_length: the batch source of `run_training`.
+
+    Every epoch starts at the beginning of the streams from the zero state; the state is
+    carried from window to window (and saved in `carry()` so a run stopped mid-epoch resumes
+    exactly). Window w covers columns [w T, (w + 1) T).
+    """
+
+    def __init__(self, ids, streams, seq_length):
+        self.X, self.Y = batchify(ids, streams)
+        self.seq_length = seq_length
+        self.num_tokens = int(self.X.size)
+        self.state = None
+
+    def plan(self, epoch):
+        return list(range(0, self.X.shape[1], self.seq_length))
+
+    def begin_epoch(self, model, carry):
+        self.state = _unflatten(carry) if carry else model.start_state(self.X.shape[0])
+
+    def batch(self, model, start):
+        window = slice(start, start + self.seq_length)
+        loss, grads, self.state = model.window_loss_and_gradients(self.X[:, window], self.Y[:, window], self.state,
+                                                                  sparse=True)
+        return loss, grads, int(self.X[:, window].size)
+
+    def carry(self):
+        return _flatten(self.state)
+
+    def total_loss(self, model):
+        return stream_loss(model, self.X, self.Y, self.seq_length)[0]
+
+
+def validation_streams(ids, streams, seq_length):
+    """How many parallel streams the validation text is read as: up to `streams`, each at least one window long."""
+    return max(1, min(streams, (len(ids) - 1) // seq_length))
+
+
+def train_stream(model, train_ids, valid_ids, config, callback=None, state=None):
+    """Stream training with a `TrainConfig` (batch_size = B streams, seq_length = T): see `rnnlm.training.loop.run_training`.
+
+    model: has `start_state(B)`, `window_loss_and_gradients` and `window_loss` (`LanguageModel`).
+    valid_ids: may be empty (no validation); otherwise read as
+    `validation_streams(valid_ids, B, T)` parallel streams with carried state.
+    """
+    data = StreamBatches(train_ids, config.batch_size, config.seq_length)
+    valid = None
+    if len(valid_ids) >= 2:
+        valid = StreamBatches(valid_ids, validation_streams(valid_ids, config.batch_size, config.seq_length),
+                              config.seq_length)
+    return run_training(model, data, config, valid, callback=callback, state=state)

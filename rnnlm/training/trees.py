@@ -1,0 +1,235 @@
+"""Training and evaluating a Tree-LSTM sentiment model on labelled trees (the SST).
+
+    loss of a batch = (1/B) sum over its B trees of the cross-entropy summed over every labelled node
+                      + (l2 / 2) (|W_leaf|^2 + |U|^2 + |W_s|^2)
+
+Minibatches of `batch_size` trees in a seeded order (epoch e uses numpy.random.default_rng([seed, e])),
+gradients clipped to a global norm (`optim.clip_global_norm`), updated by Adagrad or Adam
+(`optim.make_optimizer`). After every epoch the model is scored on the development trees
+and `train_trees` reports it through the callback; the caller keeps the best one.
+
+`evaluate` returns the numbers papers report: fine-grained (5-class) accuracy of the whole
+sentence (the root), binary accuracy of the root over the non-neutral sentences (labels 0-1
+negative, 3-4 positive; the prediction is whichever of p(0) + p(1) and p(3) + p(4) is larger,
+so one 5-class model gives both numbers), and the 5-class accuracy over every phrase.
+"""
+
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import NamedTuple
+
+import numpy as np
+
+from rnnlm.config import OPTIMIZERS
+from rnnlm.errors import ConfigError, RnnlmError
+from rnnlm.nn.optim import SparseGradient, clip_global_norm, make_optimizer, scale_gradients
+from rnnlm.data.trees import NEUTRAL, encode_tree
+
+REGULARIZED = ("W_leaf", "U", "W_s")
+
+
+@dataclass(frozen=True)
+class TreeTrainConfig:
+    """How a Tree-LSTM is trained; the defaults are run B of docs/trees.md (vocabulary 10,000, word dropout 0.5).
+
+    word_dropout: the fraction of a batch's word types whose embedding is
+    zeroed for that batch (Gal & Ghahramani's embedding dropout; the others are scaled by 1 / (1 - p)).
+    time_limit: seconds (None: no limit); the epoch running at the limit
+    stops after its current batch and is scored and reported like a whole one."""
+
+    vocabulary_size: int = 10000
+    epochs: int = 10
+    batch_size: int = 25
+    learning_rate: float = 0.05
+    optimizer: str = "adagrad"
+    l2: float = 1e-4
+    clip: float | None = 5.0
+    word_dropout: float = 0.5
+    seed: int = 0
+    time_limit: float | None = None
+
+    def __post_init__(self):
+        for name in ("vocabulary_size", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.vocabulary_size < 4:
+            raise ConfigError(f"vocabulary_size must be at least 4 (3 special tokens + 1 word), "
+                              f"got {self.vocabulary_size}")
+        if not self.learning_rate > 0 or not np.isfinite(self.learning_rate):
+            raise ConfigError(f"learning rate must be a positive number, got {self.learning_rate!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if not self.l2 >= 0 or not np.isfinite(self.l2):
+            raise ConfigError(f"l2 must be a non-negative number, got {self.l2!r}")
+        if self.clip is not None and not self.clip > 0:
+            raise ConfigError(f"clip must be a positive number, got {self.clip!r}")
+        if not 0 <= self.word_dropout < 1:
+            raise ConfigError(f"word dropout must be in [0, 1), got {self.word_dropout!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ConfigError(f"time limit must be a positive number of seconds, got {self.time_limit!r}")
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+# --------------------------------------------------------------------- evaluation
+
+@dataclass(frozen=True)
+class Scores:
+    """Accuracies on a set of trees (fractions in [0, 1]) and the mean cross-entropy per node."""
+
+    fine: float            # 5-class, sentences (roots)
+    binary: float          # 2-class, non-neutral sentences
+    all_phrases: float     # 5-class, every labelled node
+    loss: float            # nats per labelled node
+    sentences: int
+    binary_sentences: int
+    phrases: int
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def predict(model, encoded, batch_size=200):
+    """Per tree, (M, K) node probabilities (post-order, root last), computed in batches."""
+    out = []
+    for start in range(0, len(encoded), batch_size):
+        out.extend(model.node_probabilities(encoded[start:start + batch_size]))
+    return out
+
+
+def binary_prediction(probs):
+    """1 (positive) where p(3) + p(4) > p(0) + p(1), else 0. probs (..., 5)."""
+    return (probs[..., 3] + probs[..., 4] > probs[..., 0] + probs[..., 1]).astype(np.int64)
+
+
+def evaluate(model, encoded, batch_size=200):
+    """`Scores` of `model` on encoded labelled trees."""
+    probs = predict(model, encoded, batch_size)
+    roots = np.array([p[-1] for p in probs])
+    root_labels = np.array([t.label[-1] for t in encoded])
+    fine = float(np.mean(roots.argmax(axis=1) == root_labels))
+    polar = root_labels != NEUTRAL
+    binary = float(np.mean(binary_prediction(roots[polar]) == (root_labels[polar] > NEUTRAL))) if polar.any() else 0.0
+    nodes = np.concatenate(probs)
+    labels = np.concatenate([t.label for t in encoded])
+    scored = labels >= 0
+    phrase = float(np.mean(nodes[scored].argmax(axis=1) == labels[scored]))
+    loss = float(-np.mean(np.log(np.maximum(nodes[scored, labels[scored]], 1e-300))))
+    return Scores(fine, binary, phrase, loss, len(encoded), int(polar.sum()), int(scored.sum()))
+
+
+# --------------------------------------------------------------------- training
+
+class EpochRecord(NamedTuple):
+    epoch: int
+    train_loss: float      # nats per labelled node, averaged over the epoch's batches
+    dev: Scores | None
+    seconds: float
+    trees_per_second: float
+    complete: bool         # False when the time limit cut the epoch short
+
+
+class TreeEvent(NamedTuple):
+    """kind "batch" (batch, num_batches, loss per node) or "epoch" (record)."""
+
+    kind: str
+    epoch: int
+    epochs: int
+    batch: int = 0
+    num_batches: int = 0
+    loss: float = 0.0
+    record: EpochRecord | None = None
+
+
+@dataclass
+class TreeTrainingState:
+    """Where training stands: the last epoch finished, the optimizer, the per-epoch records."""
+
+    epoch: int = 0
+    history: list = field(default_factory=list)
+    optimizer: object = None
+
+
+def regularized_gradients(params, grads, num_trees, l2):
+    """grads / num_trees + l2 * theta for the weight matrices (not biases or embeddings)."""
+    grads = scale_gradients(grads, 1.0 / num_trees)
+    for name in REGULARIZED:
+        if l2:
+            grads[name] = grads[name] + l2 * params[name]
+    return grads
+
+
+def _loss_and_gradients(model, batch, dropout, rng):
+    """model.loss_and_gradients, with the embeddings of a random `dropout` fraction of the batch's words zeroed."""
+    if not dropout:
+        return model.loss_and_gradients(batch)
+    words = np.unique(np.concatenate([t.word[t.left < 0] for t in batch]))
+    keep = np.ones(len(model.params["E"]), dtype=model.params["E"].dtype)
+    keep[words[rng.random(len(words)) < dropout]] = 0.0
+    keep /= 1.0 - dropout
+    E = model.params["E"]
+    model.params["E"] = E * keep[:, None]
+    try:
+        loss, grads = model.loss_and_gradients(batch)
+    finally:
+        model.params["E"] = E
+    dE = grads["E"]
+    grads["E"] = SparseGradient(dE.indices, dE.values * keep[dE.indices, None], dE.axis)
+    return loss, grads
+
+
+def train_trees(model, trees, config, dev_trees=None, callback=None, state=None, clock=time.perf_counter):
+    """Train `model` (a TreeLSTM) on encoded labelled `trees`; returns the TreeTrainingState.
+
+    dev_trees: encoded trees scored after each epoch (`evaluate`). callback(TreeEvent) is called
+    after every batch and every epoch; raising from it (or Ctrl-C) stops training there.
+    """
+    state = state or TreeTrainingState()
+    if state.optimizer is None:
+        state.optimizer = make_optimizer(config.optimizer, config.learning_rate)
+    started = clock()
+    num_batches = -(-len(trees) // config.batch_size)
+    while state.epoch < config.epochs:
+        epoch = state.epoch + 1
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(trees))
+        dropout_rng = np.random.default_rng([config.seed, epoch, 1])
+        epoch_start, losses, nodes, done, complete = clock(), 0.0, 0, 0, True
+        for b in range(num_batches):
+            batch = [trees[i] for i in order[b * config.batch_size:(b + 1) * config.batch_size]]
+            loss, grads = _loss_and_gradients(model, batch, config.word_dropout, dropout_rng)
+            n = sum(int(np.sum(t.label >= 0)) for t in batch)
+            if not np.isfinite(loss):
+                raise RnnlmError(f"training diverged in epoch {epoch}, batch {b + 1}: the loss is {loss}; "
+                                 "lower the learning rate or keep --clip")
+            grads = regularized_gradients(model.params, grads, len(batch), config.l2)
+            grads, _ = clip_global_norm(grads, config.clip)
+            state.optimizer.step(model.params, grads)
+            losses, nodes, done = losses + loss, nodes + n, done + len(batch)
+            if callback is not None:
+                callback(TreeEvent("batch", epoch, config.epochs, b, num_batches, loss / max(n, 1)))
+            if config.time_limit is not None and clock() - started > config.time_limit and b + 1 < num_batches:
+                complete = False
+                break
+        seconds = clock() - epoch_start
+        dev = evaluate(model, dev_trees) if dev_trees else None
+        record = EpochRecord(epoch, losses / max(nodes, 1), dev, seconds, done / max(seconds, 1e-9), complete)
+        state.epoch = epoch
+        state.history.append(record)
+        if callback is not None:
+            callback(TreeEvent("epoch", epoch, config.epochs, record=record))
+        if config.time_limit is not None and clock() - started > config.time_limit:
+            break
+    return state
+
+
+def encode_all(trees, vocabulary):
+    """`encode_tree` over a list."""
+    return [encode_tree(t, vocabulary) for t in trees]

@@ -1,0 +1,151 @@
+"""The package layout is a promise: each folder is a layer, and imports only flow downwards.
+
+Read from the source with `ast` (nothing is imported), so the test sees imports inside
+functions too, the ones written lazily to dodge a cycle.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "rnnlm"
+
+# Bottom to top. A module may import its own layer and the layers below it, never above.
+LAYERS = [
+    ("foundations", ["rnnlm.errors", "rnnlm.config", "rnnlm.version"]),
+    ("nn", ["rnnlm.nn"]),
+    ("data", ["rnnlm.data"]),
+    ("models", ["rnnlm.models"]),
+    ("training", ["rnnlm.training"]),
+    ("io", ["rnnlm.io"]),
+    ("course", ["rnnlm.course"]),
+    ("cli", ["rnnlm.cli", "rnnlm.__main__", "rnnlm.course.__main__"]),  # entry points sit with the CLI
+]
+MAX_MODULE_LINES = 500
+
+
+def module_name(path):
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules():
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imported_modules(path, known):
+    """Every rnnlm module `path` imports, resolved to a module name in `known` (relative imports included)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    here = module_name(path)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(base + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            # `from rnnlm.io import checkpoint` imports the module rnnlm.io.checkpoint
+            names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                     for alias in node.names]
+        else:
+            continue
+        for name in names:
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name.startswith("rnnlm") and name != here:
+                found.add(name)
+    return found
+
+
+def layer_of(name):
+    """(index, layer name) of the layer whose longest prefix matches `name`; (None, None) for none."""
+    matches = [(len(p), index, layer) for index, (layer, prefixes) in enumerate(LAYERS)
+               for p in prefixes if name == p or name.startswith(p + ".")]
+    if not matches:
+        return None, None
+    _, index, layer = max(matches)
+    return index, layer
+
+
+@pytest.fixture(scope="module")
+def graph():
+    known = modules()
+    return {name: imported_modules(path, known) for name, path in known.items()}
+
+
+def test_every_module_belongs_to_a_layer(graph):
+    homeless = [name for name in graph if name != "rnnlm" and layer_of(name)[0] is None]
+    assert not homeless, f"modules outside every layer folder: {homeless}; move them or add the layer to LAYERS"
+
+
+def test_imports_only_flow_downwards(graph):
+    upward = []
+    for name, imports in graph.items():
+        if name == "rnnlm":  # the package's public face re-exports from every layer
+            continue
+        mine, my_layer = layer_of(name)
+        for target in sorted(imports):
+            theirs, their_layer = layer_of(target)
+            if target == "rnnlm":
+                upward.append(f"{name} imports the package root (import from the module that defines it)")
+            elif theirs is not None and theirs > mine:
+                upward.append(f"{name} ({my_layer}) imports {target} ({their_layer})")
+    assert not upward, "upward imports:\n" + "\n".join(upward)
+
+
+@pytest.mark.xfail(strict=True, reason="the Tree-LSTM cell math still lives in the model module that imports fold/spinn; split next")
+def test_no_import_cycles(graph):
+    cycles, state, stack = [], {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target == "rnnlm":
+                continue
+            if state.get(target) == "open":
+                cycles.append(" -> ".join(stack[stack.index(target):] + [target]))
+            elif target not in state:
+                visit(target)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state and node != "rnnlm":
+            visit(node)
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+@pytest.mark.xfail(strict=True, reason="cli, io.checkpoint and training.loop are split by job next")
+def test_modules_stay_readable_in_size():
+    long = [f"{module_name(p)}: {n} lines" for p in sorted(PACKAGE.rglob("*.py"))
+            if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES]
+    assert not long, f"modules over {MAX_MODULE_LINES} lines (split them by job): {long}"
+
+
+def test_the_checker_sees_an_upward_import(tmp_path):
+    """The rules above can fail: a planted upward import and a planted cycle are both caught."""
+    root = tmp_path / "rnnlm"
+    (root / "nn").mkdir(parents=True)
+    (root / "cli").mkdir()
+    for path, text in {"__init__.py": "", "nn/__init__.py": "", "cli/__init__.py": "",
+                       "nn/cells.py": "def f():\n    from ..cli import main\n",
+                       "cli/main.py": "from rnnlm.nn import cells\n"}.items():
+        (root / path).write_text(text)
+    global PACKAGE
+    saved, PACKAGE = PACKAGE, root
+    try:
+        known = modules()
+        found = {name: imported_modules(path, known) for name, path in known.items()}
+    finally:
+        PACKAGE = saved
+    assert found["rnnlm.nn.cells"] == {"rnnlm.cli.main"}
+    assert found["rnnlm.cli.main"] == {"rnnlm.nn.cells"}
+    assert layer_of("rnnlm.nn.cells")[0] < layer_of("rnnlm.cli.main")[0]
