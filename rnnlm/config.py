@@ -226,7 +226,7 @@ class TrainConfig(_Config):
     optimizer: "sgd", "adagrad", "rmsprop" or "adam"; momentum for SGD;
     clip: global gradient-norm limit, None for no clipping;
     evaluate_loss_after: evaluate (and maybe change the rate) every this many epochs.
-    lr_schedule: "plateau" (see rnnlm.training.loop.PlateauSchedule) or "halving" (the tutorial's
+    lr_schedule: "plateau" (see rnnlm.training.schedules.PlateauSchedule) or "halving" (the tutorial's
         rule: halve whenever the loss rose since the previous evaluation).
     lr_patience, lr_threshold, lr_smoothing, lr_factor: the plateau rule multiplies the
         rate by lr_factor after lr_patience evaluations in a row in which the smoothed

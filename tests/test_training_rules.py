@@ -220,7 +220,7 @@ def test_the_rule_named_on_the_command_line_is_the_one_applied(tmp_path, capsys,
     Adam at 0.3 makes the loss bounce, which the halving rule reacts to; SGD at 1e-4 barely moves
     it, a real plateau, which the plateau rule reacts to down to its floor.
     """
-    from rnnlm.training.loop import HalvingSchedule, PlateauSchedule
+    from rnnlm.training.schedules import HalvingSchedule, PlateauSchedule
     out = tmp_path / "m.npz"
     options = ["--optimizer", "adam"] if rule == "halving" else ["--min-lr", floor]
     code, stdout, err = run(capsys, "train", COMMENTS, "--out", out, *TINY, "--epochs", 12, "--lr-schedule", rule,

@@ -2,11 +2,6 @@
 
 Public API
 ----------
-HalvingSchedule(learning_rate, previous_loss=None)
-    .update(loss) -> learning rate: the tutorial's rule, halve when the loss rose.
-PlateauSchedule(learning_rate, min_lr, patience, threshold, smoothing, factor)
-    .update(loss) -> learning rate: reduce on a plateau of the smoothed loss, never below min_lr.
-make_schedule(config, learning_rate, saved=None, previous_loss=None): the rule config.lr_schedule names.
 train_with_sgd(model, X, Y, learning_rate=0.005, nepoch=100, evaluate_loss_after=5, callback=None)
     -> list of Evaluation, each unpacking as the tutorial's (examples_seen, loss) pair.
 split_train_valid(X, Y, valid_fraction, seed) -> (X_train, Y_train, X_valid, Y_valid)
@@ -34,7 +29,8 @@ slightly behind the final parameters); the validation loss is a full evaluation 
 the epoch. Every `config.evaluate_loss_after` epochs the monitored loss goes through the
 learning-rate rule: the validation loss when the held-out part predicts at least
 config.min_valid_tokens tokens (else its loss is too noisy to steer by), otherwise the
-train loss. The rule is `PlateauSchedule` unless config.lr_schedule is "halving".
+train loss. The rule is `PlateauSchedule` unless config.lr_schedule is "halving" (both in
+`rnnlm.training.schedules`).
 
 Batches come from `bucketed_batches` with the generator `np.random.default_rng([seed,
 epoch])`, so epoch e's order depends only on (seed, e): resuming from a saved state
@@ -52,85 +48,7 @@ from rnnlm.nn.batching import bucketed_batches
 from rnnlm.errors import RnnlmError
 from rnnlm.nn.numerics import parameter_fault, perplexity
 from rnnlm.nn.optim import clip_global_norm, make_optimizer, scale_gradients
-
-
-# --------------------------------------------------------------------- the schedule
-
-@dataclass
-class HalvingSchedule:
-    """The tutorial's learning-rate rule: halve the rate whenever the loss rose.
-
-    Each `update(loss)` compares with the previous *evaluation* only (not with the best
-    loss ever, and never on the first call), so a loss that rises once halves the rate
-    once; a loss that merely stays equal keeps it.
-    """
-
-    learning_rate: float
-    previous_loss: float | None = None
-
-    def update(self, loss):
-        """Record one evaluated loss; returns the learning rate to use from now on."""
-        if self.previous_loss is not None and loss > self.previous_loss:
-            self.learning_rate *= 0.5
-        self.previous_loss = float(loss)
-        return self.learning_rate
-
-
-@dataclass
-class PlateauSchedule:
-    """The trainer's learning-rate rule: reduce on a plateau of a smoothed loss, never below a floor.
-
-    Each `update(loss)` first smooths, s = smoothing s + (1 - smoothing) loss (s = loss at
-    the first call), then compares s with the best smoothed value so far: an evaluation
-    improves when s < (1 - threshold) best. After `patience` evaluations in a row that do
-    not improve, the rate becomes max(factor x rate, min_lr) and the count starts again.
-
-    Why not the tutorial's rule: `HalvingSchedule` halves on any single rise, and an
-    epoch-to-epoch loss is noisy (a small validation set, a small batch, Adam's jitter
-    near a minimum); every noisy rise halves again, so the rate decays geometrically
-    (0.01 -> 7e-11 after 30 rises) while the model could still learn. Smoothing removes
-    most one-epoch noise, the relative threshold ignores gains too small to matter,
-    patience waits for a trend, and the floor makes a collapse impossible.
-    """
-
-    learning_rate: float
-    min_lr: float
-    patience: int = 2
-    threshold: float = 0.001
-    smoothing: float = 0.5
-    factor: float = 0.5
-    smoothed: float | None = None
-    best: float | None = None
-    bad_evaluations: int = 0
-
-    def update(self, loss):
-        """Record one evaluated loss; returns the learning rate to use from now on."""
-        loss = float(loss)
-        self.smoothed = loss if self.smoothed is None else self.smoothing * self.smoothed + (1 - self.smoothing) * loss
-        if self.best is None or self.smoothed < (1 - self.threshold) * self.best:
-            self.best, self.bad_evaluations = self.smoothed, 0
-        else:
-            self.bad_evaluations += 1
-            if self.bad_evaluations >= self.patience:
-                self.learning_rate = max(self.learning_rate * self.factor, self.min_lr)
-                self.bad_evaluations = 0
-        return self.learning_rate
-
-    def state_dict(self):
-        """The rule's memory as JSON-able values (what `TrainingState.schedule` stores)."""
-        return {"smoothed": self.smoothed, "best": self.best, "bad_evaluations": self.bad_evaluations}
-
-
-def make_schedule(config, learning_rate, saved=None, previous_loss=None):
-    """The rule `config.lr_schedule` names, starting at `learning_rate` with a saved memory (or fresh).
-
-    saved: a `PlateauSchedule.state_dict()`; previous_loss: the halving rule's memory.
-    """
-    if config.lr_schedule == "halving":
-        return HalvingSchedule(learning_rate, previous_loss)
-    return PlateauSchedule(learning_rate, min(config.lr_floor, learning_rate), patience=config.lr_patience,
-                           threshold=config.lr_threshold, smoothing=config.lr_smoothing, factor=config.lr_factor,
-                           **(saved or {}))
+from rnnlm.training.schedules import HalvingSchedule, make_schedule
 
 
 # --------------------------------------------------------------------- the tutorial's loop
