@@ -28,7 +28,8 @@ from . import checkpoint as ckpt
 from .config import (CELLS, DEFAULT_LEARNING_RATES, FORMATS, LEVELS, LR_SCHEDULES, OPTIMIZERS, SOFTMAXES,
                      ComputeConfig, DataConfig, ModelConfig, TrainConfig)
 from .errors import ConfigError, DataError, ModelFileError, RnnlmError
-from .generate import GenerateConfig, detokenize, generate_sentence, sentence_length, tokenize_prefix, unknown_tokens
+from .generate import (GenerateConfig, detokenize, generate_sentence, is_greedy, sentence_length, tokenize_prefix,
+                       unknown_tokens)
 from .numerics import perplexity
 
 # the module, not the function `rnnlm.train` that the package namespace exports under the same name
@@ -651,8 +652,8 @@ def cmd_generate(args):
         tokens = generate_sentence(checkpoint.model, checkpoint.vocabulary, rng, config.min_length, config.max_length,
                                    config.temperature, prefix, config.max_attempts, checkpoint.level,
                                    mask_blocklist=not args.no_blocklist)
-        if config.temperature == 0 and sentence_length(tokens, checkpoint.level) < config.min_length and not noted:
-            print(f"{PROG}: note: at temperature 0 every draw is the same, so a sentence shorter than "
+        if is_greedy(config.temperature) and sentence_length(tokens, checkpoint.level) < config.min_length and not noted:
+            print(f"{PROG}: note: at temperature {config.temperature:g} every draw is the same, so a sentence shorter than "
                   f"--min-length {config.min_length} is printed as it is (raise --temperature for longer ones)",
                   file=sys.stderr)
             noted = True
@@ -934,17 +935,19 @@ def build_parser():
                    help="resample sentences of fewer than N words (punctuation does not count)"
                    + _d(GenerateConfig, "min_length"))
     p.add_argument("--max-length", type=int, metavar="N",
-                   help="end a sentence after N tokens, punctuation included" + _d(GenerateConfig, "max_length"))
+                   help="end a sentence after N tokens, punctuation included, at most "
+                   f"{GenerateConfig.max_tokens:,}" + _d(GenerateConfig, "max_length"))
     p.add_argument("--temperature", type=float, metavar="T",
-                   help="0 is greedy, below 1 is safer, above 1 wilder" + _d(GenerateConfig, "temperature"))
+                   help=f"0 (or below {GenerateConfig.greedy_below:g}) is greedy, below 1 is safer, above 1 wilder"
+                   + _d(GenerateConfig, "temperature"))
     p.add_argument("--prefix", metavar="TEXT", help="start every sentence with these words (characters at char level); "
                    "for a stream model, the text that primes the state")
     p.add_argument("--no-blocklist", action="store_true",
                    help="also draw the words of rnnlm's short blocklist of slurs and explicit terms "
                         "(masked by default at word level; see rnnlm/blocklist.py)")
     p.add_argument("--length", type=int, metavar="N",
-                   help="for a stream model: tokens (characters at char level) of continuous text, newlines included"
-                   + _d(GenerateConfig, "length"))
+                   help="for a stream model: tokens (characters at char level) of continuous text, newlines included, "
+                   f"at most {GenerateConfig.max_tokens:,}" + _d(GenerateConfig, "length"))
     p.add_argument("--seed", type=int, help="the same seed gives the same sentences (default: random)")
     p.set_defaults(run=cmd_generate)
 

@@ -51,3 +51,70 @@ def test_a_megabyte_of_an_adversarial_shape_takes_under_two_seconds(shape):
     started = time.perf_counter()
     replace_links(text)
     assert time.perf_counter() - started < 2.0  # the one-regex rule took 16 s on 16 KB of "a.a.a..."
+
+
+# ------------------------------------------------------------------ generation bounds
+
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from rnnlm.config import SENTENCE_END, UNKNOWN_TOKEN  # noqa: E402
+from rnnlm.errors import ConfigError  # noqa: E402
+from rnnlm.fast import FastRNN  # noqa: E402
+from rnnlm.generate import GenerateConfig, generate_sentence, generate_stream, next_token  # noqa: E402
+from rnnlm.models import LanguageModel  # noqa: E402
+from rnnlm.vocab import Vocabulary  # noqa: E402
+
+WORDS = ["the", "cat", "dog", "sat", "ran", "on", "mat", "."]
+
+
+@pytest.fixture
+def vocab():
+    return Vocabulary.build([WORDS[:4], WORDS[3:], ["the", "cat", "ran", "."]], vocabulary_size=len(WORDS) + 3)
+
+
+def _models(vocab):
+    C = len(vocab)
+    return {"full softmax": FastRNN(C, hidden_dim=8, seed=0),
+            "class softmax": FastRNN(C, hidden_dim=8, seed=1, dtype=np.float64, softmax="class", num_classes=3),
+            "class-softmax LanguageModel": LanguageModel(C, 6, cell="gru", seed=2, softmax="class", num_classes=3)}
+
+
+@pytest.mark.parametrize("kind", ["full softmax", "class softmax", "class-softmax LanguageModel"])
+@pytest.mark.parametrize("tiny", [1e-320, 5e-324, 1e-300, 1e-9, 9e-4])
+def test_a_tiny_temperature_is_greedy_without_warnings(vocab, kind, tiny):
+    model = _models(vocab)[kind]
+    greedy = generate_sentence(model, vocab, np.random.default_rng(0), min_length=0, max_length=30, temperature=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow or invalid-value RuntimeWarning fails the test
+        tiny_one = generate_sentence(model, vocab, np.random.default_rng(0), min_length=0, max_length=30,
+                                     temperature=tiny)
+        streamed = generate_stream(model, vocab, np.random.default_rng(0), length=20, temperature=tiny)
+    assert tiny_one == greedy and UNKNOWN_TOKEN not in tiny_one
+    assert streamed == generate_stream(model, vocab, np.random.default_rng(0), length=20, temperature=0)
+
+
+def test_next_token_at_a_denormal_temperature_is_the_argmax_of_what_may_be_drawn():
+    logits = np.array([3.0, 9.0, 1.0, 8.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert next_token(logits, np.random.default_rng(0), 1e-320, banned=[1]) == 3
+
+
+def test_the_greedy_threshold_leaves_real_temperatures_sampling(vocab):
+    model = FastRNN(len(vocab), hidden_dim=8, seed=0)
+    rng = np.random.default_rng(3)
+    drawn = {tuple(generate_sentence(model, vocab, rng, min_length=0, max_length=10,
+                                     temperature=GenerateConfig.greedy_below * 1000)) for _ in range(10)}
+    assert len(drawn) > 1
+
+
+def test_max_length_and_stream_length_are_bounded():
+    bound = GenerateConfig.max_tokens
+    assert GenerateConfig(max_length=bound, length=bound).max_length == bound
+    with pytest.raises(ConfigError, match=f"max length must be at most {bound:,}"):
+        GenerateConfig(max_length=1_000_000_000)
+    with pytest.raises(ConfigError, match=f"length must be at most {bound:,}"):
+        GenerateConfig(length=bound + 1)
+
