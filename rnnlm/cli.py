@@ -1260,6 +1260,36 @@ def printable(text):
     return str(text).translate(_ESCAPES)
 
 
+class _OutputError(Exception):
+    """Standard output could not be written (a full disk, /dev/full, an I/O error): not a closed pipe."""
+
+
+class _ReportedWrites:
+    """sys.stdout while rnnlm runs: a write or flush that fails for any reason but a closed pipe
+    raises `_OutputError`, which `main` reports ("cannot write output: No space left on device")
+    instead of letting the interpreter's last flush fail silently or with a traceback."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _guard(self, method, *args):
+        try:
+            return method(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _OutputError(exc.strerror or str(exc)) from None
+
+    def write(self, text):
+        return self._guard(self._stream.write, text)
+
+    def flush(self):
+        return self._guard(self._stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 class _QuietWhenClosed:
     """sys.stdout for `train`: when the reader of the log goes away (`| head`), the log ends
     quietly and training goes on (and keeps saving); writes after that are dropped."""
@@ -1285,6 +1315,24 @@ class _QuietWhenClosed:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def _flushed(stdout, code, error=None):
+    """`code` once stdout is flushed (the end of --help and --version): 0 when its reader went away
+    (`| head`), EXIT_ERROR with one line on stderr when it cannot be written."""
+    if error is None:
+        try:
+            _ReportedWrites(stdout).flush()
+        except (BrokenPipeError, _OutputError) as exc:
+            error = exc
+    if isinstance(error, BrokenPipeError):
+        _stdout_to_devnull(stdout)
+        return 0
+    if error is not None:
+        _stdout_to_devnull(stdout)
+        print(f"{PROG}: error: cannot write output: {_one_line(error)}", file=sys.stderr)
+        return EXIT_ERROR
+    return code
 
 
 def _stdout_to_devnull(stream):
@@ -1328,20 +1376,32 @@ def main(argv=None):
         except (AttributeError, ValueError):
             pass
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, usage errors (exit 2)
-        return exc.code
     stdout = sys.stdout
+    sys.stdout = _ReportedWrites(stdout)
+    try:
+        args = parser.parse_args(argv)  # writes --help and --version itself, then raises SystemExit
+    except SystemExit as exc:  # --help, --version, usage errors (exit 2): flushed here, or reported
+        return _flushed(stdout, exc.code)
+    except (BrokenPipeError, _OutputError) as exc:
+        return _flushed(stdout, 0, exc)
+    finally:
+        sys.stdout = stdout
     if args.command == "train":
-        sys.stdout = _QuietWhenClosed(stdout)
+        sys.stdout = _QuietWhenClosed(_ReportedWrites(stdout))
+    else:
+        sys.stdout = _ReportedWrites(stdout)
     try:
         previous_sigterm = signal.signal(signal.SIGTERM, _terminate)
     except ValueError:  # not the main thread: leave signals alone
         previous_sigterm = None
     try:
         with _guarded_outputs(args), _training_numerics(args):
-            return args.run(args)
+            code = args.run(args)
+        sys.stdout.flush()  # buffered output fails here, not in the interpreter's silent last flush
+        return code
+    except _OutputError as exc:
+        _stdout_to_devnull(stdout)  # what could not be written is dropped, not retried at exit
+        message = f"cannot write output: {exc}"
     except RnnlmError as exc:
         message = str(exc)
     except KeyboardInterrupt:

@@ -118,3 +118,66 @@ def test_max_length_and_stream_length_are_bounded():
     with pytest.raises(ConfigError, match=f"length must be at most {bound:,}"):
         GenerateConfig(length=bound + 1)
 
+
+
+# ------------------------------------------------------------------ writing to stdout
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from rnnlm.cli import main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMENTS = ROOT / "tests" / "fixtures" / "comments.csv"
+FULL = "cannot write output: No space left on device"
+TREES = ["(4 (3 (2 a) (4 great)) (2 film))", "(0 (1 (2 a) (0 awful)) (2 film))", "(3 (2 truly) (3 good))"]
+
+
+def _rnnlm(args, stdout, cwd):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, "-m", "rnnlm", *args], stdout=stdout, stderr=subprocess.PIPE,
+                          cwd=cwd, env=env, timeout=60, text=True)
+
+
+@pytest.fixture(scope="module")
+def tree_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("trees")
+    (folder / "t.txt").write_text("\n".join(TREES) + "\n", encoding="utf-8")
+    assert main(["trees", "train", str(folder / "t.txt"), "--dev", str(folder / "t.txt"), "--out",
+                 str(folder / "m.npz"), "--hidden", "4", "--embed-size", "3", "--epochs", "1", "--no-progress"]) == 0
+    return folder / "m.npz"
+
+
+COMMANDS = {
+    "generate": ["generate", "-n", "2", "--seed", "1"],
+    "info": ["info"],
+    "--help": ["--help"],
+    "generate --help": ["generate", "--help"],
+    "--version": ["--version"],
+    "train": ["train", str(COMMENTS), "--out", "m.npz", "--epochs", "1", "--vocab-size", "40", "--hidden", "4",
+              "--batch-size", "8", "--no-progress"],
+    "trees predict": ["trees", "predict", "--model", "TREE_MODEL", "truly good"],
+}
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_full_stdout_is_one_error_line_and_a_nonzero_exit(name, tmp_path, tree_model):
+    args = [str(tree_model) if a == "TREE_MODEL" else a for a in COMMANDS[name]]
+    with open("/dev/full", "w") as full:
+        result = _rnnlm(args, full, tmp_path)
+    assert result.returncode == 2 and result.stderr == f"rnnlm: error: {FULL}\n", result.stderr
+
+
+@pytest.mark.parametrize("name", ["generate", "--help", "info", "train"])
+def test_a_closed_pipe_still_ends_quietly_with_0(name, tmp_path):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte, like `| head -0`
+    try:
+        result = _rnnlm(COMMANDS[name], write_end, tmp_path)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert (tmp_path / "m.npz").exists() == (name == "train")  # training goes on without its reader
