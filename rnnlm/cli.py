@@ -739,7 +739,7 @@ def cmd_info(args):
         raise ConfigError(f"--words must be a positive integer, got {args.words}")
     checkpoint = _load(args.model)
     for line in ckpt.model_summary(checkpoint, words=args.words):
-        print(line)
+        print(printable(line))  # the file's strings (its rnnlm version, its path) are data
     return 0
 
 
@@ -763,7 +763,7 @@ def cmd_course(args):
 def cmd_check(args):
     from . import course
     report = course.grade_notebook(args.notebook, timeout=args.timeout)
-    print(report)
+    print("\n".join(printable(line) for line in str(report).split("\n")))  # error texts come from the notebook
     return 0 if report else 1
 
 

@@ -181,3 +181,49 @@ def test_a_closed_pipe_still_ends_quietly_with_0(name, tmp_path):
         os.close(write_end)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert (tmp_path / "m.npz").exists() == (name == "train")  # training goes on without its reader
+
+
+# ------------------------------------------------------------------ control characters from files
+
+import json  # noqa: E402
+
+import nbformat  # noqa: E402
+
+from rnnlm import course  # noqa: E402
+from rnnlm.checkpoint import save_model  # noqa: E402
+
+ESC = "\x1b[31m"
+
+
+def test_info_escapes_the_strings_a_model_file_holds(vocab, tmp_path, capsys):
+    path = tmp_path / "m.npz"
+    save_model(path, FastRNN(len(vocab), hidden_dim=4, seed=0), vocab)
+    arrays = dict(np.load(path))
+    meta = json.loads(arrays["metadata"].tobytes())
+    meta["rnnlm_version"] = f"{ESC}9.9\x1b]0;owned\x07"
+    arrays["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    assert main(["info", "--model", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "rnnlm \\x1b[31m9.9" in out
+
+
+def test_check_escapes_error_texts_from_the_notebook(tmp_path, monkeypatch, capsys):
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(f"{course.BEGIN_SOLUTION}\nx = 1\n{course.END_SOLUTION}"),
+        nbformat.v4.new_code_cell("assert x == 2"),
+        nbformat.v4.new_code_cell("print(1)")])
+    path = tmp_path / "01-mine.ipynb"
+    nbformat.write(notebook, str(path))
+
+    def run_with_errors(nb, working_dir, timeout=180, on_cell=None):  # no kernel: the errors a run left
+        nb.cells[1].outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue=f"{ESC}red\x9b2J",
+                                                      traceback=[])]
+        nb.cells[2].outputs = [nbformat.v4.new_output("error", ename=f"E{ESC}", evalue="x\x1b[2J", traceback=[])]
+        return nb
+
+    monkeypatch.setattr(course, "run_notebook", run_with_errors)
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x9b" not in out
+    assert "not passed: AssertionError: \\x1b[31mred\\x9b2J" in out and "note: cell 2: E\\x1b[31m: x\\x1b[2J" in out
