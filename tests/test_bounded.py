@@ -1,14 +1,30 @@
 """Bounded time and output (issue 17): link detection is linear, generation is bounded,
 tiny temperatures are greedy, write errors on stdout are reported, control characters escaped."""
 
+import json
+import os
 import random
 import re
+import subprocess
+import sys
 import time
+import warnings
+from pathlib import Path
 
+import nbformat
+import numpy as np
 import pytest
 
-from rnnlm.config import URL_TOKEN
+from rnnlm import course
+from rnnlm.checkpoint import save_model
+from rnnlm.cli import main
+from rnnlm.config import UNKNOWN_TOKEN, URL_TOKEN
+from rnnlm.errors import ConfigError
+from rnnlm.fast import FastRNN
+from rnnlm.generate import GenerateConfig, generate_sentence, generate_stream, next_token
+from rnnlm.models import LanguageModel
 from rnnlm.text import replace_links
+from rnnlm.vocab import Vocabulary
 
 # The one-regex link rule as it was before the linear scanner: the reference it must agree with.
 _OLD_LINK_END = r"(?:[^\s()\[\]<>\"']*[^\s()\[\]<>\"'.,!?;:])?"
@@ -55,16 +71,6 @@ def test_a_megabyte_of_an_adversarial_shape_takes_under_two_seconds(shape):
 
 # ------------------------------------------------------------------ generation bounds
 
-import warnings  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from rnnlm.config import SENTENCE_END, UNKNOWN_TOKEN  # noqa: E402
-from rnnlm.errors import ConfigError  # noqa: E402
-from rnnlm.fast import FastRNN  # noqa: E402
-from rnnlm.generate import GenerateConfig, generate_sentence, generate_stream, next_token  # noqa: E402
-from rnnlm.models import LanguageModel  # noqa: E402
-from rnnlm.vocab import Vocabulary  # noqa: E402
 
 WORDS = ["the", "cat", "dog", "sat", "ran", "on", "mat", "."]
 
@@ -119,15 +125,8 @@ def test_max_length_and_stream_length_are_bounded():
         GenerateConfig(length=bound + 1)
 
 
-
 # ------------------------------------------------------------------ writing to stdout
 
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from rnnlm.cli import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMENTS = ROOT / "tests" / "fixtures" / "comments.csv"
@@ -185,12 +184,6 @@ def test_a_closed_pipe_still_ends_quietly_with_0(name, tmp_path):
 
 # ------------------------------------------------------------------ control characters from files
 
-import json  # noqa: E402
-
-import nbformat  # noqa: E402
-
-from rnnlm import course  # noqa: E402
-from rnnlm.checkpoint import save_model  # noqa: E402
 
 ESC = "\x1b[31m"
 
