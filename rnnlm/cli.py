@@ -653,7 +653,7 @@ def cmd_generate(args):
                                    config.temperature, prefix, config.max_attempts, checkpoint.level,
                                    mask_blocklist=not args.no_blocklist)
         if is_greedy(config.temperature) and sentence_length(tokens, checkpoint.level) < config.min_length and not noted:
-            print(f"{PROG}: note: at temperature {config.temperature:g} every draw is the same, so a sentence shorter than "
+            print(f"{PROG}: note: at temperature {config.temperature:.3g} every draw is the same, so a sentence shorter than "
                   f"--min-length {config.min_length} is printed as it is (raise --temperature for longer ones)",
                   file=sys.stderr)
             noted = True
