@@ -27,7 +27,8 @@ from rnnlm.io import checkpoint as ckpt
 from rnnlm.config import (CELLS, DEFAULT_LEARNING_RATES, FORMATS, LEVELS, LR_SCHEDULES, OPTIMIZERS, SOFTMAXES,
                      ComputeConfig, DataConfig, ModelConfig, TrainConfig)
 from rnnlm.errors import ConfigError, DataError, ModelFileError, RnnlmError
-from rnnlm.models.generate import GenerateConfig, detokenize, generate_sentence, sentence_length, tokenize_prefix, unknown_tokens
+from rnnlm.models.generate import (GenerateConfig, detokenize, generate_sentence, is_greedy, sentence_length, tokenize_prefix,
+                       unknown_tokens)
 from rnnlm.nn.numerics import perplexity
 
 from rnnlm.training import loop as training
@@ -649,8 +650,8 @@ def cmd_generate(args):
         tokens = generate_sentence(checkpoint.model, checkpoint.vocabulary, rng, config.min_length, config.max_length,
                                    config.temperature, prefix, config.max_attempts, checkpoint.level,
                                    mask_blocklist=not args.no_blocklist)
-        if config.temperature == 0 and sentence_length(tokens, checkpoint.level) < config.min_length and not noted:
-            print(f"{PROG}: note: at temperature 0 every draw is the same, so a sentence shorter than "
+        if is_greedy(config.temperature) and sentence_length(tokens, checkpoint.level) < config.min_length and not noted:
+            print(f"{PROG}: note: at temperature {config.temperature:.3g} every draw is the same, so a sentence shorter than "
                   f"--min-length {config.min_length} is printed as it is (raise --temperature for longer ones)",
                   file=sys.stderr)
             noted = True
@@ -736,7 +737,7 @@ def cmd_info(args):
         raise ConfigError(f"--words must be a positive integer, got {args.words}")
     checkpoint = _load(args.model)
     for line in ckpt.model_summary(checkpoint, words=args.words):
-        print(line)
+        print(printable(line))  # the file's strings (its rnnlm version, its path) are data
     return 0
 
 
@@ -760,7 +761,7 @@ def cmd_course(args):
 def cmd_check(args):
     from rnnlm import course
     report = course.grade_notebook(args.notebook, timeout=args.timeout)
-    print(report)
+    print("\n".join(printable(line) for line in str(report).split("\n")))  # error texts come from the notebook
     return 0 if report else 1
 
 
@@ -932,17 +933,19 @@ def build_parser():
                    help="resample sentences of fewer than N words (punctuation does not count)"
                    + _d(GenerateConfig, "min_length"))
     p.add_argument("--max-length", type=int, metavar="N",
-                   help="end a sentence after N tokens, punctuation included" + _d(GenerateConfig, "max_length"))
+                   help="end a sentence after N tokens, punctuation included, at most "
+                   f"{GenerateConfig.max_tokens:,}" + _d(GenerateConfig, "max_length"))
     p.add_argument("--temperature", type=float, metavar="T",
-                   help="0 is greedy, below 1 is safer, above 1 wilder" + _d(GenerateConfig, "temperature"))
+                   help=f"0 (or below {GenerateConfig.greedy_below:g}) is greedy, below 1 is safer, above 1 wilder"
+                   + _d(GenerateConfig, "temperature"))
     p.add_argument("--prefix", metavar="TEXT", help="start every sentence with these words (characters at char level); "
                    "for a stream model, the text that primes the state")
     p.add_argument("--no-blocklist", action="store_true",
                    help="also draw the words of rnnlm's short blocklist of slurs and explicit terms "
                         "(masked by default at word level; see rnnlm/data/blocklist.py)")
     p.add_argument("--length", type=int, metavar="N",
-                   help="for a stream model: tokens (characters at char level) of continuous text, newlines included"
-                   + _d(GenerateConfig, "length"))
+                   help="for a stream model: tokens (characters at char level) of continuous text, newlines included, "
+                   f"at most {GenerateConfig.max_tokens:,}" + _d(GenerateConfig, "length"))
     p.add_argument("--seed", type=int, help="the same seed gives the same sentences (default: random)")
     p.set_defaults(run=cmd_generate)
 
@@ -1255,6 +1258,36 @@ def printable(text):
     return str(text).translate(_ESCAPES)
 
 
+class _OutputError(Exception):
+    """Standard output could not be written (a full disk, /dev/full, an I/O error): not a closed pipe."""
+
+
+class _ReportedWrites:
+    """sys.stdout while rnnlm runs: a write or flush that fails for any reason but a closed pipe
+    raises `_OutputError`, which `main` reports ("cannot write output: No space left on device")
+    instead of letting the interpreter's last flush fail silently or with a traceback."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _guard(self, method, *args):
+        try:
+            return method(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _OutputError(exc.strerror or str(exc)) from None
+
+    def write(self, text):
+        return self._guard(self._stream.write, text)
+
+    def flush(self):
+        return self._guard(self._stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 class _QuietWhenClosed:
     """sys.stdout for `train`: when the reader of the log goes away (`| head`), the log ends
     quietly and training goes on (and keeps saving); writes after that are dropped."""
@@ -1280,6 +1313,24 @@ class _QuietWhenClosed:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def _flushed(stdout, code, error=None):
+    """`code` once stdout is flushed (the end of --help and --version): 0 when its reader went away
+    (`| head`), EXIT_ERROR with one line on stderr when it cannot be written."""
+    if error is None:
+        try:
+            _ReportedWrites(stdout).flush()
+        except (BrokenPipeError, _OutputError) as exc:
+            error = exc
+    if isinstance(error, BrokenPipeError):
+        _stdout_to_devnull(stdout)
+        return 0
+    if error is not None:
+        _stdout_to_devnull(stdout)
+        print(f"{PROG}: error: cannot write output: {_one_line(error)}", file=sys.stderr)
+        return EXIT_ERROR
+    return code
 
 
 def _stdout_to_devnull(stream):
@@ -1323,20 +1374,32 @@ def main(argv=None):
         except (AttributeError, ValueError):
             pass
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, usage errors (exit 2)
-        return exc.code
     stdout = sys.stdout
+    sys.stdout = _ReportedWrites(stdout)
+    try:
+        args = parser.parse_args(argv)  # writes --help and --version itself, then raises SystemExit
+    except SystemExit as exc:  # --help, --version, usage errors (exit 2): flushed here, or reported
+        return _flushed(stdout, exc.code)
+    except (BrokenPipeError, _OutputError) as exc:
+        return _flushed(stdout, 0, exc)
+    finally:
+        sys.stdout = stdout
     if args.command == "train":
-        sys.stdout = _QuietWhenClosed(stdout)
+        sys.stdout = _QuietWhenClosed(_ReportedWrites(stdout))
+    else:
+        sys.stdout = _ReportedWrites(stdout)
     try:
         previous_sigterm = signal.signal(signal.SIGTERM, _terminate)
     except ValueError:  # not the main thread: leave signals alone
         previous_sigterm = None
     try:
         with _guarded_outputs(args), _training_numerics(args):
-            return args.run(args)
+            code = args.run(args)
+        sys.stdout.flush()  # buffered output fails here, not in the interpreter's silent last flush
+        return code
+    except _OutputError as exc:
+        _stdout_to_devnull(stdout)  # what could not be written is dropped, not retried at exit
+        message = f"cannot write output: {exc}"
     except RnnlmError as exc:
         message = str(exc)
     except KeyboardInterrupt:

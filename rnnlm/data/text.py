@@ -172,9 +172,75 @@ def tokenize_words(sentence):
 # everything up to white space, a bracket or a quote, minus trailing punctuation, so
 # "[text](http://x.com/a)." keeps its brackets and full stop.
 _LINK_END = r"(?:[^\s()\[\]<>\"']*[^\s()\[\]<>\"'.,!?;:])?"
-_URL = re.compile(r"\b(?:(?:https?|ftp)://|www\.)" + _LINK_END
-                  + r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|edu|gov|io|co|uk|de|be|gl|ly|tv|me|gg)\b"
+_SCHEME = r"\b(?:(?:https?|ftp)://|www\.)"
+_TLD = r"(?:com|org|net|edu|gov|io|co|uk|de|be|gl|ly|tv|me|gg)"
+# What a link is, as one regex. It is only ever matched at a start that `_link_spans` found:
+# searched with, its bare-domain branch re-reads a long dotted run from every word start
+# inside it ("a.a.a..." or "a-a-a-..."), quadratic time (16 KB took 16 s).
+_URL = re.compile(_SCHEME + _LINK_END
+                  + r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\." + _TLD + r"\b"
                   + r"(?:/" + _LINK_END + r")?", re.IGNORECASE)
+# Where a link can start: a scheme, or a "run" (a maximal chain of labels joined by single
+# dots, found from its first character only, so each character is read once) holding a dot.
+_CANDIDATE = re.compile(_SCHEME + r"|(?P<run>(?<![a-z0-9-])(?<![a-z0-9-]\.)[a-z0-9-]+(?:\.[a-z0-9-]+)+)",
+                        re.IGNORECASE)
+_SCHEME_START = re.compile(_SCHEME, re.IGNORECASE)
+_WORD_START = re.compile(r"\b[a-z0-9-]", re.IGNORECASE)  # where the bare-domain branch may start
+_LAST_TLD = re.compile(r"[a-z0-9.-]*(\.)" + _TLD + r"\b", re.IGNORECASE)
+_WORD_CHAR = re.compile(r"\w")
+
+
+def _last_tld_dot(text, start, end):
+    """Index of the dot before the run's last label that starts with a top-level domain, or -1."""
+    found = _LAST_TLD.match(text, start, end)
+    # `end` cuts the text for the match, so a "\b" there holds even before a word character: check it
+    if found and found.end() == end and _WORD_CHAR.match(text, end):
+        found = _LAST_TLD.match(text, start, found.start(1))
+    return found.start(1) if found else -1
+
+
+def _link_spans(text):
+    """(start, end) of each link, left to right, exactly where `_URL.finditer` would find them, in linear time.
+
+    A match can only start at a scheme or inside a dotted run. Within a run the bare-domain
+    branch matches from the first word start before the run's last top-level-domain label,
+    or nowhere (every later start sees a subset of the same labels), so each run is decided
+    once, and `_URL` is then matched at that one start.
+    """
+    pos = 0
+    for candidate in _CANDIDATE.finditer(text):
+        start, end = candidate.span()
+        if candidate.group("run") is None:  # a scheme outside any dotted run
+            if start >= pos:
+                pos = _URL.match(text, start).end()
+                yield start, pos
+            continue
+        tld_dot = _last_tld_dot(text, start, end)
+        cursor = max(pos, start)
+        while cursor < end:
+            word = _WORD_START.search(text, cursor, end)
+            if word is None:
+                break
+            first = word.start()
+            if first >= tld_dot:  # no bare domain from here on: only a scheme can start a link
+                scheme = _SCHEME_START.search(text, first, min(len(text), end + 8))
+                if scheme is None or scheme.start() >= end:
+                    break
+                first = scheme.start()
+            match = _URL.match(text, first)
+            pos = cursor = match.end()
+            yield first, pos
+
+
+def _replace_urls(text):
+    pieces, done = [], 0
+    for start, end in _link_spans(text):
+        pieces += [text[done:start], URL_TOKEN]
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
 # Reddit's own short links: r/name and u/name, with or without a leading slash.
 _SUBREDDIT = re.compile(r"(?<![\w/.])/?r/[a-z0-9_]+", re.IGNORECASE)
 _USER = re.compile(r"(?<![\w/.])/?u(?:ser)?/[a-z0-9_-]+", re.IGNORECASE)
@@ -188,7 +254,7 @@ def replace_links(text):
     sentences and its pieces become words). The placeholders are upper case, so they
     survive the lowercasing of word-level text and never collide with a real word.
     """
-    text = _URL.sub(URL_TOKEN, text)
+    text = _replace_urls(text)
     text = _SUBREDDIT.sub(SUBREDDIT_TOKEN, text)
     return _USER.sub(USER_TOKEN, text)
 

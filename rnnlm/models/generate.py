@@ -17,13 +17,15 @@ Unlike the tutorial's loop, which could spin forever:
   times (a word is a token with a letter or digit in it, so punctuation does not count;
   at character level every character counts); if every attempt is short, the longest one is returned (it is never an error,
   and never an endless loop). Greedy decoding (temperature 0) is deterministic, so it
-  makes exactly one attempt.
+  makes exactly one attempt; so is any temperature below `GenerateConfig.greedy_below` (1e-3).
+- `max_length` and a stream's `length` are at most `GenerateConfig.max_tokens` (10,000).
 
 Prefix tokens that the vocabulary lacks condition the model as UNKNOWN_TOKEN (what the
 model saw in training for rare words), but the sentence keeps the user's own token.
 """
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -46,7 +48,13 @@ class GenerateConfig:
     char_max_length: the max length `rnnlm generate` uses for a character-level model when
     none is given (50 characters would stop most sentences mid-word).
     length: tokens (characters at char level) of continuous text from a stream model.
+    max_tokens: the largest max_length and length accepted (a model that never ends a sentence
+    would otherwise write for as long as asked). greedy_below: a temperature below this (0
+    included) is greedy: dividing logits by a tinier one overflows to inf and NaN.
     """
+
+    max_tokens: ClassVar[int] = 10_000
+    greedy_below: ClassVar[float] = 1e-3
 
     num_sentences: int = 10
     min_length: int = 7
@@ -63,6 +71,11 @@ class GenerateConfig:
             value = getattr(self, name)
             if not is_int(value) or value < 1:
                 raise ConfigError(f"{name.replace('_', ' ')} must be a positive integer, got {value!r}")
+        for name in ("max_length", "length", "char_max_length"):
+            value = getattr(self, name)
+            if not is_int(value) or not 1 <= value <= self.max_tokens:
+                raise ConfigError(f"{name.replace('_', ' ')} must be at most {self.max_tokens:,} tokens "
+                                  f"(characters at char level), got {value!r}")
         if not is_int(self.min_length) or self.min_length < 0:
             raise ConfigError(f"min length must be a non-negative integer, got {self.min_length!r}")
         if self.min_length > self.max_length:
@@ -72,8 +85,14 @@ class GenerateConfig:
             raise ConfigError(f"temperature must be 0 (greedy) or a positive number, got {self.temperature!r}")
 
 
+def is_greedy(temperature):
+    """True when `temperature` means argmax: 0, or below `GenerateConfig.greedy_below`."""
+    return temperature < GenerateConfig.greedy_below
+
+
 def next_token(logits, rng, temperature, banned):
-    """Draw one token id from (C,) logits: argmax at temperature 0, else softmax(logits / temperature).
+    """Draw one token id from (C,) logits: argmax at temperature 0 (or below
+    `GenerateConfig.greedy_below`, see `is_greedy`), else softmax(logits / temperature).
 
     banned: ids that are never returned. Computed in float64 and renormalised, and drawn
     by inverting the cumulative distribution, so round-off never makes a sum exceed 1.
@@ -90,7 +109,7 @@ def next_token(logits, rng, temperature, banned):
     if np.isnan(scores).any() or np.isposinf(scores).any() or not np.isfinite(scores).any():
         raise InputError("the model's scores (logits) are NaN or infinite: its parameters are not finite, "
                          "or so large that they overflow")
-    if temperature == 0:
+    if is_greedy(temperature):
         return int(np.argmax(scores))
     scores /= temperature
     scores -= scores.max()
@@ -140,7 +159,7 @@ def generate_sentence(model, vocabulary, rng, min_length=GenerateConfig.min_leng
     if mask_blocklist and level == "word":
         banned += blocked_ids(vocabulary)
     best, best_length = None, -1
-    for _ in range(1 if temperature == 0 else max_attempts):
+    for _ in range(1 if is_greedy(temperature) else max_attempts):
         tokens = prefix_tokens + vocabulary.decode(
             _sample_once(model, vocabulary, rng, prefix_ids, max_length, temperature, banned))
         length = sentence_length(tokens, level)
