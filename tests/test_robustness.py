@@ -301,7 +301,7 @@ def test_a_second_train_on_the_same_out_is_refused(tmp_path, capsys, monkeypatch
 
 def test_a_real_second_process_is_refused(tmp_path):
     out = tmp_path / "m.npz"
-    script = ("import sys, time; from rnnlm import checkpoint as c\n"
+    script = ("import sys, time; from rnnlm.io import checkpoint as c\n"
               "with c.output_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)\n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     holder = subprocess.Popen([sys.executable, "-c", script, str(out)], stdout=subprocess.PIPE, text=True, env=env)
