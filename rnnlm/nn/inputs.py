@@ -201,14 +201,21 @@ def check_fraction(value, name):
 
 # --------------------------------------------------------------------- trees
 
+# rnnlm.trees.EncodedTree's fields; the class is not imported (trees imports vocab, which imports this module)
+_TREE_FIELDS = ("word", "left", "right", "label")
+
+
+def _is_encoded_tree(value):
+    return isinstance(value, tuple) and getattr(value, "_fields", None) == _TREE_FIELDS
+
+
 def check_trees(trees, vocab_size, num_classes, name="trees"):
     """Encoded sentiment trees (`rnnlm.trees.encode_tree`): a non-empty list; in each, word, left, right and
     label are 1-D int arrays of one length; leaves (left = right = -1) hold word ids in [0, vocab_size);
     labels are in [0, num_classes) or -1 (unscored); and the nodes form one binary tree in post-order (each
     inner node right after its right subtree, which comes right after its left one; the root last), the
     order the recursive, fold and SPINN implementations all read. Checked for the whole batch at once."""
-    from .trees import EncodedTree, Tree
-    if isinstance(trees, EncodedTree):
+    if _is_encoded_tree(trees):
         raise InputError(f"{name} must be a list of encoded trees, got one EncodedTree; wrap it as [tree]")
     if isinstance(trees, (str, bytes, dict)) or not isinstance(trees, Sequence):
         raise InputError(f"{name} must be a list of encoded trees (rnnlm.trees.encode_tree), got "
@@ -217,13 +224,13 @@ def check_trees(trees, vocab_size, num_classes, name="trees"):
         raise InputError(f"{name} is empty: give at least one encoded tree")
     columns = {"word": [], "left": [], "right": [], "label": []}
     for n, tree in enumerate(trees):
-        if isinstance(tree, Tree):
+        if hasattr(tree, "is_leaf") and hasattr(tree, "leaves"):  # an rnnlm.trees.Tree
             raise InputError(f"{name}[{n}] is a Tree; encode it first with rnnlm.trees.encode_tree(tree, vocabulary)")
-        if not isinstance(tree, EncodedTree):
+        if not _is_encoded_tree(tree):
             raise InputError(f"{name}[{n}] must be an EncodedTree (rnnlm.trees.encode_tree), got "
                              f"{type(tree).__name__}")
         size = None
-        for field, values in zip(EncodedTree._fields, tree):
+        for field, values in zip(_TREE_FIELDS, tree):
             where = f"{name}[{n}].{field}"
             array = values if isinstance(values, np.ndarray) else None
             if array is None or array.ndim != 1:
@@ -240,7 +247,7 @@ def check_trees(trees, vocab_size, num_classes, name="trees"):
                                  "needs a word, left, right and label entry")
             columns[field].append(array.astype(np.int64, copy=False))
     sizes = np.array([len(w) for w in columns["word"]])
-    word, left, right, label = (np.concatenate(columns[f]) for f in EncodedTree._fields)
+    word, left, right, label = (np.concatenate(columns[f]) for f in _TREE_FIELDS)
     tree_of = np.repeat(np.arange(len(sizes)), sizes)
     start = np.repeat(np.cumsum(sizes) - sizes, sizes)
     node = np.arange(len(word)) - start
