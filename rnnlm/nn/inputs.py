@@ -151,10 +151,11 @@ def check_state(state, model, n, name="state"):
 
 def _check_state_part(state, expected, name, source):
     if isinstance(expected, tuple):
+        want = f"a tuple of {len(expected)} {'entry' if len(expected) == 1 else 'entries'} (like {source})"
         if not isinstance(state, (tuple, list)):
-            raise InputError(f"{name} must be a tuple of {len(expected)} (like {source}), got {_describe(state)}")
+            raise InputError(f"{name} must be {want}, got {_describe(state)}")
         if len(state) != len(expected):
-            raise InputError(f"{name} must be a tuple of {len(expected)} (like {source}), got {len(state)} entries")
+            raise InputError(f"{name} must be {want}, got {len(state)}")
         for k, (part, want) in enumerate(zip(state, expected)):
             _check_state_part(part, want, f"{name}[{k}]", f"{source}[{k}]")
         return
