@@ -11,16 +11,17 @@ import re
 import numpy as np
 import pytest
 
-from rnnlm import generate, stream
+from rnnlm.data.trees import EncodedTree, Tree, binarize, encode_tree
+from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import InputError
-from rnnlm.fast import FastRNN
-from rnnlm.fold import fold_loss_and_gradients
-from rnnlm.models import LanguageModel
-from rnnlm.reference import RNNNumpy
-from rnnlm.spinn import spinn_loss_and_gradients
-from rnnlm.tree_lstm import TreeLSTM, TreeLSTMConfig, recursive_loss_and_gradients
-from rnnlm.trees import EncodedTree, Tree, binarize, encode_tree
-from rnnlm.vocab import Vocabulary
+from rnnlm.models import generate
+from rnnlm.models.fast import FastRNN
+from rnnlm.models.fold import fold_loss_and_gradients
+from rnnlm.models.language_model import LanguageModel
+from rnnlm.models.reference import RNNNumpy
+from rnnlm.models.spinn import spinn_loss_and_gradients
+from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig, recursive_loss_and_gradients
+from rnnlm.training import stream
 
 V, H = 10, 4
 
@@ -153,7 +154,8 @@ CASES = [
     ("lstm.step layer not a tuple", _lm_step("lstm", lambda s: (np.zeros((1, H)),)), "state[0]",
      r"must be a tuple of 2 entries \(like start_state\(1\)\[0\]\), got ndarray"),
     ("lstm.step missing c", _lm_step("lstm", lambda s: ((s[0][0],),)), "state[0]", r"tuple of 2 entries .*, got 1$"),
-    ("lstm2.step wrong number of layers", _lm_step("lstm2", lambda s: s + s), "state", r"tuple of 2 entries .*, got 4$"),
+    ("lstm2.step wrong number of layers", _lm_step("lstm2", lambda s: s + s), "state",
+     r"tuple of 2 entries .*, got 4$"),
     ("lstm.step NaN cell", _lm_step("lstm", NAN_C), "state[0][1]", "holds NaN or infinite values"),
     ("gru.step state (H,)", _lm_step("gru", lambda s: ((np.zeros(H),),)), "state[0][0]",
      r"must have shape \(1, 4\) \(like start_state\(1\)\[0\]\[0\]\), got \(4,\)"),

@@ -4,7 +4,7 @@ Word ids index rows and columns of the parameters, and NumPy indexing is forgivi
 exactly the wrong ways: -1 silently reads the last word's column, 2.7 is truncated to 2
 by `astype(int)`, and a sentence whose targets are one shorter than its inputs is
 broadcast or cut. Every public entry point (`RNNNumpy`'s methods, `FastRNN` and
-`LanguageModel`'s losses, `start_state` and `step`, `TreeLSTM`'s methods, `rnnlm.stream`'s
+`LanguageModel`'s losses, `start_state` and `step`, `TreeLSTM`'s methods, `rnnlm.training.stream`'s
 `batchify`, `split_stream`, `stream_loss` and `StreamBatches`, `generate_sentence` and
 `generate_stream`) calls one of these first, so a wrong argument is an `InputError` (a
 `ValueError`, and an `RnnlmError` the CLI prints as one line) that names it, and the inner
@@ -202,7 +202,7 @@ def check_fraction(value, name):
 
 # --------------------------------------------------------------------- trees
 
-# rnnlm.trees.EncodedTree's fields; the class is not imported (trees imports vocab, which imports this module)
+# rnnlm.data.trees.EncodedTree's fields; the class is not imported (nn sits below the data layer)
 _TREE_FIELDS = ("word", "left", "right", "label")
 
 
@@ -211,7 +211,7 @@ def _is_encoded_tree(value):
 
 
 def check_trees(trees, vocab_size, num_classes, name="trees"):
-    """Encoded sentiment trees (`rnnlm.trees.encode_tree`): a non-empty list; in each, word, left, right and
+    """Encoded sentiment trees (`rnnlm.data.trees.encode_tree`): a non-empty list; in each, word, left, right and
     label are 1-D int arrays of one length; leaves (left = right = -1) hold word ids in [0, vocab_size);
     labels are in [0, num_classes) or -1 (unscored); and the nodes form one binary tree in post-order (each
     inner node right after its right subtree, which comes right after its left one; the root last), the
@@ -219,16 +219,17 @@ def check_trees(trees, vocab_size, num_classes, name="trees"):
     if _is_encoded_tree(trees):
         raise InputError(f"{name} must be a list of encoded trees, got one EncodedTree; wrap it as [tree]")
     if isinstance(trees, (str, bytes, dict)) or not isinstance(trees, Sequence):
-        raise InputError(f"{name} must be a list of encoded trees (rnnlm.trees.encode_tree), got "
+        raise InputError(f"{name} must be a list of encoded trees (rnnlm.data.trees.encode_tree), got "
                          f"{type(trees).__name__}")
     if len(trees) == 0:
         raise InputError(f"{name} is empty: give at least one encoded tree")
     columns = {"word": [], "left": [], "right": [], "label": []}
     for n, tree in enumerate(trees):
-        if hasattr(tree, "is_leaf") and hasattr(tree, "leaves"):  # an rnnlm.trees.Tree
-            raise InputError(f"{name}[{n}] is a Tree; encode it first with rnnlm.trees.encode_tree(tree, vocabulary)")
+        if hasattr(tree, "is_leaf") and hasattr(tree, "leaves"):  # an rnnlm.data.trees.Tree
+            raise InputError(f"{name}[{n}] is a Tree; encode it first with "
+                             "rnnlm.data.trees.encode_tree(tree, vocabulary)")
         if not _is_encoded_tree(tree):
-            raise InputError(f"{name}[{n}] must be an EncodedTree (rnnlm.trees.encode_tree), got "
+            raise InputError(f"{name}[{n}] must be an EncodedTree (rnnlm.data.trees.encode_tree), got "
                              f"{type(tree).__name__}")
         size = None
         for field, values in zip(_TREE_FIELDS, tree):
@@ -283,7 +284,7 @@ def check_trees(trees, vocab_size, num_classes, name="trees"):
     if bad.any():
         fail(bad, lambda k, i: f" is not a binary tree in post-order at node {i} (left={left[k]}, right={right[k]}): "
                                "a leaf has left = right = -1, an inner node follows its right child, which follows "
-                               "its left subtree, and the root is last; build trees with rnnlm.trees.encode_tree")
+                               "its left subtree, and the root is last; build trees with rnnlm.data.trees.encode_tree")
 
 
 # --------------------------------------------------------------------- generation
@@ -295,7 +296,7 @@ def check_generation(model, vocabulary, rng, prefix_tokens, level="word"):
         raise InputError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got "
                          f"{_describe(rng)}")
     if isinstance(prefix_tokens, (str, bytes)) or not isinstance(prefix_tokens, (Sequence, np.ndarray)):
-        hint = " (split the text into tokens, e.g. with rnnlm.generate.tokenize_prefix)" \
+        hint = " (split the text into tokens, e.g. with rnnlm.models.generate.tokenize_prefix)" \
             if isinstance(prefix_tokens, str) else ""
         raise InputError(f"prefix_tokens must be a list of token strings, got {_describe(prefix_tokens)}{hint}")
     prefix = list(prefix_tokens)
