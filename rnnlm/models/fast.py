@@ -45,7 +45,7 @@ import numpy as np
 from rnnlm.nn.batching import segment_sum
 from rnnlm.nn.cells import rnn_step_forward
 from rnnlm.config import ModelConfig
-from rnnlm.nn.inputs import check_ids
+from rnnlm.nn.inputs import check_count, check_ids, check_state
 from rnnlm.models.language_model import PackedModel
 from rnnlm.nn.optim import SparseGradient
 from rnnlm.nn.output import output_loss, output_scores, word_classes
@@ -136,6 +136,7 @@ class FastRNN(PackedModel):
 
     def start_state(self, n):
         """The initial hidden state s_{-1} = 0 for n sequences: (n, H)."""
+        check_count(n, "n", minimum=0, what=" (how many sequences)")
         return np.zeros((n, self.hidden_dim), dtype=self.dtype)
 
     def step(self, state, x):
@@ -144,8 +145,8 @@ class FastRNN(PackedModel):
         state: (n, H) s_{t-1}; x: (n,) int word ids. Returns (scores (n, C), s_t (n, H)): the
         logits V s_t (pre-softmax), or log P(w | s_t) with the class softmax.
         """
-        check_ids(x, self.config.vocab_size)
-        x = np.asarray(x, dtype=np.int64)
+        x = check_ids(x, self.config.vocab_size, allow_empty=False)
+        check_state(state, self, len(x))
         (new_state,), _ = rnn_step_forward(self.U.T[x], (np.asarray(state, dtype=self.dtype),), self._layers()[0][1])
         return output_scores(new_state, **self._output()), new_state
 

@@ -32,7 +32,7 @@ import numpy as np
 from rnnlm.data.blocklist import blocked_ids
 from rnnlm.config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, is_int, plain_numbers
 from rnnlm.errors import ConfigError, InputError
-from rnnlm.nn.inputs import check_finite, check_ids
+from rnnlm.nn.inputs import check_config, check_finite, check_generation, check_ids
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ def generate_sentence(model, vocabulary, rng, min_length=GenerateConfig.min_leng
     GenerateConfig(min_length=min_length, max_length=max_length, temperature=temperature,
                    max_attempts=max_attempts)
     check_finite(getattr(model, "params", {}))  # generation needs only start_state and step; NaN logits are caught by next_token too
-    prefix_tokens = list(prefix_tokens)
+    prefix_tokens = check_generation(model, vocabulary, rng, prefix_tokens, level)
     if len(prefix_tokens) > max_length:
         raise ConfigError(f"the prefix has {len(prefix_tokens)} tokens, more than max length {max_length}")
     prefix_ids = vocabulary.encode(prefix_tokens)
@@ -180,6 +180,7 @@ def generate_stream(model, vocabulary, rng, length=GenerateConfig.length, temper
     Never draws UNKNOWN_TOKEN, SENTENCE_START or SENTENCE_END. Returns prefix + generated.
     """
     GenerateConfig(length=length, temperature=temperature)
+    prefix_tokens = check_generation(model, vocabulary, rng, prefix_tokens)
     banned = [vocabulary.unknown_index, vocabulary.start_index, vocabulary.end_index]
     first = vocabulary.word_to_index.get("\n", vocabulary.unknown_index)
     state = model.start_state(1)
@@ -218,6 +219,7 @@ def sentence_length(tokens, level="word"):
 
 def generate_sentences(model, vocabulary, rng, config=GenerateConfig(), prefix_tokens=(), level="word"):
     """`config.num_sentences` sentences (token lists) from one generator, in order."""
+    check_config(config, GenerateConfig)
     return [generate_sentence(model, vocabulary, rng, config.min_length, config.max_length, config.temperature,
                               prefix_tokens, config.max_attempts, level, config.mask_blocklist)
             for _ in range(config.num_sentences)]

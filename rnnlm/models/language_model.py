@@ -28,7 +28,7 @@ from rnnlm.nn.batching import num_targets
 from rnnlm.nn.cells import CELLS, cell_param_shapes
 from rnnlm.config import ModelConfig
 from rnnlm.errors import ConfigError
-from rnnlm.nn.inputs import check_ids, check_pairs
+from rnnlm.nn.inputs import check_count, check_ids, check_pairs, check_state
 from rnnlm.nn.optim import SparseGradient
 from rnnlm.nn.output import output_loss, output_scores, threads_held, word_classes
 from rnnlm.nn.sequence import embedding_backward, stack_backward, stack_forward
@@ -60,12 +60,16 @@ class PackedModel:
         (loss_sum, grads, next_state): next_state the model's state after the window, detached.
         """
         check_pairs(X, Y, self.config.vocab_size)
+        if state is not None:
+            check_state(state, self, len(X))
         with threads_held(self.threads, self.classes):
             return self._loss_and_gradients(list(X), list(Y), state, sparse)
 
     def window_loss(self, X, Y, state):
         """`window_loss_and_gradients` without gradients: (loss_sum, next_state)."""
         check_pairs(X, Y, self.config.vocab_size)
+        if state is not None:
+            check_state(state, self, len(X))
         with threads_held(self.threads, self.classes):
             forward = self._forward(list(X), list(Y), state)
             loss = output_loss(forward.top, forward.y, **self._output(), gradients=False, rows=self.softmax_rows,
@@ -78,6 +82,7 @@ class PackedModel:
         Memory is bounded by batch_size x T x H plus softmax_rows x C, never corpus x C.
         """
         check_pairs(X, Y, self.config.vocab_size)
+        check_count(batch_size, "batch_size")
         order = np.argsort([len(y) for y in Y], kind="stable")
         total = 0.0
         for a in range(0, len(order), batch_size):
@@ -164,6 +169,7 @@ class LanguageModel(PackedModel):
 
     def start_state(self, n):
         """Zero initial state for n sequences: a tuple over layers of the cell's state tuple of (n, H) arrays."""
+        check_count(n, "n", minimum=0, what=" (how many sequences)")
         nstate = CELLS[self._config.cell][2]
         H = self._config.hidden_size
         return tuple(tuple(np.zeros((n, H), dtype=self.dtype) for _ in range(nstate))
@@ -175,7 +181,8 @@ class LanguageModel(PackedModel):
         scores: the pre-softmax logits h W_out + b_out, or log P(w | h) with the class softmax
         (softmax(scores) is the model's distribution either way).
         """
-        check_ids(x, self.config.vocab_size)
+        x = check_ids(x, self.config.vocab_size, allow_empty=False)
+        check_state(state, self, len(x))
         step_forward = CELLS[self._config.cell][0]
         inp = self.params["embedding"][np.asarray(x, dtype=np.int64)]  # (n, E)
         new_state = []

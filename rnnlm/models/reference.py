@@ -20,7 +20,7 @@ import numpy as np
 from rnnlm.nn.batching import num_targets
 from rnnlm.config import ModelConfig
 from rnnlm.nn.gradcheck import check_gradients
-from rnnlm.nn.inputs import check_ids, check_pair, check_pairs
+from rnnlm.nn.inputs import check_count, check_ids, check_pair, check_pairs, check_rate, check_state
 from rnnlm.nn.numerics import cross_entropy, softmax
 
 
@@ -62,7 +62,7 @@ class RNNNumpy:
         predicted distribution of word t+1; s (T+1, H) hidden states, s[-1] the zero
         initial state (see the module docstring).
         """
-        check_ids(x, self.word_dim)
+        x = check_ids(x, self.word_dim, allow_empty=False)
         T = len(x)
         s = np.zeros((T + 1, self.hidden_dim))
         o = np.zeros((T, self.word_dim))
@@ -73,6 +73,7 @@ class RNNNumpy:
 
     def start_state(self, n):
         """For generation: the zero initial state s_{-1} of n sentences, (n, H)."""
+        check_count(n, "n", minimum=0, what=" (how many sentences)")
         return np.zeros((n, self.hidden_dim))
 
     def step(self, state, x):
@@ -82,7 +83,9 @@ class RNNNumpy:
         softmax of the scores is o_t. With this and `start_state`, `generate_sentence`,
         `rnnlm generate` and `rnnlm evaluate` work on the tutorial's model as it is.
         """
-        s = np.tanh(self.U[:, np.asarray(x)].T + state @ self.W.T)
+        x = check_ids(x, self.word_dim, allow_empty=False)
+        check_state(state, self, len(x))
+        s = np.tanh(self.U[:, x].T + np.asarray(state) @ self.W.T)
         return s @ self.V.T, s
 
     def predict(self, x):
@@ -99,6 +102,8 @@ class RNNNumpy:
         check_pairs(X, Y, self.word_dim)
         total = 0.0
         for x, y in zip(X, Y):
+            if len(y) == 0:  # an empty sentence predicts nothing and adds nothing
+                continue
             _, s = self.forward_propagation(x)
             total += cross_entropy(s[:-1].dot(self.V.T), y)
         return total
@@ -125,7 +130,7 @@ class RNNNumpy:
         `RNNNumpy.bptt = bptt`): `gradient_check`, `sgd_step` and `train_with_sgd` all
         call it, so whatever is written here is what gets checked and trained.
         """
-        check_pair(x, y, self.word_dim)
+        x, y = check_pair(x, y, self.word_dim)
         T = len(y)
         truncate = T if self.bptt_truncate is None else self.bptt_truncate
         o, s = self.forward_propagation(x)
@@ -174,6 +179,8 @@ class RNNNumpy:
         `str(report)` names each parameter's worst entry, both gradients and the error.
         """
         check_pair(x, y, self.word_dim)
+        check_rate(h, "h")
+        check_rate(error_threshold, "error_threshold")
         grads = self.full_bptt(x, y)
         return check_gradients(lambda: self.calculate_total_loss([x], [y]), self.params, grads,
                                h=h, threshold=error_threshold, note="full BPTT through bptt(), float64")
@@ -181,6 +188,7 @@ class RNNNumpy:
     def sgd_step(self, x, y, learning_rate):
         """One plain SGD update on one sentence: theta -= learning_rate * dtheta."""
         check_pair(x, y, self.word_dim)
+        check_rate(learning_rate, "learning_rate")
         dU, dV, dW = self.bptt(x, y)
         self.U -= learning_rate * dU
         self.V -= learning_rate * dV

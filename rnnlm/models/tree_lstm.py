@@ -30,6 +30,7 @@ import numpy as np
 from rnnlm.nn.batching import segment_sum
 from rnnlm.config import MAX_EMBED_SIZE, MAX_HIDDEN_SIZE, MAX_VOCABULARY_SIZE
 from rnnlm.errors import ConfigError
+from rnnlm.nn.inputs import check_trees
 from rnnlm.nn.numerics import sigmoid, softmax
 from rnnlm.nn.optim import SparseGradient
 from rnnlm.nn.output import softmax_cross_entropy
@@ -291,6 +292,7 @@ class TreeLSTM:
 
     def loss_and_gradients(self, trees):
         """(summed node cross-entropy, grads dict keyed like params; dE sparse) over encoded `trees`."""
+        check_trees(trees, self.config.vocab_size, self.config.num_classes)
         if self.method == "recursive":
             return recursive_loss_and_gradients(self.params, trees)
         if self.method == "spinn":
@@ -301,6 +303,7 @@ class TreeLSTM:
 
     def node_probabilities(self, trees):
         """Per tree, (M, K) class probabilities of its nodes in post-order (the root last); batched by fold."""
+        check_trees(trees, self.config.vocab_size, self.config.num_classes)
         from rnnlm.models.fold import fold_states
         states, offsets = fold_states(self.params, trees)
         probs = softmax(states @ self.params["W_s"] + self.params["b_s"])

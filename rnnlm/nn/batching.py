@@ -8,6 +8,8 @@ padding never changes a result. Sentences stay a list of int arrays throughout
 
 import numpy as np
 
+from rnnlm.errors import InputError
+
 
 def pad_batch(X, Y, dtype=np.float32):
     """Pad a list of sentences to a common length.
@@ -74,5 +76,6 @@ def num_targets(Y):
     """Number of predicted tokens in Y, the denominator of every per-word loss; never zero."""
     count = sum(len(y) for y in Y)
     if count == 0:
-        raise ValueError("cannot compute a per-word loss over zero words")
+        raise InputError("Y holds no target words (no sentences, or only empty ones); a per-word loss needs at "
+                         "least one")
     return count

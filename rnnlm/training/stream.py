@@ -33,6 +33,7 @@ import numpy as np
 
 from rnnlm.config import DataConfig
 from rnnlm.errors import DataError
+from rnnlm.nn.inputs import check_count, check_fraction, check_ids, check_stream
 from rnnlm.data.text import detect_format, read_documents, read_text_file, replace_links, tokenize_words
 from rnnlm.training.loop import run_training
 from rnnlm.data.vocab import Vocabulary
@@ -116,6 +117,8 @@ def split_stream(ids, valid_fraction):
 
     Both parts keep at least 2 tokens (one to read, one to predict), or validation is empty.
     """
+    check_ids(ids, None, "ids")
+    check_fraction(valid_fraction, "valid_fraction")
     n = len(ids)
     n_valid = int(round(valid_fraction * n))
     if n_valid < 2 or n - n_valid < 2:
@@ -125,7 +128,8 @@ def split_stream(ids, valid_fraction):
 
 def batchify(ids, streams):
     """Inputs and targets of `ids` as `streams` contiguous rows: (X (B, L), Y (B, L)), L = (N - 1) // B."""
-    ids = np.asarray(ids, dtype=np.int64)
+    ids = check_ids(ids, None, "ids")
+    streams = check_count(streams, "streams")
     length = (len(ids) - 1) // streams
     if length < 1:
         raise DataError(f"the text has {len(ids)} tokens, too few for {streams} parallel streams; "
@@ -140,6 +144,8 @@ def stream_loss(model, X, Y, seq_length, state=None):
     Returns (loss_sum, final state). seq_length only bounds memory: forward only, the result
     equals one pass over the whole rows.
     """
+    X, Y = check_stream(X, Y, model.config.vocab_size)
+    check_count(seq_length, "seq_length")
     state = model.start_state(X.shape[0]) if state is None else state
     total = 0.0
     for a in range(0, X.shape[1], seq_length):
@@ -169,6 +175,7 @@ class StreamBatches:
     """
 
     def __init__(self, ids, streams, seq_length):
+        check_count(seq_length, "seq_length")
         self.X, self.Y = batchify(ids, streams)
         self.seq_length = seq_length
         self.num_tokens = int(self.X.size)
