@@ -365,17 +365,82 @@ def _one_line(exc):
     return " ".join(str(exc).split())[:200]
 
 
+# Deflate cannot compress more than about 1032:1; a member declaring more is crafted (a zip bomb).
+MAX_INFLATION = 1000
+INFLATION_FLOOR = 1 << 20  # members of at most this many uncompressed bytes are never refused for their ratio
+
+
+def _bytes(n):
+    """A byte count for a message: "4 KB", "3.9 GB"."""
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}" if n < 10 * size else f"{n / size:.0f} {unit}"
+    return f"{n} bytes"
+
+
+def _entry_name(key):
+    """How a message names archive member `key`: "parameter 'U'", "the vocabulary", "optimizer entry 'U/m'"."""
+    group, _, name = key.partition("/")
+    if group == "param":
+        return f"parameter {name!r}"
+    if key == "vocab/index_to_word":
+        return "the vocabulary"
+    if key == "vocab/counts":
+        return "the vocabulary counts"
+    if group == "optimizer":
+        return f"optimizer entry {name!r}"
+    return f"the entry {key!r}"
+
+
 class _Archive:
-    """Reads single members of an open .npz: a member's header (shape, dtype) costs a few bytes, its data on demand."""
+    """Reads single members of an open .npz: a member's header (shape, dtype) costs a few bytes, its data on demand.
+
+    Every member is checked against the bytes the file really stores before anything of its size is
+    allocated (`_check_member`, `_check_stored`), so loading a file never costs more than a small multiple of its size."""
 
     def __init__(self, npz, path):
         self.npz, self.path = npz, path
+        try:
+            self.file_bytes = Path(path).stat().st_size
+        except OSError:
+            self.file_bytes = 0
+        self.checked = {}  # key -> (shape, dtype) of the members already checked
+        self.compressed = 0  # their compressed bytes, together: at most the file's size (no overlapping members)
 
     def __contains__(self, key):
         return key in self.npz.files
 
+    def _check_member(self, key):
+        """ModelFileError when member `key` claims more compressed bytes than the file holds, or would inflate
+        to more than MAX_INFLATION times them; checked before the member is opened (bzip2 inflates on open)."""
+        try:
+            info = self.npz.zip.getinfo(f"{key}.npy")
+        except KeyError:
+            raise ModelFileError(f"{self.path}: the entry {key!r} is missing") from None
+        what = _entry_name(key)
+        self.compressed += info.compress_size
+        if info.compress_size > self.file_bytes or self.compressed > self.file_bytes:
+            raise ModelFileError(f"{self.path}: {what} claims {_bytes(info.compress_size)} of compressed data but "
+                                 f"the file is {_bytes(self.file_bytes)} in all: the file is truncated or crafted")
+        if info.file_size > INFLATION_FLOOR and info.file_size > MAX_INFLATION * info.compress_size:
+            raise ModelFileError(f"{self.path}: {what} would inflate its {_bytes(info.compress_size)} of stored bytes to "
+                                 f"{_bytes(info.file_size)}, over {MAX_INFLATION}x, more than any model file "
+                                 "compresses: the file is crafted (a zip bomb)")
+        return info
+
+    def _check_stored(self, key, info, shape, dtype):
+        """ModelFileError when member `key`'s .npy header declares more data than the member stores."""
+        declared = math.prod(shape) * dtype.itemsize
+        if declared > info.file_size:
+            raise ModelFileError(f"{self.path}: {_entry_name(key)} declares {_bytes(declared)} but the file stores "
+                                 f"{_bytes(info.file_size)}: the file is truncated or crafted")
+
     def header(self, key):
-        """(shape, dtype) of member `key` from its .npy header, without reading its data."""
+        """(shape, dtype) of member `key` from its .npy header, without reading its data; the header's
+        declared size is checked against the stored bytes (`_check_stored`)."""
+        if key in self.checked:
+            return self.checked[key]
+        info = self._check_member(key)
         try:
             with self.npz.zip.open(f"{key}.npy") as member:
                 version = np.lib.format.read_magic(member)
@@ -388,12 +453,17 @@ class _Archive:
         if dtype.hasobject:
             raise ModelFileError(f"{self.path} holds pickled (object) data in {key!r}, which rnnlm never loads; "
                                  "it is not an rnnlm model file")
-        return tuple(shape), dtype
+        shape = tuple(shape)
+        self._check_stored(key, info, shape, dtype)
+        self.checked[key] = shape, dtype
+        return shape, dtype
 
     def size(self, key):
         return self.npz.zip.getinfo(f"{key}.npy").file_size
 
     def read(self, key):
+        """Member `key`'s array, read only after its header passed `_check_stored`."""
+        self.header(key)
         try:
             return self.npz[key]
         except ValueError as exc:
