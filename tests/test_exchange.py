@@ -31,6 +31,8 @@ EXPORTABLE = {
     "lstm-2-layers": lambda dtype: LanguageModel(C, H, cell="lstm", num_layers=2, seed=3, dtype=dtype),
     "lstm-embedding": lambda dtype: LanguageModel(C, H, cell="lstm", embed_size=E, seed=4, dtype=dtype),
     "fast-rnn": lambda dtype: FastRNN(C, H, seed=5, dtype=dtype),
+    # what `rnnlm train --stream` writes: a LanguageModel in the tutorial's shape (model_kind "language-model")
+    "stream-tutorial-shape": lambda dtype: LanguageModel(C, H, cell="rnn", seed=6, dtype=dtype),
 }
 
 
@@ -195,6 +197,22 @@ def damage_cases(good, tmp):
              "vocabulary_counts": json.dumps(list(VOCAB.counts)[1:])})),
         "config mismatch": rewrite(good, tmp / "config.safetensors", edit_meta=lambda m: m.update(
             {"model_config": m["model_config"].replace('"cell": "lstm"', '"cell": "gru"')})),
+        "bogus level": rewrite(good, tmp / "level.safetensors", edit_meta=lambda m: m.update({"level": "klingon"})),
+        "level contradicts vocabulary": rewrite(good, tmp / "charlevel.safetensors", edit_meta=lambda m: m.update(
+            {"level": "char", "data_config": m["data_config"].replace('"level": "word"', '"level": "char"')})),
+        "level contradicts data_config": rewrite(good, tmp / "datalevel.safetensors",
+                                                 edit_meta=lambda m: m.update({"level": "char"})),
+        "huge values": rewrite(good, tmp / "huge.safetensors",
+                               edit_tensors=lambda t: t["out.bias"].__setitem__(0, 3e7)),
+        "deep json": rewrite(good, tmp / "deep.safetensors",
+                             edit_meta=lambda m: m.update({"model_config": "[" * 200000 + "]" * 200000})),
+        "huge number": rewrite(good, tmp / "digits.safetensors",
+                               edit_meta=lambda m: m.update({"vocabulary_counts": "[" + "9" * 5000 + "]"})),
+        "config types": rewrite(good, tmp / "types.safetensors", edit_meta=lambda m: m.update(
+            {"model_config": m["model_config"].replace('"hidden_size": 6', '"hidden_size": "6"')})),
+        "unknown kind": rewrite(good, tmp / "kind.safetensors", edit_meta=lambda m: m.update({"model_kind": "tree-lstm"})),
+        "class softmax": rewrite(good, tmp / "class.safetensors", edit_meta=lambda m: m.update(
+            {"model_config": m["model_config"].replace('"softmax": "full"', '"softmax": "class"')})),
     }
     for name, content in {"truncated header": data[:8 + header_length // 2], "truncated data": data[:-10],
                           "empty": b"", "random bytes": bytes(range(256)) * 4, "an npz": None}.items():
@@ -225,7 +243,16 @@ def test_messages_say_what_is_wrong(good_file, tmp_path):
     expected = {"no rnnlm metadata": "without rnnlm's metadata", "wrong shape": "has shape",
                 "wrong dtype": "dtype int32", "missing tensor": "lacks out.bias", "not finite": "NaN",
                 "other version": "version '99'", "truncated header": "truncated", "vocabulary size": "vocabulary has",
-                "config mismatch": "does not match"}
+                "config mismatch": "does not match",
+                "bogus level": "level 'klingon' is not one of word, char",
+                "level contradicts vocabulary": "level 'char' contradicts its vocabulary, which holds 'the'",
+                "level contradicts data_config": "level 'char' contradicts its data_config's level 'word'",
+                "huge values": "tensor out.bias holds values up to 3e\\+07, beyond",
+                "deep json": "'model_config' is JSON nested too deeply",
+                "huge number": "'vocabulary_counts' holds a number thousands of digits long",
+                "config types": "hidden size",
+                "unknown kind": "model kind 'tree-lstm' does not match",
+                "class softmax": "class-based softmax has no PyTorch counterpart"}
     for name, words in expected.items():
         with pytest.raises(ModelFileError, match=words):
             exchange.read_safetensors(cases[name])
@@ -286,3 +313,32 @@ def test_import_explains_itself(capsys):
     assert code == 0 and "rnnlm import trained.safetensors --out model.npz" in out
     code, out, _ = run(capsys, "export", "--help")
     assert code == 0 and "--format safetensors" in out
+
+
+@pytest.mark.parametrize("make", [lambda: FastRNN(C, H, seed=0, softmax="class", num_classes=3, counts=VOCAB.counts),
+                                  lambda: LanguageModel(C, H, cell="gru", seed=0, softmax="class", num_classes=3,
+                                                        counts=VOCAB.counts)],
+                         ids=["fast-rnn", "language-model"])
+def test_cli_refuses_a_class_softmax_model_saying_what_export_supports(tmp_path, capsys, make):
+    path = tmp_path / "c.npz"
+    ckpt.save_model(path, make(), VOCAB)
+    code, _, err = run(capsys, "export", path, "--format", "safetensors", "--out", tmp_path / "c.safetensors")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "class-based softmax" in err and "export supports full-softmax" in err
+    assert not (tmp_path / "c.safetensors").exists()
+
+
+def test_cli_exports_and_imports_a_stream_model(tmp_path, capsys):
+    """`train --stream` writes a LanguageModel in the tutorial's shape; export used to die with KeyError: 'U'."""
+    path = tmp_path / "stream.npz"
+    m = randomize_biases(LanguageModel(C, H, cell="rnn", seed=0))
+    ckpt.save_model(path, m, VOCAB)
+    assert ckpt.load_model(path).kind == "language-model" and ckpt.model_kind(m.config) == "fast-rnn"
+    code, _, err = run(capsys, "export", path, "--format", "safetensors", "--out", tmp_path / "s.safetensors")
+    assert code == 0, err
+    code, _, err = run(capsys, "import", tmp_path / "s.safetensors", "--out", tmp_path / "back.npz")
+    assert code == 0, err
+    back = ckpt.load_model(tmp_path / "back.npz")
+    assert back.kind == "language-model" and isinstance(back.model, LanguageModel)
+    X, Y = batch(3)
+    assert back.model.total_loss(X, Y) == m.total_loss(X, Y)

@@ -760,6 +760,23 @@ def load_model(path, dtype=np.float32, threads=1):
                       data_config=data_config, train_config=train_config, state=state, metadata=meta)
 
 
+def level_fault(level, data_config, vocabulary):
+    """What makes `level` wrong for a file's data_config and vocabulary, as a phrase, or None: it must be one of
+    LEVELS and the data_config's level, and a character-level vocabulary holds single characters (and the
+    special tokens) only."""
+    from .config import SPECIAL_TOKENS
+    if not isinstance(level, str) or level not in LEVELS:
+        return f"level {_short(level)} is not one of {', '.join(LEVELS)}"
+    if data_config.level != level:
+        return f"level {level!r} contradicts its data_config's level {data_config.level!r}"
+    if level == "char":
+        words = [w for w in vocabulary.index_to_word if w not in SPECIAL_TOKENS and len(w) != 1]
+        if words:
+            return (f"level 'char' contradicts its vocabulary, which holds {_short(words[0])} (a character-level "
+                    "vocabulary holds single characters)")
+    return None
+
+
 def _kinds_for(config):
     """The model kinds a file may record for `config`: its natural kind; a LanguageModel can hold any
     config (stream models are LanguageModels even in the tutorial's shape); RNNNumpy the tutorial's."""

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlm.io.checkpoint import Checkpoint, atomic_write, build_model, model_kind
+from rnnlm.io.checkpoint import (Checkpoint, _kinds_for, _one_line, _short, atomic_write, build_model, kind_of,
+                                 level_fault, model_kind, parameter_fault)
 from rnnlm.config import DataConfig, ModelConfig, TrainConfig
 from rnnlm.errors import ConfigError, ModelFileError, RnnlmError
 from rnnlm.data.vocab import Vocabulary
@@ -45,6 +46,9 @@ FORMAT_VERSION = 1
 TORCH_RNN = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
 FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 TUTORIAL_KINDS = ("fast-rnn",)  # the U/V/W models: FastRNN, and RNNNumpy which has the same parameters
+EXPORT_KINDS = ("fast-rnn", "language-model")  # what a file records; RNNNumpy is written as "fast-rnn"
+SUPPORTED = ("full-softmax FastRNN / RNNNumpy models and full-softmax LanguageModels with an rnn, gru or "
+             "lstm cell (stream models included)")
 
 
 def _safetensors_numpy():
@@ -70,14 +74,26 @@ def _config_of(model):
     return config
 
 
-def torch_spec(config):
-    """The torch module that holds a model of `config`'s shape, as a JSON-able dict.
+def export_kind(model):
+    """The model_kind a safetensors file records for `model`: `checkpoint.kind_of`'s, except that RNNNumpy
+    (same parameters as FastRNN) is written as "fast-rnn"; a LanguageModel stays one in the tutorial's shape."""
+    kind = kind_of(model)
+    return "fast-rnn" if kind == "reference-rnn" else kind
+
+
+def torch_spec(config, kind=None):
+    """The torch module that holds a `kind` model (default: `config`'s natural kind), as a JSON-able dict.
 
     {"embedding": [C, E], "rnn": {"type": "RNN"|"GRU"|"LSTM", "input_size": E, "hidden_size": H,
     "num_layers": L, "bias": bool}, "out": {"in_features": H, "out_features": C, "bias": bool},
-    "frozen": [names torch must not train]}.
+    "frozen": [names torch must not train]}. ConfigError for a model torch has no module for.
     """
-    kind = model_kind(config)
+    kind = kind or model_kind(config)
+    if kind not in EXPORT_KINDS:
+        raise ConfigError(f"a {kind!r} model cannot be exported to safetensors; export supports {SUPPORTED}")
+    if config.softmax == "class":
+        raise ConfigError("a class-based softmax has no PyTorch counterpart (nn.Linear + cross-entropy is the "
+                          f"full softmax), so this model cannot be exported; export supports {SUPPORTED}")
     C, H, L = config.vocab_size, config.hidden_size, config.num_layers
     if kind in TUTORIAL_KINDS:
         return {"embedding": [C, H], "rnn": {"type": "RNN", "input_size": H, "hidden_size": H, "num_layers": 1,
@@ -127,14 +143,19 @@ def _layout(model):
 def torch_tensors(model):
     """`model`'s parameters under torch's names and layouts (copies), or ConfigError when it has no torch form."""
     config = _config_of(model)
-    if model_kind(config) in TUTORIAL_KINDS:
+    kind = export_kind(model)
+    if kind in TUTORIAL_KINDS:
+        torch_spec(config, kind)  # refuses the class softmax, which torch has no module for
         p = model.params
         return {"embedding.weight": p["U"].T.copy(), "rnn.weight_ih_l0": np.eye(config.hidden_size, dtype=p["W"].dtype),
                 "rnn.weight_hh_l0": p["W"].copy(), "out.weight": p["V"].copy()}
     if not hasattr(model, "torch_state_dict"):
         raise ConfigError(f"{type(model).__name__} has no PyTorch form, so it cannot be exported to safetensors")
-    tensors = model.torch_state_dict()  # the one place that refuses models torch has no module for
-    torch_spec(config)
+    try:
+        tensors = model.torch_state_dict()  # the one place that refuses the cells torch has no module for
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; export supports {SUPPORTED}") from None
+    torch_spec(config, kind)
     return tensors
 
 
@@ -206,9 +227,10 @@ def export_model(model, vocabulary, level="word", data_config=None, train_config
     tensors = torch_tensors(model)
     if dtype is not None:
         tensors = {k: v.astype(dtype) for k, v in tensors.items()}
-    return TorchExport(tensors=tensors, model_config=config, kind=model_kind(config), vocabulary=vocabulary,
+    kind = export_kind(model)
+    return TorchExport(tensors=tensors, model_config=config, kind=kind, vocabulary=vocabulary,
                        level=level, data_config=data_config or DataConfig(vocabulary_size=len(vocabulary), level=level),
-                       train_config=train_config, spec=torch_spec(config))
+                       train_config=train_config, spec=torch_spec(config, kind))
 
 
 def _check_tensors(tensors, spec, where):
@@ -226,8 +248,9 @@ def _check_tensors(tensors, spec, where):
         if value.dtype not in FLOAT_DTYPES:
             raise ModelFileError(f"{where}: tensor {name} has dtype {value.dtype}; rnnlm reads float16, float32 "
                                  "or float64 (convert bfloat16 with tensor.float() before saving)")
-        if not np.all(np.isfinite(value)):
-            raise ModelFileError(f"{where}: tensor {name} holds NaN or infinite values (training diverged?)")
+        fault = parameter_fault(value)
+        if fault is not None:
+            raise ModelFileError(f"{where}: tensor {name} {fault} (training diverged?)")
 
 
 def write_safetensors(path, export):
@@ -254,6 +277,12 @@ def _json(meta, key, path):
         raise ModelFileError(f"{path} has rnnlm metadata without {key!r}; it is damaged") from None
     except json.JSONDecodeError:
         raise ModelFileError(f"{path}: metadata {key!r} is not valid JSON; the file is damaged") from None
+    except RecursionError:
+        raise ModelFileError(f"{path}: metadata {key!r} is JSON nested too deeply; the file is damaged or crafted") \
+            from None
+    except ValueError:  # an integer of more than 4300 digits: Python refuses to convert it
+        raise ModelFileError(f"{path}: metadata {key!r} holds a number thousands of digits long; the file is "
+                             "damaged or crafted") from None
 
 
 def read_safetensors(path):
@@ -291,11 +320,18 @@ def read_safetensors(path):
         vocabulary = Vocabulary.from_arrays({"index_to_word": np.array(parsed["vocabulary"], dtype=str),
                                              "counts": np.array(parsed["vocabulary_counts"], dtype=np.int64)})
         level, kind = meta["level"], meta["model_kind"]
-        spec = torch_spec(config)
     except (RnnlmError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ModelFileError(f"{path} has incomplete or inconsistent rnnlm metadata ({exc})") from None
-    if kind != model_kind(config):
-        raise ModelFileError(f"{path}: model kind {kind!r} does not match its configuration")
+        raise ModelFileError(f"{path} has incomplete or inconsistent rnnlm metadata ({_one_line(exc)})") from None
+    if kind not in EXPORT_KINDS or kind not in _kinds_for(config):
+        raise ModelFileError(f"{path}: model kind {_short(kind)} does not match its configuration (a "
+                             f"{model_kind(config)!r} model; rnnlm safetensors files hold {', '.join(EXPORT_KINDS)})")
+    fault = level_fault(level, data_config, vocabulary)
+    if fault:
+        raise ModelFileError(f"{path}: {fault}")
+    try:
+        spec = torch_spec(config, kind)
+    except ConfigError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
     if len(vocabulary) != config.vocab_size:
         raise ModelFileError(f"{path}: vocabulary has {len(vocabulary)} words but the model {config.vocab_size}")
     if spec != parsed["torch_module"]:
@@ -310,6 +346,10 @@ def load_safetensors(path, dtype=np.float32):
     export = read_safetensors(path)
     model = build_model(export.model_config, seed=0, dtype=dtype, kind=export.kind)
     _fill_params(model, export.tensors, export.kind)
+    for name, value in model.params.items():  # U is folded from two tensors: check the result too
+        fault = parameter_fault(value)
+        if fault is not None:
+            raise ModelFileError(f"{path}: the imported parameter {name!r} {fault}; the tensors are not a usable model")
     return Checkpoint(path=Path(path), model=model, vocabulary=export.vocabulary, level=export.level,
                       kind=export.kind, data_config=export.data_config, train_config=export.train_config,
                       state=None, metadata=export.metadata())
