@@ -108,3 +108,100 @@ def test_member_claiming_more_compressed_bytes_than_the_file_has(tmp_path, model
 
 def test_ordinary_files_still_load(model_file, vocab):
     assert ckpt.load_model(model_file).vocabulary == vocab
+
+
+# --------------------------------------------------------------------- crafted --resume training state
+
+from pathlib import Path  # noqa: E402
+
+from rnnlm import cli  # noqa: E402
+
+COMMENTS = Path(__file__).parent / "fixtures" / "comments.csv"
+TINY = ["--vocab-size", "60", "--hidden", "8", "--batch-size", "4", "--seed", "1", "--no-progress"]
+
+
+def _run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 2-epoch Adam run of each kind: sentence batches, and --stream (a LanguageModel that carries state)."""
+    folder = tmp_path_factory.mktemp("trained")
+    paths = {}
+    for name, extra in {"sentences": [], "stream": ["--stream", "--seq-length", "5"]}.items():
+        paths[name] = folder / f"{name}.npz"
+        assert cli.main(["train", str(COMMENTS), "--out", str(paths[name]), "--epochs", "2", "--optimizer", "adam",
+                         *TINY, *extra]) == 0
+    return paths
+
+
+def _edited(source, target, edit_meta=None, edit_arrays=None):
+    with np.load(source) as data:
+        arrays = dict(data)
+    meta = json.loads(arrays["metadata"].tobytes())
+    if edit_meta:
+        edit_meta(meta)
+    if edit_arrays:
+        edit_arrays(arrays, meta)
+    arrays["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(target, **arrays)
+    return target
+
+
+def _set(key, value):
+    return lambda meta: meta["training"].__setitem__(key, value)
+
+
+H = 8
+RESUME_CASES = {
+    "negative batch": ("sentences", _set("batch", -3), None, "batch -3 is not a non-negative integer"),
+    "fractional batch": ("sentences", _set("batch", 1.5), None, "batch 1.5 is not a non-negative integer"),
+    "batch beyond the epoch": ("sentences", _set("batch", 10 ** 6), None,
+                               "resumes epoch 3 at batch 1000000, but the epoch has"),
+    "epoch beyond the plan": ("sentences", _set("epoch", 7), None,
+                              "epoch 7 is beyond the 2 epochs its train_config plans"),
+    "fractional best epoch": ("sentences", _set("best_epoch", 1.5), None, "best epoch 1.5 is not a positive integer"),
+    "best epoch in the future": ("sentences", _set("best_epoch", 5), None, "best epoch 5 is after the last epoch"),
+    "schedule memory": ("sentences", _set("schedule", {"smoothed": "low", "oops": 1}), None,
+                        "learning-rate rule's memory"),
+    "fractional schedule count": ("sentences", _set("schedule", {"smoothed": 1.0, "best": 1.0, "bad_evaluations": 0.5}),
+                                  None, "learning-rate rule's memory"),
+    "unknown optimizer slot": ("sentences", None,
+                               lambda a, m: a.__setitem__("optimizer/W/zzz", np.zeros_like(a["optimizer/W/m"])),
+                               "'optimizer/W/zzz' is not state the adam optimizer keeps (m, v)"),
+    "carry of the wrong width": ("stream", _set("batch", 1),
+                                 lambda a, m: a.__setitem__("optimizer/carry/0/0", np.zeros((4, H + 1), np.float32)),
+                                 "expected (streams, 8)"),
+    "carry of a layer the model lacks": ("stream", _set("batch", 1),
+                                         lambda a, m: a.__setitem__("optimizer/carry/3/0", np.zeros((4, H), np.float32)),
+                                         "the model has 1 layer(s) of 1 state array(s)"),
+    "carry with a bad name": ("stream", _set("batch", 1),
+                              lambda a, m: a.__setitem__("optimizer/carry/x", np.zeros((4, H), np.float32)),
+                              "its name is not <layer>/<part>"),
+    "carry for other streams": ("stream", _set("batch", 1),
+                                lambda a, m: a.__setitem__("optimizer/carry/0/0", np.zeros((3, H), np.float32)),
+                                "the carried stream state of the training state has shapes [(3, 8)], but 4 streams"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RESUME_CASES))
+def test_crafted_resume_state_is_refused_in_one_line(trained, tmp_path, capsys, case):
+    source, edit_meta, edit_arrays, message = RESUME_CASES[case]
+    bad = _edited(trained[source], tmp_path / "bad.npz", edit_meta, edit_arrays)
+    extra = ["--stream", "--seq-length", "5"] if source == "stream" else []
+    before = bad.read_bytes()
+    code, _, err = _run(capsys, "train", COMMENTS, "--out", bad, "--resume", "--epochs", 3, "--optimizer", "adam",
+                        *TINY, *extra)
+    assert code == 2 and err.startswith("rnnlm: error: ") and err.count("\n") == 1, err
+    assert message in err, err
+    assert bad.read_bytes() == before  # the model being resumed is untouched
+
+
+def test_an_untouched_state_still_resumes(trained, tmp_path, capsys):
+    copy = _edited(trained["stream"], tmp_path / "ok.npz")
+    code, _, err = _run(capsys, "train", COMMENTS, "--out", copy, "--resume", "--epochs", 3, "--optimizer", "adam",
+                        *TINY, "--stream", "--seq-length", "5")
+    assert code == 0, err

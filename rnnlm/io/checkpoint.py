@@ -626,10 +626,43 @@ def _check_arrays(archive, path, meta, model_config, kind):
     return shapes
 
 
-def _read_optimizer(archive, path, shapes):
-    """The optimizer's arrays: only "steps", "learning_rate" and "<parameter>/<slot>" of the parameter's shape,
-    plus a stream run's carried hidden state under "carry/"."""
+def _optimizer_slots(train_config):
+    """The slot names train_config's optimizer keeps per parameter (e.g. "m", "v" for Adam), asked of the optimizer
+    itself on a one-number parameter; None when there is no train_config to ask."""
+    if train_config is None:
+        return None
+    from rnnlm.nn.optim import make_optimizer
+    probe = make_optimizer(train_config.optimizer, 0.1, train_config.momentum)
+    probe.step({"p": np.zeros(1)}, {"p": np.ones(1)})
+    return {key.split("/", 1)[1] for key in probe.state_dict() if key.startswith("p/")}
+
+
+def _carry_fault(name, shape, config, kind):
+    """What is wrong with carried stream state `name` ("<layer>/<part>") of `shape`, or None: a LanguageModel's
+    state is one (streams, H) array per layer and part of the cell's state (two for the LSTM)."""
+    from rnnlm.nn.cells import CELLS
+    if config is None:
+        return None
+    if kind != "language-model":
+        return f"a {kind!r} model carries no stream state"
+    parts = name.split("/")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        return "its name is not <layer>/<part>"
+    layer, part = (int(p) for p in parts)
+    if layer >= config.num_layers or part >= CELLS[config.cell][2]:
+        return f"the model has {config.num_layers} layer(s) of {CELLS[config.cell][2]} state array(s)"
+    if len(shape) != 2 or shape[1] != config.hidden_size:
+        return f"expected (streams, {config.hidden_size})"
+    return None
+
+
+def _read_optimizer(archive, path, shapes, config=None, kind=None, train_config=None):
+    """The optimizer's arrays: only "steps", "learning_rate" and "<parameter>/<slot>" of the parameter's shape
+    (slots the train_config's optimizer keeps), plus a stream run's carried hidden state under "carry/" (one
+    (streams, H) array per layer and state part, every one for the same number of streams)."""
     from rnnlm.training.loop import CARRY_PREFIX
+    slots = _optimizer_slots(train_config)
+    streams = set()
     arrays = {}
     for key in archive.npz.files:
         if not key.startswith("optimizer/"):
@@ -640,12 +673,21 @@ def _read_optimizer(archive, path, shapes):
             if shape != () or dtype.kind not in ("iu" if name == "steps" else "iuf"):
                 raise ModelFileError(f"{path}: optimizer {name} must be one number, found shape {shape} of {dtype}")
         elif name.startswith(CARRY_PREFIX):  # a stream run's hidden state, saved mid-epoch
-            if dtype.kind != "f" or len(shape) > 3:
-                raise ModelFileError(f"{path}: carried state {key!r} has shape {shape} of {dtype}, expected floats")
+            fault = _carry_fault(name[len(CARRY_PREFIX):], shape, config, kind)
+            if dtype.kind != "f" or len(shape) > 3 or fault:
+                raise ModelFileError(f"{path}: carried state {key!r} has shape {shape} of {dtype}, expected floats"
+                                     + (f" ({fault})" if fault else ""))
+            streams.add(shape[0])
+            if len(streams) > 1:
+                raise ModelFileError(f"{path}: carried state {key!r} is for {shape[0]} streams, another entry "
+                                     f"for {min(streams - {shape[0]})}")
         else:
-            param = name.rsplit("/", 1)[0]
+            param, _, slot = name.rpartition("/")
             if param not in shapes or "/" not in name:
                 raise ModelFileError(f"{path}: unknown optimizer entry {key!r}")
+            if slots is not None and slot not in slots:
+                raise ModelFileError(f"{path}: optimizer entry {key!r} is not state the {train_config.optimizer} "
+                                     f"optimizer keeps ({', '.join(sorted(slots)) or 'none'})")
             if shape != shapes[param] or dtype.kind != "f":
                 raise ModelFileError(f"{path}: optimizer entry {key!r} has shape {shape} of {dtype}, "
                                      f"expected {shapes[param]} floats like parameter {param!r}")
@@ -686,21 +728,42 @@ def _is_epoch_record(record):
     return True
 
 
-def _check_training(training, path):
-    """The `training` metadata: a non-negative epoch, a finite positive rate, a list of epoch records."""
+def _check_training(training, path, train_config=None):
+    """The `training` metadata: a non-negative epoch (at most the planned train_config.epochs), batch and
+    counters that are integers, a finite positive rate, the learning-rate rule's memory, a list of epoch records."""
     def number(value):
         return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
+    def count(value, low=0):
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= 10 ** 9
+
     problem = None
+    schedule = training.get("schedule") if isinstance(training, dict) else None
     if not isinstance(training, dict):
         problem = "it is not an object"
-    elif not (isinstance(training.get("epoch"), int) and not isinstance(training["epoch"], bool)
-              and 0 <= training["epoch"] <= 10 ** 9):
+    elif not count(training.get("epoch")):
         problem = f"epoch {_short(training.get('epoch'))} is not a non-negative integer"
+    elif train_config is not None and training["epoch"] > train_config.epochs:
+        problem = f"epoch {training['epoch']} is beyond the {train_config.epochs} epochs its train_config plans"
+    elif not count(training.get("batch", 0)):
+        problem = f"batch {_short(training.get('batch'))} is not a non-negative integer"
     elif not (number(training.get("learning_rate")) and training["learning_rate"] > 0):
         problem = f"learning rate {_short(training.get('learning_rate'))} is not a positive finite number"
     elif training.get("previous_loss") is not None and not number(training["previous_loss"]):
         problem = f"previous loss {_short(training.get('previous_loss'))} is not a finite number"
+    elif training.get("best_epoch") is not None and not count(training["best_epoch"], 1):
+        problem = f"best epoch {_short(training.get('best_epoch'))} is not a positive integer"
+    elif training.get("best_epoch") is not None and training["best_epoch"] > training["epoch"]:
+        problem = f"best epoch {training['best_epoch']} is after the last epoch, {training['epoch']}"
+    elif training.get("best_loss") is not None and not number(training["best_loss"]):
+        problem = f"best loss {_short(training.get('best_loss'))} is not a finite number"
+    elif schedule is not None and not (
+            isinstance(schedule, dict) and set(schedule) <= {"smoothed", "best", "bad_evaluations"}
+            and all(schedule.get(k) is None or number(schedule[k]) for k in ("smoothed", "best"))
+            and count(schedule.get("bad_evaluations", 0))):
+        problem = "its learning-rate rule's memory (schedule) is not smoothed/best numbers and a bad_evaluations count"
+    elif training.get("data") is not None and not isinstance(training["data"], dict):
+        problem = "its data record is not an object"
     elif not isinstance(training.get("history", []), list) or \
             not all(_is_epoch_record(r) for r in training.get("history", [])):
         problem = "its history is not a list of epoch records"
@@ -742,7 +805,7 @@ def load_model(path, dtype=np.float32, threads=1):
                                  f"{model_config.cell!r}, {model_config.num_layers} layer(s), embed size "
                                  f"{model_config.embed_size}), which is a {model_kind(model_config)!r} model")
         if meta.get("training") is not None:
-            _check_training(meta["training"], path)
+            _check_training(meta["training"], path, train_config)
         shapes = _check_arrays(archive, path, meta, model_config, kind)
         vocabulary = _read_vocabulary(archive, path)
         model = build_model(model_config, seed=0, dtype=dtype, kind=kind, threads=threads)
@@ -751,7 +814,7 @@ def load_model(path, dtype=np.float32, threads=1):
         _fill_params(model.params, archive, shapes, path, dtype if kind != "reference-rnn" else np.float64)
         state = None
         if meta.get("training") is not None:
-            optimizer = _read_optimizer(archive, path, shapes)
+            optimizer = _read_optimizer(archive, path, shapes, model_config, kind, train_config)
             try:
                 state = TrainingState.from_dict({"metadata": meta["training"], "arrays": optimizer})
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -764,7 +827,7 @@ def level_fault(level, data_config, vocabulary):
     """What makes `level` wrong for a file's data_config and vocabulary, as a phrase, or None: it must be one of
     LEVELS and the data_config's level, and a character-level vocabulary holds single characters (and the
     special tokens) only."""
-    from .config import SPECIAL_TOKENS
+    from rnnlm.config import SPECIAL_TOKENS
     if not isinstance(level, str) or level not in LEVELS:
         return f"level {_short(level)} is not one of {', '.join(LEVELS)}"
     if data_config.level != level:

@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from rnnlm.nn.batching import bucketed_batches
-from rnnlm.errors import RnnlmError
+from rnnlm.errors import ConfigError, RnnlmError
 from rnnlm.nn.numerics import parameter_fault, perplexity
 from rnnlm.nn.optim import clip_global_norm, make_optimizer, scale_gradients
 from rnnlm.training.schedules import HalvingSchedule, make_schedule
@@ -373,6 +373,9 @@ def run_training(model, data, config, valid=None, callback=None, state=None):
     for epoch in range(state.epoch + 1, config.epochs + 1):
         plan = data.plan(epoch)
         first = state.batch if epoch == state.epoch + 1 else 0
+        if first >= len(plan) > 0 or first < 0:
+            raise ConfigError(f"the training state resumes epoch {epoch} at batch {first}, but the epoch has "
+                              f"{len(plan)} batches: the model file is damaged, or was trained on other data")
         data.begin_epoch(model, state.carry if first else None)
         rate = optimizer.learning_rate
         epoch_loss, epoch_tokens, late_loss, late_tokens = 0.0, 0, 0.0, 0

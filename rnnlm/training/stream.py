@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rnnlm.config import DataConfig
-from rnnlm.errors import DataError
+from rnnlm.errors import ConfigError, DataError
 from rnnlm.nn.inputs import check_count, check_fraction, check_ids, check_stream
 from rnnlm.data.text import detect_format, read_documents, read_text_file, replace_links, tokenize_words
 from rnnlm.training.loop import run_training
@@ -185,7 +185,16 @@ class StreamBatches:
         return list(range(0, self.X.shape[1], self.seq_length))
 
     def begin_epoch(self, model, carry):
-        self.state = _unflatten(carry) if carry else model.start_state(self.X.shape[0])
+        fresh = model.start_state(self.X.shape[0])
+        if carry:
+            state = _unflatten(carry)
+            if [[s.shape for s in layer] for layer in state] != [[s.shape for s in layer] for layer in fresh]:
+                raise ConfigError(f"the carried stream state of the training state has shapes "
+                                  f"{sorted(tuple(v.shape) for v in carry.values())}, but {self.X.shape[0]} streams "
+                                  f"of this model need {[s.shape for layer in fresh for s in layer]}: the model "
+                                  "file is damaged, or was trained with other --batch-size")
+            fresh = state
+        self.state = fresh
 
     def batch(self, model, start):
         window = slice(start, start + self.seq_length)
