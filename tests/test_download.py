@@ -93,8 +93,8 @@ def test_bad_download_is_rejected_and_leaves_nothing(tmp_path, server, name, mat
     url, _ = server
     destination = tmp_path / "r.csv"
     destination.write_bytes(b"an older file")
-    with pytest.raises(DownloadError, match=match):
-        download(f"{url}/{name}", destination, blob_sha1(GOOD))
+    with pytest.raises(DownloadError, match=match):  # forced to replace it, and still the old file stays
+        download(f"{url}/{name}", destination, blob_sha1(GOOD), force=True)
     assert destination.read_bytes() == b"an older file"
     assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]
 
@@ -133,3 +133,66 @@ def test_download_help_hides_the_test_options(capsys):
     assert cli.main(["download", "--help"]) == 0
     out = capsys.readouterr().out
     assert "example" in out and "--url" not in out and "reddit" in out
+
+
+# --------------------------------------------------------------------- an existing file of that name
+
+def _cli_download(tmp_path, url, *extra):
+    return cli.main(["download", "reddit", "--dir", str(tmp_path), "--url", f"{url}/good.csv",
+                     "--sha1", blob_sha1(GOOD), "--no-progress", *extra])
+
+
+def test_a_different_existing_file_is_kept_unless_forced(tmp_path, server, capsys):
+    url, hits = server
+    target = tmp_path / DATASETS["reddit"].filename
+    target.write_bytes(b"body\n\"my own comments\"\n")
+    assert _cli_download(tmp_path, url) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{target} exists and differs from the published file (git blob SHA-1 " in err
+    assert "keep it, or pass --force to replace it" in err
+    assert target.read_bytes() == b"body\n\"my own comments\"\n" and hits == []
+    assert _cli_download(tmp_path, url, "--force") == 0
+    assert target.read_bytes() == GOOD and len(hits) == 1
+
+
+def test_a_symbolic_link_is_kept_unless_forced_and_its_target_never_written(tmp_path, server, capsys):
+    url, hits = server
+    elsewhere = tmp_path / "elsewhere.csv"
+    elsewhere.write_bytes(b"precious")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    link = folder / DATASETS["reddit"].filename
+    link.symlink_to(elsewhere)
+    assert _cli_download(folder, url) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a symbolic link (to " in err and "--force" in err and hits == []
+    assert _cli_download(folder, url, "--force") == 0
+    assert not link.is_symlink() and link.read_bytes() == GOOD and elsewhere.read_bytes() == b"precious"
+
+
+def test_a_link_to_the_published_file_is_already_present(tmp_path, server):
+    url, hits = server
+    real = tmp_path / "real.csv"
+    real.write_bytes(GOOD)
+    (tmp_path / "r.csv").symlink_to(real)
+    assert download(f"{url}/good.csv", tmp_path / "r.csv", blob_sha1(GOOD)) == (tmp_path / "r.csv", False)
+    assert hits == [] and (tmp_path / "r.csv").is_symlink()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_pipe_or_directory_is_never_replaced_even_with_force(tmp_path, server, capsys, kind):
+    import os
+    url, hits = server
+    target = tmp_path / DATASETS["reddit"].filename
+    os.mkfifo(target) if kind == "fifo" else target.mkdir()
+    for extra in ([], ["--force"]):
+        assert _cli_download(tmp_path, url, *extra) == 2
+        err = capsys.readouterr().err
+        what = "a named pipe (FIFO)" if kind == "fifo" else "a directory"
+        assert err.count("\n") == 1 and f"{target} is {what}, not a file; rnnlm never replaces it" in err, err
+    assert (target.is_fifo() if kind == "fifo" else target.is_dir()) and hits == []
+
+
+def test_download_help_mentions_force(capsys):
+    assert cli.main(["download", "--help"]) == 0
+    assert "--force" in capsys.readouterr().out

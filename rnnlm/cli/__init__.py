@@ -720,7 +720,7 @@ def cmd_download(args):
     print(f"Downloading {dataset.description}\n  from {url}\n  to {destination}")
     update, close = _download_progress(not args.no_progress)
     try:
-        path, fetched = download(url, destination, sha1, progress=update)
+        path, fetched = download(url, destination, sha1, progress=update, force=args.force)
     finally:
         close()
     size = path.stat().st_size
@@ -971,6 +971,10 @@ def build_parser():
     p.add_argument("dataset", choices=["reddit"], help="reddit: the tutorial's Reddit comments")
     p.add_argument("--dir", default="data", help="folder to save into (default: data)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing file (or symbolic link) of that name that differs from the published "
+                        "one; without it such a file is kept and nothing is downloaded (a directory, pipe or device "
+                        "is never replaced)")
     p.add_argument("--url", help=argparse.SUPPRESS)   # for tests and mirrors
     p.add_argument("--sha1", help=argparse.SUPPRESS)  # the git blob SHA-1 expected from --url
     p.set_defaults(run=cmd_download)

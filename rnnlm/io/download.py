@@ -14,6 +14,8 @@ import contextlib
 import errno
 import hashlib
 import http.client
+import os
+import stat
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -66,20 +68,55 @@ def git_blob_sha1(path):
     return digest.hexdigest()
 
 
-def download(url, destination, git_sha1, progress=None, timeout=30.0, deadline=DEADLINE_SECONDS, max_bytes=MAX_BYTES):
+def _already_present(destination, git_sha1, force):
+    """True when `destination` already is the published file (nothing to fetch), False when it is absent or may
+    be replaced; DownloadError for anything that must be kept: a different file or a symbolic link (unless
+    `force`), a directory, a named pipe, a device or a socket (never replaced, not even with `force`)."""
+    try:
+        mode = os.lstat(destination).st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise DownloadError(f"cannot inspect {destination}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(mode):
+        if destination.is_file() and git_blob_sha1(destination) == git_sha1:
+            return True  # a link to the published file: nothing to do, nothing written
+        if not force:
+            raise DownloadError(f"{destination} is a symbolic link (to {os.readlink(destination)}), not the published "
+                                "file; keep it, or pass --force to replace the link (its target is left alone)")
+        return False
+    special = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a named pipe (FIFO)", stat.S_ISCHR: "a character device",
+               stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}
+    for test, what in special.items():
+        if test(mode):
+            raise DownloadError(f"{destination} is {what}, not a file; rnnlm never replaces it, not even with --force: "
+                                "remove or rename it, or choose another --dir")
+    actual = git_blob_sha1(destination)
+    if actual == git_sha1:
+        return True
+    if not force:
+        raise DownloadError(f"{destination} exists and differs from the published file (git blob SHA-1 {actual}, "
+                            f"published {git_sha1}); keep it, or pass --force to replace it")
+    return False
+
+
+def download(url, destination, git_sha1, progress=None, timeout=30.0, deadline=DEADLINE_SECONDS, max_bytes=MAX_BYTES,
+             force=False):
     """Download `url` to `destination`, keeping it only if its git blob SHA-1 is `git_sha1`.
 
     progress: called as progress(bytes_so_far, total_bytes_or_None) after every chunk.
     timeout: seconds of silence from the server before giving up; deadline: seconds for
     the whole download (a server trickling a byte at a time cannot hold it forever);
     max_bytes: refuse a larger file (announced or received).
-    An existing `destination` with the right hash is kept and nothing is fetched.
+    An existing `destination` with the right hash is kept and nothing is fetched; any other existing
+    file or symbolic link is kept too (DownloadError) unless `force`, and a directory, pipe, device
+    or socket is never replaced.
     Returns (destination Path, True if it was downloaded / False if already present).
     Raises DownloadError (offline, HTTP error, wrong checksum); `destination` is then
     left as it was.
     """
     destination = Path(destination)
-    if destination.is_file() and git_blob_sha1(destination) == git_sha1:
+    if _already_present(destination, git_sha1, force):
         return destination, False
     created = [] if destination.parent.exists() else [p for p in (destination.parent, *destination.parent.parents)
                                                      if not p.exists()]
