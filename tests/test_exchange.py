@@ -342,3 +342,17 @@ def test_cli_exports_and_imports_a_stream_model(tmp_path, capsys):
     assert back.kind == "language-model" and isinstance(back.model, LanguageModel)
     X, Y = batch(3)
     assert back.model.total_loss(X, Y) == m.total_loss(X, Y)
+
+
+def test_import_refuses_a_folded_input_map_beyond_the_parameter_range(tmp_path):
+    """Each tensor is in range, but U = weight_ih @ embedding.weight^T is not: the model would never load again."""
+    export = exchange.export_model(FastRNN(C, H, seed=0, dtype=np.float64), VOCAB)
+    tensors = dict(export.tensors, **{"rnn.weight_ih_l0": np.eye(H) * 1e5,
+                                      "embedding.weight": np.full((C, H), 1e3)})
+    exchange.write_safetensors(tmp_path / "t.safetensors", export.with_tensors(tensors))
+    out = tmp_path / "out.npz"
+    out.write_bytes(b"precious")
+    code = cli.main(["import", str(tmp_path / "t.safetensors"), "--out", str(out)])
+    assert code == 2 and out.read_bytes() == b"precious"
+    with pytest.raises(ModelFileError, match="the imported parameter 'U' holds values up to 1e\\+08, beyond"):
+        exchange.load_safetensors(tmp_path / "t.safetensors")

@@ -106,6 +106,34 @@ def test_member_claiming_more_compressed_bytes_than_the_file_has(tmp_path, model
         ckpt.load_model(bad)
 
 
+def test_header_only_tree_model_is_refused_before_it_is_built(tmp_path, vocab):
+    from rnnlm.tree_lstm import TreeLSTM, TreeLSTMConfig, param_shapes
+    small = TreeLSTMConfig(vocab_size=len(vocab), embed_size=4, hidden_size=4)
+    source = tmp_path / "tree.npz"
+    ckpt.save_tree_model(source, TreeLSTM(small, seed=0), vocab)
+    big = TreeLSTMConfig(vocab_size=len(vocab), embed_size=4, hidden_size=2000)  # U alone: 4000 x 10000 floats
+    with zipfile.ZipFile(source) as src:
+        meta = json.loads(np.load(source)["metadata"].tobytes())
+        meta["model_config"] = big.to_dict()
+        path = tmp_path / "crafted-tree.npz"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+            out.writestr("metadata.npy", _npy(np.frombuffer(json.dumps(meta).encode(), np.uint8)))
+            for name in src.namelist():
+                if name.startswith("vocab/"):
+                    out.writestr(name, src.read(name))
+            for name, shape in param_shapes(big).items():
+                out.writestr(f"param/{name}.npy", _npy_header(shape))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match=r"parameter 'W_leaf' declares .* but the file stores .*: the file is "
+                                                 r"truncated or crafted"):
+            ckpt.load_tree_model(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2 ** 20
+
+
 def test_ordinary_files_still_load(model_file, vocab):
     assert ckpt.load_model(model_file).vocabulary == vocab
 

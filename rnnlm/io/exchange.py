@@ -16,7 +16,10 @@ The torch module is `nn.Embedding(C, E)` -> `nn.RNN/GRU/LSTM(E, H, num_layers=L,
 
 - `LanguageModel` rnn/gru/lstm: the names and layouts are `LanguageModel.torch_state_dict`'s, the
   one place that decides them and which models have a torch form (it refuses Jordan, peephole and
-  coupled LSTMs, ...). Import inverts that method without repeating it (see `_layout`).
+  coupled LSTMs, ...). Import inverts that method without repeating it (see `_layout`). A
+  LanguageModel in the tutorial's shape (what `rnnlm train --stream` writes) stays one: the kind is
+  `checkpoint.kind_of`'s, never guessed from the config's shape.
+- Class-softmax models of either kind are refused: torch's nn.Linear + cross-entropy is the full softmax.
 - The tutorial's `FastRNN` / `RNNNumpy` (s_t = tanh(U[:, x_t] + W s_{t-1}), o_t = softmax(V s_t)):
 
       embedding.weight  = U^T  (C, H)      rnn.weight_ih_l0 = I  (H, H)  (frozen: requires_grad False)
