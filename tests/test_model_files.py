@@ -202,7 +202,7 @@ RESUME_CASES = {
                                "'optimizer/W/zzz' is not state the adam optimizer keeps (m, v)"),
     "carry of the wrong width": ("stream", _set("batch", 1),
                                  lambda a, m: a.__setitem__("optimizer/carry/0/0", np.zeros((4, H + 1), np.float32)),
-                                 "expected (streams, 8)"),
+                                 "has shape (4, 9): expected (streams, 8)"),
     "carry of a layer the model lacks": ("stream", _set("batch", 1),
                                          lambda a, m: a.__setitem__("optimizer/carry/3/0", np.zeros((4, H), np.float32)),
                                          "the model has 1 layer(s) of 1 state array(s)"),
@@ -211,7 +211,7 @@ RESUME_CASES = {
                               "its name is not <layer>/<part>"),
     "carry for other streams": ("stream", _set("batch", 1),
                                 lambda a, m: a.__setitem__("optimizer/carry/0/0", np.zeros((3, H), np.float32)),
-                                "the carried stream state of the training state has shapes [(3, 8)], but 4 streams"),
+                                "carried stream state has shapes [(3, 8)], but this run's 4 streams need [(4, 8)]"),
 }
 
 

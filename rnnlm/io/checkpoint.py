@@ -652,7 +652,7 @@ def _carry_fault(name, shape, config, kind):
     if layer >= config.num_layers or part >= CELLS[config.cell][2]:
         return f"the model has {config.num_layers} layer(s) of {CELLS[config.cell][2]} state array(s)"
     if len(shape) != 2 or shape[1] != config.hidden_size:
-        return f"expected (streams, {config.hidden_size})"
+        return f"expected (streams, {config.hidden_size}), one row per stream of the hidden size"
     return None
 
 
@@ -673,10 +673,11 @@ def _read_optimizer(archive, path, shapes, config=None, kind=None, train_config=
             if shape != () or dtype.kind not in ("iu" if name == "steps" else "iuf"):
                 raise ModelFileError(f"{path}: optimizer {name} must be one number, found shape {shape} of {dtype}")
         elif name.startswith(CARRY_PREFIX):  # a stream run's hidden state, saved mid-epoch
+            if dtype.kind != "f" or len(shape) > 3:
+                raise ModelFileError(f"{path}: carried state {key!r} has shape {shape} of {dtype}, expected floats")
             fault = _carry_fault(name[len(CARRY_PREFIX):], shape, config, kind)
-            if dtype.kind != "f" or len(shape) > 3 or fault:
-                raise ModelFileError(f"{path}: carried state {key!r} has shape {shape} of {dtype}, expected floats"
-                                     + (f" ({fault})" if fault else ""))
+            if fault:
+                raise ModelFileError(f"{path}: carried state {key!r} has shape {shape}: {fault}")
             streams.add(shape[0])
             if len(streams) > 1:
                 raise ModelFileError(f"{path}: carried state {key!r} is for {shape[0]} streams, another entry "

@@ -189,10 +189,10 @@ class StreamBatches:
         if carry:
             state = _unflatten(carry)
             if [[s.shape for s in layer] for layer in state] != [[s.shape for s in layer] for layer in fresh]:
-                raise ConfigError(f"the carried stream state of the training state has shapes "
-                                  f"{sorted(tuple(v.shape) for v in carry.values())}, but {self.X.shape[0]} streams "
-                                  f"of this model need {[s.shape for layer in fresh for s in layer]}: the model "
-                                  "file is damaged, or was trained with other --batch-size")
+                raise ConfigError(f"the training state's carried stream state has shapes "
+                                  f"{sorted(tuple(v.shape) for v in carry.values())}, but this run's "
+                                  f"{self.X.shape[0]} streams need {[s.shape for layer in fresh for s in layer]}: "
+                                  "the model file is damaged")
             fresh = state
         self.state = fresh
 
