@@ -192,7 +192,7 @@ RESUME_CASES = {
     "epoch beyond the plan": ("sentences", _set("epoch", 7), None,
                               "epoch 7 is beyond the 2 epochs its train_config plans"),
     "fractional best epoch": ("sentences", _set("best_epoch", 1.5), None, "best epoch 1.5 is not a positive integer"),
-    "best epoch in the future": ("sentences", _set("best_epoch", 5), None, "best epoch 5 is after the last epoch"),
+    "best epoch in the future": ("sentences", _set("best_epoch", 5), None, "best epoch 5 is after epoch 3, the one it resumes"),
     "schedule memory": ("sentences", _set("schedule", {"smoothed": "low", "oops": 1}), None,
                         "learning-rate rule's memory"),
     "fractional schedule count": ("sentences", _set("schedule", {"smoothed": 1.0, "best": 1.0, "bad_evaluations": 0.5}),
@@ -226,6 +226,12 @@ def test_crafted_resume_state_is_refused_in_one_line(trained, tmp_path, capsys, 
     assert code == 2 and err.startswith("rnnlm: error: ") and err.count("\n") == 1, err
     assert message in err, err
     assert bad.read_bytes() == before  # the model being resumed is untouched
+
+
+def test_a_time_limited_epoch_may_hold_the_best_validation_loss(trained):
+    """Stopped part-way through epoch 3 after its validation loss was the best: best_epoch 3, epoch 2 (a real file)."""
+    training = {"epoch": 2, "batch": 1, "learning_rate": 0.01, "best_epoch": 3, "best_loss": 2.0, "history": []}
+    ckpt._check_training(training, "m.npz")
 
 
 def test_an_untouched_state_still_resumes(trained, tmp_path, capsys):

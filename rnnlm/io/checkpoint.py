@@ -754,8 +754,10 @@ def _check_training(training, path, train_config=None):
         problem = f"previous loss {_short(training.get('previous_loss'))} is not a finite number"
     elif training.get("best_epoch") is not None and not count(training["best_epoch"], 1):
         problem = f"best epoch {_short(training.get('best_epoch'))} is not a positive integer"
-    elif training.get("best_epoch") is not None and training["best_epoch"] > training["epoch"]:
-        problem = f"best epoch {training['best_epoch']} is after the last epoch, {training['epoch']}"
+    elif training.get("best_epoch") is not None and training["best_epoch"] > training["epoch"] + 1:
+        # a time limit may stop epoch + 1 part-way after its validation loss was the best so far
+        problem = (f"best epoch {training['best_epoch']} is after epoch {training['epoch'] + 1}, the one it "
+                   "resumes")
     elif training.get("best_loss") is not None and not number(training["best_loss"]):
         problem = f"best loss {_short(training.get('best_loss'))} is not a finite number"
     elif schedule is not None and not (
