@@ -9,10 +9,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from rnnlm import checkpoint as ckpt
+from rnnlm.io import checkpoint as ckpt
 from rnnlm.errors import ModelFileError
-from rnnlm.fast import FastRNN
-from rnnlm.vocab import Vocabulary
+from rnnlm.models.fast import FastRNN
+from rnnlm.data.vocab import Vocabulary
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_member_claiming_more_compressed_bytes_than_the_file_has(tmp_path, model
 
 
 def test_header_only_tree_model_is_refused_before_it_is_built(tmp_path, vocab):
-    from rnnlm.tree_lstm import TreeLSTM, TreeLSTMConfig, param_shapes
+    from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig, param_shapes
     small = TreeLSTMConfig(vocab_size=len(vocab), embed_size=4, hidden_size=4)
     source = tmp_path / "tree.npz"
     ckpt.save_tree_model(source, TreeLSTM(small, seed=0), vocab)

@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from rnnlm.io.checkpoint import (Checkpoint, _kinds_for, _one_line, _short, atomic_write, build_model, kind_of,
-                                 level_fault, model_kind, parameter_fault)
+                                 level_fault, model_kind)
+from rnnlm.nn.numerics import parameter_fault
 from rnnlm.config import DataConfig, ModelConfig, TrainConfig
 from rnnlm.errors import ConfigError, ModelFileError, RnnlmError
 from rnnlm.data.vocab import Vocabulary
