@@ -1,4 +1,4 @@
-"""LanguageModel: whole-model gradient checks for every cell and option, truncation, padding, generation, losses."""
+"""LanguageModel: whole-model gradient checks for every cell and option, truncation, packed batches, generation, losses."""
 
 import numpy as np
 import pytest
@@ -88,8 +88,9 @@ def test_sparse_equals_dense(cell, rng):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm", "jordan"])
-def test_padding_changes_nothing(cell, rng):
-    """A batch gives the sum of its sentences taken one at a time (and an empty sentence adds nothing)."""
+def test_a_batch_is_the_sum_of_its_sentences_alone(cell, rng):
+    """A packed batch of mixed lengths gives the sum of its sentences taken one at a time (and an
+    empty sentence adds nothing): no sentence reads another's state or receives another's error."""
     X, Y = sentences(rng)
     m = model(cell, 2, bptt_truncate=2)
     loss, grads = m.loss_and_gradients(X + [np.array([], int)], Y + [np.array([], int)])
