@@ -149,16 +149,31 @@ def test_initial_loss_is_about_log_vocabulary(cell, rng):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm", "jordan"])
-def test_a_few_adam_steps_lower_the_loss(cell, rng):
+def test_two_adam_steps_on_a_model_follow_the_bias_corrected_formula(cell, rng):
+    # the model's own (sparse) gradients through Adam, against Kingma & Ba's update written out:
+    # m_t = b1 m + (1 - b1) g, v_t = b2 v + (1 - b2) g^2, p -= lr m_t / (1 - b1^t) / (sqrt(v_t / (1 - b2^t)) + eps)
     X = [rng.integers(0, C, 8) for _ in range(6)]
     Y = [np.roll(x, -1) for x in X]
-    m = LanguageModel(C, 8, cell=cell, seed=0)
-    first = m.total_loss(X, Y)
-    opt = Adam(0.05)
-    for _ in range(20):
+    m = LanguageModel(C, 8, cell=cell, seed=0, dtype=np.float64)
+    lr, b1, b2, eps = 0.05, 0.9, 0.999, 1e-8
+    opt = Adam(lr, beta1=b1, beta2=b2, eps=eps)
+    expected = {k: v.copy() for k, v in m.params.items()}
+    mean = {k: np.zeros_like(v) for k, v in expected.items()}
+    square = {k: np.zeros_like(v) for k, v in expected.items()}
+    first, first_params = m.total_loss(X, Y), {k: v.copy() for k, v in m.params.items()}
+    for t in (1, 2):
+        dense = m.loss_and_gradients(X, Y)[1]
         _, grads = m.loss_and_gradients(X, Y, sparse=True)
         opt.step(m.params, grads)
-    assert m.total_loss(X, Y) < 0.7 * first
+        for k, g in dense.items():
+            mean[k] = b1 * mean[k] + (1 - b1) * g
+            square[k] = b2 * square[k] + (1 - b2) * g ** 2
+            expected[k] -= lr * (mean[k] / (1 - b1 ** t)) / (np.sqrt(square[k] / (1 - b2 ** t)) + eps)
+        for k, v in m.params.items():
+            np.testing.assert_allclose(v, expected[k], rtol=1e-12, atol=1e-14, err_msg=f"step {t}: {k}")
+        if t == 1:  # m_hat / sqrt(v_hat) = sign(g): every entry with a gradient moved by lr
+            assert np.abs(m.params["W_out"] - first_params["W_out"]).max() == pytest.approx(lr, rel=1e-6)
+    assert m.total_loss(X, Y) < first
 
 
 def tutorial_twin(fast, cell_model):
