@@ -114,6 +114,23 @@ def test_sentences_packed_together_do_not_interact(rng, truncate):
         np.testing.assert_allclose(g_ab[k] - g_b[k], g_a[k], rtol=1e-9, atol=1e-12)
 
 
+def test_states_follow_the_tutorials_recurrence_worked_by_hand(rng):
+    # s_t = tanh(U[:, x_t] + W s_{t-1}) with a W that is not symmetric, two sentences of different
+    # lengths packed together, each state read back as the window's final state
+    fast = FastRNN(C, 5, seed=8, dtype=np.float64)
+    assert not np.allclose(fast.W, fast.W.T)
+    X = [np.array([3, 17, 0, 29, 8]), np.array([11, 2, 36])]
+    states = [np.zeros(5), np.zeros(5)]
+    for t in range(5):
+        for n, x in enumerate(X):
+            if t < len(x):
+                states[n] = np.tanh(fast.U[:, x[t]] + fast.W @ states[n])
+        prefix = [x[:t + 1] for x in X]
+        _, last = fast.window_loss(prefix, prefix, None)
+        for n in range(2):
+            np.testing.assert_allclose(last[n], states[n], rtol=1e-13, atol=1e-15)
+
+
 def test_single_sentence_batch_and_empty_sentence(rng):
     ref = RNNNumpy(C, H, seed=5)
     fast = FastRNN.from_reference(ref, dtype=np.float64)

@@ -149,6 +149,33 @@ def test_initial_loss_is_about_log_vocabulary(cell, rng):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm", "jordan"])
+def test_the_loss_at_step_3_depends_on_the_word_at_step_0(cell):
+    # what the log C check cannot see: the recurrence carries the past (a model that ignored its
+    # state would still start near log C)
+    m = model(cell, 2)
+    x, y = np.array([1, 4, 0, 2, 5]), np.array([4, 0, 2, 5, 1])
+
+    def loss_at_step_3(x):  # the model is causal: the prefix of 4 words minus the prefix of 3
+        return m.total_loss([x[:4]], [y[:4]]) - m.total_loss([x[:3]], [y[:3]])
+    changed = x.copy()
+    changed[0] = 3
+    assert abs(loss_at_step_3(changed) - loss_at_step_3(x)) > 1e-4
+
+
+def test_elman_states_worked_by_hand():
+    # h_t = tanh(e_{x_t} W_ih + b_ih + h_{t-1} W_hh + b_hh), read back as the window's final state
+    m = model("rnn", 1)
+    p = m.params
+    assert not np.allclose(p["l0.W_hh"], p["l0.W_hh"].T)
+    x = np.array([1, 4, 0, 2, 5])
+    h = np.zeros(4)
+    for t in range(len(x)):
+        h = np.tanh(p["embedding"][x[t]] @ p["l0.W_ih"] + p["l0.b_ih"] + h @ p["l0.W_hh"] + p["l0.b_hh"])
+        _, state = m.window_loss([x[:t + 1]], [x[:t + 1]], None)
+        np.testing.assert_allclose(state[0][0][0], h, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm", "jordan"])
 def test_two_adam_steps_on_a_model_follow_the_bias_corrected_formula(cell, rng):
     # the model's own (sparse) gradients through Adam, against Kingma & Ba's update written out:
     # m_t = b1 m + (1 - b1) g, v_t = b2 v + (1 - b2) g^2, p -= lr m_t / (1 - b1^t) / (sqrt(v_t / (1 - b2^t)) + eps)

@@ -8,6 +8,7 @@ import pytest
 from rnnlm.errors import ConfigError
 from rnnlm.nn.gradcheck import check_gradients, numerical_gradient
 from rnnlm.models.reference import RNNNumpy
+from rnnlm.nn.numerics import softmax
 
 
 def random_sentence(rng, C, T):
@@ -201,6 +202,26 @@ def test_initial_loss_is_close_to_log_c():
     X = [rng.integers(0, C, 12) for _ in range(20)]
     Y = [rng.integers(0, C, 12) for _ in range(20)]
     assert model.calculate_loss(X, Y) == pytest.approx(np.log(C), abs=0.02)
+
+
+def test_each_state_follows_the_recurrence_and_a_later_loss_depends_on_an_earlier_word():
+    # the log C check above passes with a broken recurrence (W ignored, W^T for W): here every
+    # s_t = tanh(U[:, x_t] + W s_{t-1}) by hand, with H = 3 and a W that is not symmetric
+    model = RNNNumpy(6, 3, seed=2)
+    assert not np.allclose(model.W, model.W.T)
+    x, y = np.array([1, 4, 0, 2, 5]), np.array([4, 0, 2, 5, 1])
+    o, s = model.forward_propagation(x)
+    prev = np.zeros(3)
+    for t, word in enumerate(x):
+        prev = np.tanh(model.U[:, word] + model.W @ prev)
+        np.testing.assert_allclose(s[t], prev, rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(o[t], softmax(model.V @ prev), rtol=1e-13)
+
+    def loss_at_step_3(x):  # the model is causal: the prefix of 4 words minus the prefix of 3
+        return model.calculate_total_loss([x[:4]], [y[:4]]) - model.calculate_total_loss([x[:3]], [y[:3]])
+    changed = x.copy()
+    changed[0] = 3
+    assert abs(loss_at_step_3(changed) - loss_at_step_3(x)) > 1e-4
 
 
 def test_sgd_step_is_theta_minus_rate_times_the_gradient(rng):
