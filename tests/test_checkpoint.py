@@ -1,5 +1,6 @@
 """Model files: round trips, no pickle, atomic writes, and every kind of broken file rejected."""
 
+import dataclasses
 import json
 import os
 import pickle
@@ -33,9 +34,33 @@ def _state(model):
     grads = {k: np.ones_like(v) for k, v in model.params.items()}
     optimizer.step({k: v.copy() for k, v in model.params.items()}, grads)
     record = EpochRecord(epoch=2, train_loss=2.5, valid_loss=2.75, learning_rate=0.01, seconds=0.1, tokens=20,
-                         tokens_per_second=200.0)
+                         tokens_per_second=200.0, next_learning_rate=0.005, first_batch=1, batches=3, num_batches=4,
+                         complete=False, monitored="validation")
+    # every field away from its default, so a field the file drops or resets cannot pass unseen
     return TrainingState(epoch=2, learning_rate=0.005, history=[record], previous_loss=2.75,
-                         optimizer_state={k: np.array(v) for k, v in optimizer.state_dict().items()})
+                         optimizer_state={k: np.array(v) for k, v in optimizer.state_dict().items()},
+                         schedule={"smoothed": 2.8, "best": 2.75, "bad_evaluations": 1}, batch=3,
+                         carry={"h": np.linspace(-0.5, 0.5, 12).reshape(2, 6).astype(np.float32)},
+                         best_epoch=1, best_loss=2.7, data={"fingerprint": "abc123", "sentences": 3})
+
+
+def _is_default(f, value):
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    if default is dataclasses.MISSING:
+        return False
+    if isinstance(value, (dict, list)):
+        return len(value) == 0 and not default
+    return value == default
+
+
+def _assert_same_field(name, got, want):
+    if isinstance(want, dict) and any(isinstance(v, np.ndarray) for v in want.values()):
+        assert set(got) == set(want), name
+        for key, value in want.items():
+            np.testing.assert_array_equal(got[key], value, err_msg=f"{name}[{key!r}]")
+            assert np.asarray(got[key]).dtype == value.dtype, f"{name}[{key!r}]"
+    else:
+        assert got == want, name
 
 
 def test_round_trip_keeps_everything(tmp_path, model, vocab):
@@ -51,11 +76,12 @@ def test_round_trip_keeps_everything(tmp_path, model, vocab):
         assert loaded.model.params[name].dtype == np.float32
     assert loaded.vocabulary == vocab
     assert loaded.train_config == train_config
-    assert loaded.state.epoch == 2 and loaded.state.learning_rate == 0.005 and loaded.state.previous_loss == 2.75
-    assert loaded.state.history == state.history
-    assert set(loaded.state.optimizer_state) == set(state.optimizer_state)
-    for key, value in state.optimizer_state.items():
-        np.testing.assert_array_equal(loaded.state.optimizer_state[key], value)
+    for f in dataclasses.fields(TrainingState):  # a field added later is covered without touching this test
+        want = getattr(state, f.name)
+        assert not _is_default(f, want), f"the test state leaves {f.name} at its default"
+        _assert_same_field(f.name, getattr(loaded.state, f.name), want)
+    for f in dataclasses.fields(EpochRecord):
+        assert f.default is dataclasses.MISSING or getattr(state.history[0], f.name) != f.default, f.name
     meta = loaded.metadata
     assert meta["format_version"] == ckpt.FORMAT_VERSION and meta["rng"]["seed"] == 3
     assert meta["special_tokens"]["UNKNOWN_TOKEN"] == vocab.unknown_index

@@ -98,8 +98,10 @@ def test_segment_sum_runs_of_one_row_and_of_many(rng, kind):
 
 
 @pytest.mark.parametrize("truncate", [4, None])
-def test_padding_does_not_change_loss_or_gradients(rng, truncate):
-    # batch A alone, vs. A + B minus B alone: B's longer and shorter sentences pad A differently
+def test_sentences_packed_together_do_not_interact(rng, truncate):
+    # batch A alone, vs. A + B minus B alone: B's longer and shorter sentences interleave with A's in
+    # the packed (length-sorted, time-major) order, so a step that read another sentence's state or
+    # moved an error to another sentence's row would change A's share
     A = corpus(rng, [3, 7, 2, 5])
     B = corpus(rng, [12, 1, 9])
     fast = FastRNN(C, H, bptt_truncate=truncate, seed=4, dtype=np.float64)
@@ -108,7 +110,25 @@ def test_padding_does_not_change_loss_or_gradients(rng, truncate):
     loss_ab, g_ab = fast.loss_and_gradients(A[0] + B[0], A[1] + B[1])
     assert loss_ab - loss_b == pytest.approx(loss_a, rel=1e-12)
     for k in "UVW":
+        assert np.abs(g_a[k]).max() > 1e-3  # a real gradient to compare
         np.testing.assert_allclose(g_ab[k] - g_b[k], g_a[k], rtol=1e-9, atol=1e-12)
+
+
+def test_states_follow_the_tutorials_recurrence_worked_by_hand(rng):
+    # s_t = tanh(U[:, x_t] + W s_{t-1}) with a W that is not symmetric, two sentences of different
+    # lengths packed together, each state read back as the window's final state
+    fast = FastRNN(C, 5, seed=8, dtype=np.float64)
+    assert not np.allclose(fast.W, fast.W.T)
+    X = [np.array([3, 17, 0, 29, 8]), np.array([11, 2, 36])]
+    states = [np.zeros(5), np.zeros(5)]
+    for t in range(5):
+        for n, x in enumerate(X):
+            if t < len(x):
+                states[n] = np.tanh(fast.U[:, x[t]] + fast.W @ states[n])
+        prefix = [x[:t + 1] for x in X]
+        _, last = fast.window_loss(prefix, prefix, None)
+        for n in range(2):
+            np.testing.assert_allclose(last[n], states[n], rtol=1e-13, atol=1e-15)
 
 
 def test_single_sentence_batch_and_empty_sentence(rng):

@@ -1,4 +1,4 @@
-"""LanguageModel: whole-model gradient checks for every cell and option, truncation, padding, generation, losses."""
+"""LanguageModel: whole-model gradient checks for every cell and option, truncation, packed batches, generation, losses."""
 
 import numpy as np
 import pytest
@@ -88,8 +88,9 @@ def test_sparse_equals_dense(cell, rng):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm", "jordan"])
-def test_padding_changes_nothing(cell, rng):
-    """A batch gives the sum of its sentences taken one at a time (and an empty sentence adds nothing)."""
+def test_a_batch_is_the_sum_of_its_sentences_alone(cell, rng):
+    """A packed batch of mixed lengths gives the sum of its sentences taken one at a time (and an
+    empty sentence adds nothing): no sentence reads another's state or receives another's error."""
     X, Y = sentences(rng)
     m = model(cell, 2, bptt_truncate=2)
     loss, grads = m.loss_and_gradients(X + [np.array([], int)], Y + [np.array([], int)])
@@ -148,16 +149,58 @@ def test_initial_loss_is_about_log_vocabulary(cell, rng):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm", "jordan"])
-def test_a_few_adam_steps_lower_the_loss(cell, rng):
+def test_the_loss_at_step_3_depends_on_the_word_at_step_0(cell):
+    # what the log C check cannot see: the recurrence carries the past (a model that ignored its
+    # state would still start near log C)
+    m = model(cell, 2)
+    x, y = np.array([1, 4, 0, 2, 5]), np.array([4, 0, 2, 5, 1])
+
+    def loss_at_step_3(x):  # the model is causal: the prefix of 4 words minus the prefix of 3
+        return m.total_loss([x[:4]], [y[:4]]) - m.total_loss([x[:3]], [y[:3]])
+    changed = x.copy()
+    changed[0] = 3
+    assert abs(loss_at_step_3(changed) - loss_at_step_3(x)) > 1e-4
+
+
+def test_elman_states_worked_by_hand():
+    # h_t = tanh(e_{x_t} W_ih + b_ih + h_{t-1} W_hh + b_hh), read back as the window's final state
+    m = model("rnn", 1)
+    p = m.params
+    assert not np.allclose(p["l0.W_hh"], p["l0.W_hh"].T)
+    x = np.array([1, 4, 0, 2, 5])
+    h = np.zeros(4)
+    for t in range(len(x)):
+        h = np.tanh(p["embedding"][x[t]] @ p["l0.W_ih"] + p["l0.b_ih"] + h @ p["l0.W_hh"] + p["l0.b_hh"])
+        _, state = m.window_loss([x[:t + 1]], [x[:t + 1]], None)
+        np.testing.assert_allclose(state[0][0][0], h, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm", "jordan"])
+def test_two_adam_steps_on_a_model_follow_the_bias_corrected_formula(cell, rng):
+    # the model's own (sparse) gradients through Adam, against Kingma & Ba's update written out:
+    # m_t = b1 m + (1 - b1) g, v_t = b2 v + (1 - b2) g^2, p -= lr m_t / (1 - b1^t) / (sqrt(v_t / (1 - b2^t)) + eps)
     X = [rng.integers(0, C, 8) for _ in range(6)]
     Y = [np.roll(x, -1) for x in X]
-    m = LanguageModel(C, 8, cell=cell, seed=0)
-    first = m.total_loss(X, Y)
-    opt = Adam(0.05)
-    for _ in range(20):
+    m = LanguageModel(C, 8, cell=cell, seed=0, dtype=np.float64)
+    lr, b1, b2, eps = 0.05, 0.9, 0.999, 1e-8
+    opt = Adam(lr, beta1=b1, beta2=b2, eps=eps)
+    expected = {k: v.copy() for k, v in m.params.items()}
+    mean = {k: np.zeros_like(v) for k, v in expected.items()}
+    square = {k: np.zeros_like(v) for k, v in expected.items()}
+    first, first_params = m.total_loss(X, Y), {k: v.copy() for k, v in m.params.items()}
+    for t in (1, 2):
+        dense = m.loss_and_gradients(X, Y)[1]
         _, grads = m.loss_and_gradients(X, Y, sparse=True)
         opt.step(m.params, grads)
-    assert m.total_loss(X, Y) < 0.7 * first
+        for k, g in dense.items():
+            mean[k] = b1 * mean[k] + (1 - b1) * g
+            square[k] = b2 * square[k] + (1 - b2) * g ** 2
+            expected[k] -= lr * (mean[k] / (1 - b1 ** t)) / (np.sqrt(square[k] / (1 - b2 ** t)) + eps)
+        for k, v in m.params.items():
+            np.testing.assert_allclose(v, expected[k], rtol=1e-12, atol=1e-14, err_msg=f"step {t}: {k}")
+        if t == 1:  # m_hat / sqrt(v_hat) = sign(g): every entry with a gradient moved by lr
+            assert np.abs(m.params["W_out"] - first_params["W_out"]).max() == pytest.approx(lr, rel=1e-6)
+    assert m.total_loss(X, Y) < first
 
 
 def tutorial_twin(fast, cell_model):

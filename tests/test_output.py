@@ -320,9 +320,34 @@ def test_class_softmax_bound_covers_every_token_and_word_of_a_class(rng):
 
 
 @pytest.mark.parametrize("softmax", ["class", "full"])
-def test_class_softmax_models_hold_blas_to_one_thread_for_the_whole_step(rng, monkeypatch, softmax):
-    # the recurrence's small products run one-threaded with the class softmax (as its class loop
-    # does), and keep BLAS's own threads with the full softmax and the default threads = 1
+def test_loss_and_gradients_do_not_depend_on_blas_threads_or_output_workers(rng, softmax):
+    # the result the thread policy must not change: BLAS at 1 or 2 threads, 1 to 3 output workers
+    # (softmax_rows = 4, so the full softmax's rows really are split among the workers)
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    X = [rng.integers(0, 20, n) for n in (5, 3, 7, 2, 6)]
+    options = {"num_classes": 4} if softmax == "class" else {}
+    makers = [lambda: FastRNN(20, 4, seed=0, softmax=softmax, dtype=np.float64, **options),
+              lambda: LanguageModel(20, 4, cell="gru", seed=0, softmax=softmax, dtype=np.float64, **options)]
+    for make in makers:
+        results = []
+        for blas, workers in [(1, 1), (2, 1), (2, 2), (2, 3)]:
+            m = make()
+            m.softmax_rows, m.threads = 4, workers
+            with threadpoolctl.threadpool_limits(blas, user_api="blas"):
+                results.append(m.loss_and_gradients(X, X))
+        loss, grads = results[0]
+        for other_loss, other_grads in results[1:]:
+            assert other_loss == pytest.approx(loss, rel=1e-12)
+            for name, g in grads.items():
+                np.testing.assert_allclose(other_grads[name], g, rtol=1e-10, atol=1e-13, err_msg=name)
+
+
+@pytest.mark.parametrize("softmax", ["class", "full"])
+def test_thread_policy_class_softmax_steps_hold_blas_to_one_thread_full_softmax_steps_do_not(rng, monkeypatch,
+                                                                                             softmax):
+    # the policy itself (a speed choice, see output.threads_held): the recurrence's small products run
+    # one-threaded with the class softmax (as its class loop does), and keep BLAS's own threads with
+    # the full softmax and the default threads = 1; the test above checks it changes no result
     threadpoolctl = pytest.importorskip("threadpoolctl")
     from rnnlm.models import fast
     from rnnlm.models import language_model as models

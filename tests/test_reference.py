@@ -8,6 +8,7 @@ import pytest
 from rnnlm.errors import ConfigError
 from rnnlm.nn.gradcheck import check_gradients, numerical_gradient
 from rnnlm.models.reference import RNNNumpy
+from rnnlm.nn.numerics import softmax
 
 
 def random_sentence(rng, C, T):
@@ -203,16 +204,41 @@ def test_initial_loss_is_close_to_log_c():
     assert model.calculate_loss(X, Y) == pytest.approx(np.log(C), abs=0.02)
 
 
-def test_sgd_lowers_the_loss_on_a_small_corpus(rng):
-    C = 20
-    model = RNNNumpy(C, 8, seed=0)
-    X = [rng.integers(0, C, 6) for _ in range(10)]
-    Y = [np.roll(x, -1) for x in X]
-    before = model.calculate_loss(X, Y)
-    for _ in range(30):
-        for x, y in zip(X, Y):
-            model.sgd_step(x, y, 0.05)
-    assert model.calculate_loss(X, Y) < 0.7 * before
+def test_each_state_follows_the_recurrence_and_a_later_loss_depends_on_an_earlier_word():
+    # the log C check above passes with a broken recurrence (W ignored, W^T for W): here every
+    # s_t = tanh(U[:, x_t] + W s_{t-1}) by hand, with H = 3 and a W that is not symmetric
+    model = RNNNumpy(6, 3, seed=2)
+    assert not np.allclose(model.W, model.W.T)
+    x, y = np.array([1, 4, 0, 2, 5]), np.array([4, 0, 2, 5, 1])
+    o, s = model.forward_propagation(x)
+    prev = np.zeros(3)
+    for t, word in enumerate(x):
+        prev = np.tanh(model.U[:, word] + model.W @ prev)
+        np.testing.assert_allclose(s[t], prev, rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(o[t], softmax(model.V @ prev), rtol=1e-13)
+
+    def loss_at_step_3(x):  # the model is causal: the prefix of 4 words minus the prefix of 3
+        return model.calculate_total_loss([x[:4]], [y[:4]]) - model.calculate_total_loss([x[:3]], [y[:3]])
+    changed = x.copy()
+    changed[0] = 3
+    assert abs(loss_at_step_3(changed) - loss_at_step_3(x)) > 1e-4
+
+
+def test_sgd_step_is_theta_minus_rate_times_the_gradient(rng):
+    # truncation beyond the sentence length is full BPTT, so the gradient is the finite-difference
+    # gradient of the sentence's loss, computed here without bptt
+    C, rate = 20, 0.05
+    model = RNNNumpy(C, 8, bptt_truncate=10, seed=0)
+    x = rng.integers(0, C, 6)
+    y = np.roll(x, -1)
+    loss_sum = lambda: model.calculate_total_loss([x], [y])  # noqa: E731
+    before, loss_before = {k: v.copy() for k, v in model.params.items()}, loss_sum()
+    gradient = {k: numerical_gradient(loss_sum, v, h=1e-6) for k, v in model.params.items()}
+    model.sgd_step(x, y, rate)
+    for k, g in gradient.items():
+        assert np.abs(g).max() > 1e-3, k
+        np.testing.assert_allclose(model.params[k], before[k] - rate * g, rtol=1e-7, atol=1e-9, err_msg=k)
+    assert loss_sum() < loss_before
 
 
 @pytest.mark.parametrize("kwargs, message", [

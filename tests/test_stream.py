@@ -77,11 +77,31 @@ def test_window_gradients_stop_at_the_window_start(cell):
     assert loss == pytest.approx(model.window_loss(X, Y, state)[0], rel=1e-12)
     report = check_gradients(lambda: model.window_loss(X, Y, state)[0], model.params, grads, threshold=1e-5)
     assert report, str(report)
-    # next_state is detached: changing it does not touch the model or the caches of a later call
-    before = model.window_loss(X, Y, next_state)[0]
-    next_state[0][0][...] += 0  # plain arrays
+    # next_state is detached: it is the caller's own arrays, sharing memory with nothing the model
+    # keeps or was given (its parameters, the state passed in), so changing it changes nothing else
     assert all(isinstance(s, np.ndarray) for layer in next_state for s in layer)
-    assert model.window_loss(X, Y, next_state)[0] == before
+    kept_params = {k: v.copy() for k, v in model.params.items()}
+    kept_state = [[s.copy() for s in layer] for layer in state]
+    kept_next = [[s.copy() for s in layer] for layer in next_state]
+    before = model.window_loss(X, Y, state)[0]
+    for layer in next_state:
+        for s in layer:
+            s += 0.25
+    for name, value in kept_params.items():
+        np.testing.assert_array_equal(model.params[name], value, err_msg=name)
+    for layer, kept in zip(state, kept_state):
+        for s, k in zip(layer, kept):
+            np.testing.assert_array_equal(s, k)
+    # the next calls from the same state are unaffected (same loss, same next state), and they do not
+    # write into the state the caller holds (no buffer shared between calls)
+    again_loss, _, again_next = model.window_loss_and_gradients(X, Y, state)
+    assert again_loss == loss and model.window_loss(X, Y, state)[0] == before
+    for layer, kept, held in zip(again_next, kept_next, next_state):
+        for s, k, h in zip(layer, kept, held):
+            np.testing.assert_array_equal(s, k)
+            np.testing.assert_array_equal(h, k + 0.25)
+    # and the change was real: continuing from the changed state gives a different loss
+    assert model.window_loss(X, Y, next_state)[0] != model.window_loss(X, Y, kept_next)[0]
 
 
 # --------------------------------------------------------------------- the command line

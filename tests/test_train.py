@@ -89,12 +89,21 @@ def test_plateau_rule_acts_on_a_real_plateau_with_noise():
 
 # --------------------------------------------------------------------- train_with_sgd
 
-def test_train_with_sgd_lowers_the_loss_and_returns_pairs(rng):
+def test_train_with_sgd_is_the_tutorials_loop_and_returns_pairs(rng):
     X, Y = patterned_corpus(rng, sentences=15)
     model = RNNNumpy(C, H, seed=0)
     seen = []
     history = train_with_sgd(model, X, Y, learning_rate=0.05, nepoch=6, evaluate_loss_after=2,
                              callback=seen.append)
+    # the same run written out: every sentence in order, theta -= rate * bptt, the rate of the last evaluation
+    twin = RNNNumpy(C, H, seed=0)
+    for epoch in range(6):
+        rate = history[epoch // 2].learning_rate
+        for x, y in zip(X, Y):
+            for p, g in zip((twin.U, twin.V, twin.W), twin.bptt(x, y)):
+                p -= rate * g
+    for k in "UVW":
+        np.testing.assert_allclose(model.params[k], twin.params[k], rtol=1e-12, atol=1e-14, err_msg=k)
     # evaluations before epochs 0, 2, 4 and after the last
     assert [h.epoch for h in history] == [0, 2, 4, 6]
     assert [n for n, _ in history] == [0, 30, 60, 90]

@@ -68,11 +68,8 @@ def _safetensors_numpy():
 # --------------------------------------------------------------------- the torch module's shape
 
 def _config_of(model):
-    """The model's `ModelConfig`; `RNNNumpy` has none, so it is read from its sizes."""
+    """The model's `ModelConfig` (every model has one, `RNNNumpy` included); anything else cannot be exported."""
     config = getattr(model, "config", None)
-    if config is None and {"U", "V", "W"} == set(getattr(model, "params", {})):
-        config = ModelConfig(vocab_size=model.word_dim, hidden_size=model.hidden_dim,
-                             bptt_truncate=model.bptt_truncate, cell="rnn")
     if not isinstance(config, ModelConfig):
         raise ConfigError(f"{type(model).__name__} has no PyTorch form, so it cannot be exported to safetensors")
     return config

@@ -12,8 +12,8 @@ FastRNN is a thin adapter: it owns U, V, W and their tutorial orientation, and n
 What makes it fast lives in the modules every model shares, in the order the time is spent:
 
 1. Output layer: `rnnlm.nn.output` with W = V^T. The M real tokens' states form one (M, H)
-   matrix and the three C x H products (logits, dV, dS) run as float32 GEMMs over chunks of
-   rows; exp is computed as exp2; the softmax is never normalised explicitly (its row sums
+   matrix and the three C x H products (logits, dV, dS) run as GEMMs in the model's dtype
+   (float32 by default, float64 for gradient checks) over chunks of rows; exp is computed as exp2; the softmax is never normalised explicitly (its row sums
    come out of the dS product as an extra column); the max-shift is skipped only when a
    bound proves exp cannot overflow; with threads > 1 the chunks run in a thread pool. Or the
    class-based softmax, with class weights V_class (K, H).

@@ -106,8 +106,12 @@ class LanguageModel(PackedModel):
     words' corpus counts that bin them into classes (None: a frequency-sorted vocabulary is
     assumed); seed; dtype (float32 for training, float64 for checks); threads: output-layer
     workers (1: the plain loop; 0: one per core; see `ComputeConfig`).
-    Initialisation follows torch: recurrent and output weights U(-1/sqrt(H), 1/sqrt(H)),
-    the embedding N(0, 1) scaled by 1/sqrt(E), the output bias 0, so the first loss per word is about log C.
+    Initialisation: every recurrent-layer parameter (weights and biases, and the peephole weights)
+    and the output and class weights are U(-1/sqrt(H), 1/sqrt(H)), as torch initialises nn.RNN /
+    nn.GRU / nn.LSTM and nn.Linear weights. Two choices differ from torch: the embedding is
+    N(0, 1) scaled by 1/sqrt(E) (torch's nn.Embedding: N(0, 1) unscaled) and the output and class
+    biases are 0 (torch's nn.Linear: U(-1/sqrt(H), 1/sqrt(H))), so the first logits are small and
+    the first loss per word is about log C.
     """
 
     def __init__(self, vocab_size, hidden_size, cell="rnn", num_layers=1, embed_size=None, bptt_truncate=None,

@@ -1,9 +1,13 @@
-"""Ragged sentences -> padded, masked minibatches, and length-bucketed batch order.
+"""Batch order and batch arithmetic for ragged sentences: length-bucketed batches, per-key row sums, word counts.
 
-Letters: N sentences in a batch, T the longest of them. A mask entry is 1 for a
-real token and 0 for padding; every loss and gradient is multiplied by it, so
-padding never changes a result. Sentences stay a list of int arrays throughout
-(never a ragged object array, which NumPy >= 1.24 refuses to build).
+The models never pad: every batch is packed (`rnnlm.nn.sequence.Packing`: sorted by length,
+time-major, only real tokens computed), so there is no mask anywhere in the library. This
+module gives the order batches come in (`bucketed_batches`, similar lengths together), the
+sparse sum behind every embedding / U gradient (`segment_sum`), and the per-word denominator
+(`num_targets`). `pad_batch` (padded (N, T) arrays and a 0/1 mask) is no longer used by the
+library; it stays for code outside it that wants dense arrays (examples/train_ddp.py).
+Sentences stay a list of int arrays throughout (never a ragged object array, which
+NumPy >= 1.24 refuses to build).
 """
 
 import numpy as np
@@ -37,7 +41,7 @@ def bucketed_batches(lengths, batch_size, rng=None, bucket=True):
 
     lengths: (S,) int sentence lengths. With `bucket`, sentences are shuffled, sorted
     by length within windows of 50 batches, cut into batches, and the batches shuffled:
-    little padding, yet a different mix every epoch. Returns a list of (B,) int index arrays.
+    a packed batch's steps stay nearly full (few sequences end early), yet a different mix every epoch. Returns a list of (B,) int index arrays.
     """
     lengths = np.asarray(lengths)
     order = np.arange(len(lengths)) if rng is None else rng.permutation(len(lengths))

@@ -1,7 +1,12 @@
-"""Numerically stable softmax, log-softmax, cross-entropy, sigmoid and perplexity, and the rule for a valid parameter value.
+"""Numerically stable elementwise and last-axis functions, and the rule for a valid parameter value.
 
-All functions are pure and work along the last axis, so the same code serves one
-time step (C,), one sentence (T, C) or a batch (N, T, C).
+What this module owns: the plain, stable definitions of softmax, log-softmax, cross-entropy,
+sigmoid and perplexity, and `parameter_fault` (with MAX_PARAMETER_MAGNITUDE), the one test of a
+valid parameter array. They are pure and work along the last axis, so the same code serves one
+time step (C,), one sentence (T, C) or a batch (N, T, C). They are the readable forms that
+`rnnlm.models.reference`, the Tree-LSTM, the cells (sigmoid) and the tests use; they are not the
+models' output layer: `rnnlm.nn.output` builds that on `log_softmax` with its own chunked,
+unnormalised exp2 computation of the softmax cross-entropy and its gradients.
 """
 
 import math

@@ -1,8 +1,12 @@
 """The output layer of every model: softmax cross-entropy over the vocabulary, full or class-based.
 
-This module is the only home of the output layer's loss and gradients; `FastRNN` (logits
-V s_t, V (C, H)) and `LanguageModel` (logits h W_out + b_out, W_out (H, C)) both call it.
-`rnnlm.models.reference.RNNNumpy` keeps its own loop-by-loop copy as the oracle the tests use.
+What this module owns: the output layers built on `rnnlm.nn.numerics` (the full softmax
+cross-entropy with its gradients, the class-based softmax, their scores for generation, the
+word classes) and the thread policy they run under. The stable elementwise functions
+themselves (softmax, log_softmax, cross_entropy) live in `rnnlm.nn.numerics`. `FastRNN` (logits
+V s_t, V (C, H)), `LanguageModel` (logits h W_out + b_out, W_out (H, C)) and the Tree-LSTM's
+node classifier call the layers here; `rnnlm.models.reference.RNNNumpy` keeps its own
+loop-by-loop loss on `numerics.softmax` / `cross_entropy` as the oracle the tests use.
 
 Letters: M tokens (rows of h), H hidden units, C vocabulary size, K classes. Row vectors:
 
@@ -12,7 +16,8 @@ Letters: M tokens (rows of h), H hidden units, C vocabulary size, K classes. Row
 
 Full softmax, `softmax_cross_entropy`: what makes it fast, in the order the time is spent.
 
-1. The three C x H products (logits, dW, dh) run as float32 matrix multiplies over chunks of
+1. The three C x H products (logits, dW, dh) run as matrix multiplies in h's dtype (float32
+   when training, float64 in gradient checks; W is cast to it) over chunks of
    `rows` tokens, so memory is bounded by rows x C. Only two other passes touch a chunk's
    (m, C) block: one exp, and the gather of the target logits.
 2. The softmax is never normalised explicitly. With E = exp(logits) and z = E 1,
@@ -23,7 +28,7 @@ Full softmax, `softmax_cross_entropy`: what makes it fast, in the order the time
    and m entries of the block (E - z onehot(y), before the dW product); and
    z comes out of the dh product as an extra column: E [W^T | 1] (the fused sums). With a
    bias, db comes out of the dW product the same way: [h | 1]^T (E / z).
-3. exp(x) is computed as exp2(log2(e) x), which NumPy runs about 2.5x faster in float32;
+3. exp(x) is computed as exp2(log2(e) x), which NumPy runs about 2.5x faster (measured in float32);
    log2(e) is folded into the weights once per call.
 4. The max-subtraction pass of a stable softmax is skipped only when a bound on |logits|
    (largest column norm of W times largest row norm of h, plus the largest |b|) proves exp
