@@ -12,6 +12,7 @@ from rnnlm.io import checkpoint as ckpt
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.errors import ModelFileError
 from rnnlm.models.fast import FastRNN
+from rnnlm.models.language_model import LanguageModel
 from rnnlm.nn.optim import make_optimizer
 from rnnlm.training.loop import EpochRecord, TrainingState
 from rnnlm.data.vocab import Vocabulary
@@ -40,8 +41,12 @@ def _state(model):
     return TrainingState(epoch=2, learning_rate=0.005, history=[record], previous_loss=2.75,
                          optimizer_state={k: np.array(v) for k, v in optimizer.state_dict().items()},
                          schedule={"smoothed": 2.8, "best": 2.75, "bad_evaluations": 1}, batch=3,
-                         carry={"h": np.linspace(-0.5, 0.5, 12).reshape(2, 6).astype(np.float32)},
+                         carry=_carry() if isinstance(model, LanguageModel) else {},
                          best_epoch=1, best_loss=2.7, data={"fingerprint": "abc123", "sentences": 3})
+
+
+def _carry():
+    return {"0/0": np.linspace(-0.5, 0.5, 12).reshape(2, 6).astype(np.float32)}  # layer 0, part 0: (streams, H)
 
 
 def _is_default(f, value):
@@ -63,13 +68,15 @@ def _assert_same_field(name, got, want):
         assert got == want, name
 
 
-def test_round_trip_keeps_everything(tmp_path, model, vocab):
+def test_round_trip_keeps_everything(tmp_path, vocab):
+    # a LanguageModel: the one kind that carries stream state, so every TrainingState field can be set
+    model = LanguageModel(len(vocab), 6, bptt_truncate=3, seed=1)
     path = tmp_path / "m.npz"
     state = _state(model)
     train_config = TrainConfig(epochs=5, optimizer="adam", learning_rate=0.01, seed=3)
     ckpt.save_model(path, model, vocab, level="word", train_config=train_config, state=state)
     loaded = ckpt.load_model(path)
-    assert loaded.kind == "fast-rnn" and loaded.level == "word"
+    assert loaded.kind == "language-model" and loaded.level == "word"
     assert loaded.model.config == model.config
     for name, value in model.params.items():
         np.testing.assert_array_equal(loaded.model.params[name], value)
@@ -270,3 +277,11 @@ def test_saving_does_not_need_a_file_name_ending_in_npz(tmp_path, model, vocab):
     ckpt.save_model(path, model, vocab)
     assert path.is_file() and not (tmp_path / "model.npz").exists()
     assert ckpt.load_model(path).vocabulary == vocab
+
+
+def test_the_writer_refuses_carried_state_the_reader_would_refuse(tmp_path, model, vocab):
+    """One rule for stream state: a FastRNN carries none, so a state holding some is not written."""
+    state = dataclasses.replace(_state(model), carry=_carry())
+    with pytest.raises(ModelFileError, match="carries no stream state; nothing was written"):
+        ckpt.save_model(tmp_path / "m.npz", model, vocab, state=state)
+    assert not (tmp_path / "m.npz").exists()

@@ -157,6 +157,7 @@ def save_model(path, model, vocabulary, level="word", data_config=None, train_co
     training = state.to_dict() if state is not None else {"metadata": None, "arrays": {}}
     if not include_optimizer:
         training["arrays"] = {}
+    _check_carry(training["arrays"], config, kind_of(model), path)
     params = _stored_params(model.params, path, param_dtype)
     from rnnlm.version import __version__
     metadata = {
@@ -180,6 +181,17 @@ def save_model(path, model, vocabulary, level="word", data_config=None, train_co
     }
     extra = {"output/word_class": model.classes.word_class} if getattr(model, "classes", None) is not None else {}
     _write_archive(path, metadata, params, vocabulary, training["arrays"], extra)
+
+
+def _check_carry(arrays, config, kind, path):
+    """Refuse to write carried stream state the reader would refuse (`_carry_fault`, the one rule for both)."""
+    from rnnlm.training.loop import CARRY_PREFIX
+    for key, value in arrays.items():
+        if key.startswith(CARRY_PREFIX):
+            fault = _carry_fault(key[len(CARRY_PREFIX):], np.shape(value), config, kind)
+            if fault:
+                raise ModelFileError(f"carried state {key!r} has shape {np.shape(value)}: {fault}; "
+                                     f"nothing was written to {path}")
 
 
 def _stored_params(model_params, path, param_dtype=None):
