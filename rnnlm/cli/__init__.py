@@ -1144,15 +1144,8 @@ def cmd_trees_evaluate(args):
 
 def _labelled(tree, probs):
     """The tree with each node's predicted label, as brackets; probs in post-order."""
-    position = iter(range(len(probs)))
-
-    def visit(node):
-        if node.is_leaf:
-            return f"({int(probs[next(position)].argmax())} {node.word})"
-        inner = f"{visit(node.left)} {visit(node.right)}"
-        return f"({int(probs[next(position)].argmax())} {inner})"
-
-    return visit(tree)
+    predicted = {id(node): int(p.argmax()) for node, p in zip(tree.postorder(), probs)}
+    return tree.bracketed(lambda node: predicted[id(node)])
 
 
 def cmd_trees_predict(args):
