@@ -137,3 +137,94 @@ def test_predict_a_2000_word_sentence_right_branching(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert "binary:" in out[0]
     assert out[1].count("(") == 2 * 2000 - 1 and out[1].endswith(")" * 2000)
+
+
+# --------------------------------------------------------------------- one-line corpora
+
+import tracemalloc  # noqa: E402
+
+from rnnlm.config import MAX_SENTENCE_LENGTH, DataConfig  # noqa: E402
+from rnnlm.data.corpus import load_corpus, training_pairs  # noqa: E402
+from rnnlm.errors import ConfigError  # noqa: E402
+from rnnlm.models.fast import FastRNN  # noqa: E402
+from rnnlm.data.text import read_text_file  # noqa: E402
+from rnnlm.training.loop import train  # noqa: E402
+from rnnlm.config import TrainConfig  # noqa: E402
+
+
+def peak_bytes(function):
+    tracemalloc.start()
+    try:
+        result = function()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_reading_a_small_file_allocates_about_its_size(tmp_path):
+    path = tmp_path / "small.txt"
+    path.write_text("a line of text\n" * 1000, encoding="utf-8")
+    text, peak = peak_bytes(lambda: read_text_file(path))
+    assert text == "a line of text\n" * 1000
+    assert peak < 1 << 20  # not the 2 GiB read limit
+
+
+def test_training_pairs_cut_long_sentences_into_pieces():
+    vocab = Vocabulary.build([["a", "b", "c"]], vocabulary_size=10)
+    sentences = [list("abcabcabca"), ["a", "b"]]  # 10 words: the pair predicts 11 tokens
+    X, Y = training_pairs(sentences, vocab, max_length=4)
+    assert [len(x) for x in X] == [4, 4, 3, 3] and [len(y) for y in Y] == [4, 4, 3, 3]
+    whole_x, whole_y = training_pairs(sentences[:1], vocab)  # the uncut pair, computed without a limit
+    np.testing.assert_array_equal(np.concatenate(X[:3]), whole_x[0])
+    np.testing.assert_array_equal(np.concatenate(Y[:3]), whole_y[0])
+    assert X[0][0] == vocab.start_index and Y[2][-1] == vocab.end_index
+    assert vocab.start_index not in np.concatenate(X[1:3]) and vocab.end_index not in np.concatenate(Y[:2])
+    X4, _ = training_pairs(sentences, vocab, max_length=11)  # exactly the limit: not cut
+    assert [len(x) for x in X4] == [11, 3]
+
+
+def test_a_200k_character_line_is_cut_and_trains_in_bounded_memory(tmp_path):
+    rng = np.random.default_rng(0)
+    line = "".join(rng.choice(list("abcdefgh "), size=200_000))
+    path = tmp_path / "one-line.txt"
+    path.write_text(line + "\n", encoding="utf-8")
+    corpus, peak = peak_bytes(lambda: load_corpus(path, level="char", vocabulary_size=20))
+    assert peak < 200 * 2**20, f"{peak / 2**20:.0f} MiB to prepare the data"
+    assert max(len(x) for x in corpus.X) == MAX_SENTENCE_LENGTH and len(corpus.X) == 201
+    assert corpus.num_tokens == len(line.strip()) + 1
+    assert corpus.report.split_sentences == 1 and corpus.report.pieces == 201
+    assert "1 sentence longer than 1,000 tokens was cut into 201 pieces" in corpus.report.lines()[1]
+    model = FastRNN(len(corpus.vocabulary), 8, seed=0)
+    before = model.params["U"].copy()
+    config = TrainConfig(epochs=1, batch_size=16, valid_fraction=0.0)
+    state, step_peak = peak_bytes(lambda: train(model, corpus.X[:16], corpus.Y[:16], config))
+    assert state.epoch == 1 and np.isfinite(state.history[0].train_loss)
+    assert not np.array_equal(before, model.params["U"])
+    assert step_peak < 200 * 2**20
+
+
+def test_cli_train_reports_the_cut_sentences(tmp_path, capsys):
+    words = " ".join(f"w{k % 13}" for k in range(1500))
+    path = tmp_path / "long.txt"
+    path.write_text(f"{words}\nshort line here .\n", encoding="utf-8")
+    assert main(["train", str(path), "--out", str(tmp_path / "m.npz"), "--epochs", "1", "--hidden", "4",
+                 "--vocab-size", "20", "--max-sentence-length", "400", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "1 sentence longer than 400 tokens was cut into 4 pieces of at most 400 (--max-sentence-length)." in out
+    saved = checkpoint.load_model(tmp_path / "m.npz")
+    assert saved.data_config.max_sentence_length == 400
+    # the pieces are the data: --resume keeps them (changing the bound would train on other sequences)
+    assert main(["train", str(path), "--out", str(tmp_path / "m.npz"), "--epochs", "2", "--resume",
+                 "--max-sentence-length", "300", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnnlm: error: --max-sentence-length cannot change on --resume") and err.count("\n") == 1
+
+
+def test_a_bad_max_sentence_length_is_one_line(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="max sentence length"):
+        DataConfig(max_sentence_length=0)
+    path = tmp_path / "c.txt"
+    path.write_text("a b c .\n", encoding="utf-8")
+    assert main(["train", str(path), "--out", str(tmp_path / "m.npz"), "--max-sentence-length", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == "rnnlm: error: max sentence length must be a positive integer, got 0\n"
