@@ -32,6 +32,11 @@ MAX_VOCABULARY_SIZE = 1 << 22
 MAX_HIDDEN_SIZE = 1 << 14
 MAX_EMBED_SIZE = 1 << 14
 MAX_LAYERS = 64
+# Longest sequence one training pair may be (tokens predicted): a longer sentence is cut into pieces
+# of this length (rnnlm.data.corpus.training_pairs). A batch is padded to its longest pair and the
+# forward keeps every step's states, so without a bound one 1M-token line (a file with no sentence
+# ends) asked for gigabytes: 16 sentences padded to 1M steps x H units.
+MAX_SENTENCE_LENGTH = 1000
 
 CELLS = ("rnn", "gru", "lstm", "jordan")
 LEVELS = ("word", "char")
@@ -109,6 +114,9 @@ class DataConfig(_Config):
         addresses, and never prints one. Ignored at character level.
     stream: read the corpus as one continuous token stream (newlines kept as tokens)
         instead of separate sentences; see rnnlm.training.stream.
+    max_sentence_length: a sentence predicting more tokens than this (its words + SENTENCE_END)
+        is cut into consecutive pieces of at most this many, each read from the zero state;
+        the corpus report says how many were cut. Bounds a batch's memory (see MAX_SENTENCE_LENGTH).
     """
 
     vocabulary_size: int = 8000
@@ -116,9 +124,11 @@ class DataConfig(_Config):
     level: str = "word"
     link_placeholders: bool = True
     stream: bool = False
+    max_sentence_length: int = MAX_SENTENCE_LENGTH
 
     def __post_init__(self):
         plain_numbers(self)
+        _positive_int("max sentence length", self.max_sentence_length)
         _require(is_int(self.vocabulary_size) and self.vocabulary_size >= MIN_VOCABULARY_SIZE,
                  f"vocabulary size must be at least {MIN_VOCABULARY_SIZE} (3 special tokens + 1 word), "
                  f"got {self.vocabulary_size!r}")

@@ -234,7 +234,8 @@ def _resume_configs(args, checkpoint):
 # options that decide which text is trained on, how it is split or laid out, or how the optimizer's
 # stored state is read: changing one on --resume would silently train a different run
 _FIXED_ON_RESUME = {"optimizer": "--optimizer", "seed": "--seed", "valid_fraction": "--valid-fraction",
-                    "max_records": "--max-records", "stream": "--stream", "seq_length": "--seq-length"}
+                    "max_records": "--max-records", "stream": "--stream", "seq_length": "--seq-length",
+                    "max_sentence_length": "--max-sentence-length"}
 
 
 def _refuse_resume_changes(args, checkpoint, base):
@@ -242,10 +243,11 @@ def _refuse_resume_changes(args, checkpoint, base):
     data = checkpoint.state.data if checkpoint.state is not None else {}
     stored = {"optimizer": base.optimizer, "seed": base.seed, "seq_length": base.seq_length,
               "valid_fraction": data.get("valid_fraction", base.valid_fraction),
-              "max_records": data.get("max_records"), "stream": checkpoint.data_config.stream}
+              "max_records": data.get("max_records"), "stream": checkpoint.data_config.stream,
+              "max_sentence_length": checkpoint.data_config.max_sentence_length}
     given = {"optimizer": args.optimizer, "seed": args.seed, "valid_fraction": args.valid_fraction,
              "max_records": args.max_records, "stream": True if args.stream else None,
-             "seq_length": args.seq_length}
+             "seq_length": args.seq_length, "max_sentence_length": args.max_sentence_length}
     fixed = dict(_FIXED_ON_RESUME)
     if checkpoint.data_config.stream:  # the number of parallel streams decides how the text is laid out
         fixed["batch_size"] = "--batch-size"
@@ -496,7 +498,8 @@ def _prepare_training_data(args, data_config, train_config, vocabulary):
     from rnnlm.data.corpus import load_corpus
     corpus = load_corpus(args.corpus, vocabulary_size=data_config.vocabulary_size, format=data_config.format,
                          level=data_config.level, vocabulary=vocabulary, max_records=args.max_records,
-                         link_placeholders=data_config.link_placeholders)
+                         link_placeholders=data_config.link_placeholders,
+                         max_sentence_length=data_config.max_sentence_length)
     fraction, why = (train_config.valid_fraction, "") if args.resume else \
         _valid_fraction(args, train_config, corpus.X, corpus.Y)
     X, Y, Xv, Yv = training.split_train_valid(corpus.X, corpus.Y, fraction, train_config.seed)
@@ -561,7 +564,8 @@ def cmd_evaluate(args):
         return _evaluate_stream(args, checkpoint)
     from rnnlm.data.corpus import load_corpus
     corpus = load_corpus(args.corpus, format=args.format, level=checkpoint.level, vocabulary=checkpoint.vocabulary,
-                         max_records=args.max_records, link_placeholders=checkpoint.data_config.link_placeholders)
+                         max_records=args.max_records, link_placeholders=checkpoint.data_config.link_placeholders,
+                         max_sentence_length=checkpoint.data_config.max_sentence_length)
     vocab = checkpoint.vocabulary
     for line in corpus.report.lines()[:2]:
         print(printable(line))
@@ -861,6 +865,9 @@ def build_parser():
                            "--batch-size parallel streams with the hidden state carried between windows")
     data.add_argument("--seq-length", type=int, metavar="T",
                       help="with --stream: tokens per window of truncated BPTT" + _d(TrainConfig, "seq_length"))
+    data.add_argument("--max-sentence-length", type=int, metavar="N",
+                      help="cut longer sentences into pieces of N tokens (a batch is padded to its longest)"
+                           + _d(DataConfig, "max_sentence_length"))
     model = p.add_argument_group("model")
     model.add_argument("--cell", choices=CELLS, help="recurrent cell" + _d(ModelConfig, "cell"))
     model.add_argument("--hidden", dest="hidden_size", type=int, metavar="H",
@@ -1144,15 +1151,8 @@ def cmd_trees_evaluate(args):
 
 def _labelled(tree, probs):
     """The tree with each node's predicted label, as brackets; probs in post-order."""
-    position = iter(range(len(probs)))
-
-    def visit(node):
-        if node.is_leaf:
-            return f"({int(probs[next(position)].argmax())} {node.word})"
-        inner = f"{visit(node.left)} {visit(node.right)}"
-        return f"({int(probs[next(position)].argmax())} {inner})"
-
-    return visit(tree)
+    predicted = {id(node): int(p.argmax()) for node, p in zip(tree.postorder(), probs)}
+    return tree.bracketed(lambda node: predicted[id(node)])
 
 
 def cmd_trees_predict(args):

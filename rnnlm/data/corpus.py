@@ -31,12 +31,21 @@ class CorpusReport:
     least_frequent_count: int
     unknown_fraction: float
     sentence_splitter: str
+    split_sentences: int = 0          # sentences longer than max_sentence_length, cut into pieces
+    max_sentence_length: int | None = None
+    pieces: int = 0                   # the training pairs those sentences became
 
     def lines(self):
         kind = "comments" if self.format == "reddit-csv" else "lines"
+        parsed = f"Parsed {self.sentences} sentences ({self.sentence_splitter})."
+        if self.split_sentences:
+            one = self.split_sentences == 1
+            parsed += (f" {self.split_sentences:,} sentence{'' if one else 's'} longer than "
+                       f"{self.max_sentence_length:,} tokens {'was' if one else 'were'} cut into {self.pieces:,} "
+                       f"pieces of at most {self.max_sentence_length:,} (--max-sentence-length).")
         return [
             f"Read {self.documents} {kind} from {self.path}.",
-            f"Parsed {self.sentences} sentences ({self.sentence_splitter}).",
+            parsed,
             f"Found {self.unique_tokens} unique words tokens.",
             f"Using vocabulary size {self.vocabulary_size}.",
             f"The least frequent word in our vocabulary is '{self.least_frequent_word}' "
@@ -52,7 +61,8 @@ class CorpusReport:
 class Corpus:
     """Training pairs with the vocabulary that encoded them.
 
-    X, Y: lists of (T_n,) int64 arrays (sentence n's inputs and next-token targets).
+    X, Y: lists of (T_n,) int64 arrays (pair n's inputs and next-token targets): one pair per
+        sentence, or several for a sentence longer than the maximum length (`training_pairs`).
     sentences: the token lists before encoding (without start/end markers).
     """
 
@@ -68,46 +78,63 @@ class Corpus:
         return sum(len(y) for y in self.Y)
 
 
-def training_pairs(sentences, vocabulary):
-    """Token lists -> (X, Y): encode each with start/end markers, X = s[:-1], Y = s[1:]."""
+def training_pairs(sentences, vocabulary, max_length=None):
+    """Token lists -> (X, Y): encode each with start/end markers, X = s[:-1], Y = s[1:].
+
+    max_length: a sentence whose pair is longer (more than max_length - 1 words) is cut into
+    consecutive pieces X[i:i + max_length], Y[i:i + max_length]: the first still reads
+    SENTENCE_START, the last still predicts SENTENCE_END, and no marker is invented between them.
+    """
     X, Y = [], []
     for tokens in sentences:
         encoded = vocabulary.encode_sentence(tokens)
-        X.append(encoded[:-1])
-        Y.append(encoded[1:])
+        x, y = encoded[:-1], encoded[1:]
+        if max_length is None or len(x) <= max_length:
+            X.append(x)
+            Y.append(y)
+        else:
+            for start in range(0, len(x), max_length):
+                X.append(x[start:start + max_length].copy())
+                Y.append(y[start:start + max_length].copy())
     return X, Y
 
 
 def load_corpus(path, vocabulary_size=8000, format="auto", level="word", vocabulary=None,
-                max_records=None, link_placeholders=DataConfig.link_placeholders):
+                max_records=None, link_placeholders=DataConfig.link_placeholders,
+                max_sentence_length=DataConfig.max_sentence_length):
     """Read, tokenize and encode a corpus file.
 
     vocabulary: encode with this existing Vocabulary (a model's) instead of building one;
         then `vocabulary_size` is ignored and DataError is raised if no token is known.
     max_records: use only the first this many comments/lines.
     link_placeholders: word level: links and r/, u/ paths become placeholder tokens.
+    max_sentence_length: longer sentences are cut into pieces of this many tokens (`training_pairs`).
     Returns a Corpus whose `report` holds the tutorial's figures.
     """
     config = DataConfig(vocabulary_size=vocabulary_size, format=format, level=level,
-                        link_placeholders=link_placeholders)
+                        link_placeholders=link_placeholders, max_sentence_length=max_sentence_length)
     documents, used_format = read_documents(path, config.format, max_records=max_records)
     return corpus_from_documents(documents, path=str(path), format=used_format, level=config.level,
                                  vocabulary_size=config.vocabulary_size, vocabulary=vocabulary,
-                                 link_placeholders=config.link_placeholders)
+                                 link_placeholders=config.link_placeholders,
+                                 max_sentence_length=config.max_sentence_length)
 
 
 def corpus_from_documents(documents, path="<text>", format="text", level="word",
-                          vocabulary_size=8000, vocabulary=None, link_placeholders=DataConfig.link_placeholders):
+                          vocabulary_size=8000, vocabulary=None, link_placeholders=DataConfig.link_placeholders,
+                          max_sentence_length=DataConfig.max_sentence_length):
     """Like `load_corpus` for documents already in memory (a list of str)."""
+    DataConfig(max_sentence_length=max_sentence_length)  # a bad bound fails before any work
     sentences, splitter = tokenize_documents(documents, level=level, link_placeholders=link_placeholders)
     if not sentences:
         raise DataError(f"{path} holds no sentences with any {'characters' if level == 'char' else 'words'}")
     built = vocabulary is None
     if built:
         vocabulary = Vocabulary.build(sentences, vocabulary_size)
-    X, Y = training_pairs(sentences, vocabulary)
+    X, Y = training_pairs(sentences, vocabulary, max_sentence_length)
     tokens = sum(len(s) for s in sentences)
-    unknown = sum(int((x[1:] == vocabulary.unknown_index).sum()) for x in X)
+    unknown = sum(int((y == vocabulary.unknown_index).sum()) for y in Y)  # every word once (SENTENCE_END is known)
+    split = sum(len(s) + 1 > max_sentence_length for s in sentences)
     if not built and unknown == tokens:
         raise DataError(f"no word of {path} is in the model's vocabulary; "
                         "evaluate on text in the language and style the model was trained on")
@@ -116,7 +143,8 @@ def corpus_from_documents(documents, path="<text>", format="text", level="word",
         path=str(path), format=format, documents=len(documents), sentences=len(sentences), tokens=tokens,
         unique_tokens=len({t for s in sentences for t in s}) + 2, vocabulary_size=len(vocabulary),
         least_frequent_word=word, least_frequent_count=count,
-        unknown_fraction=unknown / max(tokens, 1), sentence_splitter=splitter)
+        unknown_fraction=unknown / max(tokens, 1), sentence_splitter=splitter, split_sentences=split,
+        max_sentence_length=max_sentence_length, pieces=len(X) - (len(sentences) - split))
     return Corpus(X=X, Y=Y, vocabulary=vocabulary, sentences=sentences, report=report)
 
 

@@ -13,6 +13,7 @@ behind `nltk.word_tokenize`), which needs no data: "He left!" -> he, left, !
 import codecs
 import csv
 import io
+import os
 import re
 import stat
 from pathlib import Path
@@ -53,7 +54,12 @@ def read_text_file(path):
         if not stat.S_ISREG(path.stat().st_mode):  # checked before opening: opening a FIFO blocks
             raise DataError(f"{path} is not a regular file (a pipe or a device); save the corpus to a file first")
         with open(path, "rb") as handle:
-            raw = handle.read(MAX_CORPUS_BYTES + 1)
+            # read(n) allocates n bytes before reading: ask for what the file holds, not the 2 GiB limit
+            # (a 1 MB file would momentarily take 2 GiB); a size of 0 (/proc) or a file that grew reads on
+            size = os.fstat(handle.fileno()).st_size
+            raw = handle.read(min(size, MAX_CORPUS_BYTES) + 1)
+            if len(raw) > size:
+                raw += handle.read(MAX_CORPUS_BYTES + 1 - len(raw))
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(raw) > MAX_CORPUS_BYTES:

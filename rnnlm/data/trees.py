@@ -44,24 +44,58 @@ class Tree:
     def is_leaf(self):
         return self.word is not None
 
+    # Every walk below is a loop over an explicit stack, never a recursion: an SST-style
+    # right-branching tree of a few thousand words is as deep as it is long, past Python's
+    # recursion limit (1,000 by default).
+
+    def postorder(self):
+        """Every node, children before their parent, left subtree before right: the `EncodedTree` order."""
+        out, stack = [], [self]
+        while stack:
+            node = stack.pop()
+            out.append(node)
+            if not node.is_leaf:
+                stack.append(node.left)
+                stack.append(node.right)
+        out.reverse()  # (node, right..., left...) reversed is (left..., right..., node)
+        return out
+
     def leaves(self):
         """The tokens, left to right."""
-        if self.is_leaf:
-            return [self.word]
-        return self.left.leaves() + self.right.leaves()
+        return [node.word for node in self.postorder() if node.is_leaf]
 
     def num_nodes(self):
-        return 1 if self.is_leaf else 1 + self.left.num_nodes() + self.right.num_nodes()
+        return len(self.postorder())
 
     def height(self):
         """0 for a leaf, 1 + the taller child's height otherwise."""
-        return 0 if self.is_leaf else 1 + max(self.left.height(), self.right.height())
+        heights = []  # a stack of the finished subtrees' heights, in post-order
+        for node in self.postorder():
+            if node.is_leaf:
+                heights.append(0)
+            else:
+                right, left = heights.pop(), heights.pop()
+                heights.append(1 + max(left, right))
+        return heights[0]
+
+    def bracketed(self, label_of=None):
+        """The tree as brackets; label_of(node) gives the label printed (default: node.label, '?' when None)."""
+        if label_of is None:
+            label_of = lambda node: "?" if node.label is None else node.label  # noqa: E731
+        pieces, stack = [], [self]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                pieces.append(item)
+            elif item.is_leaf:
+                pieces.append(f"({label_of(item)} {item.word})")
+            else:
+                pieces.append(f"({label_of(item)} ")
+                stack.extend((")", item.right, " ", item.left))
+        return "".join(pieces)
 
     def __str__(self):
-        label = "?" if self.label is None else self.label
-        if self.is_leaf:
-            return f"({label} {self.word})"
-        return f"({label} {self.left} {self.right})"
+        return self.bracketed()
 
     __repr__ = __str__
 
@@ -107,57 +141,65 @@ def parse_tree(text, where="input"):
     tokens = _tokens(text)
     if not tokens:
         raise DataError(f"{where}: empty line where a bracketed tree was expected")
-    pos = 0
+    n = len(tokens)
 
     def fail(message, column=None):
         _fail(where, message, column)
 
-    def node():
-        nonlocal pos
-        if pos >= len(tokens):
+    pos = 0
+    open_nodes = []  # (label, column of its '(', children read so far): the inner nodes not yet closed
+    while True:  # read the node that starts at pos
+        if pos >= n:
             fail("the tree ends early: a '(' is not closed")
         tok, col = tokens[pos]
         if tok != "(":
             fail(f"expected '(' to start a node, found {tok!r}", col)
         pos += 1
-        if pos >= len(tokens) or tokens[pos][0] in "()":
+        if pos >= n or tokens[pos][0] in "()":
             fail("a node has no label: expected an integer 0-4 after '('", col)
         text_label, lcol = tokens[pos]
         if text_label not in ("0", "1", "2", "3", "4"):
             fail(f"label {text_label!r} is not an integer 0-4", lcol)
         label = int(text_label)
         pos += 1
-        if pos >= len(tokens):
+        if pos >= n:
             fail("the tree ends early: a '(' is not closed")
         tok, tcol = tokens[pos]
         if tok == ")":
             fail("a node has neither a token nor two children", tcol)
-        if tok != "(":  # a leaf: its token is all the text up to ')' (SST has one with a space: "8 1\\/2")
-            words = []
-            while pos < len(tokens) and tokens[pos][0] not in "()":
-                words.append(tokens[pos][0])
-                pos += 1
-            if pos >= len(tokens):
-                fail("the tree ends early: a '(' is not closed")
-            if tokens[pos][0] != ")":
-                fail(f"a leaf cannot have children: found '(' after {' '.join(words)!r}", tokens[pos][1])
+        if tok == "(":  # an inner node: read its children next
+            open_nodes.append((label, col, []))
+            continue
+        # a leaf: its token is all the text up to ')' (SST has one with a space: "8 1\\/2")
+        words = []
+        while pos < n and tokens[pos][0] not in "()":
+            words.append(tokens[pos][0])
             pos += 1
-            return Tree(label, word=" ".join(words))
-        left = node()
-        right = node() if pos < len(tokens) and tokens[pos][0] == "(" else None
-        if right is None:
-            fail("an inner node has one child; the trees must be binary", col)
-        if pos >= len(tokens):
+        if pos >= n:
             fail("the tree ends early: a '(' is not closed")
         if tokens[pos][0] != ")":
-            fail(f"an inner node has more than two children (found {tokens[pos][0]!r}); the trees must be binary",
-                 tokens[pos][1])
+            fail(f"a leaf cannot have children: found '(' after {' '.join(words)!r}", tokens[pos][1])
         pos += 1
-        return Tree(label, left=left, right=right)
-
-    tree = node()
+        done = Tree(label, word=" ".join(words))
+        while open_nodes:  # give the finished node to its parent; close every parent that now has two
+            parent_label, parent_col, children = open_nodes[-1]
+            children.append(done)
+            if len(children) == 1:
+                if pos < n and tokens[pos][0] == "(":
+                    break  # read the right child
+                fail("an inner node has one child; the trees must be binary", parent_col)
+            if pos >= n:
+                fail("the tree ends early: a '(' is not closed")
+            if tokens[pos][0] != ")":
+                fail(f"an inner node has more than two children (found {tokens[pos][0]!r}); the trees must be binary",
+                     tokens[pos][1])
+            pos += 1
+            open_nodes.pop()
+            done = Tree(parent_label, left=children[0], right=children[1])
+        else:
+            break  # the root is finished
     _expect_end(tokens, pos, where)
-    return tree
+    return done
 
 
 def read_trees(path):
@@ -178,45 +220,58 @@ def binarize(tokens, how="balanced"):
     if how not in BINARIZATIONS:
         raise DataError(f"unknown binarization {how!r}; choose one of {', '.join(BINARIZATIONS)}")
 
-    def build(lo, hi):
+    finished, todo = [], [(0, len(tokens), False)]  # (lo, hi, children done?): an explicit stack, no recursion
+    while todo:
+        lo, hi, children_done = todo.pop()
         if hi - lo == 1:
-            return Tree(None, word=tokens[lo])
-        mid = (lo + hi) // 2 if how == "balanced" else lo + 1
-        return Tree(None, left=build(lo, mid), right=build(mid, hi))
-
-    return build(0, len(tokens))
+            finished.append(Tree(None, word=tokens[lo]))
+        elif children_done:
+            right = finished.pop()
+            finished.append(Tree(None, left=finished.pop(), right=right))
+        else:
+            mid = (lo + hi) // 2 if how == "balanced" else lo + 1
+            todo.extend(((lo, hi, True), (mid, hi, False), (lo, mid, False)))
+    return finished[0]
 
 
 def parse_unlabelled(text, where="input"):
     """A label-less binary bracketing, leaves bare tokens: '((not bad) .)' -> Tree with labels None."""
     tokens = _tokens(text)
-    pos = 0
+    n = len(tokens)
 
     def fail(message, column=None):
         _fail(where, message, column)
 
-    def child():
-        nonlocal pos
-        if pos >= len(tokens):
+    pos = 0
+    open_nodes = []  # the children read so far of each '(' not yet closed
+    while True:  # read the child that starts at pos
+        if pos >= n:
             fail("the tree ends early: a '(' is not closed")
         tok, col = tokens[pos]
         pos += 1
         if tok == ")":
             fail("expected a word or '(' here, found ')'", col)
-        if tok != "(":
-            return Tree(None, word=tok)
-        left, right = child(), child()
-        if pos >= len(tokens):
-            fail("the tree ends early: a '(' is not closed")
-        if tokens[pos][0] != ")":
-            fail(f"a node has more than two children (found {tokens[pos][0]!r}); bracket words in pairs, "
-                 "e.g. ((not bad) .)", tokens[pos][1])
-        pos += 1
-        return Tree(None, left=left, right=right)
-
-    tree = child()
+        if tok == "(":
+            open_nodes.append([])
+            continue
+        done = Tree(None, word=tok)
+        while open_nodes:
+            children = open_nodes[-1]
+            children.append(done)
+            if len(children) == 1:
+                break  # read the second child
+            if pos >= n:
+                fail("the tree ends early: a '(' is not closed")
+            if tokens[pos][0] != ")":
+                fail(f"a node has more than two children (found {tokens[pos][0]!r}); bracket words in pairs, "
+                     "e.g. ((not bad) .)", tokens[pos][1])
+            pos += 1
+            open_nodes.pop()
+            done = Tree(None, left=children[0], right=children[1])
+        else:
+            break
     _expect_end(tokens, pos, where)
-    return tree
+    return done
 
 
 def tree_from_text(text, how="balanced"):
@@ -259,19 +314,17 @@ def encode_tree(tree, vocabulary):
     """Tree -> EncodedTree; unknown tokens become UNKNOWN_TOKEN, a missing label -1."""
     word, left, right, label = [], [], [], []
     unk = vocabulary.unknown_index
-
-    def visit(node):  # returns the node's position; children are written first
+    positions = []  # a stack of the finished subtrees' root positions
+    for node in tree.postorder():  # children are written before their parent
         if node.is_leaf:
             w, lft, rgt = vocabulary.word_to_index.get(node.word, unk), -1, -1
         else:
-            lft, rgt, w = visit(node.left), visit(node.right), -1
+            rgt, lft, w = positions.pop(), positions.pop(), -1
+        positions.append(len(word))
         word.append(w)
         left.append(lft)
         right.append(rgt)
         label.append(-1 if node.label is None else node.label)
-        return len(word) - 1
-
-    visit(tree)
     as_int = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
     return EncodedTree(as_int(word), as_int(left), as_int(right), as_int(label))
 

@@ -955,10 +955,28 @@ class TreeCheckpoint:
     metadata: dict
 
 
+def _check_tree_classes(num_classes, path):
+    """Refuse a Tree-LSTM whose classifier has other than the treebank's 5 labels.
+
+    TreeLSTMConfig allows any num_classes >= 2, but everything around the model is 5-class:
+    the tree reader accepts labels 0-4 only, `tree_train.evaluate` and `binary_prediction`
+    read p(0) + p(1) against p(3) + p(4) around the neutral 2, and `rnnlm trees predict` names
+    the five sentiments. A 3-class file crashed there (index 3), a 7-class one predicted names
+    it has none for; so such a file is neither written nor read."""
+    from rnnlm.data.trees import NUM_CLASSES
+    if num_classes != NUM_CLASSES:
+        raise ModelFileError(f"{path}: a Tree-LSTM with {num_classes} output classes; rnnlm trees uses the "
+                             f"{NUM_CLASSES} sentiment labels 0-4 only, so it cannot read this file "
+                             "(train one with 'rnnlm trees train')")
+
+
 def save_tree_model(path, model, vocabulary, train_config=None, training=None, optimizer=None):
-    """Write a Tree-LSTM with its vocabulary, configs, JSON-able `training` dict and optimizer state, atomically."""
+    """Write a Tree-LSTM with its vocabulary, configs, JSON-able `training` dict and optimizer state, atomically.
+
+    Only a 5-class model is written (see `_check_tree_classes`)."""
     if model.config.vocab_size != len(vocabulary):
         raise ModelFileError(f"model has {model.config.vocab_size} words but the vocabulary {len(vocabulary)}")
+    _check_tree_classes(model.config.num_classes, path)
     from rnnlm.version import __version__
     params = _stored_params(model.params, path)
     metadata = {
@@ -990,6 +1008,7 @@ def load_tree_model(path, dtype=np.float32):
             train_config = None if meta.get("train_config") is None else TreeTrainConfig.from_dict(meta["train_config"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelFileError(f"{path} has incomplete or inconsistent metadata ({_one_line(exc)})") from None
+        _check_tree_classes(config.num_classes, path)
         expected = param_shapes(config)
         shapes = {}
         for name, shape in expected.items():

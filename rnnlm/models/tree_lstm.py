@@ -219,32 +219,43 @@ def leaves_backward(dh, dc, cache, words, grads):
 def recursive_loss_and_gradients(params, trees, gradients=True):
     """Summed node cross-entropy of `trees` (list of `rnnlm.data.trees.EncodedTree`) and its gradients.
 
-    One node at a time, by recursion from the root: the way the model reads on paper, and the
-    oracle the batched versions are tested against. Nodes with label -1 are not scored.
+    One node at a time, walking down from the root (an explicit stack, so any depth works): the way
+    the model reads on paper, and the oracle the batched versions are tested against. Nodes with label -1 are not scored.
     Returns (loss, grads) (grads None when gradients=False).
     """
     grads = zero_grads(params)
     leaf_words, leaf_dx = [], []
     total = 0.0
+    zeros = np.zeros((1, params["U"].shape[0] // 2), dtype=params["U"].dtype)
     for tree in trees:
-        caches = {}  # node -> (cell cache, its h)
-
-        def forward(k):
-            nonlocal total
+        caches = {}  # node -> (cell cache, its h, its c)
+        root = tree.num_nodes - 1
+        # The recursion, written with an explicit stack so that a tree as deep as it is long (a
+        # right-branching sentence of thousands of words) does not reach Python's recursion limit.
+        # forward(k): forward(left), forward(right), then the node itself (the same order as the recursion)
+        todo = [(root, False)]
+        while todo:
+            k, children_done = todo.pop()
             if tree.left[k] < 0:
                 (h, c), cache = leaf_forward(params["E"][tree.word[k]][None, :], params)
+            elif not children_done:
+                todo.extend(((k, True), (tree.right[k], False), (tree.left[k], False)))
+                continue
             else:
-                h_l, c_l = forward(tree.left[k])
-                h_r, c_r = forward(tree.right[k])
+                _, h_l, c_l = caches[tree.left[k]]
+                _, h_r, c_r = caches[tree.right[k]]
                 (h, c), cache = compose_forward(h_l, c_l, h_r, c_r, params)
-            caches[k] = (cache, h)
+            caches[k] = (cache, h, c)
             if tree.label[k] >= 0:
                 loss, _, _, _ = softmax_cross_entropy(h, tree.label[k:k + 1], params["W_s"], params["b_s"], gradients=False)
                 total += loss
-            return h, c
-
-        def backward(k, dh, dc):
-            cache, h = caches[k]
+        if not gradients:
+            continue
+        # backward(k, dh, dc): the node itself, then backward(left, ...), then backward(right, ...)
+        todo = [(root, zeros, zeros)]
+        while todo:
+            k, dh, dc = todo.pop()
+            cache, h, _ = caches[k]
             if tree.label[k] >= 0:
                 _, dh_own, dW_s, db_s = softmax_cross_entropy(h, tree.label[k:k + 1], params["W_s"], params["b_s"])
                 grads["W_s"] += dW_s
@@ -256,16 +267,10 @@ def recursive_loss_and_gradients(params, trees, gradients=True):
                 leaf_dx.append(dx[0])
             else:
                 (dh_l, dc_l), (dh_r, dc_r), g = compose_backward(dh, dc, cache)
-                backward(tree.left[k], dh_l, dc_l)
-                backward(tree.right[k], dh_r, dc_r)
+                todo.append((tree.right[k], dh_r, dc_r))
+                todo.append((tree.left[k], dh_l, dc_l))  # popped first: the left subtree before the right
             for name, value in g.items():
                 grads[name] += value
-
-        root = tree.num_nodes - 1
-        forward(root)
-        if gradients:
-            zeros = np.zeros((1, params["U"].shape[0] // 2), dtype=params["U"].dtype)
-            backward(root, zeros, zeros)
     if not gradients:
         return total, None
     E = params["E"]
