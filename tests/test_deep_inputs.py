@@ -15,7 +15,8 @@ from rnnlm.cli import main
 from rnnlm.models.fold import fold_loss_and_gradients
 from rnnlm.nn.optim import SparseGradient
 from rnnlm.models.spinn import spinn_loss_and_gradients
-from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig, init_params, recursive_loss_and_gradients
+from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig, init_params
+from rnnlm.models.tree_recursive import recursive_loss_and_gradients
 from rnnlm.training.trees import TreeTrainConfig, train_trees
 from rnnlm.data.trees import (binarize, build_vocabulary, encode_tree, parse_tree, parse_unlabelled, read_trees,
                          tree_from_text)

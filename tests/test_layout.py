@@ -100,7 +100,6 @@ def test_imports_only_flow_downwards(graph):
     assert not upward, "upward imports:\n" + "\n".join(upward)
 
 
-@pytest.mark.xfail(strict=True, reason="the Tree-LSTM cell math still lives in the model module that imports fold/spinn; split next")
 def test_no_import_cycles(graph):
     cycles, state, stack = [], {}, []
 

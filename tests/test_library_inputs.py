@@ -20,7 +20,8 @@ from rnnlm.models.fold import fold_loss_and_gradients
 from rnnlm.models.language_model import LanguageModel
 from rnnlm.models.reference import RNNNumpy
 from rnnlm.models.spinn import spinn_loss_and_gradients
-from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig, recursive_loss_and_gradients
+from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig
+from rnnlm.models.tree_recursive import recursive_loss_and_gradients
 from rnnlm.training import stream
 
 V, H = 10, 4

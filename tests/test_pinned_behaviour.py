@@ -12,7 +12,8 @@ from rnnlm.data.trees import EncodedTree
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.models.generate import generate_sentence
 from rnnlm.models.language_model import LanguageModel
-from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig, compose_forward, init_params
+from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig, init_params
+from rnnlm.models.tree_cells import compose_forward
 from rnnlm.nn.optim import SparseGradient
 from rnnlm.nn.output import EXP_SAFE, ClassSoftmax, exp_bound, softmax_cross_entropy
 from rnnlm.training.loop import TrainingState, train

@@ -7,8 +7,9 @@ from rnnlm.models.fold import fold_loss_and_gradients, schedule
 from rnnlm.nn.gradcheck import check_gradients
 from rnnlm.nn.optim import SparseGradient
 from rnnlm.models.spinn import REDUCE, SHIFT, add_tracker, plan, spinn_loss_and_gradients, transitions
-from rnnlm.models.tree_lstm import (TreeLSTM, TreeLSTMConfig, compose_backward, compose_forward, init_params,
-                             leaf_backward, leaf_forward, recursive_loss_and_gradients)
+from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig, init_params
+from rnnlm.models.tree_cells import compose_backward, compose_forward, leaf_backward, leaf_forward
+from rnnlm.models.tree_recursive import recursive_loss_and_gradients
 from rnnlm.data.trees import build_vocabulary, encode_tree, parse_tree
 
 TREES = [

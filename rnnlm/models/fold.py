@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnlm.models.tree_lstm import compose_backward, compose_forward, leaf_forward, leaves_backward, score_nodes
+from rnnlm.models.tree_cells import compose_backward, compose_forward, leaf_forward, leaves_backward, score_nodes
 
 
 class Schedule(NamedTuple):
@@ -79,7 +79,7 @@ def fold_states(params, trees):
 
 
 def fold_loss_and_gradients(params, trees, gradients=True):
-    """The same (loss, grads) as `rnnlm.models.tree_lstm.recursive_loss_and_gradients`, one cell step per height."""
+    """The same (loss, grads) as `rnnlm.models.tree_recursive.recursive_loss_and_gradients`, one cell step per height."""
     s = schedule(trees)
     h, c, caches = _forward(params, s)
     loss, dh, grads = score_nodes(params, h, s.label, gradients)

@@ -17,7 +17,7 @@ slots it popped.
 Fold batches by height (~ 20 steps for 25 SST trees); SPINN by time step (2 n_max - 1 steps,
 ~ 100), with fewer nodes per step, but it needs only a sequence of transitions, so it also
 runs while a parser (SPINN's tracker) is still choosing them. Without the tracker it computes
-exactly the Tree-LSTM: same loss, same gradients as `rnnlm.models.tree_lstm.recursive_loss_and_gradients`.
+exactly the Tree-LSTM: same loss, same gradients as `rnnlm.models.tree_recursive.recursive_loss_and_gradients`.
 
 The tracker (the SPINN paper's extension, `add_tracker`): an LSTM (`rnnlm.nn.cells.lstm_step_forward`,
 T units) that runs beside the stack, one step per time step for every example, reading the top of
@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlm.nn.cells import lstm_step_backward, lstm_step_forward
-from rnnlm.models.tree_lstm import compose_backward, compose_forward, leaf_forward, leaves_backward, score_nodes
+from rnnlm.models.tree_cells import compose_backward, compose_forward, leaf_forward, leaves_backward, score_nodes
 
 SHIFT, REDUCE = 0, 1
 TRACKER = ("track_W_ih", "track_W_hh", "track_b_ih", "track_b_hh", "W_e")
