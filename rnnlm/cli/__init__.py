@@ -152,6 +152,12 @@ def _download_progress(show):
 
 # --------------------------------------------------------------------- train
 
+# What every --out's help adds: how an existing file, a link or a folder is treated.
+OUT_RULES = ("; replaced atomically (a crash leaves the old file); a symlink is written through: the file it "
+             "points to is replaced and the link stays a link; a write-protected file (chmod a-w) is refused, "
+             "as cp refuses it")
+
+
 def _outputs(args):
     """The files this command writes, as (option, path), and what they must not be: (description, path)."""
     command = f"trees {args.trees_command}" if args.command == "trees" else args.command
@@ -159,6 +165,8 @@ def _outputs(args):
         return [], []
     outputs = [(option, getattr(args, name, None)) for option, name in (("--out", "out"), ("--plot", "plot"))]
     outputs = [(option, path) for option, path in outputs if path is not None]
+    for option, path in outputs:  # before a name is derived from --out: '' or 'model.npz/' names no file
+        ckpt.check_file_name(path, option, example="loss.png" if option == "--plot" else "model.npz")
     if command == "train":  # where the resumable last epoch goes when --out keeps the best one
         outputs.append(("--out's last-epoch file", _last_path(args.out)))
     inputs = [("the corpus", getattr(args, "corpus", None))]
@@ -169,6 +177,22 @@ def _outputs(args):
     elif command == "trees train":
         inputs += [("the training trees", args.train), ("the development trees", args.dev)]
     return outputs, inputs
+
+
+# Every argument that names a file or folder to read or write, with how an error names it.
+_PATH_ARGUMENTS = (("corpus", "the corpus"), ("model", "model file"), ("file", "the input file"),
+                   ("train", "the training trees"), ("dev", "--dev"), ("trees", "the trees file"),
+                   ("notebook", "the notebook"), ("solutions", "--solutions"), ("dir", "--dir"),
+                   ("resume", "--resume"), ("out", "--out"), ("plot", "--plot"))
+
+
+def _refuse_symlink_loops(args):
+    """A symlink loop as any path argument is one line here, not a RuntimeError from pathlib or a
+    misleading 'not found' (Path.exists() is False for a loop) deeper down."""
+    for name, what in _PATH_ARGUMENTS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value:
+            ckpt.refuse_symlink_loop(value, what)
 
 
 @contextlib.contextmanager
@@ -262,8 +286,9 @@ def _refuse_resume_changes(args, checkpoint, base):
 
 
 def _last_path(out):
-    """Where the resumable last-epoch state goes when --out keeps the best epoch: model.npz -> model.last.npz."""
-    out = Path(out)
+    """Where the resumable last-epoch state goes when --out keeps the best epoch: model.npz -> model.last.npz.
+    When --out is a symlink, named from (and next to) the file it points to, which is what is written."""
+    out = ckpt.write_target(out)
     return out.with_name(f"{out.stem}.last{out.suffix}")
 
 
@@ -849,7 +874,8 @@ def build_parser():
 
     p = command("train", "train a language model on a corpus (Reddit CSV or plain text)")
     p.add_argument("corpus", help="a UTF-8 CSV with a 'body' column, or a text file (one document per line)")
-    p.add_argument("--out", required=True, metavar="MODEL.npz", help="model file, rewritten after every epoch")
+    p.add_argument("--out", required=True, metavar="MODEL.npz",
+                   help="model file, rewritten after every epoch" + OUT_RULES)
     data = p.add_argument_group("data")
     data.add_argument("--format", choices=FORMATS, help="corpus format; auto: .csv is reddit-csv" + _d(DataConfig, "format"))
     data.add_argument("--level", choices=LEVELS, help="word tokens, or characters (each line a sequence)"
@@ -919,7 +945,8 @@ def build_parser():
     opt.add_argument("--resume", nargs="?", const=True, metavar="MODEL.npz",
                      help="continue training from --out or its .last file, whichever got further (or from "
                           "MODEL.npz) up to --epochs in total")
-    opt.add_argument("--plot", metavar="LOSS.png", help="write a PNG of the loss curves and the learning rate")
+    opt.add_argument("--plot", metavar="LOSS.png",
+                     help="write a PNG of the loss curves and the learning rate" + OUT_RULES)
     opt.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_threads_option(opt)
     p.set_defaults(run=cmd_train)
@@ -962,7 +989,7 @@ def build_parser():
 
     p = command("export", "copy a model without its training state (smaller, for sharing)")
     p.add_argument("model", metavar="MODEL.npz", help="a model file")
-    p.add_argument("--out", required=True, metavar="OUT.npz", help="the copy to write")
+    p.add_argument("--out", required=True, metavar="OUT.npz", help="the copy to write" + OUT_RULES)
     p.add_argument("--dtype", choices=["float32", "float16"], default="float32",
                    help="store the parameters in this type; loading casts back to float32 (default: float32)")
     p.add_argument("--format", choices=["npz", "safetensors"], default="npz",
@@ -971,7 +998,7 @@ def build_parser():
 
     p = command("import", "rebuild an rnnlm model file from a safetensors export (e.g. trained in PyTorch)")
     p.add_argument("file", metavar="FILE.safetensors", help="written by 'rnnlm export --format safetensors'")
-    p.add_argument("--out", required=True, metavar="MODEL.npz", help="the rnnlm model file to write")
+    p.add_argument("--out", required=True, metavar="MODEL.npz", help="the rnnlm model file to write" + OUT_RULES)
     p.set_defaults(run=cmd_import)
 
     p = command("download", "download a dataset and verify its checksum")
@@ -1195,7 +1222,7 @@ def _add_trees_parser(commands):
                                    "saved and exits 130.")
     p.add_argument("train", metavar="TRAIN", help="training trees, one bracketed tree per line")
     p.add_argument("--dev", metavar="DEV", help="development trees, scored after every epoch")
-    p.add_argument("--out", required=True, metavar="MODEL.npz", help="model file")
+    p.add_argument("--out", required=True, metavar="MODEL.npz", help="model file" + OUT_RULES)
     p.add_argument("--vocab-size", dest="vocabulary_size", type=int, metavar="N",
                    help="tokens kept, UNKNOWN_TOKEN included" + _d(TreeTrainConfig, "vocabulary_size"))
     p.add_argument("--embed-size", dest="embed_size", type=int, metavar="E",
@@ -1397,6 +1424,7 @@ def main(argv=None):
     except ValueError:  # not the main thread: leave signals alone
         previous_sigterm = None
     try:
+        _refuse_symlink_loops(args)
         with _guarded_outputs(args), _training_numerics(args):
             code = args.run(args)
         sys.stdout.flush()  # buffered output fails here, not in the interpreter's silent last flush

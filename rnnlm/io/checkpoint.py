@@ -25,14 +25,19 @@ Reading uses `np.load(..., allow_pickle=False)`, so opening a model file never r
 code: a file holding an object (pickled) array is rejected with `ModelFileError`.
 Writing is atomic (`atomic_write`): a temporary file in the same folder, flushed and
 fsync'ed, then `os.replace`d over the target, so a crash at any moment leaves either
-the old file or the new one, never a broken one.
+the old file or the new one, never a broken one. An output that is a symlink is written
+through it: the file it points to is replaced, in that file's folder, and the link stays
+(`write_target`). `check_output` refuses, before any work, outputs that name no file, symlink
+loops, folders and special files, the inputs themselves, and write-protected files.
 """
 
 import contextlib
+import errno
 import json
 import math
 import os
 import re
+import stat
 import tempfile
 import zipfile
 from dataclasses import MISSING, dataclass, fields
@@ -105,9 +110,11 @@ def atomic_write(path):
     """Yield a binary file object whose contents replace `path` only if the block completes.
 
     The temporary file lives in `path`'s folder (so `os.replace` is a rename on one file
-    system), is fsync'ed before the rename, and is removed if anything fails.
+    system), is fsync'ed before the rename, and is removed if anything fails. When `path`
+    is a symlink, the file it points to is replaced, in that file's folder (`write_target`),
+    and the link stays a link.
     """
-    path = Path(path)
+    path = write_target(path)
     handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
     try:
         with handle:
@@ -126,6 +133,62 @@ def atomic_write(path):
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _loop_error(what, path):
+    return ConfigError(f"{what} {path} is a symlink loop (its links lead back to themselves); "
+                       "point the link at a real file, or give another path")
+
+
+def refuse_symlink_loop(path, what="--out"):
+    """ConfigError when `path` is (or passes through) a symlink loop, which no open() can follow."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _loop_error(what, path) from None
+    except ValueError:  # an embedded NUL byte: whoever opens the path reports it
+        pass
+
+
+def write_target(path, what="--out"):
+    """The file that writing `path` replaces: `path` itself, or, when `path` is a symlink, the file
+    its links end at (which may not exist yet), as `cp` writes through a link. Side files named
+    after an output (its `.last` file, lock and temporary files) are named from this target."""
+    path = Path(path)
+    refuse_symlink_loop(path, what)
+    if not path.is_symlink():
+        return path
+    try:
+        return path.resolve()
+    except RuntimeError:  # Python < 3.13 reports a loop as RuntimeError ("Symlink loop from ...")
+        raise _loop_error(what, path) from None
+
+
+def check_file_name(path, option="--out", example="model.npz"):
+    """ConfigError unless `path`, as typed, names a file: not empty, not ".", "..", "/", and not
+    ending in a slash (`model.npz/` names a folder; pathlib would silently drop the slash)."""
+    text = os.fspath(path)
+    if text == "":
+        raise ConfigError(f"{option} is empty; {option} must name a file, such as {example}")
+    name = os.path.basename(text)
+    if name == "" and text.rstrip("/") not in ("", ".", ".."):
+        raise ConfigError(f"{option} {text} ends with '/', so it names a directory; {option} must name a file: "
+                          f"drop the trailing /, or give a file name such as {os.path.join(text, example)}")
+    if name in ("", ".", ".."):
+        raise ConfigError(f"{option} {text} names a directory; {option} must name a file, such as "
+                          f"{os.path.join(text, example)}")
+
+
+def write_protected(path):
+    """True when the existing file `path` may not be written by its owner (no u+w bit, as `chmod a-w`
+    leaves it) or by this user (os.access). The mode bit is tested explicitly because root's
+    os.access ignores it, and `os.replace` replaces even a read-only file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not mode & stat.S_IWUSR or not os.access(path, os.W_OK)
 
 
 def _file_mode(path):
@@ -246,21 +309,31 @@ class Checkpoint:
 def check_output(path, option="--out", inputs=(), example="model.npz"):
     """Refuse, before any long work, an output path whose writing would destroy something.
 
-    path must be a new name or an existing regular file (never a folder, FIFO, device or
-    socket, which `atomic_write` would replace by a regular file), in an existing writable
-    folder, and not the same file as any of `inputs`: (description, path) pairs such as
-    ("the corpus", "c.txt"); paths are compared after resolving links, and by inode when
-    both exist. Raises ConfigError.
+    path must name a file (`check_file_name`), be no symlink loop, and be a new name or an
+    existing regular file (never a folder, FIFO, device or socket, which `atomic_write` would
+    replace by a regular file); it must not be the same file as any of `inputs`: (description,
+    path) pairs such as ("the corpus", "c.txt"), compared after resolving links, and by inode
+    when both exist; an existing file must not be write-protected (`write_protected`, as `cp`
+    refuses it), and its folder must exist and be writable. A symlink is checked as the file it
+    points to, which is what gets written. Raises ConfigError or ModelFileError.
     """
-    out = Path(path)
+    check_file_name(path, option, example)
+    given = Path(path)
+    out = write_target(given, option)
+    shown = str(given) if out == given else f"{given} (a link to {out})"
     if out.is_dir():
-        raise ConfigError(f"{option} {out} is a directory; give a file name such as {out / example}")
+        raise ConfigError(f"{option} {shown} is a directory; {option} must name a file, such as {given / example}")
     if out.exists() and not out.is_file():
-        raise ConfigError(f"{option} {out} is not a regular file (a pipe, device or socket), which rnnlm would "
+        raise ConfigError(f"{option} {shown} is not a regular file (a pipe, device or socket), which rnnlm would "
                           "replace; give the name of a file to create or replace")
     for description, other in inputs:
         if other is not None and same_file(out, other):
-            raise ConfigError(f"{option} {out} is {description}; writing it would destroy it: choose another file name")
+            raise ConfigError(f"{option} {shown} is {description}; writing it would destroy it: "
+                              "choose another file name")
+    if out.exists() and write_protected(out):
+        choose = re.match(r"--[a-z-]+", option)
+        raise ConfigError(f"{option} {shown} is write-protected; chmod u+w {'it' if out == given else out} or "
+                          f"choose another {choose.group(0) if choose else 'output file'}")
     ensure_file_writable(out)
 
 
@@ -271,7 +344,7 @@ def same_file(a, b):
         if a.exists() and b.exists():
             return os.path.samefile(a, b)
         return a.resolve() == b.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
         return False
 
 
@@ -279,7 +352,8 @@ def same_file(a, b):
 def output_lock(path):
     """Hold an exclusive advisory lock on writing `path` for the block; a second holder gets ConfigError.
 
-    The lock is `flock` on a hidden sidecar file `.NAME.lock` next to `path`, removed on exit.
+    The lock is `flock` on a hidden sidecar file `.NAME.lock` next to `path` (next to the file a
+    symlink `path` points to), removed on exit.
     While it is held no other rnnlm process writes `path`, so temporary files that
     `atomic_write` left for `path` (a killed writer's `.NAME.XXXXXXXX.tmp`) are stale and removed.
     """
@@ -288,7 +362,7 @@ def output_lock(path):
     except ImportError:  # not POSIX: no locking, nothing removed
         yield
         return
-    path = Path(path)
+    path = write_target(path)  # through a symlink: the lock sits next to the file that is written
     lock_path = path.parent / f".{path.name}.lock"
     while True:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -319,7 +393,7 @@ def remove_stale_temporaries(path):
 
     Only safe while holding `output_lock(path)`: then no writer of `path` is alive.
     """
-    path = Path(path)
+    path = write_target(path)
     pattern = re.compile(r"\." + re.escape(path.name) + r"\.[a-z0-9_]{8}\.tmp")
     removed = []
     with contextlib.suppress(OSError):
@@ -333,7 +407,10 @@ def remove_stale_temporaries(path):
 
 def ensure_file_writable(path):
     """Raise ModelFileError, before any long work, when `path`'s folder is missing or read-only."""
-    folder = Path(path).resolve().parent
+    try:
+        folder = Path(path).resolve().parent
+    except RuntimeError:  # a symlink loop (Python < 3.13)
+        raise _loop_error("output", path) from None
     if not folder.is_dir():
         raise ModelFileError(f"folder {folder} does not exist; create it or choose another output path")
     if not os.access(folder, os.W_OK):
