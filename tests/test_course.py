@@ -1,5 +1,9 @@
 """The student edition: built from the solutions without drift, with every answer removed; grading."""
 
+import os
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -127,3 +131,159 @@ def test_rnnlm_check_refuses_a_notebook_without_exercises(tmp_path, capsys):
     assert "no exercises" in capsys.readouterr().err
     assert main(["check", str(tmp_path / "missing.ipynb")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------- build: outputs that would destroy the solutions
+
+def _course(tmp_path):
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    nbformat.write(_assignment("x = 41 + 1"), solutions / "01-tiny.ipynb")
+    nbformat.write(_assignment("x = 40 + 2"), solutions / "02-tiny.ipynb")
+    return solutions
+
+
+def _files(folder):
+    return {p: p.read_bytes() for p in Path(folder).rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+def _one_line_error(capsys, argv, message):
+    assert main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("rnnlm: error: ") and message in err, err
+
+
+@pytest.mark.parametrize("out, message", [
+    ("{sol}", "is the solutions folder"),
+    ("{sol}/.", "is the solutions folder"),
+    ("{tmp}/link", "is the solutions folder"),  # a symlink to it: compared by inode, not by name
+    ("{sol}/student", "is inside the solutions folder"),
+])
+def test_build_refuses_an_out_that_is_or_lies_inside_the_solutions(tmp_path, capsys, out, message):
+    solutions = _course(tmp_path)
+    (solutions / "student").mkdir()
+    (tmp_path / "link").symlink_to(solutions)
+    before = _files(tmp_path)
+    _one_line_error(capsys, ["course", "build", "--solutions", solutions,
+                             "--out", out.format(sol=solutions, tmp=tmp_path)], message)
+    assert _files(tmp_path) == before
+
+
+def test_build_into_a_folder_holding_the_solutions_is_the_repository_layout(tmp_path, capsys):
+    solutions = _course(tmp_path)
+    assert main(["course", "build", "--solutions", str(solutions), "--out", str(tmp_path)]) == 0
+    assert b"NotImplementedError" in (tmp_path / "01-tiny.ipynb").read_bytes()
+    assert b"41 + 1" in (solutions / "01-tiny.ipynb").read_bytes()
+
+
+@pytest.mark.parametrize("kind, message", [("symlink", "is a symlink (to "),
+                                           ("hardlink", "is the solution notebook"),
+                                           ("folder", "is not a regular file")])
+def test_build_refuses_a_student_notebook_that_is_a_solution_or_no_file(tmp_path, capsys, kind, message):
+    solutions = _course(tmp_path)
+    out = tmp_path / "student"
+    out.mkdir()
+    target, solution = out / "02-tiny.ipynb", solutions / "02-tiny.ipynb"
+    {"symlink": lambda: target.symlink_to(solution), "hardlink": lambda: os.link(solution, target),
+     "folder": target.mkdir}[kind]()
+    before = _files(tmp_path)
+    _one_line_error(capsys, ["course", "build", "--solutions", solutions, "--out", out], message)
+    assert _files(tmp_path) == before  # the solution kept its answer, and no other notebook was written either
+    assert not (out / "01-tiny.ipynb").exists()
+
+
+def python_m_rnnlm(*argv, timeout=60, **kwargs):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([sys.executable, "-m", "rnnlm", *map(str, argv)], capture_output=True, text=True,
+                          env=env, timeout=timeout, **kwargs)
+
+
+def test_build_refuses_a_fifo_student_notebook_without_blocking(tmp_path):
+    solutions = _course(tmp_path)
+    out = tmp_path / "student"
+    out.mkdir()
+    os.mkfifo(out / "01-tiny.ipynb")
+    result = python_m_rnnlm("course", "build", "--solutions", solutions, "--out", out, timeout=30)
+    assert result.returncode == 2 and "is not a regular file" in result.stderr, result.stderr
+    assert stat.S_ISFIFO(os.lstat(out / "01-tiny.ipynb").st_mode)
+
+
+def test_a_full_disk_leaves_the_old_student_notebook_whole(tmp_path):
+    """A file-size limit (RLIMIT_FSIZE; Python ignores SIGXFSZ, so writes past it fail with EFBIG) stands in
+    for a full disk: the student notebook is too big to write, and the old one must stay as it was."""
+    resource = pytest.importorskip("resource")
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    big = _assignment("x = 42")
+    big.cells.append(nbformat.v4.new_markdown_cell("padding " * 2000, id="p"))
+    nbformat.write(big, solutions / "01-tiny.ipynb")
+    out = tmp_path / "student"
+    out.mkdir()
+    old = nbformat.writes(course.student_notebook(_assignment("x = 42")))
+    (out / "01-tiny.ipynb").write_text(old, encoding="utf-8")
+    limit = len(old.encode()) + 2000
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = python_m_rnnlm("course", "build", "--solutions", solutions, "--out", out, preexec_fn=small_files)
+    assert result.returncode == 2 and result.stderr.startswith("rnnlm: error: cannot write"), result.stderr
+    assert result.stderr.count("\n") == 1 and "as it was" in result.stderr
+    assert (out / "01-tiny.ipynb").read_text(encoding="utf-8") == old
+    assert os.listdir(out) == ["01-tiny.ipynb"]  # no temporary file left
+
+
+# --------------------------------------------------------------------- check: hangs, crashes, not notebooks
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
+def test_check_timeout_must_be_positive(tmp_path, capsys, value):
+    _one_line_error(capsys, ["check", tmp_path / "missing.ipynb", f"--timeout={value}"],
+                    f"--timeout must be a positive number of seconds, got '{value}'")
+
+
+def test_check_refuses_a_fifo_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "nb.ipynb")
+    result = python_m_rnnlm("check", tmp_path / "nb.ipynb", timeout=30)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "is not a regular file" in result.stderr
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b'{"cells": [{"cell_type": "code", "sou', "it is not valid JSON"),
+    (b"print('hello')\n", "it is not valid JSON"),
+    (b"", "it is not valid JSON"),
+    (b"\xff\xfe\x00\x01", "it is not UTF-8 text"),
+    (b"[1, 2]", "it holds a JSON list"),
+    (b'{"cells": 5, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}', "it holds an object without a list of cells"),
+    (b'{"cells": [{"cell_type": "code"}], "nbformat": 4, "nbformat_minor": 5, "metadata": {}}',
+     "The notebook is invalid and is missing an expected key"),
+])
+def test_check_refuses_a_file_that_is_not_a_notebook_in_one_line(tmp_path, capsys, content, reason):
+    path = tmp_path / "nb.ipynb"
+    path.write_bytes(content)
+    _one_line_error(capsys, ["check", path], f"{path} is not a notebook: {reason}")
+    _one_line_error(capsys, ["check", path], "open it in Jupyter and save it again")
+
+
+def _two_exercises(first):
+    nb = _assignment(first)
+    nb.cells += [nbformat.v4.new_code_cell(f"{BEGIN_SOLUTION}\ny = 1\n{END_SOLUTION}", id="b"),
+                 nbformat.v4.new_code_cell("assert y == 1", id="e")]
+    return course.student_notebook(nb)
+
+
+@pytest.mark.parametrize("answer, expected, argv", [
+    ("import os; os._exit(1)", "KernelDied: the kernel died", []),
+    ("import time; time.sleep(60)", "CellTimeout: this cell did not finish within 1 seconds", ["--timeout", "1"]),
+])
+def test_check_grades_a_notebook_whose_kernel_dies_or_hangs(tmp_path, capsys, answer, expected, argv):
+    pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    student = tmp_path / "01-tiny.ipynb"
+    notebook = _two_exercises("x = 42")
+    notebook.cells[1].source = answer
+    nbformat.write(notebook, student)
+    assert main(["check", str(student), *argv]) == 1
+    out, err = capsys.readouterr()
+    assert "0 of 2 exercises passed" in out and expected in out, out
+    assert "exercise 2 (cell 4): not passed: not run:" in out and "Traceback" not in err

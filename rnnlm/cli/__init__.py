@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -86,6 +87,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors as the same single line as every other error (still exit 2)."""
 
     def error(self, message):
+        message = re.sub(r"^argument (\S+): \1 ", r"\1 ", message)  # "argument --timeout: --timeout must" once
         self.exit(EXIT_ERROR, f"{PROG}: error: {_one_line(message)}; see '{self.prog} --help'\n")
 
 
@@ -1030,7 +1032,10 @@ EXAMPLES["check"] = """example:
 Runs the notebook top to bottom in a fresh Jupyter kernel (needs the course extra:
 pip install -e ".[course]") and prints, for each exercise, 'passed' or the error its cell or
 its check cell raised. The checks come from notebooks/solutions/, so editing a check does not
-change the grade. Exit code 0 when every exercise passes, 1 when not."""
+change the grade. A cell that kills the kernel (os._exit, a crash) or runs past --timeout fails
+its exercise, and the exercises after it are reported as not run. A file that is not a
+notebook (truncated, not JSON) is refused in one line. Exit code 0 when every exercise
+passes, 1 when not."""
 
 
 EXAMPLES["info"] = """example:
@@ -1040,6 +1045,17 @@ EXAMPLES["info"] = """example:
 Prints the model's kind (FastRNN, RNNNumpy or LanguageModel), its sizes and parameter count,
 its level (word or char), its vocabulary with the most and least frequent words, and a summary
 of its training history (first, last and best epochs)."""
+
+
+def _positive_seconds(text):
+    """argparse type of --timeout: a positive, finite number of seconds (0 or -1 would mean no limit at all)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"--timeout must be a positive number of seconds, got {text!r}")
+    return value
 
 
 def _add_info_and_course_commands(command):
@@ -1055,12 +1071,16 @@ def _add_info_and_course_commands(command):
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a student notebook is stale")
     p.add_argument("--solutions", default=str(SOLUTIONS_DIR), metavar="DIR",
                    help="the solution notebooks (default: notebooks/solutions)")
-    p.add_argument("--out", default=str(STUDENT_DIR), metavar="DIR", help="the student edition (default: notebooks)")
+    p.add_argument("--out", default=str(STUDENT_DIR), metavar="DIR",
+                   help="the student edition (default: notebooks); refused when it is --solutions or inside it, or "
+                        "when a notebook there is a symlink, a hard link to a solution or not a regular file; each "
+                        "notebook is replaced atomically")
     p.set_defaults(run=cmd_course)
 
     p = command("check", "grade the exercises of a course notebook from the terminal")
     p.add_argument("notebook", metavar="NOTEBOOK.ipynb", help="a notebook of the course, e.g. your copy of 02-...")
-    p.add_argument("--timeout", type=int, default=300, metavar="S", help="seconds allowed per cell (default: 300)")
+    p.add_argument("--timeout", type=_positive_seconds, default=300, metavar="S",
+                   help="seconds allowed per cell, a positive number (default: 300)")
     p.set_defaults(run=cmd_check)
 
 
