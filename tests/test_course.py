@@ -178,14 +178,15 @@ def test_build_into_a_folder_holding_the_solutions_is_the_repository_layout(tmp_
 
 @pytest.mark.parametrize("kind, message", [("symlink", "is a symlink (to "),
                                            ("hardlink", "is the solution notebook"),
-                                           ("folder", "is not a regular file")])
+                                           ("folder", "is not a regular file"),
+                                           ("read-only", "is write-protected; chmod u+w it or choose another --out")])
 def test_build_refuses_a_student_notebook_that_is_a_solution_or_no_file(tmp_path, capsys, kind, message):
     solutions = _course(tmp_path)
     out = tmp_path / "student"
     out.mkdir()
     target, solution = out / "02-tiny.ipynb", solutions / "02-tiny.ipynb"
     {"symlink": lambda: target.symlink_to(solution), "hardlink": lambda: os.link(solution, target),
-     "folder": target.mkdir}[kind]()
+     "folder": target.mkdir, "read-only": lambda: (target.write_text("{}"), target.chmod(0o444))}[kind]()
     before = _files(tmp_path)
     _one_line_error(capsys, ["course", "build", "--solutions", solutions, "--out", out], message)
     assert _files(tmp_path) == before  # the solution kept its answer, and no other notebook was written either

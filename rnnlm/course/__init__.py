@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnnlm.errors import RnnlmError
+from rnnlm.io.checkpoint import atomic_write, write_protected
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -242,7 +243,6 @@ def build(solutions_dir=SOLUTIONS_DIR, student_dir=STUDENT_DIR, check_only=False
     if check_only:
         return changed
     _check_targets(changed, solutions)
-    from rnnlm.io.checkpoint import atomic_write
     for target, text in planned:
         if target in changed:
             try:
@@ -292,7 +292,8 @@ def _check_folders(solutions_dir, student_dir, check_only=False):
 
 def _check_targets(targets, solutions):
     """CourseError, before anything is written, for a student notebook that is a symlink (writing it would
-    write through to whatever it points to), a hard link to a solution notebook, or not a regular file."""
+    write through to whatever it points to), a hard link to a solution notebook, not a regular file, or
+    write-protected (as `cp` refuses it; `rnnlm train --out` does the same)."""
     solution_ids = {_identity(path): path for path in solutions}
     for target in targets:
         try:
@@ -312,6 +313,8 @@ def _check_targets(targets, solutions):
         if solution is not None:
             raise CourseError(f"{target} is the solution notebook {solution} under another name (a hard link); "
                               f"remove {target} and build again, or choose another --out")
+        if write_protected(target):
+            raise CourseError(f"{target} is write-protected; chmod u+w it or choose another --out")
 
 
 # --------------------------------------------------------------------- grading
