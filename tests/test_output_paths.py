@@ -13,7 +13,7 @@ import pytest
 
 from rnnlm.io import checkpoint as ckpt
 from rnnlm import cli
-from rnnlm.errors import ConfigError
+from rnnlm.errors import ConfigError, ModelFileError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 COMMENTS = FIXTURES / "comments.csv"
@@ -211,6 +211,12 @@ def test_a_symlink_loop_as_any_path_is_one_line(tmp_path, capsys, inputs, argv, 
     code, _, err = run(capsys, *[str(a).format(**names) for a in argv])
     one_line_error(code, err, message.format(**names) + " is a symlink loop")
     assert snapshot(tmp_path) == before
+
+
+def test_loading_a_model_through_a_symlink_loop_says_so(tmp_path):
+    (tmp_path / "m.npz").symlink_to(tmp_path / "m.npz")
+    with pytest.raises(ModelFileError, match="is a symlink loop"):  # not "model file not found"
+        ckpt.load_model(tmp_path / "m.npz")
 
 
 # --------------------------------------------------------------------- --out must name a file

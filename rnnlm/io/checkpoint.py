@@ -135,18 +135,18 @@ def atomic_write(path):
             os.close(fd)
 
 
-def _loop_error(what, path):
-    return ConfigError(f"{what} {path} is a symlink loop (its links lead back to themselves); "
+def _loop_error(what, path, error=ConfigError):
+    return error(f"{what} {path} is a symlink loop (its links lead back to themselves); "
                        "point the link at a real file, or give another path")
 
 
-def refuse_symlink_loop(path, what="--out"):
-    """ConfigError when `path` is (or passes through) a symlink loop, which no open() can follow."""
+def refuse_symlink_loop(path, what="--out", error=ConfigError):
+    """`error` (ConfigError) when `path` is (or passes through) a symlink loop, which no open() can follow."""
     try:
         os.stat(path)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise _loop_error(what, path) from None
+            raise _loop_error(what, path, error) from None
     except ValueError:  # an embedded NUL byte: whoever opens the path reports it
         pass
 
@@ -424,6 +424,7 @@ MAX_WORD_CHARS = 1 << 16       # longest vocabulary entry read back
 def _open_archive(path):
     """The .npz at `path`, opened lazily (members are read only when asked for), or ModelFileError."""
     path = Path(path)
+    refuse_symlink_loop(path, "model file", ModelFileError)  # Path.exists() is False for a loop: not "not found"
     if not path.exists():
         raise ModelFileError(f"model file not found: {path}")
     if path.is_dir():
