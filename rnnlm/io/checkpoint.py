@@ -106,15 +106,16 @@ def build_model(config, seed=None, dtype=np.float32, kind=None, counts=None, thr
 # --------------------------------------------------------------------- atomic writes
 
 @contextlib.contextmanager
-def atomic_write(path):
+def atomic_write(path, follow_symlinks=True):
     """Yield a binary file object whose contents replace `path` only if the block completes.
 
     The temporary file lives in `path`'s folder (so `os.replace` is a rename on one file
     system), is fsync'ed before the rename, and is removed if anything fails. When `path`
     is a symlink, the file it points to is replaced, in that file's folder (`write_target`),
-    and the link stays a link.
+    and the link stays a link; follow_symlinks=False replaces the link itself instead (what
+    `download --force` does), leaving its target alone.
     """
-    path = write_target(path)
+    path = write_target(path) if follow_symlinks else Path(path)
     handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
     try:
         with handle:

@@ -135,7 +135,7 @@ def download(url, destination, git_sha1, progress=None, timeout=30.0, deadline=D
 
 def _download_into(url, destination, git_sha1, progress, timeout, deadline, max_bytes):
     # atomic_write renames the temporary file into place only if this block completes
-    with atomic_write(destination) as handle:
+    with atomic_write(destination, follow_symlinks=False) as handle:  # --force replaces a link, not its target
         _fetch(url, handle, progress, timeout, destination, deadline, max_bytes)
         handle.flush()
         actual = git_blob_sha1(handle.name)
