@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from rnnlm.io import exchange
 from rnnlm.nn.batching import bucketed_batches, pad_batch
-from rnnlm.io.checkpoint import ensure_file_writable
+from rnnlm.io.safe_files import ensure_file_writable
 from rnnlm.config import FORMATS, TrainConfig
 from rnnlm.data.corpus import load_corpus
 from rnnlm.errors import RnnlmError

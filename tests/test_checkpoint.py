@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 from rnnlm.io import checkpoint as ckpt
+from rnnlm.io import archive
+from rnnlm.io import kinds
+from rnnlm.io import safe_files
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.errors import ModelFileError
 from rnnlm.models.fast import FastRNN
@@ -90,7 +93,7 @@ def test_round_trip_keeps_everything(tmp_path, vocab):
     for f in dataclasses.fields(EpochRecord):
         assert f.default is dataclasses.MISSING or getattr(state.history[0], f.name) != f.default, f.name
     meta = loaded.metadata
-    assert meta["format_version"] == ckpt.FORMAT_VERSION and meta["rng"]["seed"] == 3
+    assert meta["format_version"] == archive.FORMAT_VERSION and meta["rng"]["seed"] == 3
     assert meta["special_tokens"]["UNKNOWN_TOKEN"] == vocab.unknown_index
 
 
@@ -235,26 +238,26 @@ def test_atomic_write_replaces_only_on_success(tmp_path):
     path = tmp_path / "f.bin"
     path.write_bytes(b"old")
     with pytest.raises(ValueError):
-        with ckpt.atomic_write(path) as handle:
+        with safe_files.atomic_write(path) as handle:
             handle.write(b"new")
             raise ValueError("boom")
     assert path.read_bytes() == b"old" and len(list(tmp_path.iterdir())) == 1
-    with ckpt.atomic_write(path) as handle:
+    with safe_files.atomic_write(path) as handle:
         handle.write(b"new")
     assert path.read_bytes() == b"new" and len(list(tmp_path.iterdir())) == 1
 
 
 def test_model_kind_picks_fast_rnn_for_the_tutorial_shape():
-    assert ckpt.model_kind(ModelConfig(vocab_size=10)) == "fast-rnn"
-    assert ckpt.model_kind(ModelConfig(vocab_size=10, num_layers=2)) == "language-model"
-    assert ckpt.model_kind(ModelConfig(vocab_size=10, embed_size=4)) == "language-model"
-    assert ckpt.model_kind(ModelConfig(vocab_size=10, cell="gru")) == "language-model"
+    assert kinds.model_kind(ModelConfig(vocab_size=10)) == "fast-rnn"
+    assert kinds.model_kind(ModelConfig(vocab_size=10, num_layers=2)) == "language-model"
+    assert kinds.model_kind(ModelConfig(vocab_size=10, embed_size=4)) == "language-model"
+    assert kinds.model_kind(ModelConfig(vocab_size=10, cell="gru")) == "language-model"
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm", "jordan"])
 def test_language_model_round_trip(tmp_path, vocab, cell):
     config = ModelConfig(vocab_size=len(vocab), hidden_size=5, cell=cell, bptt_truncate=4)
-    model = ckpt.build_model(config, seed=2)
+    model = kinds.build_model(config, seed=2)
     path = tmp_path / "lm.npz"
     ckpt.save_model(path, model, vocab, level="char")
     loaded = ckpt.load_model(path)

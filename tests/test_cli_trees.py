@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rnnlm.io import checkpoint
+from rnnlm.io import tree_checkpoint
 from rnnlm.cli import main
 from rnnlm.errors import ModelFileError
 
@@ -36,7 +37,7 @@ def test_train_evaluate_predict(sst, capsys):
     assert main(train_args(tmp_path, train, dev, "--epochs", "12")) == 0
     out = capsys.readouterr().out
     assert "epoch 12/12" in out and "holds epoch" in out
-    ck = checkpoint.load_tree_model(tmp_path / "m.npz")
+    ck = tree_checkpoint.load_tree_model(tmp_path / "m.npz")
     assert ck.training["epoch"] == 12 and len(ck.training["history"]) == 12
     assert main(["trees", "evaluate", "--model", str(tmp_path / "m.npz"), str(dev)]) == 0
     out = capsys.readouterr().out
@@ -56,7 +57,7 @@ def test_methods_train_the_same_model(sst, capsys):
     params = []
     for method in ("fold", "spinn", "recursive"):
         assert main(train_args(tmp_path, train, dev, "--epochs", "2", "--method", method)) == 0
-        params.append(checkpoint.load_tree_model(tmp_path / "m.npz").model.params)
+        params.append(tree_checkpoint.load_tree_model(tmp_path / "m.npz").model.params)
     for other in params[1:]:
         for name in params[0]:
             assert abs(other[name] - params[0][name]).max() < 1e-4, name
@@ -114,5 +115,5 @@ def test_ctrl_c_keeps_the_last_saved_epoch(sst, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "interrupted" in err and "Traceback" not in err
-    ck = checkpoint.load_tree_model(tmp_path / "m.npz")
+    ck = tree_checkpoint.load_tree_model(tmp_path / "m.npz")
     assert ck.training["epoch"] >= 1

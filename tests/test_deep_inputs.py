@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rnnlm.io import checkpoint
+from rnnlm.io import tree_checkpoint
 from rnnlm.cli import main
 from rnnlm.models.fold import fold_loss_and_gradients
 from rnnlm.nn.optim import SparseGradient
@@ -130,7 +131,7 @@ def test_predict_a_2000_word_sentence_right_branching(tmp_path, capsys):
     words = [f"w{k % 50}" for k in range(2000)]
     vocab = Vocabulary.build([words], vocabulary_size=40)
     model = TreeLSTM(TreeLSTMConfig(vocab_size=len(vocab), embed_size=3, hidden_size=4), seed=0)
-    checkpoint.save_tree_model(tmp_path / "m.npz", model, vocab)
+    tree_checkpoint.save_tree_model(tmp_path / "m.npz", model, vocab)
     sentence = " ".join(words)
     assert tree_from_text(sentence, "right").height() == 1999
     assert main(["trees", "predict", "--model", str(tmp_path / "m.npz"), "--binarize", "right", "--tree",

@@ -11,6 +11,7 @@ import pytest
 import safetensors.numpy
 
 from rnnlm.io import checkpoint as ckpt
+from rnnlm.io import kinds
 from rnnlm import cli
 from rnnlm.io import exchange
 from rnnlm.errors import ConfigError, ModelFileError
@@ -333,7 +334,7 @@ def test_cli_exports_and_imports_a_stream_model(tmp_path, capsys):
     path = tmp_path / "stream.npz"
     m = randomize_biases(LanguageModel(C, H, cell="rnn", seed=0))
     ckpt.save_model(path, m, VOCAB)
-    assert ckpt.load_model(path).kind == "language-model" and ckpt.model_kind(m.config) == "fast-rnn"
+    assert ckpt.load_model(path).kind == "language-model" and kinds.model_kind(m.config) == "fast-rnn"
     code, _, err = run(capsys, "export", path, "--format", "safetensors", "--out", tmp_path / "s.safetensors")
     assert code == 0, err
     code, _, err = run(capsys, "import", tmp_path / "s.safetensors", "--out", tmp_path / "back.npz")

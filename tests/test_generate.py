@@ -171,7 +171,7 @@ def test_tokenize_prefix_per_level():
 
 @pytest.mark.parametrize("cell", ["gru", "lstm", "jordan"])
 def test_generation_works_for_every_cell(vocab, cell):
-    from rnnlm.io.checkpoint import build_model
+    from rnnlm.io.kinds import build_model
     from rnnlm.config import ModelConfig
     model = build_model(ModelConfig(vocab_size=len(vocab), hidden_size=6, cell=cell), seed=0)
     tokens = generate_sentence(model, vocab, np.random.default_rng(0), 0, 10, 1.0, ["the", "cat"])

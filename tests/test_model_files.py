@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from rnnlm.io import checkpoint as ckpt
+from rnnlm.io import archive
+from rnnlm.io import tree_checkpoint
 from rnnlm.errors import ModelFileError
 from rnnlm.models.fast import FastRNN
 from rnnlm.data.vocab import Vocabulary
@@ -89,7 +91,7 @@ def test_zip_bomb_member_is_refused_before_it_is_inflated(tmp_path, model_file, 
               "W": _npy(np.zeros((H, H), dtype=np.float32))}  # 36 MB of zeros
     path = _craft(model_file, tmp_path / "bomb.npz", params, H, compression)
     info = zipfile.ZipFile(path).getinfo("param/W.npy")
-    assert info.file_size > ckpt.MAX_INFLATION * info.compress_size  # the fixture really is a bomb
+    assert info.file_size > archive.MAX_INFLATION * info.compress_size  # the fixture really is a bomb
     _refused_cheaply(path, r"parameter 'W' would inflate its .* of stored bytes to 34 MB, over 1000x, more than any "
                            r"model file compresses: the file is crafted \(a zip bomb\)")
 
@@ -110,7 +112,7 @@ def test_header_only_tree_model_is_refused_before_it_is_built(tmp_path, vocab):
     from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig, param_shapes
     small = TreeLSTMConfig(vocab_size=len(vocab), embed_size=4, hidden_size=4)
     source = tmp_path / "tree.npz"
-    ckpt.save_tree_model(source, TreeLSTM(small, seed=0), vocab)
+    tree_checkpoint.save_tree_model(source, TreeLSTM(small, seed=0), vocab)
     big = TreeLSTMConfig(vocab_size=len(vocab), embed_size=4, hidden_size=2000)  # U alone: 4000 x 10000 floats
     with zipfile.ZipFile(source) as src:
         meta = json.loads(np.load(source)["metadata"].tobytes())
@@ -127,7 +129,7 @@ def test_header_only_tree_model_is_refused_before_it_is_built(tmp_path, vocab):
     try:
         with pytest.raises(ModelFileError, match=r"parameter 'W_leaf' declares .* but the file stores .*: the file is "
                                                  r"truncated or crafted"):
-            ckpt.load_tree_model(path)
+            tree_checkpoint.load_tree_model(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

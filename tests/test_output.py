@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from rnnlm.io import checkpoint as ckpt
+from rnnlm.io import kinds
 from rnnlm.errors import ConfigError, ModelFileError
 from rnnlm.models.fast import FastRNN
 from rnnlm.nn.gradcheck import check_gradients
@@ -172,7 +173,7 @@ def test_class_model_file_round_trip(tmp_path, rng, kind):
     config = LanguageModel(C, 4, softmax="class", num_classes=4).config
     if kind == "language-model":
         config = LanguageModel(C, 4, cell="gru", softmax="class", num_classes=4).config
-    model = ckpt.build_model(config, seed=3, counts=np.array(vocabulary.counts)[::-1], kind=kind)
+    model = kinds.build_model(config, seed=3, counts=np.array(vocabulary.counts)[::-1], kind=kind)
     path = tmp_path / "m.npz"
     ckpt.save_model(path, model, vocabulary)
     back = ckpt.load_model(path).model

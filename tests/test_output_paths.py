@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from rnnlm.io import checkpoint as ckpt
+from rnnlm.io import safe_files
+from rnnlm.io import tree_checkpoint
 from rnnlm import cli
 from rnnlm.errors import ConfigError, ModelFileError
 
@@ -79,10 +81,10 @@ def test_write_protected_tests_the_mode_bit_even_as_root(tmp_path):
     path = tmp_path / "m.npz"
     path.write_bytes(b"x")
     os.chmod(path, 0o644)
-    assert not ckpt.write_protected(path)
+    assert not safe_files.write_protected(path)
     os.chmod(path, 0o444)
-    assert ckpt.write_protected(path)  # os.access alone says True here when running as root
-    assert not ckpt.write_protected(tmp_path / "new.npz")
+    assert safe_files.write_protected(path)  # os.access alone says True here when running as root
+    assert not safe_files.write_protected(tmp_path / "new.npz")
 
 
 @pytest.mark.parametrize("command", WRITERS)
@@ -141,7 +143,7 @@ def test_an_out_symlink_is_written_through_and_stays_a_link(tmp_path, capsys, in
     assert target.read_bytes()[:2] == b"PK"  # the model, at the link's target
     assert os.listdir(tmp_path / "here") == ["link.npz"]  # no temporary or lock file next to the link
     assert os.listdir(tmp_path / "real") == ["m.npz"]  # nor left next to the target
-    loader = ckpt.load_tree_model if command == "trees train" else ckpt.load_model
+    loader = tree_checkpoint.load_tree_model if command == "trees train" else ckpt.load_model
     loader(link)
 
 
@@ -162,13 +164,13 @@ def test_side_files_are_named_from_the_target_of_a_link(tmp_path):
     assert cli._last_path(tmp_path / "plain.npz") == tmp_path / "plain.last.npz"
     stale = tmp_path / "real" / ".m.npz.abcd1234.tmp"
     stale.write_bytes(b"half a model")
-    with ckpt.output_lock(link):
+    with safe_files.output_lock(link):
         assert (tmp_path / "real" / ".m.npz.lock").exists() and not (tmp_path / ".link.npz.lock").exists()
         assert not stale.exists()
         with pytest.raises(ConfigError, match="another rnnlm process"):  # the target's lock, by either name
-            with ckpt.output_lock(tmp_path / "real" / "m.npz"):
+            with safe_files.output_lock(tmp_path / "real" / "m.npz"):
                 pass
-    with ckpt.atomic_write(link) as handle:
+    with safe_files.atomic_write(link) as handle:
         handle.write(b"new")
     assert link.is_symlink() and (tmp_path / "real" / "m.npz").read_bytes() == b"new"
     assert sorted(os.listdir(tmp_path)) == ["link.npz", "real"]

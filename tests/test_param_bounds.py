@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from rnnlm.io import checkpoint as ckpt
+from rnnlm.io import kinds
 from rnnlm.nn import numerics
 from rnnlm import cli
 from rnnlm.config import ModelConfig, TrainConfig
@@ -51,7 +52,7 @@ def test_every_kind_and_size_round_trips_with_the_same_loss(kind, extra, tmp_pat
                 config = ModelConfig(vocab_size=V, hidden_size=H, num_layers=L, **extra)
                 if kind == "language-model" and L == 1 and config.cell == "rnn":
                     pass  # a LanguageModel in the tutorial's shape: still a "language-model" file
-                model = ckpt.build_model(config, seed=1, kind=kind, counts=vocab.counts)
+                model = kinds.build_model(config, seed=1, kind=kind, counts=vocab.counts)
                 if kind == "reference-rnn":
                     model.sgd_step(X[0], Y[0], 0.01)
                     loss = model.calculate_loss(X, Y)
@@ -59,8 +60,8 @@ def test_every_kind_and_size_round_trips_with_the_same_loss(kind, extra, tmp_pat
                 else:
                     state = train(model, X, Y, TrainConfig(epochs=1, batch_size=3, valid_fraction=0, seed=1))
                     loss = model.total_loss(X, Y)
-                assert ckpt.max_parameters(config, kind) == sum(p.size for p in model.params.values())
-                assert {k: v.shape for k, v in model.params.items()} == ckpt.expected_param_shapes(config, kind)
+                assert kinds.max_parameters(config, kind) == sum(p.size for p in model.params.values())
+                assert {k: v.shape for k, v in model.params.items()} == kinds.expected_param_shapes(config, kind)
                 path = tmp_path / "m.npz"
                 ckpt.save_model(path, model, vocab, state=state)
                 loaded = ckpt.load_model(path, dtype=np.float32)
@@ -93,7 +94,7 @@ def test_a_char_model_of_a_small_vocabulary_is_readable_by_every_command(tmp_pat
 
 def test_a_file_whose_shapes_differ_from_its_config_is_refused(tmp_path):
     vocab = _vocabulary(20)
-    model = ckpt.build_model(ModelConfig(vocab_size=20, hidden_size=8), seed=0)
+    model = kinds.build_model(ModelConfig(vocab_size=20, hidden_size=8), seed=0)
     path = tmp_path / "m.npz"
     ckpt.save_model(path, model, vocab)
     arrays = dict(np.load(path))
@@ -107,7 +108,7 @@ def test_a_file_whose_shapes_differ_from_its_config_is_refused(tmp_path):
                                       (np.nan, False), (np.inf, False)])
 def test_one_rule_for_writer_and_reader(value, ok, tmp_path):
     vocab = _vocabulary(4)
-    model = ckpt.build_model(ModelConfig(vocab_size=4, hidden_size=2), seed=0)
+    model = kinds.build_model(ModelConfig(vocab_size=4, hidden_size=2), seed=0)
     model.params["U"][0, 0] = value
     assert (numerics.parameter_fault(model.params["U"]) is None) == ok
     path = tmp_path / "m.npz"

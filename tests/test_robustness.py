@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 
 from rnnlm.io import checkpoint as ckpt
+from rnnlm.io import kinds
+from rnnlm.io import safe_files
 from rnnlm import cli
 from rnnlm.config import DataConfig, ModelConfig, TrainConfig
 from rnnlm.errors import ConfigError, DataError, ModelFileError
@@ -145,7 +147,7 @@ def test_malformed_metadata_is_one_line_exit_2(model_file, tmp_path, capsys, mon
     arrays, meta = _arrays(model_file)
     bad = _write(tmp_path / "bad.npz", arrays, _edit(meta, field, value))
     built = []
-    real_build = ckpt.build_model
+    real_build = kinds.build_model
     monkeypatch.setattr(ckpt, "build_model", lambda *a, **k: built.append(a) or real_build(*a, **k))
     code, out, err = run(capsys, "generate", "--model", bad, "-n", 1)
     one_line_error(code, err, message)
@@ -280,7 +282,7 @@ def test_a_second_train_on_the_same_out_is_refused(tmp_path, capsys, monkeypatch
     release = threading.Event()
 
     def first():
-        with ckpt.output_lock(out):
+        with safe_files.output_lock(out):
             holding.set()
             release.wait(30)
 
@@ -301,8 +303,8 @@ def test_a_second_train_on_the_same_out_is_refused(tmp_path, capsys, monkeypatch
 
 def test_a_real_second_process_is_refused(tmp_path):
     out = tmp_path / "m.npz"
-    script = ("import sys, time; from rnnlm.io import checkpoint as c\n"
-              "with c.output_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)\n")
+    script = ("import sys, time; from rnnlm.io import safe_files\n"
+              "with safe_files.output_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)\n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     holder = subprocess.Popen([sys.executable, "-c", script, str(out)], stdout=subprocess.PIPE, text=True, env=env)
     try:

@@ -185,16 +185,16 @@ def test_spinn_tracker_with_zero_W_e_is_the_tree_lstm(batch):
 
 def test_a_tree_model_with_nan_parameters_is_never_written(tmp_path):
     # the loader refuses non-finite parameters, so the saver must never write them (the last good file stays)
-    from rnnlm.io import checkpoint as ckpt
+    from rnnlm.io import tree_checkpoint
     from rnnlm.errors import ModelFileError
     from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig
     from rnnlm.data.vocab import Vocabulary
     vocabulary = Vocabulary.build([["good", "bad"]], 10)
     model = TreeLSTM(TreeLSTMConfig(vocab_size=len(vocabulary), embed_size=4, hidden_size=3), seed=0)
     out = tmp_path / "t.npz"
-    ckpt.save_tree_model(out, model, vocabulary)
+    tree_checkpoint.save_tree_model(out, model, vocabulary)
     before = out.read_bytes()
     model.params["U"][0, 0] = np.nan
     with pytest.raises(ModelFileError, match="not finite"):
-        ckpt.save_tree_model(out, model, vocabulary)
-    assert out.read_bytes() == before and ckpt.load_tree_model(out).model.config == model.config
+        tree_checkpoint.save_tree_model(out, model, vocabulary)
+    assert out.read_bytes() == before and tree_checkpoint.load_tree_model(out).model.config == model.config

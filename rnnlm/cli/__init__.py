@@ -25,6 +25,10 @@ import numpy as np
 
 from rnnlm.version import __version__
 from rnnlm.io import checkpoint as ckpt
+from rnnlm.io import kinds
+from rnnlm.io import safe_files
+from rnnlm.io import summary
+from rnnlm.io import tree_checkpoint
 from rnnlm.config import (CELLS, DEFAULT_LEARNING_RATES, FORMATS, LEVELS, LR_SCHEDULES, OPTIMIZERS, SOFTMAXES,
                      ComputeConfig, DataConfig, ModelConfig, TrainConfig)
 from rnnlm.errors import ConfigError, DataError, ModelFileError, RnnlmError
@@ -168,7 +172,7 @@ def _outputs(args):
     outputs = [(option, getattr(args, name, None)) for option, name in (("--out", "out"), ("--plot", "plot"))]
     outputs = [(option, path) for option, path in outputs if path is not None]
     for option, path in outputs:  # before a name is derived from --out: '' or 'model.npz/' names no file
-        ckpt.check_file_name(path, option, example="loss.png" if option == "--plot" else "model.npz")
+        safe_files.check_file_name(path, option, example="loss.png" if option == "--plot" else "model.npz")
     if command == "train":  # where the resumable last epoch goes when --out keeps the best one
         outputs.append(("--out's last-epoch file", _last_path(args.out)))
     inputs = [("the corpus", getattr(args, "corpus", None))]
@@ -194,7 +198,7 @@ def _refuse_symlink_loops(args):
     for name, what in _PATH_ARGUMENTS:
         value = getattr(args, name, None)
         if isinstance(value, str) and value:
-            ckpt.refuse_symlink_loop(value, what)
+            safe_files.refuse_symlink_loop(value, what)
 
 
 @contextlib.contextmanager
@@ -208,17 +212,17 @@ def _guarded_outputs(args):
             others.append(("the model being resumed", resumed))
         example = "loss.png" if option == "--plot" else ("model.safetensors" if str(path).endswith(".safetensors")
                                                           else "model.npz")
-        ckpt.check_output(path, option, inputs + others, example=example)
+        safe_files.check_output(path, option, inputs + others, example=example)
     with contextlib.ExitStack() as locks:
         for _, path in outputs:
-            locks.enter_context(ckpt.output_lock(path))
+            locks.enter_context(safe_files.output_lock(path))
         yield
 
 
 def _describe(model, level):
     """One line on a model: its class (by what it is, not only its config's shape), sizes and options."""
     c = model.config
-    kind = ckpt.kind_of(model)
+    kind = kinds.kind_of(model)
     name = {"fast-rnn": "FastRNN (the tutorial's Elman RNN)",
             "reference-rnn": "RNNNumpy (the tutorial's Elman RNN, float64)"}.get(kind, f"LanguageModel ({c.cell})")
     extra = f", {c.num_layers} layers" if c.num_layers > 1 else ""
@@ -290,7 +294,7 @@ def _refuse_resume_changes(args, checkpoint, base):
 def _last_path(out):
     """Where the resumable last-epoch state goes when --out keeps the best epoch: model.npz -> model.last.npz.
     When --out is a symlink, named from (and next to) the file it points to, which is what is written."""
-    out = ckpt.write_target(out)
+    out = safe_files.write_target(out)
     return out.with_name(f"{out.stem}.last{out.suffix}")
 
 
@@ -350,7 +354,7 @@ def _plot(path, history, vocab_size, level="word"):
     lr_ax.set_ylabel("learning rate (log scale)")
     lr_ax.set_title("learning rate used in each epoch")
     fig.tight_layout()
-    with ckpt.atomic_write(path) as handle:
+    with safe_files.atomic_write(path) as handle:
         fig.savefig(handle, format="png", dpi=100)
     plt.close(fig)
 
@@ -421,7 +425,7 @@ def cmd_train(args):
     if checkpoint is None:
         model_config = replace(model_config, vocab_size=len(prepared["vocabulary"]))
         kind = "language-model" if data_config.stream else None  # stream models carry state: LanguageModel
-        model = ckpt.build_model(model_config, seed=train_config.seed, kind=kind,
+        model = kinds.build_model(model_config, seed=train_config.seed, kind=kind,
                                  counts=prepared["vocabulary"].counts, threads=threads)
         state = training.TrainingState(epoch=0, learning_rate=float(train_config.learning_rate),
                                        data=prepared["data"])
@@ -767,7 +771,7 @@ def cmd_info(args):
     if args.words < 1:
         raise ConfigError(f"--words must be a positive integer, got {args.words}")
     checkpoint = _load(args.model)
-    for line in ckpt.model_summary(checkpoint, words=args.words):
+    for line in summary.model_summary(checkpoint, words=args.words):
         print(printable(line))  # the file's strings (its rnnlm version, its path) are data
     return 0
 
@@ -1152,7 +1156,7 @@ def cmd_trees_train(args):
         kept = model.params
         model.params = best["params"]
         try:
-            ckpt.save_tree_model(args.out, model, vocabulary, train_config=config,
+            tree_checkpoint.save_tree_model(args.out, model, vocabulary, train_config=config,
                                  training={"epoch": r.epoch, "best_epoch": best["epoch"], "history": history})
         finally:
             model.params = kept
@@ -1182,7 +1186,7 @@ def cmd_trees_train(args):
 
 def cmd_trees_evaluate(args):
     from rnnlm.training.trees import encode_all, evaluate
-    checkpoint = ckpt.load_tree_model(args.model)
+    checkpoint = tree_checkpoint.load_tree_model(args.model)
     trees = _trees_read(args.trees)
     encoded = encode_all(trees, checkpoint.vocabulary)
     scores = evaluate(checkpoint.model, encoded)
@@ -1205,7 +1209,7 @@ def _labelled(tree, probs):
 def cmd_trees_predict(args):
     from rnnlm.data.trees import encode_tree, tree_from_text
     from rnnlm.training.trees import binary_prediction
-    checkpoint = ckpt.load_tree_model(args.model)
+    checkpoint = tree_checkpoint.load_tree_model(args.model)
     for text in args.text:
         if not text.strip():
             raise DataError("empty text; give a sentence or a bracketed tree")

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnnlm.errors import RnnlmError
-from rnnlm.io.checkpoint import atomic_write, write_protected
+from rnnlm.io.safe_files import atomic_write, write_protected
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"

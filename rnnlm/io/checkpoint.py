@@ -21,188 +21,33 @@ mid-epoch adds its carried hidden state as optimizer/carry/... arrays), "rng" (h
 epoch e is `np.random.default_rng([seed, e])`, so the seed and the epoch are the whole
 RNG state), "special_tokens" (their indices) and "params" (each name's shape and dtype).
 
-Reading uses `np.load(..., allow_pickle=False)`, so opening a model file never runs
-code: a file holding an object (pickled) array is rejected with `ModelFileError`.
-Writing is atomic (`atomic_write`): a temporary file in the same folder, flushed and
-fsync'ed, then `os.replace`d over the target, so a crash at any moment leaves either
-the old file or the new one, never a broken one. An output that is a symlink is written
-through it: the file it points to is replaced, in that file's folder, and the link stays
-(`write_target`). `check_output` refuses, before any work, outputs that name no file, symlink
-loops, folders and special files, the inputs themselves, and write-protected files.
+This module is the format: `save_model` writes it, `load_model` reads and validates it, with
+one rule for what is valid on both sides (`parameter_fault` for values, `kinds.expected_param_shapes`
+for names and shapes, `_carry_fault` for carried stream state). Its neighbours do the rest:
+`rnnlm.io.archive` reads the untrusted .npz (no pickle, sizes checked before allocating),
+`rnnlm.io.safe_files` writes atomically and guards outputs, `rnnlm.io.kinds` says which class
+each model_kind is, `rnnlm.io.summary` is what `rnnlm info` prints, and
+`rnnlm.io.tree_checkpoint` is the Tree-LSTM's file in the same format.
 """
 
-import contextlib
-import errno
 import json
 import math
-import os
-import re
-import stat
-import tempfile
-import zipfile
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from rnnlm.config import LEVELS, DataConfig, ModelConfig, TrainConfig
-from rnnlm.errors import ConfigError, ModelFileError
-from rnnlm.nn.numerics import parameter_fault
+from rnnlm.config import DataConfig, LEVELS, ModelConfig, TrainConfig
 from rnnlm.data.vocab import Vocabulary
+from rnnlm.errors import ModelFileError
+from rnnlm.io.archive import FORMAT_NAME, FORMAT_VERSION, MAX_WORD_CHARS, Archive, read_metadata, exception_line, open_archive, read_vocabulary, short_text
+from rnnlm.io.kinds import MODEL_KINDS, TREE_KIND, kinds_for, build_model, expected_param_shapes, kind_of, model_kind
+from rnnlm.io.safe_files import atomic_write
+from rnnlm.nn.numerics import parameter_fault
 
-FORMAT_NAME = "rnnlm-model"
-FORMAT_VERSION = 1
-MODEL_KINDS = ("fast-rnn", "language-model", "reference-rnn")
+
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "reddit-model.npz"
 
-
-# --------------------------------------------------------------------- models by kind
-
-def model_kind(config):
-    """"fast-rnn" for the tutorial's one-layer one-hot Elman RNN, else "language-model"."""
-    if config.cell == "rnn" and config.num_layers == 1 and config.embed_size is None:
-        return "fast-rnn"
-    return "language-model"
-
-
-def kind_of(model):
-    """The model_kind a model file records for `model`: "reference-rnn" for the tutorial's `RNNNumpy`;
-    a `LanguageModel` stays one even in the tutorial's shape (stream models carry state)."""
-    from rnnlm.models.language_model import LanguageModel
-    from rnnlm.models.reference import RNNNumpy
-    if isinstance(model, RNNNumpy):
-        return "reference-rnn"
-    return "language-model" if isinstance(model, LanguageModel) else model_kind(model.config)
-
-
-def build_model(config, seed=None, dtype=np.float32, kind=None, counts=None, threads=1):
-    """A freshly initialised model of `config`'s shape: `FastRNN` or `LanguageModel` (see `model_kind`),
-    or with kind "reference-rnn" the tutorial's `RNNNumpy` (always float64, `dtype` ignored).
-
-    counts: the vocabulary's corpus counts, which bin the words into classes for the class softmax.
-    threads: output-layer workers (`ComputeConfig.threads`).
-    """
-    kind = kind or model_kind(config)
-    if kind == "reference-rnn":
-        from rnnlm.models.reference import RNNNumpy
-        if config.softmax != "full":
-            raise ConfigError("RNNNumpy, the tutorial's reading copy, has only the full softmax")
-        return RNNNumpy(config.vocab_size, config.hidden_size, bptt_truncate=config.bptt_truncate, seed=seed)
-    if kind == "fast-rnn":
-        from rnnlm.models.fast import FastRNN
-        return FastRNN(config.vocab_size, config.hidden_size, bptt_truncate=config.bptt_truncate,
-                       seed=seed, dtype=dtype, softmax=config.softmax, num_classes=config.num_classes,
-                       counts=counts, threads=threads)
-    if kind == "language-model":
-        try:
-            from rnnlm.models.language_model import LanguageModel
-        except ImportError:
-            raise ConfigError(f"this rnnlm has no LanguageModel (rnnlm.models.language_model), needed for cell {config.cell!r}, "
-                              f"{config.num_layers} layer(s), embed size {config.embed_size}") from None
-        return LanguageModel.from_config(config, seed=seed, dtype=dtype, counts=counts, threads=threads)
-    raise ModelFileError(f"unknown model kind {kind!r}; this rnnlm knows {', '.join(MODEL_KINDS)}")
-
-
-# --------------------------------------------------------------------- atomic writes
-
-@contextlib.contextmanager
-def atomic_write(path, follow_symlinks=True):
-    """Yield a binary file object whose contents replace `path` only if the block completes.
-
-    The temporary file lives in `path`'s folder (so `os.replace` is a rename on one file
-    system), is fsync'ed before the rename, and is removed if anything fails. When `path`
-    is a symlink, the file it points to is replaced, in that file's folder (`write_target`),
-    and the link stays a link; follow_symlinks=False replaces the link itself instead (what
-    `download --force` does), leaving its target alone.
-    """
-    path = write_target(path) if follow_symlinks else Path(path)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            os.chmod(handle.name, _file_mode(path))  # mkstemp's 0600 would make the model private
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(handle.name)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable (POSIX only)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _loop_error(what, path, error=ConfigError):
-    return error(f"{what} {path} is a symlink loop (its links lead back to themselves); "
-                       "point the link at a real file, or give another path")
-
-
-def refuse_symlink_loop(path, what="--out", error=ConfigError):
-    """`error` (ConfigError) when `path` is (or passes through) a symlink loop, which no open() can follow."""
-    try:
-        os.stat(path)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise _loop_error(what, path, error) from None
-    except ValueError:  # an embedded NUL byte: whoever opens the path reports it
-        pass
-
-
-def write_target(path, what="--out"):
-    """The file that writing `path` replaces: `path` itself, or, when `path` is a symlink, the file
-    its links end at (which may not exist yet), as `cp` writes through a link. Side files named
-    after an output (its `.last` file, lock and temporary files) are named from this target."""
-    path = Path(path)
-    refuse_symlink_loop(path, what)
-    if not path.is_symlink():
-        return path
-    try:
-        return path.resolve()
-    except RuntimeError:  # Python < 3.13 reports a loop as RuntimeError ("Symlink loop from ...")
-        raise _loop_error(what, path) from None
-
-
-def check_file_name(path, option="--out", example="model.npz"):
-    """ConfigError unless `path`, as typed, names a file: not empty, not ".", "..", "/", and not
-    ending in a slash (`model.npz/` names a folder; pathlib would silently drop the slash)."""
-    text = os.fspath(path)
-    if text == "":
-        raise ConfigError(f"{option} is empty; {option} must name a file, such as {example}")
-    name = os.path.basename(text)
-    if name == "" and text.rstrip("/") not in ("", ".", ".."):
-        raise ConfigError(f"{option} {text} ends with '/', so it names a directory; {option} must name a file: "
-                          f"drop the trailing /, or give a file name such as {os.path.join(text, example)}")
-    if name in ("", ".", ".."):
-        raise ConfigError(f"{option} {text} names a directory; {option} must name a file, such as "
-                          f"{os.path.join(text, example)}")
-
-
-def write_protected(path):
-    """True when the existing file `path` may not be written by its owner (no u+w bit, as `chmod a-w`
-    leaves it) or by this user (os.access). The mode bit is tested explicitly because root's
-    os.access ignores it, and `os.replace` replaces even a read-only file."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False
-    return not mode & stat.S_IWUSR or not os.access(path, os.W_OK)
-
-
-def _file_mode(path):
-    """The permissions the file should get: those of the file it replaces, else 0666 minus the umask."""
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-# --------------------------------------------------------------------- saving
 
 def save_model(path, model, vocabulary, level="word", data_config=None, train_config=None, state=None,
                param_dtype=None, include_optimizer=True):
@@ -222,7 +67,7 @@ def save_model(path, model, vocabulary, level="word", data_config=None, train_co
     if not include_optimizer:
         training["arrays"] = {}
     _check_carry(training["arrays"], config, kind_of(model), path)
-    params = _stored_params(model.params, path, param_dtype)
+    params = stored_params(model.params, path, param_dtype)
     from rnnlm.version import __version__
     metadata = {
         "format": FORMAT_NAME,
@@ -244,7 +89,7 @@ def save_model(path, model, vocabulary, level="word", data_config=None, train_co
         "params": {name: {"shape": list(p.shape), "dtype": str(p.dtype)} for name, p in params.items()},
     }
     extra = {"output/word_class": model.classes.word_class} if getattr(model, "classes", None) is not None else {}
-    _write_archive(path, metadata, params, vocabulary, training["arrays"], extra)
+    write_archive(path, metadata, params, vocabulary, training["arrays"], extra)
 
 
 def _check_carry(arrays, config, kind, path):
@@ -258,7 +103,7 @@ def _check_carry(arrays, config, kind, path):
                                      f"nothing was written to {path}")
 
 
-def _stored_params(model_params, path, param_dtype=None):
+def stored_params(model_params, path, param_dtype=None):
     """The parameters as they will be stored (cast to param_dtype if given), refusing before anything
     is written an invalid value (`parameter_fault`) or one the cast overflows (ModelFileError naming `path`)."""
     with np.errstate(over="ignore"):  # an overflowing cast is reported below, as one line
@@ -275,7 +120,7 @@ def _stored_params(model_params, path, param_dtype=None):
     return params
 
 
-def _write_archive(path, metadata, params, vocabulary, optimizer_arrays, extra=None):
+def write_archive(path, metadata, params, vocabulary, optimizer_arrays, extra=None):
     """One model file (the layout in this module's docstring), written atomically."""
     arrays = {"metadata": np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)}
     arrays.update({f"param/{name}": p for name, p in params.items()})
@@ -285,8 +130,6 @@ def _write_archive(path, metadata, params, vocabulary, optimizer_arrays, extra=N
     with atomic_write(path) as handle:
         np.savez_compressed(handle, **arrays)
 
-
-# --------------------------------------------------------------------- loading
 
 @dataclass
 class Checkpoint:
@@ -307,292 +150,7 @@ class Checkpoint:
     metadata: dict
 
 
-def check_output(path, option="--out", inputs=(), example="model.npz"):
-    """Refuse, before any long work, an output path whose writing would destroy something.
-
-    path must name a file (`check_file_name`), be no symlink loop, and be a new name or an
-    existing regular file (never a folder, FIFO, device or socket, which `atomic_write` would
-    replace by a regular file); it must not be the same file as any of `inputs`: (description,
-    path) pairs such as ("the corpus", "c.txt"), compared after resolving links, and by inode
-    when both exist; an existing file must not be write-protected (`write_protected`, as `cp`
-    refuses it), and its folder must exist and be writable. A symlink is checked as the file it
-    points to, which is what gets written. Raises ConfigError or ModelFileError.
-    """
-    check_file_name(path, option, example)
-    given = Path(path)
-    out = write_target(given, option)
-    shown = str(given) if out == given else f"{given} (a link to {out})"
-    if out.is_dir():
-        raise ConfigError(f"{option} {shown} is a directory; {option} must name a file, such as {given / example}")
-    if out.exists() and not out.is_file():
-        raise ConfigError(f"{option} {shown} is not a regular file (a pipe, device or socket), which rnnlm would "
-                          "replace; give the name of a file to create or replace")
-    for description, other in inputs:
-        if other is not None and same_file(out, other):
-            raise ConfigError(f"{option} {shown} is {description}; writing it would destroy it: "
-                              "choose another file name")
-    if out.exists() and write_protected(out):
-        choose = re.match(r"--[a-z-]+", option)
-        raise ConfigError(f"{option} {shown} is write-protected; chmod u+w {'it' if out == given else out} or "
-                          f"choose another {choose.group(0) if choose else 'output file'}")
-    ensure_file_writable(out)
-
-
-def same_file(a, b):
-    """True when paths `a` and `b` name one file (same inode if both exist, else the same resolved path)."""
-    a, b = Path(a), Path(b)
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-        return a.resolve() == b.resolve()
-    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
-        return False
-
-
-@contextlib.contextmanager
-def output_lock(path):
-    """Hold an exclusive advisory lock on writing `path` for the block; a second holder gets ConfigError.
-
-    The lock is `flock` on a hidden sidecar file `.NAME.lock` next to `path` (next to the file a
-    symlink `path` points to), removed on exit.
-    While it is held no other rnnlm process writes `path`, so temporary files that
-    `atomic_write` left for `path` (a killed writer's `.NAME.XXXXXXXX.tmp`) are stale and removed.
-    """
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no locking, nothing removed
-        yield
-        return
-    path = write_target(path)  # through a symlink: the lock sits next to the file that is written
-    lock_path = path.parent / f".{path.name}.lock"
-    while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise ConfigError(f"another rnnlm process is writing {path} (it holds {lock_path}); wait for it to "
-                              "finish or choose another output file") from None
-        try:  # the previous holder may have removed the lock file just before we locked it: lock the new one
-            current = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
-        except OSError:
-            current = False
-        if current:
-            break
-        os.close(fd)
-    try:
-        remove_stale_temporaries(path)
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(lock_path)
-        os.close(fd)
-
-
-def remove_stale_temporaries(path):
-    """Remove the temporary files `atomic_write` names for `path` (`.NAME.XXXXXXXX.tmp`); returns them.
-
-    Only safe while holding `output_lock(path)`: then no writer of `path` is alive.
-    """
-    path = write_target(path)
-    pattern = re.compile(r"\." + re.escape(path.name) + r"\.[a-z0-9_]{8}\.tmp")
-    removed = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(path.parent):
-            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
-                    removed.append(Path(entry.path))
-    return removed
-
-
-def ensure_file_writable(path):
-    """Raise ModelFileError, before any long work, when `path`'s folder is missing or read-only."""
-    try:
-        folder = Path(path).resolve().parent
-    except RuntimeError:  # a symlink loop (Python < 3.13)
-        raise _loop_error("output", path) from None
-    if not folder.is_dir():
-        raise ModelFileError(f"folder {folder} does not exist; create it or choose another output path")
-    if not os.access(folder, os.W_OK):
-        raise ModelFileError(f"cannot write to folder {folder}; choose another output path")
-
-
-MAX_METADATA_BYTES = 64 << 20  # the JSON; a long loss history is a few kB
-MAX_WORD_CHARS = 1 << 16       # longest vocabulary entry read back
-
-
-def _open_archive(path):
-    """The .npz at `path`, opened lazily (members are read only when asked for), or ModelFileError."""
-    path = Path(path)
-    refuse_symlink_loop(path, "model file", ModelFileError)  # Path.exists() is False for a loop: not "not found"
-    if not path.exists():
-        raise ModelFileError(f"model file not found: {path}")
-    if path.is_dir():
-        raise ModelFileError(f"{path} is a directory, not a model file")
-    if not path.is_file():
-        raise ModelFileError(f"{path} is not a regular file (a pipe or a device?); give a model file")
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(8)
-        if magic.startswith(b"\x80") or magic.startswith(b"(dp") or magic.startswith(b"(lp"):
-            raise ModelFileError(f"{path} is a Python pickle, which rnnlm never loads (loading one can run code); "
-                                 "it is not an rnnlm model file")
-        if magic.startswith(b"\x93NUMPY"):  # refused unread: np.load would read the whole array
-            raise ModelFileError(f"{path} is a single NumPy array, not an rnnlm model file")
-        if not magic.startswith(b"PK"):
-            raise ModelFileError(f"{path} is not an rnnlm model file (not an .npz archive)")
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise ModelFileError(f"{path} is not an rnnlm model file ({_one_line(exc)})") from None
-    except (zipfile.BadZipFile, EOFError, KeyError, zipfile.LargeZipFile, NotImplementedError):
-        raise ModelFileError(f"{path} is not an rnnlm model file, or it is truncated or damaged "
-                             "(not a readable .npz archive)") from None
-    except OSError as exc:
-        raise ModelFileError(f"cannot read model file {path}: {exc.strerror or exc}") from None
-
-
-def _one_line(exc):
-    return " ".join(str(exc).split())[:200]
-
-
-# Deflate cannot compress more than about 1032:1; a member declaring more is crafted (a zip bomb).
-MAX_INFLATION = 1000
-INFLATION_FLOOR = 1 << 20  # members of at most this many uncompressed bytes are never refused for their ratio
-
-
-def _bytes(n):
-    """A byte count for a message: "4 KB", "3.9 GB"."""
-    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}" if n < 10 * size else f"{n / size:.0f} {unit}"
-    return f"{n} bytes"
-
-
-def _entry_name(key):
-    """How a message names archive member `key`: "parameter 'U'", "the vocabulary", "optimizer entry 'U/m'"."""
-    group, _, name = key.partition("/")
-    if group == "param":
-        return f"parameter {name!r}"
-    if key == "vocab/index_to_word":
-        return "the vocabulary"
-    if key == "vocab/counts":
-        return "the vocabulary counts"
-    if group == "optimizer":
-        return f"optimizer entry {name!r}"
-    return f"the entry {key!r}"
-
-
-class _Archive:
-    """Reads single members of an open .npz: a member's header (shape, dtype) costs a few bytes, its data on demand.
-
-    Every member is checked against the bytes the file really stores before anything of its size is
-    allocated (`_check_member`, `_check_stored`), so loading a file never costs more than a small multiple of its size."""
-
-    def __init__(self, npz, path):
-        self.npz, self.path = npz, path
-        try:
-            self.file_bytes = Path(path).stat().st_size
-        except OSError:
-            self.file_bytes = 0
-        self.checked = {}  # key -> (shape, dtype) of the members already checked
-        self.compressed = 0  # their compressed bytes, together: at most the file's size (no overlapping members)
-
-    def __contains__(self, key):
-        return key in self.npz.files
-
-    def _check_member(self, key):
-        """ModelFileError when member `key` claims more compressed bytes than the file holds, or would inflate
-        to more than MAX_INFLATION times them; checked before the member is opened (bzip2 inflates on open)."""
-        try:
-            info = self.npz.zip.getinfo(f"{key}.npy")
-        except KeyError:
-            raise ModelFileError(f"{self.path}: the entry {key!r} is missing") from None
-        what = _entry_name(key)
-        self.compressed += info.compress_size
-        if info.compress_size > self.file_bytes or self.compressed > self.file_bytes:
-            raise ModelFileError(f"{self.path}: {what} claims {_bytes(info.compress_size)} of compressed data but "
-                                 f"the file is {_bytes(self.file_bytes)} in all: the file is truncated or crafted")
-        if info.file_size > INFLATION_FLOOR and info.file_size > MAX_INFLATION * info.compress_size:
-            raise ModelFileError(f"{self.path}: {what} would inflate its {_bytes(info.compress_size)} of stored bytes to "
-                                 f"{_bytes(info.file_size)}, over {MAX_INFLATION}x, more than any model file "
-                                 "compresses: the file is crafted (a zip bomb)")
-        return info
-
-    def _check_stored(self, key, info, shape, dtype):
-        """ModelFileError when member `key`'s .npy header declares more data than the member stores."""
-        declared = math.prod(shape) * dtype.itemsize
-        if declared > info.file_size:
-            raise ModelFileError(f"{self.path}: {_entry_name(key)} declares {_bytes(declared)} but the file stores "
-                                 f"{_bytes(info.file_size)}: the file is truncated or crafted")
-
-    def header(self, key):
-        """(shape, dtype) of member `key` from its .npy header, without reading its data; the header's
-        declared size is checked against the stored bytes (`_check_stored`)."""
-        if key in self.checked:
-            return self.checked[key]
-        info = self._check_member(key)
-        try:
-            with self.npz.zip.open(f"{key}.npy") as member:
-                version = np.lib.format.read_magic(member)
-                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                    np.lib.format.read_array_header_2_0
-                shape, _, dtype = read(member)
-        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
-            raise ModelFileError(f"{self.path}: the entry {key!r} is damaged ({_one_line(exc)})") from None
-        dtype = np.dtype(dtype)
-        if dtype.hasobject:
-            raise ModelFileError(f"{self.path} holds pickled (object) data in {key!r}, which rnnlm never loads; "
-                                 "it is not an rnnlm model file")
-        shape = tuple(shape)
-        self._check_stored(key, info, shape, dtype)
-        self.checked[key] = shape, dtype
-        return shape, dtype
-
-    def size(self, key):
-        return self.npz.zip.getinfo(f"{key}.npy").file_size
-
-    def read(self, key):
-        """Member `key`'s array, read only after its header passed `_check_stored`."""
-        self.header(key)
-        try:
-            return self.npz[key]
-        except ValueError as exc:
-            if "pickle" in str(exc).lower():
-                raise ModelFileError(f"{self.path} holds pickled (object) data in {key!r}, which rnnlm never loads; "
-                                     "it is not an rnnlm model file") from None
-            raise ModelFileError(f"{self.path}: the entry {key!r} is damaged ({_one_line(exc)})") from None
-        except (zipfile.BadZipFile, EOFError, KeyError, NotImplementedError, OSError) as exc:
-            raise ModelFileError(f"{self.path} is truncated or damaged (entry {key!r}: "
-                                 f"{_one_line(exc) or type(exc).__name__})") from None
-
-
-def _metadata(archive, path):
-    if "metadata" not in archive:
-        raise ModelFileError(f"{path} is an .npz archive but not an rnnlm model file (no metadata entry)")
-    shape, dtype = archive.header("metadata")
-    if dtype != np.uint8 or len(shape) != 1 or archive.size("metadata") > MAX_METADATA_BYTES:
-        raise ModelFileError(f"{path} is an .npz archive but not an rnnlm model file (its metadata entry is not "
-                             f"JSON bytes of at most {MAX_METADATA_BYTES} bytes)")
-    raw = archive.read("metadata")
-    try:
-        meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelFileError(f"{path} has damaged metadata (not valid JSON)") from None
-    except RecursionError:
-        raise ModelFileError(f"{path} has damaged metadata (JSON nested too deeply)") from None
-    except ValueError:  # an integer of more than 4300 digits: Python refuses to convert it
-        raise ModelFileError(f"{path} has damaged metadata (a number thousands of digits long)") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{path} is an .npz archive but not an rnnlm model file")
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ModelFileError(f"{path} has model-file format version {_short(version)}, but this rnnlm reads "
-                             f"version {FORMAT_VERSION}; use the rnnlm version that wrote it")
-    return meta
-
-
-def _fill_params(params, archive, shapes, path, dtype):
+def fill_params(params, archive, shapes, path, dtype):
     """Copy each stored param/<name> into params[name] (allocated by the caller): presence and shape
     from `shapes` (the headers, already read), values valid (`parameter_fault`, the writers' rule too)."""
     for name, target in params.items():
@@ -626,56 +184,6 @@ def _word_classes(archive, config, path):
         raise ModelFileError(f"{path}: {exc}") from None
 
 
-def _read_vocabulary(archive, path):
-    """The stored Vocabulary (vocab/index_to_word, optional vocab/counts), or ModelFileError."""
-    try:
-        return Vocabulary.from_arrays({"index_to_word": archive.read("vocab/index_to_word"),
-                                       "counts": archive.read("vocab/counts") if "vocab/counts" in archive else None})
-    except (TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path} has a damaged vocabulary ({_one_line(exc)})") from None
-
-
-def _short(value):
-    text = repr(value) if not isinstance(value, int) or abs(value) < 10 ** 30 else "<a huge integer>"
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def expected_param_shapes(config, kind):
-    """{name: shape} of the parameters a model of `kind` built from `config` has, exactly (nothing allocated).
-
-    Mirrors the constructors: RNNNumpy / FastRNN ("reference-rnn", "fast-rnn": U (H, C), V (C, H),
-    W (H, H), plus V_class (K, H) for FastRNN's class softmax) and `LanguageModel` ("language-model":
-    embedding (C, E), each layer's cell parameters l<k>.<name>, W_out (H, C), b_out (C,), plus W_class
-    (H, K), b_class (K,) for the class softmax).
-    """
-    from rnnlm.nn.cells import cell_param_shapes
-    C, H = config.vocab_size, config.hidden_size
-    klass = config.softmax == "class"
-    if kind in ("fast-rnn", "reference-rnn"):
-        shapes = {"U": (H, C), "V": (C, H), "W": (H, H)}
-        if kind == "fast-rnn" and klass:
-            shapes["V_class"] = (config.classes, H)
-        return shapes
-    if kind == "language-model":
-        E = config.embed_size or H
-        shapes = {"embedding": (C, E)}
-        for k in range(config.num_layers):
-            for name, shape in cell_param_shapes(config.cell, E if k == 0 else H, H, peephole=config.peephole,
-                                                 coupled=config.coupled_gates).items():
-                shapes[f"l{k}.{name}"] = shape
-        shapes.update({"W_out": (H, C), "b_out": (C,)})
-        if klass:
-            shapes.update({"W_class": (H, config.classes), "b_class": (config.classes,)})
-        return shapes
-    raise ModelFileError(f"unknown model kind {kind!r}; this rnnlm knows {', '.join(MODEL_KINDS)}")
-
-
-def max_parameters(config, kind=None):
-    """The number of parameters a model of `config` (and `kind`, default its natural kind) has, exactly."""
-    shapes = expected_param_shapes(config, kind or model_kind(config))
-    return sum(math.prod(shape) for shape in shapes.values())
-
-
 def _check_arrays(archive, path, meta, model_config, kind):
     """Check every parameter and vocabulary entry's header against the metadata, before anything is built:
     the file must store exactly the parameters (names and shapes) a `kind` model of `model_config` has."""
@@ -687,9 +195,9 @@ def _check_arrays(archive, path, meta, model_config, kind):
     for name in declared:
         key = f"param/{name}"
         if not isinstance(name, str) or key not in archive:
-            raise ModelFileError(f"{path} lacks the parameter {_short(name)}")
+            raise ModelFileError(f"{path} lacks the parameter {short_text(name)}")
         if name not in expected:
-            raise ModelFileError(f"{path}: parameter {_short(name)} is not one a {kind!r} model of its model_config "
+            raise ModelFileError(f"{path}: parameter {short_text(name)} is not one a {kind!r} model of its model_config "
                                  "has; the metadata does not match the arrays")
         shape, dtype = archive.header(key)
         if dtype.kind != "f":
@@ -747,7 +255,7 @@ def _carry_fault(name, shape, config, kind):
     return None
 
 
-def _read_optimizer(archive, path, shapes, config=None, kind=None, train_config=None):
+def read_optimizer(archive, path, shapes, config=None, kind=None, train_config=None):
     """The optimizer's arrays: only "steps", "learning_rate" and "<parameter>/<slot>" of the parameter's shape
     (slots the train_config's optimizer keeps), plus a stream run's carried hidden state under "carry/" (one
     (streams, H) array per layer and state part, every one for the same number of streams)."""
@@ -834,23 +342,23 @@ def _check_training(training, path, train_config=None):
     if not isinstance(training, dict):
         problem = "it is not an object"
     elif not count(training.get("epoch")):
-        problem = f"epoch {_short(training.get('epoch'))} is not a non-negative integer"
+        problem = f"epoch {short_text(training.get('epoch'))} is not a non-negative integer"
     elif train_config is not None and training["epoch"] > train_config.epochs:
         problem = f"epoch {training['epoch']} is beyond the {train_config.epochs} epochs its train_config plans"
     elif not count(training.get("batch", 0)):
-        problem = f"batch {_short(training.get('batch'))} is not a non-negative integer"
+        problem = f"batch {short_text(training.get('batch'))} is not a non-negative integer"
     elif not (number(training.get("learning_rate")) and training["learning_rate"] > 0):
-        problem = f"learning rate {_short(training.get('learning_rate'))} is not a positive finite number"
+        problem = f"learning rate {short_text(training.get('learning_rate'))} is not a positive finite number"
     elif training.get("previous_loss") is not None and not number(training["previous_loss"]):
-        problem = f"previous loss {_short(training.get('previous_loss'))} is not a finite number"
+        problem = f"previous loss {short_text(training.get('previous_loss'))} is not a finite number"
     elif training.get("best_epoch") is not None and not count(training["best_epoch"], 1):
-        problem = f"best epoch {_short(training.get('best_epoch'))} is not a positive integer"
+        problem = f"best epoch {short_text(training.get('best_epoch'))} is not a positive integer"
     elif training.get("best_epoch") is not None and training["best_epoch"] > training["epoch"] + 1:
         # a time limit may stop epoch + 1 part-way after its validation loss was the best so far
         problem = (f"best epoch {training['best_epoch']} is after epoch {training['epoch'] + 1}, the one it "
                    "resumes")
     elif training.get("best_loss") is not None and not number(training["best_loss"]):
-        problem = f"best loss {_short(training.get('best_loss'))} is not a finite number"
+        problem = f"best loss {short_text(training.get('best_loss'))} is not a finite number"
     elif schedule is not None and not (
             isinstance(schedule, dict) and set(schedule) <= {"smoothed", "best", "bad_evaluations"}
             and all(schedule.get(k) is None or number(schedule[k]) for k in ("smoothed", "best"))
@@ -875,9 +383,9 @@ def load_model(path, dtype=np.float32, threads=1):
     (`ComputeConfig.threads`).
     """
     from rnnlm.training.loop import TrainingState
-    with _open_archive(path) as npz:
-        archive = _Archive(npz, path)
-        meta = _metadata(archive, path)
+    with open_archive(path) as npz:
+        archive = Archive(npz, path)
+        meta = read_metadata(archive, path)
         if meta.get("model_kind") == TREE_KIND:
             raise ModelFileError(f"{path} is a Tree-LSTM sentiment model; use it with 'rnnlm trees evaluate' or "
                                  "'rnnlm trees predict'")
@@ -888,31 +396,31 @@ def load_model(path, dtype=np.float32, threads=1):
             level = meta.get("level", "word")
             kind = meta["model_kind"]
         except (KeyError, TypeError, ValueError, AttributeError) as exc:  # ConfigError is a ValueError too
-            raise ModelFileError(f"{path} has incomplete or inconsistent metadata ({_one_line(exc)})") from None
+            raise ModelFileError(f"{path} has incomplete or inconsistent metadata ({exception_line(exc)})") from None
         if level not in LEVELS:
-            raise ModelFileError(f"{path}: level {_short(level)} is not one of {', '.join(LEVELS)}")
+            raise ModelFileError(f"{path}: level {short_text(level)} is not one of {', '.join(LEVELS)}")
         if kind not in MODEL_KINDS:
-            raise ModelFileError(f"{path} holds a model of unknown kind {_short(kind)}; "
+            raise ModelFileError(f"{path} holds a model of unknown kind {short_text(kind)}; "
                                  f"this rnnlm knows {', '.join(MODEL_KINDS)}")
-        if kind not in _kinds_for(model_config):
+        if kind not in kinds_for(model_config):
             raise ModelFileError(f"{path}: model kind {kind!r} does not match its model_config (cell "
                                  f"{model_config.cell!r}, {model_config.num_layers} layer(s), embed size "
                                  f"{model_config.embed_size}), which is a {model_kind(model_config)!r} model")
         if meta.get("training") is not None:
             _check_training(meta["training"], path, train_config)
         shapes = _check_arrays(archive, path, meta, model_config, kind)
-        vocabulary = _read_vocabulary(archive, path)
+        vocabulary = read_vocabulary(archive, path)
         model = build_model(model_config, seed=0, dtype=dtype, kind=kind, threads=threads)
         if model_config.softmax == "class":
             model.classes = _word_classes(archive, model_config, path)
-        _fill_params(model.params, archive, shapes, path, dtype if kind != "reference-rnn" else np.float64)
+        fill_params(model.params, archive, shapes, path, dtype if kind != "reference-rnn" else np.float64)
         state = None
         if meta.get("training") is not None:
-            optimizer = _read_optimizer(archive, path, shapes, model_config, kind, train_config)
+            optimizer = read_optimizer(archive, path, shapes, model_config, kind, train_config)
             try:
                 state = TrainingState.from_dict({"metadata": meta["training"], "arrays": optimizer})
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise ModelFileError(f"{path} has a damaged training state ({_one_line(exc)})") from None
+                raise ModelFileError(f"{path} has a damaged training state ({exception_line(exc)})") from None
     return Checkpoint(path=Path(path), model=model, vocabulary=vocabulary, level=level, kind=kind,
                       data_config=data_config, train_config=train_config, state=state, metadata=meta)
 
@@ -923,186 +431,12 @@ def level_fault(level, data_config, vocabulary):
     special tokens) only."""
     from rnnlm.config import SPECIAL_TOKENS
     if not isinstance(level, str) or level not in LEVELS:
-        return f"level {_short(level)} is not one of {', '.join(LEVELS)}"
+        return f"level {short_text(level)} is not one of {', '.join(LEVELS)}"
     if data_config.level != level:
         return f"level {level!r} contradicts its data_config's level {data_config.level!r}"
     if level == "char":
         words = [w for w in vocabulary.index_to_word if w not in SPECIAL_TOKENS and len(w) != 1]
         if words:
-            return (f"level 'char' contradicts its vocabulary, which holds {_short(words[0])} (a character-level "
+            return (f"level 'char' contradicts its vocabulary, which holds {short_text(words[0])} (a character-level "
                     "vocabulary holds single characters)")
     return None
-
-
-def _kinds_for(config):
-    """The model kinds a file may record for `config`: its natural kind; a LanguageModel can hold any
-    config (stream models are LanguageModels even in the tutorial's shape); RNNNumpy the tutorial's."""
-    natural = model_kind(config)
-    return {natural, "language-model"} | ({"reference-rnn"} if natural == "fast-rnn" else set())
-
-
-# --------------------------------------------------------------------- describing a model file
-
-KIND_NAMES = {"fast-rnn": "FastRNN, the tutorial's Elman RNN (batched, float32)",
-              "reference-rnn": "RNNNumpy, the tutorial's Elman RNN (reading copy, float64)",
-              "language-model": "LanguageModel (embedding, recurrent layers, softmax)"}
-
-
-def model_summary(checkpoint, words=10):
-    """What `rnnlm info` prints, as lines: kind, sizes, level, vocabulary, training history.
-
-    words: how many of the most and least frequent vocabulary words to list (by the corpus
-    counts stored with the vocabulary; special tokens left out).
-    """
-    from rnnlm.config import SPECIAL_TOKENS
-    from rnnlm.nn.numerics import perplexity
-    c, vocab, path = checkpoint.model.config, checkpoint.vocabulary, checkpoint.path
-    params = checkpoint.model.params
-    num_params = sum(int(p.size) for p in params.values())
-    dtypes = ", ".join(sorted({str(p.dtype) for p in params.values()}))
-    stored = ", ".join(sorted({v["dtype"] for v in checkpoint.metadata.get("params", {}).values()})) or dtypes
-    size = path.stat().st_size if path.is_file() else 0
-    lines = [f"file: {path} ({size:,} bytes, rnnlm {checkpoint.metadata.get('rnnlm_version', '?')})",
-             f"kind: {checkpoint.kind}: {KIND_NAMES.get(checkpoint.kind, checkpoint.kind)}",
-             f"level: {checkpoint.level}" + ("" if checkpoint.level == "char" else
-                                            f" (links as placeholders: {'yes' if checkpoint.data_config.link_placeholders else 'no'})")]
-    shape = f"vocabulary {c.vocab_size}, hidden {c.hidden_size}, cell {c.cell}, layers {c.num_layers}, " \
-            f"embedding {c.embed_size if c.embed_size else 'one-hot (none)'}, " \
-            f"bptt_truncate {'full' if c.bptt_truncate is None else c.bptt_truncate}"
-    lines.append(f"sizes: {shape}; {num_params:,} parameters ({', '.join(f'{k} {tuple(v.shape)}' for k, v in params.items())}), "
-                 f"stored as {stored}")
-    real = [(w, n) for w, n in zip(vocab.index_to_word, vocab.counts) if w not in SPECIAL_TOKENS]
-    lines.append(f"vocabulary: {len(vocab)} entries ({len(real)} words + {len(vocab) - len(real)} special tokens)")
-    if real and any(n > 0 for _, n in real):
-        ranked = sorted(real, key=lambda wn: (-wn[1], wn[0]))
-        show = lambda items: ", ".join(f"{w!r} {n:,}" for w, n in items)
-        lines.append(f"  most frequent: {show(ranked[:words])}")
-        lines.append(f"  least frequent: {show(ranked[-words:][::-1])}")
-        unknown = vocab.counts[vocab.unknown_index]
-        total = sum(n for _, n in real) + unknown
-        lines.append(f"  UNKNOWN_TOKEN stands for {unknown:,} of {total:,} training tokens ({unknown / max(total, 1):.1%})")
-    else:
-        lines.append("  (no word counts stored in this file)")
-    state, t = checkpoint.state, checkpoint.train_config
-    if state is None or not state.history:
-        lines.append("training: none recorded (an untrained model, or one trained outside rnnlm train)")
-        return lines
-    h = state.history
-    setup = "" if t is None else (f"; optimizer {t.optimizer}, learning rate {t.learning_rate:g}, batch size "
-                                  f"{t.batch_size}, clip {t.clip}, seed {t.seed}")
-    lines.append(f"training: {state.epoch} epochs{setup}; resumable: "
-                 f"{'yes' if checkpoint.metadata.get('resumable') else 'no (no optimizer state)'}")
-    first, last = h[0], h[-1]
-    lines.append(f"  epoch {first.epoch}: train loss {first.train_loss:.4f}" + _valid(first, perplexity))
-    lines.append(f"  epoch {last.epoch}: train loss {last.train_loss:.4f}" + _valid(last, perplexity)
-                 + f", learning rate {last.learning_rate:g}")
-    validated = [r for r in h if r.valid_loss is not None]
-    if validated:
-        best = min(validated, key=lambda r: r.valid_loss)
-        lines.append(f"  best validation: epoch {best.epoch}, loss {best.valid_loss:.4f} "
-                     f"(perplexity {perplexity(best.valid_loss):.1f})")
-    seconds = sum(r.seconds for r in h)
-    lines.append(f"  time: {seconds:.1f} s over {len(h)} epochs, {sum(r.tokens for r in h):,} tokens")
-    return lines
-
-
-def _valid(record, perplexity):
-    return "" if record.valid_loss is None else \
-        f", valid loss {record.valid_loss:.4f} (perplexity {perplexity(record.valid_loss):.1f})"
-# --------------------------------------------------------------------- tree models (rnnlm trees)
-#
-# A Tree-LSTM sentiment model uses the same file format (version 1) with model_kind "tree-lstm":
-# param/<name> (E, W_leaf, b_leaf, U, b, W_s, b_s), vocab/*, optimizer/*, and metadata whose
-# "model_config" is a `rnnlm.models.tree_lstm.TreeLSTMConfig`, "train_config" a
-# `rnnlm.training.trees.TreeTrainConfig`, and "training" {"epoch", "history": per-epoch records,
-# "best_epoch"}. `load_model` refuses these files with a pointer here, and `load_tree_model`
-# refuses language models, so neither command ever misreads the other's file.
-
-TREE_KIND = "tree-lstm"
-
-
-@dataclass
-class TreeCheckpoint:
-    """A tree model file, rebuilt: model (TreeLSTM), vocabulary, train_config, training metadata, optimizer arrays."""
-
-    path: Path
-    model: object
-    vocabulary: Vocabulary
-    train_config: object
-    training: dict
-    optimizer_state: dict
-    metadata: dict
-
-
-def _check_tree_classes(num_classes, path):
-    """Refuse a Tree-LSTM whose classifier has other than the treebank's 5 labels.
-
-    TreeLSTMConfig allows any num_classes >= 2, but everything around the model is 5-class:
-    the tree reader accepts labels 0-4 only, `tree_train.evaluate` and `binary_prediction`
-    read p(0) + p(1) against p(3) + p(4) around the neutral 2, and `rnnlm trees predict` names
-    the five sentiments. A 3-class file crashed there (index 3), a 7-class one predicted names
-    it has none for; so such a file is neither written nor read."""
-    from rnnlm.data.trees import NUM_CLASSES
-    if num_classes != NUM_CLASSES:
-        raise ModelFileError(f"{path}: a Tree-LSTM with {num_classes} output classes; rnnlm trees uses the "
-                             f"{NUM_CLASSES} sentiment labels 0-4 only, so it cannot read this file "
-                             "(train one with 'rnnlm trees train')")
-
-
-def save_tree_model(path, model, vocabulary, train_config=None, training=None, optimizer=None):
-    """Write a Tree-LSTM with its vocabulary, configs, JSON-able `training` dict and optimizer state, atomically.
-
-    Only a 5-class model is written (see `_check_tree_classes`)."""
-    if model.config.vocab_size != len(vocabulary):
-        raise ModelFileError(f"model has {model.config.vocab_size} words but the vocabulary {len(vocabulary)}")
-    _check_tree_classes(model.config.num_classes, path)
-    from rnnlm.version import __version__
-    params = _stored_params(model.params, path)
-    metadata = {
-        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "rnnlm_version": __version__,
-        "model_kind": TREE_KIND, "model_config": model.config.to_dict(),
-        "train_config": None if train_config is None else train_config.to_dict(),
-        "training": training, "resumable": optimizer is not None,
-        "special_tokens": {"UNKNOWN_TOKEN": vocabulary.unknown_index},
-        "params": {name: {"shape": list(p.shape), "dtype": str(p.dtype)} for name, p in params.items()},
-    }
-    _write_archive(path, metadata, params, vocabulary, optimizer.state_dict() if optimizer is not None else {})
-
-
-def load_tree_model(path, dtype=np.float32):
-    """Read a file written by `save_tree_model` into a `TreeCheckpoint` (never unpickles anything).
-
-    As for `load_model`: sizes bounded by `TreeLSTMConfig`, every stored array's header checked against
-    the shapes the configuration implies before the model is allocated, only known members read."""
-    from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig, param_shapes
-    from rnnlm.training.trees import TreeTrainConfig
-    with _open_archive(path) as npz:
-        archive = _Archive(npz, path)
-        meta = _metadata(archive, path)
-        if meta.get("model_kind") != TREE_KIND:
-            raise ModelFileError(f"{path} holds a language model ({_short(meta.get('model_kind'))}), not a "
-                                 "Tree-LSTM sentiment model; train one with 'rnnlm trees train'")
-        try:
-            config = TreeLSTMConfig.from_dict(meta["model_config"])
-            train_config = None if meta.get("train_config") is None else TreeTrainConfig.from_dict(meta["train_config"])
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ModelFileError(f"{path} has incomplete or inconsistent metadata ({_one_line(exc)})") from None
-        _check_tree_classes(config.num_classes, path)
-        expected = param_shapes(config)
-        shapes = {}
-        for name, shape in expected.items():
-            key = f"param/{name}"
-            if key not in archive:
-                raise ModelFileError(f"{path} lacks the parameter {name!r}")
-            shapes[name], stored_dtype = archive.header(key)
-            if stored_dtype.kind != "f" or shapes[name] != shape:
-                raise ModelFileError(f"{path}: parameter {name!r} has shape {shapes[name]} of {stored_dtype}, "
-                                     f"expected {shape} floats")
-        if "vocab/index_to_word" not in archive or archive.header("vocab/index_to_word")[0] != (config.vocab_size,):
-            raise ModelFileError(f"{path}: the vocabulary does not have the model's {config.vocab_size} words")
-        vocabulary = _read_vocabulary(archive, path)
-        model = TreeLSTM(config, seed=0, dtype=dtype)
-        _fill_params(model.params, archive, shapes, path, dtype)
-        optimizer_state = _read_optimizer(archive, path, shapes)
-    return TreeCheckpoint(path=Path(path), model=model, vocabulary=vocabulary, train_config=train_config,
-                          training=meta.get("training") or {}, optimizer_state=optimizer_state, metadata=meta)

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnlm.io.checkpoint import atomic_write
+from rnnlm.io.safe_files import atomic_write
 from rnnlm.errors import RnnlmError
 
 

@@ -18,7 +18,7 @@ The torch module is `nn.Embedding(C, E)` -> `nn.RNN/GRU/LSTM(E, H, num_layers=L,
   one place that decides them and which models have a torch form (it refuses Jordan, peephole and
   coupled LSTMs, ...). Import inverts that method without repeating it (see `_layout`). A
   LanguageModel in the tutorial's shape (what `rnnlm train --stream` writes) stays one: the kind is
-  `checkpoint.kind_of`'s, never guessed from the config's shape.
+  `kinds.kind_of`'s, never guessed from the config's shape.
 - Class-softmax models of either kind are refused: torch's nn.Linear + cross-entropy is the full softmax.
 - The tutorial's `FastRNN` / `RNNNumpy` (s_t = tanh(U[:, x_t] + W s_{t-1}), o_t = softmax(V s_t)):
 
@@ -38,8 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlm.io.checkpoint import (Checkpoint, _kinds_for, _one_line, _short, atomic_write, build_model, kind_of,
-                                 level_fault, model_kind)
+from rnnlm.io.checkpoint import Checkpoint, level_fault
+from rnnlm.io.kinds import kinds_for, build_model, kind_of, model_kind
+from rnnlm.io.archive import exception_line, short_text
+from rnnlm.io.safe_files import atomic_write
 from rnnlm.nn.numerics import parameter_fault
 from rnnlm.config import DataConfig, ModelConfig, TrainConfig
 from rnnlm.errors import ConfigError, ModelFileError, RnnlmError
@@ -76,7 +78,7 @@ def _config_of(model):
 
 
 def export_kind(model):
-    """The model_kind a safetensors file records for `model`: `checkpoint.kind_of`'s, except that RNNNumpy
+    """The model_kind a safetensors file records for `model`: `kinds.kind_of`'s, except that RNNNumpy
     (same parameters as FastRNN) is written as "fast-rnn"; a LanguageModel stays one in the tutorial's shape."""
     kind = kind_of(model)
     return "fast-rnn" if kind == "reference-rnn" else kind
@@ -322,9 +324,9 @@ def read_safetensors(path):
                                              "counts": np.array(parsed["vocabulary_counts"], dtype=np.int64)})
         level, kind = meta["level"], meta["model_kind"]
     except (RnnlmError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ModelFileError(f"{path} has incomplete or inconsistent rnnlm metadata ({_one_line(exc)})") from None
-    if kind not in EXPORT_KINDS or kind not in _kinds_for(config):
-        raise ModelFileError(f"{path}: model kind {_short(kind)} does not match its configuration (a "
+        raise ModelFileError(f"{path} has incomplete or inconsistent rnnlm metadata ({exception_line(exc)})") from None
+    if kind not in EXPORT_KINDS or kind not in kinds_for(config):
+        raise ModelFileError(f"{path}: model kind {short_text(kind)} does not match its configuration (a "
                              f"{model_kind(config)!r} model; rnnlm safetensors files hold {', '.join(EXPORT_KINDS)})")
     fault = level_fault(level, data_config, vocabulary)
     if fault:

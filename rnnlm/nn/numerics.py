@@ -62,7 +62,7 @@ def parameter_fault(value):
     """What makes `value` an invalid model parameter, as a phrase ("is not finite ..."), or None when it is valid.
 
     The one definition of a valid parameter array, used by every writer (`save_model`, `save_tree_model`,
-    and so `rnnlm import`), by every reader (`_fill_params`) and by the training loop's divergence check:
+    and so `rnnlm import`), by every reader (`fill_params`) and by the training loop's divergence check:
     a floating-point array whose values are all finite and within +-MAX_PARAMETER_MAGNITUDE.
     Costs one min and one max pass (NaN propagates through both), no temporary array.
     """
