@@ -862,6 +862,30 @@ The new file has no training state (train it further with PyTorch, or train anew
 Fetches the tutorial's Reddit comments (about 8 MB) from GitHub with a progress bar, and keeps
 the file only if its git blob SHA-1 (what `git hash-object` prints) is the published one.
 Offline, it says so and what to do instead.""",
+    "course": """example:
+  rnnlm course build            # notebooks/solutions/NN-name.ipynb -> notebooks/NN-name.ipynb
+  rnnlm course build --check    # exit 1 if the student edition is out of date
+
+The student edition is the solution edition with every region between '### BEGIN SOLUTION' and
+'### END SOLUTION' replaced by 'raise NotImplementedError()', outputs cleared. Also runnable as
+'python -m rnnlm.course build'. Deterministic: building twice changes nothing.""",
+    "check": """example:
+  rnnlm check notebooks/03-bptt-and-gradient-checking.ipynb
+
+Runs the notebook top to bottom in a fresh Jupyter kernel (needs the course extra:
+pip install -e ".[course]") and prints, for each exercise, 'passed' or the error its cell or
+its check cell raised. The checks come from notebooks/solutions/, so editing a check does not
+change the grade. A cell that kills the kernel (os._exit, a crash) or runs past --timeout fails
+its exercise, and the exercises after it are reported as not run. A file that is not a
+notebook (truncated, not JSON) is refused in one line. Exit code 0 when every exercise
+passes, 1 when not.""",
+    "info": """example:
+  rnnlm info                      # the bundled model
+  rnnlm info --model model.npz --words 20
+
+Prints the model's kind (FastRNN, RNNNumpy or LanguageModel), its sizes and parameter count,
+its level (word or char), its vocabulary with the most and least frequent words, and a summary
+of its training history (first, last and best epochs).""",
 }
 
 
@@ -878,6 +902,17 @@ def build_parser():
     def command(name, help):
         return commands.add_parser(name, help=help, description=help, epilog=EXAMPLES[name], formatter_class=_Formatter)
 
+    for add_parser in (add_train_parser, add_evaluate_parser, add_generate_parser, add_gradcheck_parser,
+                       add_export_parser, add_import_parser, add_download_parser, add_info_parser,
+                       add_course_parser, add_check_parser):
+        add_parser(command)
+    add_trees_parser(commands)
+    return parser
+
+
+
+def add_train_parser(command):
+    """`rnnlm train`: corpus, data, model and training options."""
     p = command("train", "train a language model on a corpus (Reddit CSV or plain text)")
     p.add_argument("corpus", help="a UTF-8 CSV with a 'body' column, or a text file (one document per line)")
     p.add_argument("--out", required=True, metavar="MODEL.npz",
@@ -957,6 +992,9 @@ def build_parser():
     _add_threads_option(opt)
     p.set_defaults(run=cmd_train)
 
+
+def add_evaluate_parser(command):
+    """`rnnlm evaluate`: a model's loss and perplexity on a corpus."""
     p = command("evaluate", "cross-entropy and perplexity of a model on a corpus")
     p.add_argument("corpus", help="a corpus file, tokenized with the model's own vocabulary")
     p.add_argument("--model", metavar="MODEL.npz", help="model file (default: the bundled Reddit model)")
@@ -966,6 +1004,9 @@ def build_parser():
     _add_threads_option(p)
     p.set_defaults(run=cmd_evaluate)
 
+
+def add_generate_parser(command):
+    """`rnnlm generate`: sentences (or a stream model's text) from a model."""
     p = command("generate", "generate sentences, one per line")
     p.add_argument("--model", metavar="MODEL.npz", help="model file (default: the bundled Reddit model)")
     p.add_argument("-n", type=int, metavar="N", help="number of sentences" + _d(GenerateConfig, "num_sentences"))
@@ -989,10 +1030,16 @@ def build_parser():
     p.add_argument("--seed", type=int, help="the same seed gives the same sentences (default: random)")
     p.set_defaults(run=cmd_generate)
 
+
+def add_gradcheck_parser(command):
+    """`rnnlm gradcheck`: the tutorial's numerical gradient check."""
     p = command("gradcheck", "check BPTT's gradients numerically (the tutorial's demo)")
     p.add_argument("--seed", type=int, default=GRADCHECK_SEED, help=f"model seed (default: {GRADCHECK_SEED})")
     p.set_defaults(run=cmd_gradcheck)
 
+
+def add_export_parser(command):
+    """`rnnlm export`: a copy without training state, as .npz or safetensors."""
     p = command("export", "copy a model without its training state (smaller, for sharing)")
     p.add_argument("model", metavar="MODEL.npz", help="a model file")
     p.add_argument("--out", required=True, metavar="OUT.npz", help="the copy to write" + OUT_RULES)
@@ -1002,11 +1049,17 @@ def build_parser():
                    help="npz: an rnnlm model file; safetensors: for PyTorch, see docs/scaling.md (default: npz)")
     p.set_defaults(run=cmd_export)
 
+
+def add_import_parser(command):
+    """`rnnlm import`: an rnnlm model file from a safetensors export."""
     p = command("import", "rebuild an rnnlm model file from a safetensors export (e.g. trained in PyTorch)")
     p.add_argument("file", metavar="FILE.safetensors", help="written by 'rnnlm export --format safetensors'")
     p.add_argument("--out", required=True, metavar="MODEL.npz", help="the rnnlm model file to write" + OUT_RULES)
     p.set_defaults(run=cmd_import)
 
+
+def add_download_parser(command):
+    """`rnnlm download`: a dataset, checksum-verified."""
     p = command("download", "download a dataset and verify its checksum")
     p.add_argument("dataset", choices=["reddit"], help="reddit: the tutorial's Reddit comments")
     p.add_argument("--dir", default="data", help="folder to save into (default: data)")
@@ -1018,37 +1071,10 @@ def build_parser():
     p.add_argument("--url", help=argparse.SUPPRESS)   # for tests and mirrors
     p.add_argument("--sha1", help=argparse.SUPPRESS)  # the git blob SHA-1 expected from --url
     p.set_defaults(run=cmd_download)
-    _add_info_and_course_commands(command)
-    _add_trees_parser(commands)
-    return parser
 
 
-EXAMPLES["course"] = """example:
-  rnnlm course build            # notebooks/solutions/NN-name.ipynb -> notebooks/NN-name.ipynb
-  rnnlm course build --check    # exit 1 if the student edition is out of date
-
-The student edition is the solution edition with every region between '### BEGIN SOLUTION' and
-'### END SOLUTION' replaced by 'raise NotImplementedError()', outputs cleared. Also runnable as
-'python -m rnnlm.course build'. Deterministic: building twice changes nothing."""
-EXAMPLES["check"] = """example:
-  rnnlm check notebooks/03-bptt-and-gradient-checking.ipynb
-
-Runs the notebook top to bottom in a fresh Jupyter kernel (needs the course extra:
-pip install -e ".[course]") and prints, for each exercise, 'passed' or the error its cell or
-its check cell raised. The checks come from notebooks/solutions/, so editing a check does not
-change the grade. A cell that kills the kernel (os._exit, a crash) or runs past --timeout fails
-its exercise, and the exercises after it are reported as not run. A file that is not a
-notebook (truncated, not JSON) is refused in one line. Exit code 0 when every exercise
-passes, 1 when not."""
 
 
-EXAMPLES["info"] = """example:
-  rnnlm info                      # the bundled model
-  rnnlm info --model model.npz --words 20
-
-Prints the model's kind (FastRNN, RNNNumpy or LanguageModel), its sizes and parameter count,
-its level (word or char), its vocabulary with the most and least frequent words, and a summary
-of its training history (first, last and best epochs)."""
 
 
 def _positive_seconds(text):
@@ -1062,14 +1088,18 @@ def _positive_seconds(text):
     return value
 
 
-def _add_info_and_course_commands(command):
-    from rnnlm.course import SOLUTIONS_DIR, STUDENT_DIR
+def add_info_parser(command):
+    """`rnnlm info`: what a model file holds."""
     p = command("info", "show a model file's kind, sizes, vocabulary and training history")
     p.add_argument("--model", metavar="MODEL.npz", help="a model file (default: the bundled Reddit model)")
     p.add_argument("--words", type=int, default=10, metavar="N",
                    help="most and least frequent words to list (default: 10)")
     p.set_defaults(run=cmd_info)
 
+
+def add_course_parser(command):
+    """`rnnlm course build`: the student edition from the solutions."""
+    from rnnlm.course import SOLUTIONS_DIR, STUDENT_DIR
     p = command("course", "build the student edition of the notebooks from the solution edition")
     p.add_argument("action", choices=["build"], help="build: write the student notebooks")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a student notebook is stale")
@@ -1081,6 +1111,9 @@ def _add_info_and_course_commands(command):
                         "notebook is replaced atomically")
     p.set_defaults(run=cmd_course)
 
+
+def add_check_parser(command):
+    """`rnnlm check`: grade a course notebook."""
     p = command("check", "grade the exercises of a course notebook from the terminal")
     p.add_argument("notebook", metavar="NOTEBOOK.ipynb", help="a notebook of the course, e.g. your copy of 02-...")
     p.add_argument("--timeout", type=_positive_seconds, default=300, metavar="S",
@@ -1230,7 +1263,8 @@ def cmd_trees_predict(args):
     return 0
 
 
-def _add_trees_parser(commands):
+def add_trees_parser(commands):
+    """`rnnlm trees`: train, evaluate and predict with a Tree-LSTM."""
     from rnnlm.models.tree_lstm import METHODS, TreeLSTMConfig
     from rnnlm.training.trees import TreeTrainConfig
     trees = commands.add_parser("trees", help="Tree-LSTM sentiment over parse trees (SST): train, evaluate, predict",
@@ -1301,9 +1335,9 @@ def _one_line(message):
 
 # C0 and C1 control characters (ESC starts a terminal escape sequence, 0x9b is a one-byte CSI) and
 # the bidirectional overrides that reorder what a terminal shows; tab stays.
-_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7f, *range(0x80, 0xa0)) if code != 0x09}
-_ESCAPES.update({code: f"\\u{code:04x}" for code in (*range(0x202a, 0x202f), *range(0x2066, 0x206a))})
-_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r"})
+_ESCAPES = {**{code: f"\\x{code:02x}" for code in (*range(0x20), 0x7f, *range(0x80, 0xa0)) if code != 0x09},
+            **{code: f"\\u{code:04x}" for code in (*range(0x202a, 0x202f), *range(0x2066, 0x206a))},
+            **{ord("\n"): "\\n", ord("\r"): "\\r"}}
 
 
 def printable(text):
