@@ -19,6 +19,7 @@ import pytest
 
 from rnnlm.io import checkpoint as ckpt
 from rnnlm import cli
+from rnnlm.training import loop as training_loop
 from rnnlm.data.corpus import load_corpus
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -161,7 +162,7 @@ def test_resume_when_already_done_changes_nothing(tmp_path, capsys):
 
 
 def test_ctrl_c_saves_the_last_epoch_and_resume_matches(tmp_path, capsys, monkeypatch):
-    real_train = cli.training.train
+    real_train = training_loop.train
 
     def interrupted(model, X, Y, config, callback=None, **kwargs):
         def on_event(event):
@@ -171,12 +172,12 @@ def test_ctrl_c_saves_the_last_epoch_and_resume_matches(tmp_path, capsys, monkey
         return real_train(model, X, Y, config, callback=on_event, **kwargs)
 
     out, whole = tmp_path / "m.npz", tmp_path / "whole.npz"
-    monkeypatch.setattr(cli.training, "train", interrupted)
+    monkeypatch.setattr(training_loop, "train", interrupted)
     code, stdout, err = run(capsys, "train", COMMENTS, "--out", out, "--epochs", 3, *TINY)
     assert code == 130 and "epoch 1/3" in stdout
     assert err.strip().splitlines()[-1].startswith("rnnlm: interrupted during epoch 2; ") and "--resume" in err
     assert ckpt.load_model(out).state.epoch == 1
-    monkeypatch.setattr(cli.training, "train", real_train)
+    monkeypatch.setattr(training_loop, "train", real_train)
     train(capsys, out, "--resume")
     train(capsys, whole)
     a, b = ckpt.load_model(whole), ckpt.load_model(out)
@@ -189,7 +190,7 @@ def test_ctrl_c_in_the_first_epoch_leaves_an_existing_out_alone(tmp_path, capsys
 
     out = tmp_path / "m.npz"
     out.write_bytes(model_file.read_bytes())
-    monkeypatch.setattr(cli.training, "train", interrupted)
+    monkeypatch.setattr(training_loop, "train", interrupted)
     code, _, err = run(capsys, "train", COMMENTS, "--out", out, "--epochs", 3, *TINY)
     assert code == 130 and "before any epoch finished" in err and "is as it was" in err
     assert out.read_bytes() == model_file.read_bytes()

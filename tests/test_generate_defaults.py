@@ -5,6 +5,8 @@ import argparse
 import pytest
 
 from rnnlm import cli
+from rnnlm.cli import generate as cli_generate
+from rnnlm.cli import train as cli_train
 from rnnlm.models.generate import GenerateConfig
 
 
@@ -14,17 +16,17 @@ def args(**given):
 
 
 def test_max_length_below_the_default_min_length_lowers_it():
-    config = cli._generate_config(args(max_length=5))
+    config = cli_generate._generate_config(args(max_length=5))
     assert config.max_length == 5 and config.min_length == 5
-    assert cli._generate_config(args(max_length=40)).min_length == GenerateConfig.min_length
+    assert cli_generate._generate_config(args(max_length=40)).min_length == GenerateConfig.min_length
     with pytest.raises(Exception, match="larger than max length"):  # but an explicit contradiction is refused
-        cli._generate_config(args(min_length=9, max_length=5))
+        cli_generate._generate_config(args(min_length=9, max_length=5))
 
 
 def test_character_models_get_room_for_whole_sentences():
-    assert cli._generate_config(args(), "char").max_length == GenerateConfig.char_max_length > 50
-    assert cli._generate_config(args(max_length=80), "char").max_length == 80
-    assert cli._generate_config(args(), "word").max_length == GenerateConfig.max_length
+    assert cli_generate._generate_config(args(), "char").max_length == GenerateConfig.char_max_length > 50
+    assert cli_generate._generate_config(args(max_length=80), "char").max_length == 80
+    assert cli_generate._generate_config(args(), "word").max_length == GenerateConfig.max_length
 
 
 def test_generate_max_length_5_runs(capsys):
@@ -52,6 +54,6 @@ def test_plot_axis_names_the_unit(tmp_path, monkeypatch, level, unit):
     monkeypatch.setattr(Axes, "set_ylabel", lambda self, text, *a, **k: labels.append(text) or real(self, text, *a, **k))
     history = [EpochRecord(epoch=1, train_loss=3.0, valid_loss=3.5, learning_rate=0.1, seconds=1.0, tokens=10,
                            tokens_per_second=10.0)]
-    cli._plot(tmp_path / "loss.png", history, 50, level)
+    cli_train._plot(tmp_path / "loss.png", history, 50, level)
     assert (tmp_path / "loss.png").stat().st_size > 0
     assert labels[0] == f"cross-entropy {unit} (nats)"  # then the learning-rate panel

@@ -15,6 +15,7 @@ from rnnlm.io import checkpoint as ckpt
 from rnnlm.io import safe_files
 from rnnlm.io import tree_checkpoint
 from rnnlm import cli
+from rnnlm.cli import outputs
 from rnnlm.errors import ConfigError, ModelFileError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -160,8 +161,8 @@ def test_side_files_are_named_from_the_target_of_a_link(tmp_path):
     (tmp_path / "real").mkdir()
     link = tmp_path / "link.npz"
     link.symlink_to(tmp_path / "real" / "m.npz")
-    assert cli._last_path(link) == tmp_path / "real" / "m.last.npz"
-    assert cli._last_path(tmp_path / "plain.npz") == tmp_path / "plain.last.npz"
+    assert outputs.last_path(link) == tmp_path / "real" / "m.last.npz"
+    assert outputs.last_path(tmp_path / "plain.npz") == tmp_path / "plain.last.npz"
     stale = tmp_path / "real" / ".m.npz.abcd1234.tmp"
     stale.write_bytes(b"half a model")
     with safe_files.output_lock(link):

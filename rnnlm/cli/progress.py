@@ -1,0 +1,65 @@
+"""Progress on stderr: a tqdm bar per training epoch (one result line per epoch through a callback)
+and a byte counter for downloads; plain lines when tqdm is missing or --no-progress is given.
+"""
+
+import sys
+import time
+
+
+def optional_tqdm():
+    try:
+        from tqdm import tqdm
+        return tqdm
+    except ImportError:  # tqdm is optional: fall back to a plain line per epoch
+        return None
+
+
+class TrainingProgress:
+    """Turns `train`'s (or `train_trees`') events into a tqdm bar (stderr) and one result line per
+    epoch (stdout, through `on_epoch`); tokens/s is shown when the events count tokens."""
+
+    def __init__(self, show_bar, on_epoch):
+        self.tqdm = optional_tqdm() if show_bar else None
+        self.bar = None
+        self.on_epoch = on_epoch
+        self.tokens = 0
+        self.started = None
+
+    def __call__(self, event):
+        if event.kind == "batch":
+            if self.bar is None and self.tqdm is not None:
+                self.bar = self.tqdm(total=event.num_batches, desc=f"epoch {event.epoch}/{event.epochs}",
+                                     unit="batch", file=sys.stderr, leave=False, dynamic_ncols=True)
+            counted = getattr(event, "tokens", None) is not None  # tree events count no tokens
+            if counted and self.started is None:
+                self.started, self.tokens = time.perf_counter() - event.tokens / event.tokens_per_second, 0
+            if counted:
+                self.tokens += event.tokens
+            if self.bar is not None:
+                rate = f", {self.tokens / max(time.perf_counter() - self.started, 1e-9):,.0f} tokens/s" if counted else ""
+                last = event.batch + 1 == event.num_batches
+                self.bar.set_postfix_str(f"loss {event.loss:.3f}{rate}", refresh=last)
+                self.bar.update(1)
+        elif event.kind == "epoch":
+            self.close()
+            self.on_epoch(event)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+        self.bar, self.started = None, None
+
+
+def download_progress(show):
+    tqdm = optional_tqdm() if show else None
+    if tqdm is None:
+        return None, lambda: None
+    bars = []  # made at the first byte, so a failed connection prints no empty bar
+
+    def update(done, total):
+        if not bars:
+            bars.append(tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                             desc="downloading"))
+        bars[0].update(done - bars[0].n)
+
+    return update, lambda: bars and bars[0].close()

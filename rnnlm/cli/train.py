@@ -1,0 +1,429 @@
+"""`rnnlm train`: reads the corpus, builds or resumes a model, trains it with progress, saves after
+every epoch (the best one when validation steers), plots the curves; Ctrl-C keeps the last
+finished epoch.
+"""
+
+import hashlib
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from rnnlm.cli.common import EXIT_INTERRUPTED, OUT_RULES, PROG, add_threads_option, default_note, default_of, describe, given_fields, loss_text, threads_of, truncation, printable
+from rnnlm.cli.outputs import last_path
+from rnnlm.cli.progress import TrainingProgress
+from rnnlm.config import CELLS, DEFAULT_LEARNING_RATES, DataConfig, FORMATS, LEVELS, LR_SCHEDULES, ModelConfig, OPTIMIZERS, SOFTMAXES, TrainConfig
+from rnnlm.errors import ConfigError, ModelFileError
+from rnnlm.io import checkpoint as ckpt, kinds, safe_files
+from rnnlm.training import loop as training
+
+
+def _resume_configs(args, checkpoint):
+    """Configs for a resumed run: the file's, with the training options the user gave on top."""
+    given_model = given_fields(args, ModelConfig)
+    given_data = given_fields(args, DataConfig)
+    stored = {**checkpoint.model.config.to_dict(), "level": checkpoint.level,
+              "vocabulary_size": len(checkpoint.vocabulary)}
+    for name, value in {**given_model, **given_data}.items():
+        if name in stored and name != "format" and stored[name] != value:
+            raise ConfigError(f"{checkpoint.path} was trained with {name} {stored[name]!r}, not {value!r}; "
+                              "a resumed model keeps its shape and vocabulary (drop the option, or train a new model)")
+    base = checkpoint.train_config or TrainConfig()
+    _refuse_resume_changes(args, checkpoint, base)
+    train_config = replace(base, **given_fields(args, TrainConfig))
+    if args.no_clip:
+        train_config = replace(train_config, clip=None)
+    data_config = replace(checkpoint.data_config, **{k: v for k, v in given_data.items() if k == "format"})
+    return data_config, checkpoint.model.config, train_config
+
+
+# options that decide which text is trained on, how it is split or laid out, or how the optimizer's
+# stored state is read: changing one on --resume would silently train a different run
+_FIXED_ON_RESUME = {"optimizer": "--optimizer", "seed": "--seed", "valid_fraction": "--valid-fraction",
+                    "max_records": "--max-records", "stream": "--stream", "seq_length": "--seq-length",
+                    "max_sentence_length": "--max-sentence-length"}
+
+
+def _refuse_resume_changes(args, checkpoint, base):
+    """ConfigError naming the first option given on --resume that differs from what the run was started with."""
+    data = checkpoint.state.data if checkpoint.state is not None else {}
+    stored = {"optimizer": base.optimizer, "seed": base.seed, "seq_length": base.seq_length,
+              "valid_fraction": data.get("valid_fraction", base.valid_fraction),
+              "max_records": data.get("max_records"), "stream": checkpoint.data_config.stream,
+              "max_sentence_length": checkpoint.data_config.max_sentence_length}
+    given = {"optimizer": args.optimizer, "seed": args.seed, "valid_fraction": args.valid_fraction,
+             "max_records": args.max_records, "stream": True if args.stream else None,
+             "seq_length": args.seq_length, "max_sentence_length": args.max_sentence_length}
+    fixed = dict(_FIXED_ON_RESUME)
+    if checkpoint.data_config.stream:  # the number of parallel streams decides how the text is laid out
+        fixed["batch_size"] = "--batch-size"
+        stored["batch_size"], given["batch_size"] = base.batch_size, args.batch_size
+    for name, option in fixed.items():
+        if name == "max_records" and "max_records" not in data:
+            continue  # a file from before the corpus was recorded
+        if (given[name] is not None or name == "max_records") and given[name] != stored[name]:
+            shown = "none" if stored[name] is None else stored[name]
+            raise ConfigError(f"{option} cannot change on --resume: {checkpoint.path} was trained with {option} "
+                              f"{shown} (it decides the data or the optimizer); drop {option}, or train a new model")
+
+
+def _resume_source(args, threads=1):
+    """The file --resume continues from: the one given, else whichever of --out and its .last file got further."""
+    if args.resume is not True:
+        return ckpt.load_model(args.resume, threads=threads)
+    best, last = Path(args.out), last_path(args.out)
+    if not last.exists():
+        return ckpt.load_model(best, threads=threads)
+    candidates = [ckpt.load_model(last, threads=threads)] + \
+        ([ckpt.load_model(best, threads=threads)] if best.exists() else [])
+    progress = lambda c: (c.state.epoch, c.state.batch) if c.state is not None else (-1, 0)  # noqa: E731
+    return max(candidates, key=progress)
+
+
+def _fingerprint(arrays):
+    """SHA-256 of the encoded training text (its token ids, in order): the corpus as the model saw it."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(np.asarray(a, dtype=np.int64).tobytes())
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
+def _rate_change(record, config):
+    """'; learning rate 0.5 -> 0.25 (plateau ...)' when the schedule acted after this epoch, else ''."""
+    if record.next_learning_rate is None or record.next_learning_rate == record.learning_rate:
+        return ""
+    if config.lr_schedule == "halving":
+        why = "halving rule: the loss rose"
+    else:
+        why = (f"plateau: the smoothed {record.monitored} loss gained under {config.lr_threshold:.1%} "
+               f"for {config.lr_patience} epochs")
+        if record.next_learning_rate <= config.lr_floor:
+            why += f"; at the floor {config.lr_floor:g}"
+    return f"; learning rate {record.learning_rate:g} -> {record.next_learning_rate:g} ({why})"
+
+
+def _plot(path, history, vocab_size, level="word"):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    epochs = [r.epoch + (r.batches / r.num_batches - 1 if not r.complete and r.num_batches else 0) for r in history]
+    fig, (ax, lr_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    ax.plot(epochs, [r.train_loss for r in history], marker="o", label="train")
+    if any(r.valid_loss is not None for r in history):
+        ax.plot(epochs, [r.valid_loss for r in history], marker="o", label="validation")
+    ax.axhline(math.log(vocab_size), color="gray", linestyle="--", label=f"uniform, log({vocab_size})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"cross-entropy per {'character' if level == 'char' else 'word'} (nats)")
+    ax.set_title("rnnlm training loss")
+    ax.legend()
+    lr_ax.step(epochs, [r.learning_rate for r in history], where="post", marker="o", color="tab:green")
+    lr_ax.set_yscale("log")
+    lr_ax.set_xlabel("epoch")
+    lr_ax.set_ylabel("learning rate (log scale)")
+    lr_ax.set_title("learning rate used in each epoch")
+    fig.tight_layout()
+    with safe_files.atomic_write(path) as handle:
+        fig.savefig(handle, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _interrupted(args, epoch, finished, resume_file):
+    """The Ctrl-C message. The partial epoch is dropped: --resume must replay whole epochs to be exact."""
+    if not finished:
+        kept = f"{args.out} is as it was" if Path(args.out).exists() else "nothing was saved"
+        return f"{PROG}: interrupted during epoch {epoch}, before any epoch finished; {kept}"
+    again = f"{PROG} train {args.corpus} --out {args.out} --resume"
+    if args.max_records is not None:
+        again += f" --max-records {args.max_records}"
+    return (f"{PROG}: interrupted during epoch {epoch}; {resume_file} holds the model as of epoch "
+            f"{finished[-1].epoch} (saved when it finished); continue with: {again}")
+
+
+def _valid_fraction(args, train_config, X, Y):
+    """The fraction actually held out, and why: the default is skipped when it would hold out too little."""
+    if args.valid_fraction is not None or train_config.valid_fraction == 0:
+        return train_config.valid_fraction, ""
+    held = training.split_train_valid(X, Y, train_config.valid_fraction, train_config.seed)[3]
+    tokens = sum(len(y) for y in held)
+    if training.monitors_validation(train_config, tokens):
+        return train_config.valid_fraction, ""
+    return 0.0, (f"no validation set: the default {train_config.valid_fraction:g} of {len(X)} sequences would hold "
+                 f"out only {tokens:,} tokens (fewer than {train_config.min_valid_tokens:,}); "
+                 "give --valid-fraction to hold some out anyway")
+
+
+def _monitor_text(train_config, valid_tokens, why_none):
+    if training.monitors_validation(train_config, valid_tokens):
+        return (f"the learning-rate rule ({train_config.lr_schedule}) follows the validation loss, and "
+                "--out keeps the best validation epoch")
+    if valid_tokens:
+        why_none = (f"the {valid_tokens:,} held-out tokens are too few (fewer than {train_config.min_valid_tokens:,}) "
+                    "for their loss to steer training; it is reported only")
+    return f"the learning-rate rule ({train_config.lr_schedule}) follows the training loss ({why_none or 'no validation set'})"
+
+
+def cmd_train(args):
+    threads = threads_of(args)
+    if args.max_records is not None and args.max_records < 1:
+        raise ConfigError(f"--max-records must be a positive integer, got {args.max_records}")
+    checkpoint = None
+    if args.resume:
+        checkpoint = _resume_source(args, threads=threads)
+        if checkpoint.state is None or not checkpoint.metadata.get("resumable", True):
+            raise ModelFileError(f"{checkpoint.path} holds no training state to resume from "
+                                 "(an untrained or exported model); train a new one instead")
+        data_config, model_config, train_config = _resume_configs(args, checkpoint)
+        vocabulary = checkpoint.vocabulary
+    else:
+        data_config = DataConfig(**given_fields(args, DataConfig))
+        train_config = TrainConfig(**given_fields(args, TrainConfig))
+        if args.no_clip:
+            train_config = replace(train_config, clip=None)
+        given_model = given_fields(args, ModelConfig)
+        if data_config.stream and args.bptt_truncate is None:
+            given_model["bptt_truncate"] = None  # a stream window is already the truncation
+        # validate the model options now, before the corpus is read (its vocabulary size comes later)
+        model_config = ModelConfig(**{**given_model, "vocab_size": data_config.vocabulary_size})
+        vocabulary = None
+
+    prepared = _prepare_training_data(args, data_config, train_config, vocabulary)
+    for line in prepared["report"]:
+        print(printable(line))
+    train_config = replace(train_config, valid_fraction=prepared["valid_fraction"])  # what was held out, for --resume
+    if checkpoint is None:
+        model_config = replace(model_config, vocab_size=len(prepared["vocabulary"]))
+        kind = "language-model" if data_config.stream else None  # stream models carry state: LanguageModel
+        model = kinds.build_model(model_config, seed=train_config.seed, kind=kind,
+                                 counts=prepared["vocabulary"].counts, threads=threads)
+        state = training.TrainingState(epoch=0, learning_rate=float(train_config.learning_rate),
+                                       data=prepared["data"])
+    else:
+        model, state = checkpoint.model, checkpoint.state
+        stored = state.data.get("fingerprint")
+        if stored is not None and stored != prepared["data"]["fingerprint"]:
+            raise ConfigError(f"{args.corpus} is not the corpus {checkpoint.path} was trained on (its text "
+                              f"differs); --resume continues on the same corpus, or train a new model")
+        if args.learning_rate is not None:  # an explicit rate is used from now on, and the rule starts afresh
+            state = state.restarted(train_config.learning_rate)
+        state = replace(state, data={**state.data, **prepared["data"]})
+        at = f"epoch {state.epoch}" + (f", batch {state.batch}" if state.batch else "")
+        print(f"Resuming {checkpoint.path} after {at} (learning rate {state.learning_rate:g}"
+              f"{', as given' if args.learning_rate is not None else ''}).")
+    num_params = sum(int(p.size) for p in model.params.values())
+    print(f"Model: {describe(model, data_config.level)}; {num_params:,} parameters.")
+    valid_tokens = prepared["valid_tokens"]
+    limit = f", time limit {train_config.time_limit:g} s" if train_config.time_limit else ""
+    print(f"Training on {prepared['train_text']}, validating on {prepared['valid_text']}; optimizer "
+          f"{train_config.optimizer}, learning rate {state.learning_rate:g} (floor {train_config.lr_floor:g}), "
+          f"batch size {train_config.batch_size}, clip {train_config.clip}{limit}.")
+    print(f"Rule: {_monitor_text(train_config, valid_tokens, prepared['why_no_valid'])}.")
+    if state.epoch >= train_config.epochs:
+        print(f"{checkpoint.path} has already been trained for {state.epoch} epochs; "
+              f"ask for more with --epochs (now {train_config.epochs}).")
+        return 0
+
+    keep_best = training.monitors_validation(train_config, valid_tokens)
+    resume_file = last_path(args.out) if keep_best else Path(args.out)
+
+    def save(path, state_to_save):
+        ckpt.save_model(path, model, prepared["vocabulary"], level=data_config.level, data_config=data_config,
+                        train_config=train_config, state=state_to_save)
+
+    def on_epoch(event):
+        r, st = event.record, event.state
+        valid = "" if r.valid_loss is None else f", {loss_text('valid', r.valid_loss)}"
+        save(resume_file, st)
+        saved = str(resume_file)
+        if keep_best and st.best_epoch == r.epoch:
+            save(args.out, st)
+            saved += f" and {args.out} (best validation so far)"
+        finished.append(st)
+        partial = "" if r.complete else f" (stopped by the time limit after batch {r.batches}/{r.num_batches})"
+        print(f"epoch {r.epoch}/{event.epochs}{partial}: {loss_text('train', r.train_loss)}"
+              f"{valid}, learning rate {r.learning_rate:g}, {r.tokens_per_second:,.0f} tokens/s, {r.seconds:.1f} s"
+              f"; saved {saved}{_rate_change(r, train_config)}", flush=True)
+        if event.worse_than_uniform:
+            print(f"{PROG}: warning: after epoch {r.epoch} the {r.monitored} loss is worse than a uniform guess "
+                  f"(log {model.config.vocab_size} = {event.uniform_loss:.2f} nats): learning rate "
+                  f"{r.learning_rate:g} is likely too large for {train_config.optimizer}; try "
+                  f"--learning-rate {r.learning_rate / 10:g}", file=sys.stderr, flush=True)
+
+    finished = []  # states of the epochs finished (and saved) in this run
+    progress = TrainingProgress(show_bar=not args.no_progress, on_epoch=on_epoch)
+    try:
+        state = prepared["train"](model, train_config, progress, state)
+    except KeyboardInterrupt:
+        progress.close()
+        print(_interrupted(args, state.epoch + len(finished) + 1, finished, resume_file), file=sys.stderr)
+        if finished and args.plot:
+            _plot(args.plot, finished[-1].history, len(prepared["vocabulary"]), data_config.level)
+        return EXIT_INTERRUPTED
+    except training.TrainingDiverged as exc:
+        kept = (f"{resume_file} holds the last good epoch ({finished[-1].epoch})" if finished else
+                f"{args.out} was not written" if not Path(args.out).exists() else f"{args.out} is as it was")
+        raise training.TrainingDiverged(f"{exc}; stopped, no diverged parameters were saved: {kept}") from None
+    finally:
+        progress.close()
+    final = state.history[-1]
+    summary = f"Done: {state.epoch} epochs"
+    if not final.complete or state.epoch < train_config.epochs:
+        summary = (f"Stopped by the time limit ({train_config.time_limit:g} s) after "
+                   f"{state.epoch} epochs" + (f" and {state.batch} batches" if state.batch else ""))
+    summary += f"; final {loss_text('train', final.train_loss)}"
+    if final.valid_loss is not None:
+        summary += f", {loss_text('validation', final.valid_loss)}"
+    if keep_best:
+        best = next(r for r in state.history if r.epoch == state.best_epoch)
+        summary += (f"; kept epoch {state.best_epoch} ({loss_text('best validation', best.valid_loss)}) in "
+                    f"{args.out}; the last epoch, to --resume from, is in {resume_file}.")
+    else:
+        summary += f"; kept the last epoch in {args.out}."
+    print(summary)
+    if args.plot:
+        _plot(args.plot, state.history, len(prepared["vocabulary"]), data_config.level)
+        print(f"Loss and learning-rate curves written to {args.plot}.")
+    return 0
+
+
+def _prepare_training_data(args, data_config, train_config, vocabulary):
+    """Read the corpus the way data_config says; returns what cmd_train needs as a dict.
+
+    Keys: vocabulary, report (lines to print), train (a function (model, config, callback,
+    state) -> TrainingState), valid_tokens, train_text / valid_text (banner pieces),
+    why_no_valid, data (what the training state records to recognise the corpus on resume).
+    """
+    if data_config.stream:
+        return _prepare_stream(args, data_config, train_config, vocabulary)
+    from rnnlm.data.corpus import load_corpus
+    corpus = load_corpus(args.corpus, vocabulary_size=data_config.vocabulary_size, format=data_config.format,
+                         level=data_config.level, vocabulary=vocabulary, max_records=args.max_records,
+                         link_placeholders=data_config.link_placeholders,
+                         max_sentence_length=data_config.max_sentence_length)
+    fraction, why = (train_config.valid_fraction, "") if args.resume else \
+        _valid_fraction(args, train_config, corpus.X, corpus.Y)
+    X, Y, Xv, Yv = training.split_train_valid(corpus.X, corpus.Y, fraction, train_config.seed)
+
+    def run(model, config, callback, state):
+        return training.train(model, X, Y, config, X_valid=Xv, Y_valid=Yv, callback=callback, state=state)
+
+    return {"vocabulary": corpus.vocabulary, "report": corpus.report.lines(), "train": run, "valid_fraction": fraction,
+            "valid_tokens": sum(len(y) for y in Yv), "why_no_valid": why,
+            "train_text": f"{len(X)} sentences ({sum(len(y) for y in Y):,} tokens)",
+            "valid_text": f"{len(Xv)} ({sum(len(y) for y in Yv):,} tokens)",
+            "data": {"fingerprint": _fingerprint(corpus.X), "max_records": args.max_records,
+                     "valid_fraction": fraction}}
+
+
+def _prepare_stream(args, data_config, train_config, vocabulary):
+    """`_prepare_training_data` for --stream: the text as one token stream, validated on its end."""
+    from rnnlm.training.stream import load_stream, split_stream, train_stream, validation_streams
+    corpus = load_stream(args.corpus, vocabulary_size=data_config.vocabulary_size, format=data_config.format,
+                         level=data_config.level, vocabulary=vocabulary, max_records=args.max_records,
+                         link_placeholders=data_config.link_placeholders)
+    fraction, why = train_config.valid_fraction, ""
+    if not args.resume and args.valid_fraction is None:
+        held = max(len(split_stream(corpus.ids, fraction)[1]) - 1, 0)  # targets: every token but the first
+        if not training.monitors_validation(train_config, held):
+            fraction, why = 0.0, (f"no validation set: the last {train_config.valid_fraction:g} of the text is only "
+                                  f"{held:,} tokens (fewer than {train_config.min_valid_tokens:,}); give "
+                                  "--valid-fraction to hold it out anyway")
+    train_ids, valid_ids = split_stream(corpus.ids, fraction)
+    B, T = train_config.batch_size, train_config.seq_length
+
+    def run(model, config, callback, state):
+        return train_stream(model, train_ids, valid_ids, config, callback=callback, state=state)
+
+    valid_text = "nothing"
+    if len(valid_ids):
+        valid_text = (f"the last {len(valid_ids):,} tokens as {validation_streams(valid_ids, B, T)} streams")
+    return {"vocabulary": corpus.vocabulary, "report": corpus.report, "train": run, "valid_fraction": fraction,
+            "valid_tokens": max(len(valid_ids) - 1, 0), "why_no_valid": why,
+            "train_text": f"the first {len(train_ids):,} tokens as {B} parallel streams in windows of {T}",
+            "valid_text": valid_text,
+            "data": {"fingerprint": _fingerprint([corpus.ids]), "max_records": args.max_records,
+                     "valid_fraction": fraction}}
+
+
+def add_train_parser(command):
+    """`rnnlm train`: corpus, data, model and training options."""
+    p = command("train", "train a language model on a corpus (Reddit CSV or plain text)")
+    p.add_argument("corpus", help="a UTF-8 CSV with a 'body' column, or a text file (one document per line)")
+    p.add_argument("--out", required=True, metavar="MODEL.npz",
+                   help="model file, rewritten after every epoch" + OUT_RULES)
+    data = p.add_argument_group("data")
+    data.add_argument("--format", choices=FORMATS, help="corpus format; auto: .csv is reddit-csv" + default_note(DataConfig, "format"))
+    data.add_argument("--level", choices=LEVELS, help="word tokens, or characters (each line a sequence)"
+                                                      + default_note(DataConfig, "level"))
+    data.add_argument("--vocab-size", dest="vocabulary_size", type=int, metavar="N",
+                      help="words kept, UNKNOWN_TOKEN included" + default_note(DataConfig, "vocabulary_size"))
+    data.add_argument("--max-records", type=int, metavar="N", help="use only the first N comments/lines")
+    data.add_argument("--keep-links", dest="link_placeholders", action="store_false", default=None,
+                      help="keep links and r/..., u/... paths as words instead of replacing them by URL_TOKEN, "
+                           "SUBREDDIT_TOKEN and USER_TOKEN (word level; placeholders are the default)")
+    data.add_argument("--stream", action="store_true", default=None,
+                      help="read the corpus as one continuous text (newlines kept as tokens) and train on "
+                           "--batch-size parallel streams with the hidden state carried between windows")
+    data.add_argument("--seq-length", type=int, metavar="T",
+                      help="with --stream: tokens per window of truncated BPTT" + default_note(TrainConfig, "seq_length"))
+    data.add_argument("--max-sentence-length", type=int, metavar="N",
+                      help="cut longer sentences into pieces of N tokens (a batch is padded to its longest)"
+                           + default_note(DataConfig, "max_sentence_length"))
+    model = p.add_argument_group("model")
+    model.add_argument("--cell", choices=CELLS, help="recurrent cell" + default_note(ModelConfig, "cell"))
+    model.add_argument("--hidden", dest="hidden_size", type=int, metavar="H",
+                       help="hidden units per layer" + default_note(ModelConfig, "hidden_size"))
+    model.add_argument("--bptt-truncate", dest="bptt_truncate", type=truncation, metavar="K",
+                       help="steps the error flows back, or 'full'" + default_note(ModelConfig, "bptt_truncate"))
+    model.add_argument("--layers", dest="num_layers", type=int, metavar="L",
+                       help="stacked recurrent layers" + default_note(ModelConfig, "num_layers"))
+    model.add_argument("--embed-size", dest="embed_size", type=int, metavar="E",
+                       help="word embedding width (default: one-hot input, the tutorial's model)")
+    model.add_argument("--peephole", action="store_true", default=None, help="LSTM with peephole connections")
+    model.add_argument("--coupled-gates", action="store_true", default=None,
+                       help="LSTM with the input gate tied to 1 - forget gate")
+    model.add_argument("--softmax", choices=SOFTMAXES,
+                       help="output layer: one softmax over all words, or class-based (Mikolov et al. 2011: "
+                            "words binned by frequency, much faster for big vocabularies, exact probabilities)"
+                       + default_note(ModelConfig, "softmax"))
+    model.add_argument("--classes", dest="num_classes", type=int, metavar="K",
+                       help="word classes for --softmax class (default: sqrt of the vocabulary size)")
+    opt = p.add_argument_group("training")
+    opt.add_argument("--epochs", type=int, metavar="N", help="total epochs" + default_note(TrainConfig, "epochs"))
+    opt.add_argument("--learning-rate", type=float, metavar="LR",
+                     help="initial learning rate (default: " + ", ".join(
+                         f"{rate:g} for {name}" for name, rate in DEFAULT_LEARNING_RATES.items())
+                     + "); on --resume, used from now on and the rule starts afresh")
+    opt.add_argument("--batch-size", type=int, metavar="N",
+                     help="sentences per batch; with --stream, parallel streams" + default_note(TrainConfig, "batch_size"))
+    opt.add_argument("--valid-fraction", type=float, metavar="F",
+                     help="sequences held out for validation, or with --stream the end of the text"
+                     + default_note(TrainConfig, "valid_fraction") + "; by default none when that would hold out fewer than "
+                     + f"{default_of(TrainConfig, 'min_valid_tokens')} tokens, given explicitly always used")
+    opt.add_argument("--seed", type=int, help="seed for initialisation, split and batch order" + default_note(TrainConfig, "seed"))
+    opt.add_argument("--optimizer", choices=OPTIMIZERS, help="update rule" + default_note(TrainConfig, "optimizer"))
+    opt.add_argument("--momentum", type=float, help="SGD momentum" + default_note(TrainConfig, "momentum"))
+    opt.add_argument("--clip", type=float, metavar="NORM", help="global gradient-norm limit" + default_note(TrainConfig, "clip"))
+    opt.add_argument("--no-clip", action="store_true", help="no gradient clipping")
+    opt.add_argument("--evaluate-loss-after", type=int, metavar="N",
+                     help="apply the learning-rate rule every N epochs" + default_note(TrainConfig, "evaluate_loss_after"))
+    opt.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                     help="plateau: reduce the rate when the smoothed monitored loss stops improving; halving: the "
+                          "tutorial's rule, halve whenever it rose" + default_note(TrainConfig, "lr_schedule"))
+    opt.add_argument("--lr-patience", type=int, metavar="N",
+                     help="epochs without a gain before the plateau rule acts" + default_note(TrainConfig, "lr_patience"))
+    opt.add_argument("--min-lr", type=float, metavar="LR",
+                     help="the rule never goes below this (default: the learning rate / 100)")
+    opt.add_argument("--time-limit", type=float, metavar="SECONDS",
+                     help="stop at the first batch boundary after this many seconds of training, saving a "
+                          "resumable model (default: no limit)")
+    opt.add_argument("--resume", nargs="?", const=True, metavar="MODEL.npz",
+                     help="continue training from --out or its .last file, whichever got further (or from "
+                          "MODEL.npz) up to --epochs in total")
+    opt.add_argument("--plot", metavar="LOSS.png",
+                     help="write a PNG of the loss curves and the learning rate" + OUT_RULES)
+    opt.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_threads_option(opt)
+    p.set_defaults(run=cmd_train)
