@@ -449,7 +449,7 @@ def test_control_characters_from_data_are_escaped_on_output(tmp_path, capsys):
 
 
 def test_printable_escapes_only_what_a_terminal_would_obey():
-    from rnnlm.cli import printable
+    from rnnlm.cli.common import printable
     assert printable("café 🙂 a\tb") == "café 🙂 a\tb"
     assert printable("\x1b[31mred\x9b\x07\n\u202e") == "\\x1b[31mred\\x9b\\x07\\n\\u202e"
 
