@@ -15,7 +15,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from rnnlm import course
+from rnnlm.course import grade, notebooks
 from rnnlm.io.checkpoint import save_model
 from rnnlm.cli import main
 from rnnlm.config import UNKNOWN_TOKEN, URL_TOKEN
@@ -203,7 +203,7 @@ def test_info_escapes_the_strings_a_model_file_holds(vocab, tmp_path, capsys):
 
 def test_check_escapes_error_texts_from_the_notebook(tmp_path, monkeypatch, capsys):
     notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(f"{course.BEGIN_SOLUTION}\nx = 1\n{course.END_SOLUTION}"),
+        nbformat.v4.new_code_cell(f"{notebooks.BEGIN_SOLUTION}\nx = 1\n{notebooks.END_SOLUTION}"),
         nbformat.v4.new_code_cell("assert x == 2"),
         nbformat.v4.new_code_cell("print(1)")])
     path = tmp_path / "01-mine.ipynb"
@@ -215,7 +215,7 @@ def test_check_escapes_error_texts_from_the_notebook(tmp_path, monkeypatch, caps
         nb.cells[2].outputs = [nbformat.v4.new_output("error", ename=f"E{ESC}", evalue="x\x1b[2J", traceback=[])]
         return None  # every cell ran
 
-    monkeypatch.setattr(course, "_run_cells", run_with_errors)
+    monkeypatch.setattr(grade, "_run_cells", run_with_errors)
     assert main(["check", str(path)]) == 1
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x9b" not in out

@@ -9,10 +9,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from rnnlm import course
+from rnnlm.course import build
+from rnnlm.course import grade
 from rnnlm.cli import main
-from rnnlm.course import (BEGIN_SOLUTION, END_SOLUTION, CourseError, answer_fingerprint, check_answer, exercises,
-                          strip_solutions)
+from rnnlm.course.notebooks import BEGIN_SOLUTION, END_SOLUTION, CourseError, exercises, strip_solutions
+from rnnlm.course.grade import answer_fingerprint, check_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
@@ -48,7 +49,7 @@ def test_fingerprints_ignore_round_off_and_do_not_reveal():
 
 def test_the_student_edition_in_the_repository_is_exactly_what_the_builder_makes():
     assert SOLUTIONS, "no solution notebooks"
-    stale = course.build(check_only=True)
+    stale = build.build(check_only=True)
     assert not stale, f"out of date (run: rnnlm course build): {', '.join(p.name for p in stale)}"
 
 
@@ -105,19 +106,19 @@ def test_rnnlm_check_grades_each_exercise(tmp_path, capsys):
     solutions.mkdir()
     nbformat.write(_assignment("x = 42"), solutions / "01-tiny.ipynb")
     student = tmp_path / "01-tiny.ipynb"
-    nbformat.write(course.student_notebook(_assignment("x = 42")), student)
-    report = course.grade_notebook(student, solutions_dir=solutions)
+    nbformat.write(build.student_notebook(_assignment("x = 42")), student)
+    report = grade.grade_notebook(student, solutions_dir=solutions)
     assert not report and "NotImplementedError" in report.results[0].error
-    answered = course.student_notebook(_assignment("x = 42"))
+    answered = build.student_notebook(_assignment("x = 42"))
     answered.cells[1].source = "x = 6 * 7"
     answered.cells.insert(2, nbformat.v4.new_code_cell("scratch = 1", id="s"))  # a cell the student added
     nbformat.write(answered, student)
-    assert course.grade_notebook(student, solutions_dir=solutions)
+    assert grade.grade_notebook(student, solutions_dir=solutions)
     # a student who weakens the check is still graded by the official one
     answered.cells[1].source = "x = 41"
     answered.cells[3].source = "print('correct')"
     nbformat.write(answered, student)
-    report = course.grade_notebook(student, solutions_dir=solutions)
+    report = grade.grade_notebook(student, solutions_dir=solutions)
     assert not report and "not yet" in report.results[0].error
     # the CLI: a notebook with no counterpart in notebooks/solutions/ is graded with its own checks
     assert main(["check", str(student)]) == 0
@@ -220,7 +221,7 @@ def test_a_full_disk_leaves_the_old_student_notebook_whole(tmp_path):
     nbformat.write(big, solutions / "01-tiny.ipynb")
     out = tmp_path / "student"
     out.mkdir()
-    old = nbformat.writes(course.student_notebook(_assignment("x = 42")))
+    old = nbformat.writes(build.student_notebook(_assignment("x = 42")))
     (out / "01-tiny.ipynb").write_text(old, encoding="utf-8")
     limit = len(old.encode()) + 2000
 
@@ -270,7 +271,7 @@ def _two_exercises(first):
     nb = _assignment(first)
     nb.cells += [nbformat.v4.new_code_cell(f"{BEGIN_SOLUTION}\ny = 1\n{END_SOLUTION}", id="b"),
                  nbformat.v4.new_code_cell("assert y == 1", id="e")]
-    return course.student_notebook(nb)
+    return build.student_notebook(nb)
 
 
 @pytest.mark.parametrize("answer, expected, argv", [

@@ -3,7 +3,7 @@
 The notebooks are part of the test suite on purpose: their exercise cells assert the
 reader's answers against the package, so a change to the package that breaks the
 course breaks the build. In the same kernel, after the notebook has run, each exercise
-is blanked as in the student edition (`rnnlm.course.strip_solutions`) and its check
+is blanked as in the student edition (`rnnlm.course.notebooks.strip_solutions`) and its check
 cell must then fail: a check that passes without an answer is a defect. Each notebook runs with notebooks/ as its working directory,
 a non-interactive matplotlib backend, and the "python3" kernel of the Python running
 pytest (jupyter_client starts that interpreter for the native kernel), so the kernel
@@ -20,7 +20,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from rnnlm.course import exercises, strip_solutions
+from rnnlm.course.notebooks import exercises, strip_solutions
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks" / "solutions"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))

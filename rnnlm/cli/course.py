@@ -8,9 +8,9 @@ from rnnlm.cli.common import printable
 
 
 def cmd_course(args):
-    from rnnlm import course
-    changed = course.build(args.solutions, args.out, check_only=args.check)
-    total = len(course.solution_notebooks(args.solutions))
+    from rnnlm.course import build  # the course tools (nbformat) are imported only by the commands that use them
+    changed = build.build(args.solutions, args.out, check_only=args.check)
+    total = len(build.solution_notebooks(args.solutions))
     if args.check:
         for path in changed:
             print(f"out of date: {path}")
@@ -23,8 +23,8 @@ def cmd_course(args):
 
 
 def cmd_check(args):
-    from rnnlm import course
-    report = course.grade_notebook(args.notebook, timeout=args.timeout)
+    from rnnlm.course import grade
+    report = grade.grade_notebook(args.notebook, timeout=args.timeout)
     print("\n".join(printable(line) for line in str(report).split("\n")))  # error texts come from the notebook
     return 0 if report else 1
 
@@ -42,7 +42,7 @@ def _positive_seconds(text):
 
 def add_course_parser(command):
     """`rnnlm course build`: the student edition from the solutions."""
-    from rnnlm.course import SOLUTIONS_DIR, STUDENT_DIR
+    from rnnlm.course.notebooks import SOLUTIONS_DIR, STUDENT_DIR
     p = command("course", "build the student edition of the notebooks from the solution edition")
     p.add_argument("action", choices=["build"], help="build: write the student notebooks")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a student notebook is stale")

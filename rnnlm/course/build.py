@@ -1,0 +1,138 @@
+"""Building the student edition from the solution edition: every solution region blanked, outputs
+cleared, exercise and check cells tagged; written atomically, never over the solutions.
+"""
+
+import copy
+import os
+import stat
+from pathlib import Path
+
+from rnnlm.course.notebooks import CHECK_TAG, CourseError, EXERCISE_TAG, SOLUTIONS_DIR, STUDENT_DIR, _read, exercises, strip_solutions
+from rnnlm.io.safe_files import atomic_write, write_protected
+
+
+def student_notebook(notebook):
+    """A copy of `notebook` with solutions replaced by the placeholder, exercise and check cells
+    tagged "exercise" and "check", and every output cleared."""
+    student = copy.deepcopy(notebook)
+    for answer, check in exercises(student):
+        for index, tag in ((answer, EXERCISE_TAG), (check, CHECK_TAG)):
+            if index is not None:
+                tags = student.cells[index].metadata.setdefault("tags", [])
+                if tag not in tags:
+                    tags.append(tag)
+    for cell in student.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.source = strip_solutions(cell.source)
+        cell.outputs = []
+        cell.execution_count = None
+    return student
+
+
+def student_text(solution_path):
+    """The student edition of one solution notebook, as the exact text `build` writes."""
+    import nbformat
+    try:
+        student = student_notebook(_read(solution_path))
+    except CourseError as exc:
+        raise CourseError(f"{solution_path}: {exc}") from None
+    return nbformat.writes(student) + "\n"
+
+
+def solution_notebooks(solutions_dir=SOLUTIONS_DIR):
+    return sorted(Path(solutions_dir).glob("*.ipynb"))
+
+
+def build(solutions_dir=SOLUTIONS_DIR, student_dir=STUDENT_DIR, check_only=False):
+    """Write the student edition of every solution notebook; returns the paths that changed.
+
+    Deterministic and idempotent: a second run changes nothing. check_only: write nothing,
+    only report which student notebooks are missing or differ from what would be built.
+
+    Nothing is written when the student folder is the solutions folder or lies inside it, or
+    when a student notebook to replace is a symlink, a hard link to a solution notebook, or not
+    a regular file (`_check_targets`); the folders are compared by inode, so another spelling or
+    a link is caught too. (The student folder may contain the solutions folder: the repository's
+    notebooks/ holds notebooks/solutions/.) Each notebook is written atomically, so a full disk
+    leaves the old file, never a truncated one.
+    """
+    solutions = solution_notebooks(solutions_dir)
+    _check_folders(solutions_dir, student_dir, check_only)
+    planned = [(Path(student_dir) / path.name, student_text(path)) for path in solutions]
+    changed = [target for target, text in planned if not _same_text(target, text)]
+    if check_only:
+        return changed
+    _check_targets(changed, solutions)
+    for target, text in planned:
+        if target in changed:
+            try:
+                with atomic_write(target) as handle:
+                    handle.write(text.encode("utf-8"))
+            except OSError as exc:
+                raise CourseError(f"cannot write {target}: {exc.strerror or exc}; it is as it was") from None
+    return changed
+
+
+def _same_text(target, text):
+    """True when `target` is a regular file holding exactly `text` (a FIFO is never opened: it would block)."""
+    try:
+        return stat.S_ISREG(os.stat(target).st_mode) and target.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _identity(path):
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _check_folders(solutions_dir, student_dir, check_only=False):
+    """CourseError when --solutions is no folder, or the student folder is it or lies inside it (by inode)."""
+    solutions_dir, student_dir = Path(solutions_dir), Path(student_dir)
+    if not solutions_dir.is_dir():
+        raise CourseError(f"--solutions {solutions_dir} is not a folder; give the folder of solution notebooks")
+    if not check_only and not student_dir.is_dir():
+        raise CourseError(f"--out {student_dir} is not an existing folder; create it or choose another --out")
+    solutions_id = _identity(solutions_dir)
+    try:
+        folders = [student_dir.resolve(), *student_dir.resolve().parents]
+    except RuntimeError:  # a symlink loop (Python < 3.13)
+        raise CourseError(f"--out {student_dir} is a symlink loop; give a real folder") from None
+    for depth, folder in enumerate(folders):
+        if _identity(folder) == solutions_id:
+            if depth == 0:
+                raise CourseError(f"--out {student_dir} is the solutions folder {solutions_dir}; building there "
+                                  "would replace every solution notebook by its student edition: choose another --out")
+            raise CourseError(f"--out {student_dir} is inside the solutions folder {solutions_dir}; keep the student "
+                              "edition out of the solutions: choose another --out")
+
+
+def _check_targets(targets, solutions):
+    """CourseError, before anything is written, for a student notebook that is a symlink (writing it would
+    write through to whatever it points to), a hard link to a solution notebook, not a regular file, or
+    write-protected (as `cp` refuses it; `rnnlm train --out` does the same)."""
+    solution_ids = {_identity(path): path for path in solutions}
+    for target in targets:
+        try:
+            info = os.lstat(target)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise CourseError(f"cannot check {target}: {exc.strerror or exc}") from None
+        if stat.S_ISLNK(info.st_mode):
+            pointed = os.readlink(target)
+            raise CourseError(f"{target} is a symlink (to {pointed}); writing the student edition through it would "
+                              "replace that file: remove the link, or choose another --out")
+        if not stat.S_ISREG(info.st_mode):
+            raise CourseError(f"{target} is not a regular file (a folder, pipe, device or socket); remove it, "
+                              "or choose another --out")
+        solution = solution_ids.get((info.st_dev, info.st_ino))
+        if solution is not None:
+            raise CourseError(f"{target} is the solution notebook {solution} under another name (a hard link); "
+                              f"remove {target} and build again, or choose another --out")
+        if write_protected(target):
+            raise CourseError(f"{target} is write-protected; chmod u+w it or choose another --out")
