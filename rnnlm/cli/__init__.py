@@ -58,14 +58,14 @@ def _fields(args, cls):
 
 
 def _threads(args):
-    """--threads, validated by `ComputeConfig` (0 or absent: one worker per core)."""
+    """--threads, validated by `ComputeConfig` (0: one worker per core; absent: None, automatic)."""
     return ComputeConfig(**_fields(args, ComputeConfig)).threads
 
 
 def _add_threads_option(parser):
     parser.add_argument("--threads", type=int, metavar="N",
-                        help="worker threads for the output layer; 1 = a single loop (BLAS uses every core), 0 = one per core"
-                             + _d(ComputeConfig, "threads"))
+                        help="worker threads for the output layer; 1 = a single loop, 0 = one per core (BLAS always one thread)"
+                             " (default: automatic, one per core for a large full softmax)")
 
 
 def _truncation(text):

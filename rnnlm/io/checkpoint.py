@@ -70,7 +70,7 @@ def kind_of(model):
     return "language-model" if isinstance(model, LanguageModel) else model_kind(model.config)
 
 
-def build_model(config, seed=None, dtype=np.float32, kind=None, counts=None, threads=1):
+def build_model(config, seed=None, dtype=np.float32, kind=None, counts=None, threads=None):
     """A freshly initialised model of `config`'s shape: `FastRNN` or `LanguageModel` (see `model_kind`),
     or with kind "reference-rnn" the tutorial's `RNNNumpy` (always float64, `dtype` ignored).
 
@@ -786,7 +786,7 @@ def _check_training(training, path, train_config=None):
         raise ModelFileError(f"{path} has a damaged training state ({problem})")
 
 
-def load_model(path, dtype=np.float32, threads=1):
+def load_model(path, dtype=np.float32, threads=None):
     """Read a model file written by `save_model` into a `Checkpoint` (never unpickles anything).
 
     Every size in the metadata is bounded (`rnnlm.config.MAX_*`) and checked against the
