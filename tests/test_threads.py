@@ -77,7 +77,7 @@ def test_a_loss_computation_runs_with_one_blas_thread_and_restores_the_users_set
                                                                                       threads_option):
     seen.spy(fast, "stack_forward")
     seen.spy(models, "stack_forward")
-    seen.spy(output, "softmax_cross_entropy")  # the class softmax's per-class products
+    seen.spy(output, "_softmax_cross_entropy")  # the class softmax's per-class products
     X = [rng.integers(0, 20, n) for n in (5, 3)]
     model = make(threads_option)
     with user_setting():
@@ -133,6 +133,21 @@ def test_tree_training_and_evaluation_run_with_one_blas_thread(seen):
         evaluate(model, [FOUR])
         assert blas_threads() == USER
     assert len(seen) >= 4 and set(seen) == {1}
+
+
+def test_the_output_layer_called_directly_runs_with_one_blas_thread(rng, seen):
+    # as a notebook measuring it does (notebook 10)
+    seen.spy(output, "exp_bound")
+    seen.spy(output, "_softmax_cross_entropy")
+    h = rng.standard_normal((6, 3)).astype(np.float32)
+    W = rng.standard_normal((3, 8)).astype(np.float32)
+    y = rng.integers(0, 8, 6)
+    layer = output.ClassSoftmax(output.frequency_classes(output.zipf_counts(8), 3), 3)
+    with user_setting():
+        output.softmax_cross_entropy(h, y, W, threads=1)
+        layer.loss(h, y, W, None, W[:, :3], None)
+        assert blas_threads() == USER
+    assert len(seen) >= 3 and set(seen) == {1}
 
 
 def test_blas_threads_none_leaves_blas_alone_except_where_the_workers_need_one(rng, seen, monkeypatch):

@@ -56,7 +56,7 @@ import math
 import numpy as np
 
 from rnnlm.nn.numerics import log_softmax
-from rnnlm.nn.threads import one_blas_thread, pool, resolve_threads
+from rnnlm.nn.threads import holds_blas, one_blas_thread, pool, resolve_threads
 
 # exp(x) of float32 neither overflows (summed over C words) nor underflows to zero for
 # |x| <= 40, so logits bounded by this need no max-subtraction pass.
@@ -87,6 +87,7 @@ def exp_bound(h, W, b=None):
     return w * s + (float(np.max(np.abs(b))) if b is not None else 0.0)
 
 
+@holds_blas
 def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, threads=1, bound=None):
     """Summed cross-entropy of logits = h W + b over M tokens, and its gradients.
 
@@ -176,6 +177,10 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
     return loss, dh, np.ascontiguousarray(dW), db
 
 
+# the same without the thread policy's scope, for callers already inside one (the class softmax's per-class loop)
+_softmax_cross_entropy = softmax_cross_entropy.__wrapped__
+
+
 def logits_of(h, W, b=None):
     """The pre-softmax scores h W + b: h (n, H), W (H, C) -> (n, C)."""
     out = h @ W
@@ -242,6 +247,7 @@ class ClassSoftmax:
         self._columns = [slice(int(w[0]), int(w[-1]) + 1) if w[-1] - w[0] == len(w) - 1 else w
                          for w in self.members]
 
+    @holds_blas
     def loss(self, h, targets, W, b, Wc, bc, gradients=True, rows=1024, threads=1):
         """Summed -log P(y | h) over M tokens. Returns (loss, dh, dW, db, dWc, dbc) (gradients None without)."""
         h = np.ascontiguousarray(h)
@@ -285,7 +291,7 @@ class ClassSoftmax:
             for c, bound in groups:
                 a, e = token_starts[c], token_starts[c + 1]
                 words = self._columns[c]
-                part = softmax_cross_entropy(h_sorted[a:e], position[a:e], W[:, words],
+                part = _softmax_cross_entropy(h_sorted[a:e], position[a:e], W[:, words],
                                              b[words] if b is not None else None, gradients, rows, bound=bound)
                 total += part[0]
                 if gradients:

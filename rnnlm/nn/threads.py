@@ -19,8 +19,8 @@ step), BLAS is held to `BLAS_THREADS` threads, one by default, and restored afte
   loop, 0 one per core) overrides it. BLAS threads x workers never exceed the cores.
 
 How it is applied. `blas_held()` is a context manager and `holds_blas` a decorator around rnnlm's public
-entry points (the training loops, `PackedModel`'s loss methods, the tree models' losses and
-predictions, generation). It is scoped, not set at import: the user's other NumPy code keeps its own
+entry points (the training loops, `PackedModel`'s loss methods, the output layer's
+`softmax_cross_entropy` and `ClassSoftmax.loss`, the tree models' losses and predictions, generation). It is scoped, not set at import: the user's other NumPy code keeps its own
 BLAS threads. It nests: only a scope that changes the count calls threadpoolctl (~0.1 ms or more per entry),
 so a training run enters it once, not once per step, and an inner call costs a list append.
 No environment variable is needed (OPENBLAS_NUM_THREADS=1 used to be).
