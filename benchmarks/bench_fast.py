@@ -4,6 +4,7 @@ Run from the repository root:
 
     python benchmarks/bench_fast.py            # full run (a few minutes)
     python benchmarks/bench_fast.py --quick    # fewer repeats, no memory run
+    python benchmarks/bench_fast.py --busy     # only the thread policy, quiet and beside a busy process
 
 Every contender does the same work per batch: loss, gradients and one SGD update, on
 batches of 64 sentences x 45 tokens with C = 8000 words and H = 100 hidden units, full
@@ -31,9 +32,11 @@ from rnnlm.config import TrainConfig  # noqa: E402
 from rnnlm.models.fast import FastRNN  # noqa: E402
 from rnnlm.models.language_model import LanguageModel  # noqa: E402
 from rnnlm.nn.optim import SGD  # noqa: E402
-from rnnlm.nn.output import resolve_threads  # noqa: E402
+from rnnlm.nn import threads as thread_policy  # noqa: E402
+from rnnlm.nn.threads import resolve_threads  # noqa: E402
 from rnnlm.models.reference import RNNNumpy  # noqa: E402
 from rnnlm.training.loop import train  # noqa: E402
+from rnnlm.training.stream import train_stream  # noqa: E402
 
 C, H, BATCH, LENGTH = 8000, 100, 64, 45
 FLOPS_PER_TOKEN = 3 * 2 * C * H  # logits, dV and dS: three C x H multiply-adds per token
@@ -110,7 +113,7 @@ def reference_contender(X, Y):
     return run
 
 
-def fast_contender(X, Y, truncate, threads=1, **options):
+def fast_contender(X, Y, truncate, threads=None, **options):
     model = FastRNN(C, H, bptt_truncate=truncate, seed=0, threads=threads, **options)
     optimizer = SGD(LEARNING_RATE)
     return minibatch_runner(model, optimizer, X, Y)
@@ -247,6 +250,132 @@ def memory_line_in_fresh_process():
     return done.stdout.strip() or f"memory: measurement failed: {done.stderr.strip().splitlines()[-1:]}"
 
 
+# ------------------------------------------------------------------------ --busy: the thread policy under load
+
+BUSY_CONFIGS = {  # name -> (model threads, rnnlm.nn.threads.BLAS_THREADS); the first is the default
+    "default": (None, 1),
+    "1 BLAS thread": (1, 1),  # the plain loop, what OPENBLAS_NUM_THREADS=1 used to give
+    "threads 0": (0, 1),  # one output-layer worker per core
+    "BLAS's own threads": (1, None),  # the old default, for comparison only (not in the best-of)
+}
+BEST_OF = ("default", "1 BLAS thread", "threads 0")
+STREAM_VOCABULARY, STREAM_HIDDEN, STREAM_EMBED, STREAM_BATCH, STREAM_WINDOW = 65, 256, 64, 128, 32
+
+
+def with_blas_threads(run, blas):
+    """`run` with rnnlm.nn.threads.BLAS_THREADS set to `blas` while it runs (None: BLAS's own threads)."""
+    def wrapped(rounds):
+        saved, thread_policy.BLAS_THREADS = thread_policy.BLAS_THREADS, blas
+        try:
+            return run(rounds)
+        finally:
+            thread_policy.BLAS_THREADS = saved
+    return wrapped
+
+
+def stream_runner(threads):
+    """Stream training as `rnnlm train --stream --level char --cell lstm` runs it (README): a char LSTM,
+    train_stream over `rounds` windows of 128 streams x 32 characters, Adam."""
+    model = LanguageModel(STREAM_VOCABULARY, STREAM_HIDDEN, cell="lstm", embed_size=STREAM_EMBED, seed=0,
+                          threads=threads)
+    ids = np.random.default_rng(0).integers(0, STREAM_VOCABULARY, STREAM_BATCH * (64 * STREAM_WINDOW + 1))
+
+    def run(rounds):
+        length = STREAM_BATCH * (rounds * STREAM_WINDOW + 1)
+        config = TrainConfig(epochs=1, batch_size=STREAM_BATCH, seq_length=STREAM_WINDOW, optimizer="adam",
+                             learning_rate=0.002, valid_fraction=0.0)
+        train_stream(model, np.resize(ids, length), ids[:0], config)
+        return rounds * STREAM_BATCH * STREAM_WINDOW
+    return run
+
+
+def busy_workloads(X, Y):
+    """{workload: {config: run}} for FastRNN, LanguageModel (rnn, gru, lstm), the class softmax and stream training."""
+    def minibatch(make):
+        return {name: with_blas_threads(minibatch_runner(make(threads), SGD(LEARNING_RATE), X, Y), blas)
+                for name, (threads, blas) in BUSY_CONFIGS.items()}
+    workloads = {"FastRNN, full BPTT": minibatch(lambda t: FastRNN(C, H, bptt_truncate=None, seed=0, threads=t))}
+    for cell in ("rnn", "gru", "lstm"):
+        workloads[f"LanguageModel({cell})"] = minibatch(
+            lambda t, cell=cell: LanguageModel(C, H, cell=cell, seed=0, dtype=np.float32, threads=t))
+    workloads[f"FastRNN, class softmax K={round(C ** 0.5)}"] = minibatch(
+        lambda t: FastRNN(C, H, bptt_truncate=None, seed=0, softmax="class", threads=t))
+    workloads[f"stream, char LSTM {STREAM_HIDDEN}, {STREAM_BATCH} x {STREAM_WINDOW}"] = {
+        name: with_blas_threads(stream_runner(threads), blas) for name, (threads, blas) in BUSY_CONFIGS.items()}
+    return workloads
+
+
+def default_workers():
+    """The output-layer workers the default (automatic) resolves to, per workload, in the order of `busy_workloads`."""
+    full = resolve_threads(None, work=BATCH * LENGTH * C * H)
+    stream = resolve_threads(None, work=STREAM_BATCH * STREAM_WINDOW * STREAM_VOCABULARY * STREAM_HIDDEN)
+    return [full] * 4 + [1, stream]  # the class softmax: the plain loop
+
+
+def load_line(when):
+    one, five, fifteen = os.getloadavg()
+    return f"load {when}: {one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min) on {os.cpu_count()} CPUs"
+
+
+def rotated(contenders, repeats, seconds):
+    """`interleaved`, with the order rotated every round (A B C, B C A, ...), so no contender always runs first."""
+    names = list(contenders)
+    rates = {name: [] for name in names}
+    for k in range(repeats):
+        order = names[k % len(names):] + names[:k % len(names)]
+        for name, r in interleaved({n: contenders[n] for n in order}, 1, seconds).items():
+            rates[name] += r
+    return rates
+
+
+def policy_table(workloads, repeats, seconds):
+    """Medians of interleaved rounds per workload; prints one row each and returns the worst default/best."""
+    names = list(BUSY_CONFIGS)
+    print(f"{'workload (tokens/s, median)':<40} " + " ".join(f"{n:>18}" for n in names) +
+          f" {'default/best':>13} {'(best rounds)':>13}  default's workers")
+    worst = float("inf")
+    for (workload, contenders), workers in zip(workloads.items(), default_workers()):
+        rates = rotated({n: contenders[n] for n in BEST_OF}, repeats, seconds)
+        # the old default apart, afterwards: its spinning OpenBLAS threads would slow whichever contender ran next
+        rates.update(interleaved({n: run for n, run in contenders.items() if n not in BEST_OF}, repeats, seconds))
+        median = {name: float(np.median(r)) for name, r in rates.items()}
+        fraction = median["default"] / max(median[n] for n in BEST_OF)
+        best_rounds = max(rates["default"]) / max(max(rates[n]) for n in BEST_OF)
+        worst = min(worst, fraction)
+        print(f"{workload:<40} " + " ".join(f"{median[n]:>18,.0f}" for n in names) +
+              f" {fraction:>12.0%} {best_rounds:>13.0%}  {workers}")
+    return worst
+
+
+def busy_main(repeats, seconds):
+    """The thread policy's check: the default's tokens/s as a fraction of the best configuration, quiet and
+    with one competing busy process (`python -c "while True: pass"`). Target: >= 90% in both."""
+    print(environment_line())
+    print(f"policy: BLAS threads inside rnnlm's work {thread_policy.BLAS_THREADS}; output-layer workers: default "
+          f"automatic (one per core from {thread_policy.AUTO_MIN_WORK:,} multiply-adds per product), threads 0 = "
+          f"{resolve_threads(0)}; \"BLAS's own threads\" is the old default (plain loop, BLAS untouched), not in the best-of")
+    print(f"setup: C = {C}, H = {H}, batch {BATCH} x {LENGTH}, float32, loss + gradients + SGD update; stream: vocabulary "
+          f"{STREAM_VOCABULARY}, LSTM {STREAM_HIDDEN}, embedding {STREAM_EMBED}, Adam; median of {repeats} interleaved rounds")
+    workloads = busy_workloads(*make_batch(np.random.default_rng(0)))
+    results = {}
+    for condition in ("quiet", "busy"):
+        competitor = None
+        if condition == "busy":
+            competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            time.sleep(1.0)
+        try:
+            print(f"--- {condition}" + (f" (one competing process, pid {competitor.pid})" if competitor else ""))
+            print(load_line("before"))
+            results[condition] = policy_table(workloads, repeats, seconds)
+            print(load_line("after"))
+        finally:
+            if competitor is not None:
+                competitor.kill()
+                competitor.wait()
+    print("default / best of {" + ", ".join(BEST_OF) + "}, worst workload: " +
+          ", ".join(f"{c} {f:.0%}" for c, f in results.items()) + "; target >= 90% in both")
+
+
 # ------------------------------------------------------------------------ main
 
 def main(argv=None):
@@ -254,17 +383,22 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="3 rounds of ~0.3 s each, no memory run")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 5, quick 3)")
     parser.add_argument("--memory-only", action="store_true", help="only the peak-memory measurement")
+    parser.add_argument("--busy", action="store_true", help="only the thread policy's check, quiet and with a busy competitor")
     args = parser.parse_args(argv)
     if args.memory_only:
         print(memory_line())
         return
     repeats = args.repeats or (3 if args.quick else 5)
     seconds = 0.3 if args.quick else 0.6
+    if args.busy:
+        busy_main(repeats, seconds)
+        return
     threads = resolve_threads(0)
 
     print(environment_line())
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1, 5, 15 min) on "
-          f"{os.cpu_count()} CPUs; output-layer threads: default 1, threads 0 = {threads} workers")
+          f"{os.cpu_count()} CPUs; BLAS 1 thread inside rnnlm; output-layer workers: default automatic, "
+          f"threads 0 = {threads}")
     print(f"setup: C = {C}, H = {H}, batch {BATCH} x {LENGTH} tokens, full softmax unless marked, float32 "
           f"(reference float64, per sentence); loss + gradients + SGD update; median of {repeats} interleaved rounds")
     rng = np.random.default_rng(0)

@@ -205,21 +205,24 @@ class ModelConfig(_Config):
 class ComputeConfig(_Config):
     """How the computation uses the machine (never stored in a model file: it is the machine's, not the model's).
 
-    threads: worker threads for the output layer's chunks; 0 means one per available core
-        (at most 8). 1 (the default) is the plain single loop, with BLAS's own threads on
-        every core for the products. With more than one, BLAS is held to one thread for the
-        whole loss computation and the chunks (products, exp, sums) run in our own workers.
-        Measured on the 2-core development machine (FastRNN, C = 8000, full BPTT): 2 workers
-        1.09x the plain loop when the machine was otherwise idle, no faster while other jobs
-        shared it (the three products already keep both cores busy; exp is a small part), so
-        1 is the default: never slower, on any number of cores.
+    threads: worker threads for the output layer's chunks. None (the default) is automatic: one
+        per available core (at most 8) for a full softmax large enough to pay for them (at least
+        `rnnlm.nn.threads.AUTO_MIN_WORK` multiply-adds per product, e.g. C = 8000, H = 100 and
+        a batch of 64 x 45 tokens), the plain single loop otherwise and for the class softmax.
+        0 means one per available core, 1 the plain single loop, N that many workers.
+        Whatever the count, BLAS runs one thread inside rnnlm's work (`rnnlm.nn.threads`, the
+        thread policy): measured on the 2-core development machine, full softmax at C = 8000,
+        H = 100, 2880 tokens: one BLAS thread 143 ms, two BLAS threads 83, two workers 73 on an
+        idle machine; with one other busy process 137, 193 (OpenBLAS's threads spin-wait for
+        the taken core) and 141. Workers that wait sleep, so they do not lose under load.
     """
 
-    threads: int = 1
+    threads: int | None = None
 
     def __post_init__(self):
-        _require(isinstance(self.threads, int) and not isinstance(self.threads, bool) and self.threads >= 0,
-                 f"threads must be a non-negative integer (0: one per core), got {self.threads!r}")
+        _require(self.threads is None or (isinstance(self.threads, int) and not isinstance(self.threads, bool)
+                                          and self.threads >= 0),
+                 f"threads must be a non-negative integer (0: one per core) or None (automatic), got {self.threads!r}")
 
 
 @dataclass(frozen=True)

@@ -220,20 +220,6 @@ def test_cli_refuses_impossible_output_options(tmp_path, capsys, argv, message):
     assert message in err and len(err.strip().splitlines()) == 1 and not out.exists()
 
 
-def test_threads_zero_means_one_worker_per_core_and_the_default_is_the_plain_loop(rng, monkeypatch):
-    from rnnlm.nn import output
-    monkeypatch.setattr(output, "available_cores", lambda: 3)
-    assert output.resolve_threads(0) == output.resolve_threads(None) == 3 and output.resolve_threads(1) == 1
-    used = []
-    real_pool = output._pool
-    monkeypatch.setattr(output, "_pool", lambda n: used.append(n) or real_pool(n))
-    X = [rng.integers(0, 30, 12) for _ in range(3)]
-    FastRNN(30, 4, seed=0, softmax_rows=8, threads=0).loss_and_gradients(X, X)
-    assert used == [3]
-    FastRNN(30, 4, seed=0, softmax_rows=8).loss_and_gradients(X, X)  # the default: the plain loop, no pool
-    assert used == [3]
-
-
 def test_class_softmax_with_logits_beyond_float32_exp_overflow(rng):
     # each class's own bound must trigger the shift: logits in the hundreds, float32
     M, H, C, K = 30, 5, 20, 4
@@ -341,34 +327,3 @@ def test_loss_and_gradients_do_not_depend_on_blas_threads_or_output_workers(rng,
             assert other_loss == pytest.approx(loss, rel=1e-12)
             for name, g in grads.items():
                 np.testing.assert_allclose(other_grads[name], g, rtol=1e-10, atol=1e-13, err_msg=name)
-
-
-@pytest.mark.parametrize("softmax", ["class", "full"])
-def test_thread_policy_class_softmax_steps_hold_blas_to_one_thread_full_softmax_steps_do_not(rng, monkeypatch,
-                                                                                             softmax):
-    # the policy itself (a speed choice, see output.threads_held): the recurrence's small products run
-    # one-threaded with the class softmax (as its class loop does), and keep BLAS's own threads with
-    # the full softmax and the default threads = 1; the test above checks it changes no result
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    from rnnlm.models import fast
-    from rnnlm.models import language_model as models
-    if not threadpoolctl.threadpool_info():
-        pytest.skip("no BLAS library that threadpoolctl can see")
-    seen = []
-
-    def recording(module):
-        real = module.stack_forward
-
-        def stack_forward(*args, **kwargs):
-            seen.append(max(p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"))
-            return real(*args, **kwargs)
-        monkeypatch.setattr(module, "stack_forward", stack_forward)
-
-    recording(fast)
-    recording(models)
-    X = [rng.integers(0, 20, n) for n in (5, 3)]
-    options = {"num_classes": 4} if softmax == "class" else {}
-    with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        FastRNN(20, 4, seed=0, softmax=softmax, **options).loss_and_gradients(X, X)
-        LanguageModel(20, 4, cell="gru", seed=0, softmax=softmax, **options).loss_and_gradients(X, X)
-        assert seen == ([1, 1] if softmax == "class" else [2, 2])

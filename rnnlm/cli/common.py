@@ -43,14 +43,14 @@ def given_fields(args, cls):
 
 
 def threads_of(args):
-    """--threads, validated by `ComputeConfig` (0 or absent: one worker per core)."""
+    """--threads, validated by `ComputeConfig` (0: one worker per core; absent: None, automatic)."""
     return ComputeConfig(**given_fields(args, ComputeConfig)).threads
 
 
 def add_threads_option(parser):
     parser.add_argument("--threads", type=int, metavar="N",
-                        help="worker threads for the output layer; 1 = a single loop (BLAS uses every core), 0 = one per core"
-                             + default_note(ComputeConfig, "threads"))
+                        help="worker threads for the output layer; 1 = a single loop, 0 = one per core (BLAS always one thread)"
+                             " (default: automatic, one per core for a large full softmax)")
 
 
 def truncation(text):

@@ -373,7 +373,7 @@ def _check_training(training, path, train_config=None):
         raise ModelFileError(f"{path} has a damaged training state ({problem})")
 
 
-def load_model(path, dtype=np.float32, threads=1):
+def load_model(path, dtype=np.float32, threads=None):
     """Read a model file written by `save_model` into a `Checkpoint` (never unpickles anything).
 
     Every size in the metadata is bounded (`rnnlm.config.MAX_*`) and checked against the

@@ -31,7 +31,7 @@ def kind_of(model):
     return "language-model" if isinstance(model, LanguageModel) else model_kind(model.config)
 
 
-def build_model(config, seed=None, dtype=np.float32, kind=None, counts=None, threads=1):
+def build_model(config, seed=None, dtype=np.float32, kind=None, counts=None, threads=None):
     """A freshly initialised model of `config`'s shape: `FastRNN` or `LanguageModel` (see `model_kind`),
     or with kind "reference-rnn" the tutorial's `RNNNumpy` (always float64, `dtype` ignored).
 

@@ -15,7 +15,7 @@ What makes it fast lives in the modules every model shares, in the order the tim
    matrix and the three C x H products (logits, dV, dS) run as GEMMs in the model's dtype
    (float32 by default, float64 for gradient checks) over chunks of rows; exp is computed as exp2; the softmax is never normalised explicitly (its row sums
    come out of the dS product as an extra column); the max-shift is skipped only when a
-   bound proves exp cannot overflow; with threads > 1 the chunks run in a thread pool. Or the
+   bound proves exp cannot overflow; with several workers the chunks run in a thread pool. Or the
    class-based softmax, with class weights V_class (K, H).
 2. Recurrence and truncated BPTT: `rnnlm.nn.sequence`'s packed recurrence (length-sorted,
    time-major, no padding computed) with the Elman cell of `rnnlm.nn.cells`, given the column
@@ -30,7 +30,7 @@ the states; `total_loss` walks a corpus in batches, so it never holds corpus x C
 Public API
 ----------
 FastRNN(word_dim, hidden_dim=100, bptt_truncate=4, seed=None, dtype=np.float32, softmax_rows=1024,
-        softmax="full", num_classes=None, counts=None, threads=1)
+        softmax="full", num_classes=None, counts=None, threads=None)
     .U (H, C), .V (C, H), .W (H, H) (and .V_class (K, H) with the class softmax); .params; .config
     .loss_and_gradients(X, Y, sparse=False) -> (total_loss, grads)
     .window_loss_and_gradients(X, Y, state, sparse=False) -> (loss_sum, grads, next_state)
@@ -64,7 +64,8 @@ class FastRNN(PackedModel):
     the memory bound (softmax_rows x C) and barely changes speed between 256 and 2048.
     softmax, num_classes: see `ModelConfig`; counts: the words' corpus counts that bin
     them into classes (None: a frequency-sorted vocabulary is assumed). threads: output-layer
-    workers (1: the plain loop; 0: one per core; see `ComputeConfig`).
+    workers (None, the default: automatic, one per core for large layers; 1: the plain loop;
+    0: one per core; see `ComputeConfig` and `rnnlm.nn.threads`).
 
     The losses come from `PackedModel`: `loss_and_gradients(X, Y)` equals summing
     `RNNNumpy.calculate_total_loss` and `RNNNumpy.bptt` over the sentences, with grads
@@ -74,7 +75,7 @@ class FastRNN(PackedModel):
     """
 
     def __init__(self, word_dim, hidden_dim=100, bptt_truncate=4, seed=None, dtype=np.float32,
-                 softmax_rows=1024, softmax="full", num_classes=None, counts=None, threads=1):
+                 softmax_rows=1024, softmax="full", num_classes=None, counts=None, threads=None):
         self._config = ModelConfig(vocab_size=word_dim, hidden_size=hidden_dim, bptt_truncate=bptt_truncate,
                                    cell="rnn", softmax=softmax, num_classes=num_classes)
         self.word_dim = word_dim

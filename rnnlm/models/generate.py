@@ -33,6 +33,7 @@ from rnnlm.data.blocklist import blocked_ids
 from rnnlm.config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, is_int, plain_numbers
 from rnnlm.errors import ConfigError, InputError
 from rnnlm.nn.inputs import check_config, check_finite, check_generation, check_ids
+from rnnlm.nn.threads import holds_blas
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ def _sample_once(model, vocabulary, rng, prefix_ids, max_length, temperature, ba
     return generated
 
 
+@holds_blas
 def generate_sentence(model, vocabulary, rng, min_length=GenerateConfig.min_length,
                       max_length=GenerateConfig.max_length, temperature=GenerateConfig.temperature,
                       prefix_tokens=(), max_attempts=GenerateConfig.max_attempts, level="word",
@@ -170,6 +172,7 @@ def generate_sentence(model, vocabulary, rng, min_length=GenerateConfig.min_leng
     return best
 
 
+@holds_blas
 def generate_stream(model, vocabulary, rng, length=GenerateConfig.length, temperature=GenerateConfig.temperature,
                     prefix_tokens=()):
     """Continuous text from a stream model (see rnnlm.training.stream): `length` tokens after the prefix, as a token list.
@@ -217,6 +220,7 @@ def sentence_length(tokens, level="word"):
     return sum(any(ch.isalnum() for ch in token) for token in tokens)
 
 
+@holds_blas
 def generate_sentences(model, vocabulary, rng, config=GenerateConfig(), prefix_tokens=(), level="word"):
     """`config.num_sentences` sentences (token lists) from one generator, in order."""
     check_config(config, GenerateConfig)

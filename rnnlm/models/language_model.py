@@ -30,7 +30,8 @@ from rnnlm.config import ModelConfig
 from rnnlm.errors import ConfigError
 from rnnlm.nn.inputs import check_count, check_ids, check_pairs, check_state
 from rnnlm.nn.optim import SparseGradient
-from rnnlm.nn.output import output_loss, output_scores, threads_held, word_classes
+from rnnlm.nn.output import output_loss, output_scores, word_classes
+from rnnlm.nn.threads import holds_blas, threads_held
 from rnnlm.nn.sequence import embedding_backward, stack_backward, stack_forward
 
 
@@ -40,7 +41,7 @@ class PackedModel:
     sparse)` -> (loss, grads, next_state), `_output()` (the output layer's arrays for
     `output.output_loss`) and `_next_state(final)` (the model's state from `Forward.final`).
     Public entry points check their ids once (`inputs.check_pairs`) and hold BLAS threads
-    as the output layer needs (`output.threads_held`)."""
+    as the thread policy says (`rnnlm.nn.threads.threads_held`)."""
 
     def loss_and_gradients(self, X, Y, sparse=False):
         """Cross-entropy summed over every word of every sentence, and its gradients.
@@ -76,6 +77,7 @@ class PackedModel:
                                threads=self.threads)[0]
         return loss, self._next_state(forward.final)
 
+    @holds_blas
     def total_loss(self, X, Y, batch_size=64):
         """Cross-entropy summed over every word, in batches of `batch_size` sentences (sorted by length).
 
@@ -105,7 +107,8 @@ class LanguageModel(PackedModel):
     LSTM options; softmax "full" or "class" and num_classes (see `ModelConfig`); counts: the
     words' corpus counts that bin them into classes (None: a frequency-sorted vocabulary is
     assumed); seed; dtype (float32 for training, float64 for checks); threads: output-layer
-    workers (1: the plain loop; 0: one per core; see `ComputeConfig`).
+    workers (None, the default: automatic, one per core for large layers; 1: the plain loop;
+    0: one per core; see `ComputeConfig` and `rnnlm.nn.threads`).
     Initialisation: every recurrent-layer parameter (weights and biases, and the peephole weights)
     and the output and class weights are U(-1/sqrt(H), 1/sqrt(H)), as torch initialises nn.RNN /
     nn.GRU / nn.LSTM and nn.Linear weights. Two choices differ from torch: the embedding is
@@ -116,7 +119,7 @@ class LanguageModel(PackedModel):
 
     def __init__(self, vocab_size, hidden_size, cell="rnn", num_layers=1, embed_size=None, bptt_truncate=None,
                  peephole=False, coupled_gates=False, seed=None, dtype=np.float32, softmax="full", num_classes=None,
-                 counts=None, threads=1):
+                 counts=None, threads=None):
         self._config = ModelConfig(vocab_size=vocab_size, hidden_size=hidden_size, bptt_truncate=bptt_truncate,
                                    cell=cell, num_layers=num_layers, embed_size=embed_size, peephole=peephole,
                                    coupled_gates=coupled_gates, softmax=softmax, num_classes=num_classes)
@@ -139,7 +142,7 @@ class LanguageModel(PackedModel):
         self.params = {k: v.astype(self.dtype) for k, v in params.items()}
 
     @classmethod
-    def from_config(cls, config, seed=None, dtype=np.float32, counts=None, threads=1):
+    def from_config(cls, config, seed=None, dtype=np.float32, counts=None, threads=None):
         """A fresh model of `config`'s shape (a `ModelConfig`); counts bin the words for the class softmax."""
         return cls(config.vocab_size, config.hidden_size, cell=config.cell, num_layers=config.num_layers,
                    embed_size=config.embed_size, bptt_truncate=config.bptt_truncate, peephole=config.peephole,

@@ -20,6 +20,7 @@ from rnnlm.models.spinn import spinn_loss_and_gradients
 from rnnlm.models.tree_recursive import recursive_loss_and_gradients
 from rnnlm.nn.inputs import check_trees
 from rnnlm.nn.numerics import softmax
+from rnnlm.nn.threads import holds_blas
 
 MAX_CLASSES = 1000  # a bound for model files; the treebank has 5
 
@@ -97,6 +98,7 @@ class TreeLSTM:
         self.params = init_params(config, seed=seed, dtype=dtype)
         self.method = method
 
+    @holds_blas
     def loss_and_gradients(self, trees):
         """(summed node cross-entropy, grads dict keyed like params; dE sparse) over encoded `trees`."""
         check_trees(trees, self.config.vocab_size, self.config.num_classes)
@@ -106,6 +108,7 @@ class TreeLSTM:
             return spinn_loss_and_gradients(self.params, trees)
         return fold_loss_and_gradients(self.params, trees)
 
+    @holds_blas
     def node_probabilities(self, trees):
         """Per tree, (M, K) class probabilities of its nodes in post-order (the root last); batched by fold."""
         check_trees(trees, self.config.vocab_size, self.config.num_classes)

@@ -2,7 +2,7 @@
 
 What this module owns: the output layers built on `rnnlm.nn.numerics` (the full softmax
 cross-entropy with its gradients, the class-based softmax, their scores for generation, the
-word classes) and the thread policy they run under. The stable elementwise functions
+word classes). The thread policy they run under (BLAS threads, the worker pool) is `rnnlm.nn.threads`. The stable elementwise functions
 themselves (softmax, log_softmax, cross_entropy) live in `rnnlm.nn.numerics`. `FastRNN` (logits
 V s_t, V (C, H)), `LanguageModel` (logits h W_out + b_out, W_out (H, C)) and the Tree-LSTM's
 node classifier call the layers here; `rnnlm.models.reference.RNNNumpy` keeps its own
@@ -33,10 +33,11 @@ Full softmax, `softmax_cross_entropy`: what makes it fast, in the order the time
 4. The max-subtraction pass of a stable softmax is skipped only when a bound on |logits|
    (largest column norm of W times largest row norm of h, plus the largest |b|) proves exp
    can neither overflow nor underflow to zero (`EXP_SAFE`); otherwise every row is shifted.
-5. With `threads` > 1 the chunks run in a small thread pool (NumPy releases the GIL in
-   its products and its exp), each worker with its own block and accumulators, while BLAS
-   is held to one thread so the two kinds of threads do not fight (threadpoolctl). With
-   threads = 1 nothing changes: one loop, BLAS with its own threads.
+5. With more than one worker (`threads`, resolved by `rnnlm.nn.threads.resolve_threads`: by
+   default one per core for large layers) the chunks run in a small thread pool (NumPy releases
+   the GIL in its products and its exp), each worker with its own block and accumulators, while
+   BLAS is held to one thread so the two kinds of threads do not fight (threadpoolctl). With one
+   worker: one loop, BLAS as the thread policy holds it (one thread, `rnnlm.nn.threads`).
 
 Class-based softmax, `ClassSoftmax` (Mikolov et al. 2011, "Extensions of recurrent neural
 network language model"): each word w belongs to one class c(w), and
@@ -50,73 +51,18 @@ probabilities are exactly normalised and cost about (K + C / K) H per token inst
 Words are binned by frequency (`frequency_classes`) into K ~ sqrt(C) classes.
 """
 
-import contextlib
 import math
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from rnnlm.nn.numerics import log_softmax
+from rnnlm.nn.threads import holds_blas, one_blas_thread, pool, resolve_threads
 
 # exp(x) of float32 neither overflows (summed over C words) nor underflows to zero for
 # |x| <= 40, so logits bounded by this need no max-subtraction pass.
 EXP_SAFE = 40.0
 _LOG2E = 1.4426950408889634  # log2(e)
 _LN2 = 0.6931471805599453  # ln(2) = 1 / log2(e)
-
-
-# --------------------------------------------------------------------- threads
-
-def available_cores():
-    """CPU cores this process may run on (the affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
-
-def resolve_threads(threads):
-    """`threads` as a positive count: 0 or None means one per available core, at most 8."""
-    if not threads:
-        return min(8, available_cores())
-    return int(threads)
-
-
-_pools = {}
-_pool_lock = threading.Lock()
-_blas = None
-
-
-def _pool(n):
-    with _pool_lock:
-        if n not in _pools:
-            _pools[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="rnnlm-softmax")
-        return _pools[n]
-
-
-def _one_blas_thread():
-    """A context in which BLAS uses one thread (threadpoolctl), so our own workers own the cores."""
-    global _blas
-    if _blas is None:
-        from threadpoolctl import ThreadpoolController
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas")
-
-
-def threads_held(threads, classes=None):
-    """The context a model runs a whole loss computation in: with more than one worker, BLAS is held to
-    one thread throughout, not only inside the pool. (An OpenBLAS thread woken by the recurrence's
-    products keeps spinning for a while and would compete with the workers: measured 131 ms per
-    batch instead of 94.) The same with the class softmax (`classes` a `ClassSoftmax`), whose class
-    loop runs BLAS one-threaded anyway: every product of such a step is small, and a second BLAS
-    thread woken by the recurrence and stopped around the class loop cost more than it gave (a
-    FastRNN step at C = 8000, H = 100, batch 64 x 45: 10.5 ms instead of 11.8). With one thread and
-    the full softmax, nothing changes."""
-    if resolve_threads(threads) > 1 or classes is not None:
-        return _one_blas_thread()
-    return contextlib.nullcontext()
 
 
 def _chunks(M, rows, threads):
@@ -141,12 +87,13 @@ def exp_bound(h, W, b=None):
     return w * s + (float(np.max(np.abs(b))) if b is not None else 0.0)
 
 
+@holds_blas
 def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, threads=1, bound=None):
     """Summed cross-entropy of logits = h W + b over M tokens, and its gradients.
 
     h (M, H) float, targets (M,) int in [0, C), W (H, C) (any layout: FastRNN passes V.T),
     b (C,) or None. rows: tokens per chunk (memory: rows x C per worker). threads: workers
-    for the chunks (1: the plain loop; 0 or None: one per core, see `resolve_threads`). bound: an
+    for the chunks (1: the plain loop; 0: one per core; None: automatic, see `rnnlm.nn.threads.resolve_threads`). bound: an
     upper bound on |logits| if the caller knows one (else `exp_bound` computes it). Returns (loss, dh (M, H), dW (H, C), db (C,) or None),
     or (loss, None, None, None) without `gradients`.
     """
@@ -171,7 +118,7 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
         if has_bias:
             h1[:, :H] = h
             h1[:, H] = 1
-    threads = resolve_threads(threads)
+    threads = resolve_threads(threads, work=M * C * H)
     chunks = _chunks(M, max(1, int(rows)), threads)
     workers = min(threads, len(chunks))
 
@@ -215,8 +162,8 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
     if workers <= 1:
         results = [work(chunks)]
     else:
-        with _one_blas_thread():
-            results = list(_pool(threads).map(work, [chunks[i::workers] for i in range(workers)]))
+        with one_blas_thread():
+            results = list(pool(threads).map(work, [chunks[i::workers] for i in range(workers)]))
     loss = sum(r[0] for r in results)
     if not gradients:
         return loss, None, None, None
@@ -228,6 +175,10 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
     db = acc[H].copy() if has_bias else None
     dh = dh1[:, :H] - W.T[targets]
     return loss, dh, np.ascontiguousarray(dW), db
+
+
+# the same without the thread policy's scope, for callers already inside one (the class softmax's per-class loop)
+_softmax_cross_entropy = softmax_cross_entropy.__wrapped__
 
 
 def logits_of(h, W, b=None):
@@ -296,12 +247,15 @@ class ClassSoftmax:
         self._columns = [slice(int(w[0]), int(w[-1]) + 1) if w[-1] - w[0] == len(w) - 1 else w
                          for w in self.members]
 
+    @holds_blas
     def loss(self, h, targets, W, b, Wc, bc, gradients=True, rows=1024, threads=1):
         """Summed -log P(y | h) over M tokens. Returns (loss, dh, dW, db, dWc, dbc) (gradients None without)."""
         h = np.ascontiguousarray(h)
         targets = np.asarray(targets, dtype=np.int64)
         M = h.shape[0]
         cls = self.word_class[targets]
+        # automatic threads (None): the plain loop here too, every product of this layer is small
+        threads = 1 if threads is None else threads
         loss, dh, dWc, dbc = softmax_cross_entropy(h, cls, Wc, bc, gradients, rows, threads)
         # tokens sorted by class once: a class's tokens are then the rows a:e of one gathered copy of h,
         # and their within-class gradients rows a:e of one block, scattered back once
@@ -337,7 +291,7 @@ class ClassSoftmax:
             for c, bound in groups:
                 a, e = token_starts[c], token_starts[c + 1]
                 words = self._columns[c]
-                part = softmax_cross_entropy(h_sorted[a:e], position[a:e], W[:, words],
+                part = _softmax_cross_entropy(h_sorted[a:e], position[a:e], W[:, words],
                                              b[words] if b is not None else None, gradients, rows, bound=bound)
                 total += part[0]
                 if gradients:
@@ -351,11 +305,11 @@ class ClassSoftmax:
         workers = min(resolve_threads(threads), len(groups))
         # many small products: BLAS threads cost more than they give, so they run one-threaded,
         # and with threads > 1 the classes are shared among our own workers
-        with _one_blas_thread():
+        with one_blas_thread():
             if workers <= 1:
                 loss += within(groups)
             else:
-                loss += sum(_pool(workers).map(within, [groups[i::workers] for i in range(workers)]))
+                loss += sum(pool(workers).map(within, [groups[i::workers] for i in range(workers)]))
         if not gradients:
             return loss, None, None, None, None, None
         unsort = np.empty_like(order)

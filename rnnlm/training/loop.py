@@ -48,6 +48,7 @@ from rnnlm.nn.batching import bucketed_batches
 from rnnlm.errors import ConfigError, RnnlmError
 from rnnlm.nn.numerics import parameter_fault, perplexity
 from rnnlm.nn.optim import clip_global_norm, make_optimizer, scale_gradients
+from rnnlm.nn.threads import holds_blas
 from rnnlm.training.schedules import HalvingSchedule, make_schedule
 
 
@@ -73,6 +74,7 @@ class Evaluation:
         return (self.examples_seen, self.loss)[i]
 
 
+@holds_blas
 def train_with_sgd(model, X, Y, learning_rate=0.005, nepoch=100, evaluate_loss_after=5, callback=None):
     """The tutorial's training loop: plain SGD, one sentence at a time.
 
@@ -346,6 +348,7 @@ def train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=
                         callback=callback, state=state)
 
 
+@holds_blas
 def run_training(model, data, config, valid=None, callback=None, state=None):
     """The loop behind `train` and `rnnlm.training.stream.train_stream`: epochs of batches from `data`.
 

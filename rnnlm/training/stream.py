@@ -37,6 +37,7 @@ from rnnlm.nn.inputs import check_count, check_fraction, check_ids, check_stream
 from rnnlm.data.text import detect_format, read_documents, read_text_file, replace_links, tokenize_words
 from rnnlm.training.loop import run_training
 from rnnlm.data.vocab import Vocabulary
+from rnnlm.nn.threads import holds_blas
 
 NEWLINE = "\n"
 
@@ -138,6 +139,7 @@ def batchify(ids, streams):
     return x.reshape(streams, length), y.reshape(streams, length)
 
 
+@holds_blas
 def stream_loss(model, X, Y, seq_length, state=None):
     """Summed loss of the streams X, Y (B, L) read window by window with the state carried.
 

@@ -23,6 +23,7 @@ import numpy as np
 from rnnlm.config import OPTIMIZERS
 from rnnlm.errors import ConfigError, RnnlmError
 from rnnlm.nn.optim import SparseGradient, clip_global_norm, make_optimizer, scale_gradients
+from rnnlm.nn.threads import holds_blas
 from rnnlm.data.trees import NEUTRAL, encode_tree
 
 REGULARIZED = ("W_leaf", "U", "W_s")
@@ -97,6 +98,7 @@ class Scores:
         return asdict(self)
 
 
+@holds_blas
 def predict(model, encoded, batch_size=200):
     """Per tree, (M, K) node probabilities (post-order, root last), computed in batches."""
     out = []
@@ -110,6 +112,7 @@ def binary_prediction(probs):
     return (probs[..., 3] + probs[..., 4] > probs[..., 0] + probs[..., 1]).astype(np.int64)
 
 
+@holds_blas
 def evaluate(model, encoded, batch_size=200):
     """`Scores` of `model` on encoded labelled trees."""
     probs = predict(model, encoded, batch_size)
@@ -186,6 +189,7 @@ def _loss_and_gradients(model, batch, dropout, rng):
     return loss, grads
 
 
+@holds_blas
 def train_trees(model, trees, config, dev_trees=None, callback=None, state=None, clock=time.perf_counter):
     """Train `model` (a TreeLSTM) on encoded labelled `trees`; returns the TreeTrainingState.
 
