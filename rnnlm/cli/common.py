@@ -84,9 +84,7 @@ OUT_RULES = ("; replaced atomically (a crash leaves the old file); a symlink is 
 def describe(model, level):
     """One line on a model: its class (by what it is, not only its config's shape), sizes and options."""
     c = model.config
-    kind = kinds.kind_of(model)
-    name = {"fast-rnn": "FastRNN (the tutorial's Elman RNN)",
-            "reference-rnn": "RNNNumpy (the tutorial's Elman RNN, float64)"}.get(kind, f"LanguageModel ({c.cell})")
+    name = kinds.short_name(kinds.kind_of(model), c.cell)
     extra = f", {c.num_layers} layers" if c.num_layers > 1 else ""
     extra += f", embedding {c.embed_size}" if c.embed_size else ""
     extra += ", peephole" if c.peephole else ""

@@ -102,9 +102,18 @@ def kinds_for(config):
     return {natural, "language-model"} | ({"reference-rnn"} if natural == "fast-rnn" else set())
 
 
+# What each kind is called: at length by `rnnlm info` (KIND_NAMES), in one phrase by the commands'
+# one-line model descriptions (`short_name`). Both live here, beside the kinds themselves.
 KIND_NAMES = {"fast-rnn": "FastRNN, the tutorial's Elman RNN (batched, float32)",
               "reference-rnn": "RNNNumpy, the tutorial's Elman RNN (reading copy, float64)",
               "language-model": "LanguageModel (embedding, recurrent layers, softmax)"}
+_SHORT_NAMES = {"fast-rnn": "FastRNN (the tutorial's Elman RNN)",
+                "reference-rnn": "RNNNumpy (the tutorial's Elman RNN, float64)"}
+
+
+def short_name(kind, cell):
+    """The class of a model of `kind` in one phrase, e.g. "FastRNN (the tutorial's Elman RNN)", "LanguageModel (gru)"."""
+    return _SHORT_NAMES.get(kind, f"LanguageModel ({cell})")
 
 
 TREE_KIND = "tree-lstm"
