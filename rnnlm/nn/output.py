@@ -52,6 +52,7 @@ Words are binned by frequency (`frequency_classes`) into K ~ sqrt(C) classes.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -99,82 +100,107 @@ def softmax_cross_entropy(h, targets, W, b=None, gradients=True, rows=1024, thre
     """
     h = np.ascontiguousarray(h)
     targets = np.asarray(targets, dtype=np.int64)
-    dtype = h.dtype
     M, H = h.shape
     C = W.shape[1]
-    has_bias = b is not None
     shift = (exp_bound(h, W, b) if bound is None else bound) > EXP_SAFE
-    W2 = np.multiply(W, dtype.type(_LOG2E), order="C")  # (H, C): exp2(log2(e) x) = exp(x); one pass, any layout
-    if W2.dtype != dtype:
-        W2 = W2.astype(dtype)
-    b2 = (b * dtype.type(_LOG2E)).astype(dtype) if has_bias else None
-    if gradients:
-        W1 = np.empty((C, H + 1), dtype=dtype)  # [W^T | 1]: one product gives E W^T and z = E 1
-        W1[:, :H] = W.T
-        W1[:, H] = 1
-        dh1 = np.empty((M, H + 1), dtype=dtype)
-        # [h | 1]: with a bias, (h1 r)^T E holds dW in its first H rows and db in the last
-        h1 = np.empty((M, H + 1), dtype=dtype) if has_bias else h
-        if has_bias:
-            h1[:, :H] = h
-            h1[:, H] = 1
+    ops = _operands(h, targets, W, b, gradients, shift)
     threads = resolve_threads(threads, work=M * C * H)
     chunks = _chunks(M, max(1, int(rows)), threads)
     workers = min(threads, len(chunks))
-
-    def work(ranges):
-        size = max((b_ - a_ for a_, b_ in ranges), default=0)
-        block = np.empty((size, C), dtype=dtype)
-        acc = None  # the first chunk's product, then the sum of them
-        loss = 0.0
-        for a, e in ranges:
-            m = e - a
-            logits = block[:m]
-            flat = logits.reshape(-1)  # a view: the block's rows are contiguous
-            picked = np.arange(0, m * C, C) + targets[a:e]  # flat positions of the target logits
-            np.matmul(h[a:e], W2, out=logits)  # (m, C): log2(e) (h W + b)
-            if has_bias:
-                logits += b2
-            if shift:
-                logits -= logits.max(axis=1, keepdims=True)
-            loss -= _LN2 * float(flat[picked].sum(dtype=np.float64))
-            np.exp2(logits, out=logits)  # E, the unnormalised softmax
-            if gradients:
-                np.matmul(logits, W1, out=dh1[a:e])  # (m, H + 1): [E W^T | z]
-                z = dh1[a:e, H]
-            else:
-                z = logits.sum(axis=1)
-            loss += float(np.log(z, dtype=np.float64).sum())  # log z in float64
-            if gradients:
-                r = (1.0 / z)[:, None]  # (m, 1): softmax = E / z, applied to the (m, H) sides only
-                dh1[a:e, :H] *= r
-                # E - z onehot(y), so that (E - z onehot(y)) / z = softmax - onehot(y) in the dW product
-                flat[picked] -= z
-                product = (h1[a:e] * r).T @ logits
-                if acc is None:
-                    acc = product
-                else:
-                    acc += product
-        if gradients and acc is None:  # no rows
-            acc = np.zeros((h1.shape[1], C), dtype=dtype)
-        return loss, acc
-
     if workers <= 1:
-        results = [work(chunks)]
+        results = [_chunks_loss(ops, chunks)]
     else:
         with one_blas_thread():
-            results = list(pool(threads).map(work, [chunks[i::workers] for i in range(workers)]))
+            results = list(pool(threads).map(lambda part: _chunks_loss(ops, part),
+                                             [chunks[i::workers] for i in range(workers)]))
     loss = sum(r[0] for r in results)
     if not gradients:
         return loss, None, None, None
-    acc = results[0][1] if results else np.zeros((h1.shape[1], C), dtype=dtype)
+    acc = results[0][1]
     for r in results[1:]:
         acc += r[1]
     # the -onehot(y) half of softmax - onehot(y) for dh: dh_m loses W[:, y_m] (a gather)
+    has_bias = b is not None
     dW = acc[:H] if has_bias else acc
     db = acc[H].copy() if has_bias else None
-    dh = dh1[:, :H] - W.T[targets]
+    dh = ops.dh1[:, :H] - W.T[targets]
     return loss, dh, np.ascontiguousarray(dW), db
+
+
+class _Operands(NamedTuple):
+    """What every chunk of `softmax_cross_entropy` reads (and, for dh1, writes its own rows of)."""
+    h: np.ndarray        # (M, H)
+    h1: np.ndarray       # (M, H + 1) [h | 1] with a bias, else h: (h1 r)^T E holds dW (and db in its last row)
+    targets: np.ndarray  # (M,)
+    W2: np.ndarray       # (H, C) log2(e) W, C-contiguous: exp2(log2(e) x) = exp(x)
+    b2: object           # (C,) log2(e) b, or None
+    W1: object           # (C, H + 1) [W^T | 1]: one product gives E W^T and z = E 1; None without gradients
+    dh1: object          # (M, H + 1) [E W^T | z] per row, scaled to softmax W^T; None without gradients
+    shift: bool          # subtract each row's max before exp (a bound said exp could overflow)
+    gradients: bool
+
+
+def _operands(h, targets, W, b, gradients, shift):
+    dtype = h.dtype
+    M, H = h.shape
+    C = W.shape[1]
+    W2 = np.multiply(W, dtype.type(_LOG2E), order="C")  # one pass, any layout (FastRNN passes V.T)
+    if W2.dtype != dtype:
+        W2 = W2.astype(dtype)
+    b2 = (b * dtype.type(_LOG2E)).astype(dtype) if b is not None else None
+    W1 = dh1 = None
+    h1 = h
+    if gradients:
+        W1 = np.empty((C, H + 1), dtype=dtype)
+        W1[:, :H] = W.T
+        W1[:, H] = 1
+        dh1 = np.empty((M, H + 1), dtype=dtype)
+        if b is not None:
+            h1 = np.empty((M, H + 1), dtype=dtype)
+            h1[:, :H] = h
+            h1[:, H] = 1
+    return _Operands(h, h1, targets, W2, b2, W1, dh1, shift, gradients)
+
+
+def _chunks_loss(ops, ranges):
+    """The summed loss of the token ranges [(a, e), ...] and the sum of their (H [+1], C) gradient products."""
+    h, targets, gradients = ops.h, ops.targets, ops.gradients
+    H, C = ops.W2.shape
+    size = max((e - a for a, e in ranges), default=0)
+    block = np.empty((size, C), dtype=h.dtype)
+    acc = None  # the first chunk's product, then the sum of them
+    loss = 0.0
+    for a, e in ranges:
+        m = e - a
+        logits = block[:m]
+        flat = logits.reshape(-1)  # a view: the block's rows are contiguous
+        picked = np.arange(0, m * C, C) + targets[a:e]  # flat positions of the target logits
+        np.matmul(h[a:e], ops.W2, out=logits)  # (m, C): log2(e) (h W + b)
+        if ops.b2 is not None:
+            logits += ops.b2
+        if ops.shift:
+            logits -= logits.max(axis=1, keepdims=True)
+        loss -= _LN2 * float(flat[picked].sum(dtype=np.float64))
+        np.exp2(logits, out=logits)  # E, the unnormalised softmax
+        if gradients:
+            np.matmul(logits, ops.W1, out=ops.dh1[a:e])  # (m, H + 1): [E W^T | z]
+            z = ops.dh1[a:e, H]
+        else:
+            z = logits.sum(axis=1)
+        loss += float(np.log(z, dtype=np.float64).sum())  # log z in float64
+        if gradients:
+            r = (1.0 / z)[:, None]  # (m, 1): softmax = E / z, applied to the (m, H) sides only
+            ops.dh1[a:e, :H] *= r
+            # E - z onehot(y), so that (E - z onehot(y)) / z = softmax - onehot(y) in the dW product
+            flat[picked] -= z
+            product = (ops.h1[a:e] * r).T @ logits
+            if acc is None:
+                acc = product
+            else:
+                acc += product
+    if gradients and acc is None:  # no rows
+        acc = np.zeros((ops.h1.shape[1], C), dtype=h.dtype)
+    return loss, acc
 
 
 # the same without the thread policy's scope, for callers already inside one (the class softmax's per-class loop)
