@@ -135,3 +135,44 @@ def test_a_huge_but_finite_run_is_stopped_as_diverged_and_keeps_the_old_file(tmp
     assert len(err.strip().splitlines()) == 1, err
     assert out.read_bytes() == before
     assert run(capsys, "info", "--model", out)[0] == 0
+
+
+# The corners of the grid the issue names: vocabulary 4 to 20,000, hidden 1 to 512, 1 to 3 layers.
+# (20,000 x 512 is left out only for time: saving its 80 MB of parameters compressed takes ~10 s.)
+CORNERS = [("fast-rnn", dict(vocab_size=20000, hidden_size=128)),
+           ("fast-rnn", dict(vocab_size=300, hidden_size=512)),
+           ("fast-rnn", dict(vocab_size=20000, hidden_size=1, softmax="class")),
+           ("language-model", dict(vocab_size=4, hidden_size=512, num_layers=3, cell="lstm")),
+           ("language-model", dict(vocab_size=20000, hidden_size=64, num_layers=3, cell="gru", softmax="class")),
+           ("language-model", dict(vocab_size=20000, hidden_size=1, num_layers=3, cell="rnn", embed_size=16))]
+
+
+@pytest.mark.parametrize("kind,options", CORNERS, ids=[f"{k}-{o['vocab_size']}x{o['hidden_size']}" for k, o in CORNERS])
+def test_the_corners_of_the_size_grid_round_trip_with_the_same_loss(kind, options, tmp_path):
+    rng = np.random.default_rng(1)
+    vocab = _vocabulary(options["vocab_size"])
+    X, Y = _data(options["vocab_size"], rng)
+    config = ModelConfig(**options)
+    model = kinds.build_model(config, seed=1, kind=kind, counts=vocab.counts)
+    state = train(model, X, Y, TrainConfig(epochs=1, batch_size=3, valid_fraction=0, seed=1))
+    loss = model.total_loss(X, Y)
+    path = tmp_path / "m.npz"
+    ckpt.save_model(path, model, vocab, state=state)
+    loaded = ckpt.load_model(path, dtype=np.float32)
+    assert loaded.kind == kind
+    assert loaded.model.total_loss(X, Y) == pytest.approx(loss, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("level,extra", [("word", []), ("char", []), ("char", ["--cell", "lstm", "--layers", "3"]),
+                                         ("word", ["--softmax", "class"]), ("char", ["--stream", "--seq-length", "8"])])
+def test_a_model_rnnlm_train_writes_is_read_by_evaluate_with_the_loss_it_reported(level, extra, tmp_path, capsys):
+    """Word and char level through the CLI: what `train` saves, `evaluate` and `info` read."""
+    corpus = tmp_path / "names.txt"
+    corpus.write_text("\n".join(NAMES) + "\n", encoding="utf-8")
+    out = tmp_path / "m.npz"
+    code, _, err = run(capsys, "train", corpus, "--out", out, "--level", level, "--epochs", 1, "--hidden", 6,
+                       "--seed", 1, "--no-progress", "--valid-fraction", 0, *extra)
+    assert code == 0, err
+    code, text, err = run(capsys, "evaluate", "--model", out, corpus)
+    assert code == 0 and "perplexity" in text.lower(), err
+    assert run(capsys, "info", "--model", out)[0] == 0
