@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from rnnlm.cli.common import PROG, default_note, load_checkpoint, printable
+from rnnlm.cli.common import PROG, default_note, load_checkpoint, printable, reads_tokens
 from rnnlm.config import FORMATS
 from rnnlm.data.text import token_stream, tokenize_tokens_line
 from rnnlm.errors import ConfigError
@@ -31,16 +31,6 @@ def _generate_stream(args, checkpoint, config):
     text = "\n".join(printable(line) for line in detokenize_stream(tokens, checkpoint.level).split("\n"))
     print(text if text.endswith("\n") else text + "\n", end="", flush=True)
     return 0
-
-
-def reads_tokens(args, checkpoint):
-    """Whether --prefix (and score's sentences) are read in the tokens format: asked for with --format
-    tokens, or by default (auto) for a model trained with --format tokens."""
-    if args.format == "auto":
-        return checkpoint.data_config.format == "tokens"
-    if args.format == "tokens" and checkpoint.level == "char":
-        raise ConfigError("--format tokens is word level; this is a character-level model (drop --format)")
-    return args.format == "tokens"
 
 
 def _generate_config(args, level="word"):
