@@ -107,4 +107,14 @@ def test_train_evaluate_generate_with_tokens(capsys, tmp_path, corpus_file, stre
     code, stdout, err = _run(capsys, "generate", "--model", out, "--prefix", "Don't LOWER", "--seed", "1",
                              "-n", "1", "--length", "3", "--max-length", "6")
     assert code == 0, err
-    assert "LOWER" in stdout
+    assert "LOWER" in stdout and err == ""
+    code, stdout, err = _run(capsys, "generate", "--model", out, "--prefix", "<unk> Zorblax", "--seed", "1",
+                             "-n", "1", "--length", "3", "--max-length", "6")
+    assert code == 0 and err.count("'Zorblax'") == 1 and "UNKNOWN_TOKEN'" not in err  # only the real stranger noted
+
+
+def test_generate_format_tokens_keeps_the_prefix_as_written(capsys):
+    code, stdout, err = _run(capsys, "generate", "--format", "tokens", "--prefix", "I Think", "-n", "1",
+                             "--seed", "1", "--max-length", "4")
+    assert code == 0 and stdout.startswith("I Think")
+    assert "'Think'" in err  # the bundled model's vocabulary is lowercased: "Think" is unknown, read as UNKNOWN_TOKEN

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 
 from rnnlm.cli.common import PROG, default_note, load_checkpoint, printable, reads_tokens
-from rnnlm.config import FORMATS
+from rnnlm.config import FORMATS, UNKNOWN_TOKEN
 from rnnlm.data.text import token_stream, tokenize_tokens_line
 from rnnlm.errors import ConfigError
 from rnnlm.models.generate import GenerateConfig, detokenize, generate_sentence, is_greedy, sentence_length, tokenize_prefix, unknown_tokens
@@ -23,6 +23,8 @@ def _generate_stream(args, checkpoint, config):
     else:
         prefix = stream_tokens(args.prefix, checkpoint.level, checkpoint.data_config.link_placeholders)
     missing = unknown_tokens(prefix, checkpoint.vocabulary)
+    if reads_tokens(args, checkpoint):  # the prefix's <unk> asked for UNKNOWN_TOKEN: nothing to note
+        missing = [t for t in missing if t != UNKNOWN_TOKEN]
     if missing:
         print(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
               f"{', '.join(repr(t) for t in dict.fromkeys(missing))}", file=sys.stderr)
@@ -62,6 +64,8 @@ def cmd_generate(args):
     else:
         prefix = tokenize_prefix(args.prefix, checkpoint.level, checkpoint.data_config.link_placeholders)
     missing = unknown_tokens(prefix, checkpoint.vocabulary)
+    if reads_tokens(args, checkpoint):  # the prefix's <unk> asked for UNKNOWN_TOKEN: nothing to note
+        missing = [t for t in missing if t != UNKNOWN_TOKEN]
     if missing:
         print(printable(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
                         f"{', '.join(repr(t) for t in dict.fromkeys(missing))}"), file=sys.stderr)
