@@ -34,7 +34,8 @@ import numpy as np
 from rnnlm.config import DataConfig
 from rnnlm.errors import ConfigError, DataError
 from rnnlm.nn.inputs import check_count, check_fraction, check_ids, check_stream
-from rnnlm.data.text import detect_format, file_lines, read_documents, read_text_file, replace_links, token_stream, tokenize_words
+from rnnlm.data.text import (detect_format, file_lines, read_documents, read_text_file, replace_links, token_stream,
+                             tokenize_words)
 from rnnlm.training.loop import run_training
 from rnnlm.data.vocab import Vocabulary
 
