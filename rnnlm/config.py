@@ -41,7 +41,11 @@ MAX_SENTENCE_LENGTH = 1000
 CELLS = ("rnn", "gru", "lstm", "jordan")
 LEVELS = ("word", "char")
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
-FORMATS = ("auto", "reddit-csv", "text")
+# "tokens": whitespace-separated tokens, one sentence a line, `<unk>` read as UNKNOWN_TOKEN (the Penn
+# Treebank files of PyTorch's word_language_model); see rnnlm.data.text.read_token_lines.
+FORMATS = ("auto", "reddit-csv", "text", "tokens")
+# How the tokens format spells the unknown word (the Penn Treebank's, as word_language_model reads it).
+TOKENS_UNKNOWN = "<unk>"
 LR_SCHEDULES = ("plateau", "halving")
 # A learning rate that works for each update rule when gradients are averaged per word and
 # clipped at norm 1: SGD wants a large step, the adaptive rules (which divide by a running
@@ -106,7 +110,8 @@ class DataConfig(_Config):
 
     vocabulary_size: number of words kept, `UNKNOWN_TOKEN` included (tutorial: 8000).
     format: "auto" (by extension: .csv is a Reddit CSV, anything else plain text),
-        "reddit-csv" or "text".
+        "reddit-csv", "text", or "tokens" (already tokenized: whitespace-separated tokens, one
+        sentence a line, kept exactly as written, `<unk>` read as UNKNOWN_TOKEN; word level only).
     level: "word" (tokenised sentences) or "char" (each line a sequence of code points).
     link_placeholders: at word level, replace links by URL_TOKEN and r/... and u/...
         paths by SUBREDDIT_TOKEN and USER_TOKEN before tokenizing (see text.replace_links).
@@ -136,6 +141,8 @@ class DataConfig(_Config):
                  f"vocabulary size must be at most {MAX_VOCABULARY_SIZE}, got {self.vocabulary_size!r}")
         _require(isinstance(self.format, str) and self.format in FORMATS, f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
         _require(isinstance(self.level, str) and self.level in LEVELS, f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
+        _require(not (self.format == "tokens" and self.level == "char"),
+                 "--format tokens is word level (whitespace-separated tokens); drop --level char or use --format text")
         _require(isinstance(self.link_placeholders, bool),
                  f"link_placeholders must be True or False, got {self.link_placeholders!r}")
 

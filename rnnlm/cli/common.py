@@ -8,7 +8,7 @@ import re
 from dataclasses import fields
 
 from rnnlm.config import ComputeConfig
-from rnnlm.errors import ModelFileError
+from rnnlm.errors import ConfigError, ModelFileError
 from rnnlm.io import checkpoint as ckpt, kinds
 from rnnlm.nn.numerics import perplexity
 
@@ -109,6 +109,16 @@ def load_checkpoint(path, threads=1):
                                  "reinstall rnnlm or pass --model MODEL.npz")
         path = ckpt.BUNDLED_MODEL
     return ckpt.load_model(path, threads=threads)
+
+
+def reads_tokens(args, checkpoint):
+    """Whether --prefix (and score's sentences) are read in the tokens format: asked for with --format
+    tokens, or by default (auto) for a model trained with --format tokens."""
+    if args.format == "auto":
+        return checkpoint.data_config.format == "tokens"
+    if args.format == "tokens" and checkpoint.level == "char":
+        raise ConfigError("--format tokens is word level; this is a character-level model (drop --format)")
+    return args.format == "tokens"
 
 
 def one_line(message):

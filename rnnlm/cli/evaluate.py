@@ -19,6 +19,8 @@ def cmd_evaluate(args):
     if args.max_records is not None and args.max_records < 1:
         raise ConfigError(f"--max-records must be a positive integer, got {args.max_records}")
     checkpoint = load_checkpoint(args.model, threads=threads_of(args))
+    if args.format == "auto" and checkpoint.data_config.format == "tokens":
+        args.format = "tokens"  # a model trained on pre-tokenized text reads its test file the same way
     if checkpoint.data_config.stream:
         return _evaluate_stream(args, checkpoint)
     from rnnlm.data.corpus import load_corpus
@@ -36,7 +38,7 @@ def cmd_evaluate(args):
     total = float(checkpoint.model.total_loss(corpus.X, corpus.Y))
     loss = total / tokens
     print(f"Predicted tokens: {tokens:,} (SENTENCE_END counted, SENTENCE_START never predicted); "
-          f"{unknown / tokens:.1%} of them are UNKNOWN_TOKEN.")
+          f"{unknown:,} ({unknown / tokens:.1%}) of them are UNKNOWN_TOKEN.")
     print(f"Uniform baseline: cross-entropy log({len(vocab)}) = {math.log(len(vocab)):.4f}, perplexity {len(vocab)}.")
     print(f"cross-entropy: {loss:.4f} nats per token")
     ppl = perplexity(loss)
@@ -54,7 +56,9 @@ def _evaluate_stream(args, checkpoint):
     X, Y = batchify(corpus.ids, 1)
     window = checkpoint.train_config.seq_length if checkpoint.train_config else default_of(TrainConfig, "seq_length")
     loss = stream_loss(checkpoint.model, X, Y, window)[0] / Y.size
-    print(f"Predicted tokens: {Y.size:,} (every token after the first, line breaks included); uniform baseline "
+    unknown = int(np.sum(Y == checkpoint.vocabulary.unknown_index))
+    print(f"Predicted tokens: {Y.size:,} (every token after the first, line breaks included); "
+          f"{unknown:,} ({unknown / Y.size:.1%}) of them are UNKNOWN_TOKEN; uniform baseline "
           f"log({len(checkpoint.vocabulary)}) = {math.log(len(checkpoint.vocabulary)):.4f}.")
     print(f"loss: {loss:.4f}")
     ppl = perplexity(loss)
@@ -79,8 +83,9 @@ def add_evaluate_parser(command):
     p = command("evaluate", "cross-entropy and perplexity of a model on a corpus")
     p.add_argument("corpus", help="a corpus file, tokenized with the model's own vocabulary")
     p.add_argument("--model", metavar="MODEL.npz", help="model file (default: the bundled Reddit model)")
-    p.add_argument("--format", choices=FORMATS, default=default_of(DataConfig, "format"), help="corpus format"
-                   + default_note(DataConfig, "format"))
+    p.add_argument("--format", choices=FORMATS, default=default_of(DataConfig, "format"),
+                   help="corpus format; auto: .csv is reddit-csv, else the model's own tokens format if it was "
+                   "trained with --format tokens, else text" + default_note(DataConfig, "format"))
     p.add_argument("--max-records", type=int, metavar="N", help="use only the first N comments/lines")
     add_threads_option(p)
     p.set_defaults(run=cmd_evaluate)

@@ -24,6 +24,17 @@ Tokenizes the corpus with the model's own vocabulary and prints the cross-entrop
 pooled over every predicted token (SENTENCE_END included), and a line 'perplexity: <number>'.
 A stream model (trained with --stream) reads the file as one stream and prints 'loss: X' and
 'perplexity: Y'.""",
+    "score": """example:
+  rnnlm score candidates.txt                      # one sentence per line, bundled Reddit model
+  printf 'i like this .\\nthis like i .\\n' | rnnlm score --sort -
+  rnnlm score --model ptb.npz --format tokens --sort --by logprob test-sentences.txt
+
+Prints a header line 'log_prob<TAB>perplexity<TAB>sentence', then one line per sentence: the
+natural-log probability of the whole sentence (SENTENCE_START, its tokens, SENTENCE_END; a stream
+model reads a line break first and predicts the one ending it), its per-token perplexity
+exp(-log_prob / (tokens + 1)) (what evaluate prints for a file of that one sentence) and the
+sentence. --sort ranks them best first: lowest per-token perplexity first, or with --by logprob
+highest total log-probability first. Blank lines are skipped.""",
     "generate": """example:
   rnnlm generate                                  # 10 sentences from the bundled Reddit model
   rnnlm generate --model model.npz -n 3 --temperature 0.7 --prefix "i think" --seed 1

@@ -5,7 +5,9 @@ import sys
 
 import numpy as np
 
-from rnnlm.cli.common import PROG, default_note, load_checkpoint, printable
+from rnnlm.cli.common import PROG, default_note, load_checkpoint, printable, reads_tokens
+from rnnlm.config import FORMATS, UNKNOWN_TOKEN
+from rnnlm.data.text import token_stream, tokenize_tokens_line
 from rnnlm.errors import ConfigError
 from rnnlm.models.generate import GenerateConfig, detokenize, generate_sentence, is_greedy, sentence_length, tokenize_prefix, unknown_tokens
 
@@ -14,9 +16,15 @@ def _generate_stream(args, checkpoint, config):
     """generate for a stream model: --length tokens of continuous text after --prefix."""
     from rnnlm.models.generate import detokenize_stream, generate_stream
     from rnnlm.training.stream import stream_tokens
-    prefix = stream_tokens(args.prefix, checkpoint.level, checkpoint.data_config.link_placeholders) \
-        if args.prefix else []
+    if not args.prefix:
+        prefix = []
+    elif reads_tokens(args, checkpoint):
+        prefix = token_stream(args.prefix)[:-1]  # the text so far: its last line is not ended
+    else:
+        prefix = stream_tokens(args.prefix, checkpoint.level, checkpoint.data_config.link_placeholders)
     missing = unknown_tokens(prefix, checkpoint.vocabulary)
+    if reads_tokens(args, checkpoint):  # the prefix's <unk> asked for UNKNOWN_TOKEN: nothing to note
+        missing = [t for t in missing if t != UNKNOWN_TOKEN]
     if missing:
         print(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
               f"{', '.join(repr(t) for t in dict.fromkeys(missing))}", file=sys.stderr)
@@ -49,9 +57,15 @@ def cmd_generate(args):
     config = _generate_config(args, checkpoint.level)
     if checkpoint.data_config.stream:
         return _generate_stream(args, checkpoint, config)
-    prefix = tokenize_prefix(args.prefix, checkpoint.level, checkpoint.data_config.link_placeholders) \
-        if args.prefix else []
+    if not args.prefix:
+        prefix = []
+    elif reads_tokens(args, checkpoint):
+        prefix = tokenize_tokens_line(args.prefix)
+    else:
+        prefix = tokenize_prefix(args.prefix, checkpoint.level, checkpoint.data_config.link_placeholders)
     missing = unknown_tokens(prefix, checkpoint.vocabulary)
+    if reads_tokens(args, checkpoint):  # the prefix's <unk> asked for UNKNOWN_TOKEN: nothing to note
+        missing = [t for t in missing if t != UNKNOWN_TOKEN]
     if missing:
         print(printable(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
                         f"{', '.join(repr(t) for t in dict.fromkeys(missing))}"), file=sys.stderr)
@@ -86,6 +100,10 @@ def add_generate_parser(command):
                    + default_note(GenerateConfig, "temperature"))
     p.add_argument("--prefix", metavar="TEXT", help="start every sentence with these words (characters at char level); "
                    "for a stream model, the text that primes the state")
+    p.add_argument("--format", choices=FORMATS, default="auto",
+                   help="how --prefix is tokenized: tokens = split at white space, case kept, <unk> is "
+                        "UNKNOWN_TOKEN; auto (default) = as the model was trained (tokens for a --format tokens "
+                        "model, else lowercased Treebank words)")
     p.add_argument("--no-blocklist", action="store_true",
                    help="also draw the words of rnnlm's short blocklist of slurs and explicit terms "
                         "(masked by default at word level; see rnnlm/data/blocklist.py)")

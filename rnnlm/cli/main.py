@@ -15,6 +15,7 @@ from rnnlm.cli.evaluate import add_evaluate_parser, add_gradcheck_parser
 from rnnlm.cli.examples import EXAMPLES
 from rnnlm.cli.files import add_download_parser, add_export_parser, add_import_parser, add_info_parser
 from rnnlm.cli.generate import add_generate_parser
+from rnnlm.cli.score import add_score_parser
 from rnnlm.cli.outputs import OutputError, QuietWhenClosed, ReportedWrites, flushed, guarded_outputs, refuse_symlink_loops, stdout_to_devnull
 from rnnlm.cli.train import add_train_parser
 from rnnlm.cli.trees import add_trees_parser
@@ -27,7 +28,7 @@ def build_parser():
         prog=PROG, formatter_class=Formatter,
         description="A from-scratch NumPy recurrent-neural-network language model (the WildML tutorial, and more).",
         epilog="examples:\n  rnnlm generate\n  rnnlm train corpus.csv --out model.npz\n"
-               "  rnnlm evaluate --model model.npz corpus.csv\n  rnnlm gradcheck\n  rnnlm download reddit\n\n"
+               "  rnnlm evaluate --model model.npz corpus.csv\n  rnnlm score --sort candidates.txt\n  rnnlm gradcheck\n  rnnlm download reddit\n\n"
                "Run 'rnnlm COMMAND --help' for each command's options.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -35,7 +36,7 @@ def build_parser():
     def command(name, help):
         return commands.add_parser(name, help=help, description=help, epilog=EXAMPLES[name], formatter_class=Formatter)
 
-    for add_parser in (add_train_parser, add_evaluate_parser, add_generate_parser, add_gradcheck_parser,
+    for add_parser in (add_train_parser, add_evaluate_parser, add_score_parser, add_generate_parser, add_gradcheck_parser,
                        add_export_parser, add_import_parser, add_download_parser, add_info_parser,
                        add_course_parser, add_check_parser):
         add_parser(command)

@@ -10,7 +10,7 @@ int64 index arrays: the model reads X[n][t] and must predict Y[n][t], the next t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnlm.config import DataConfig
+from rnnlm.config import SPECIAL_TOKENS, DataConfig
 from rnnlm.errors import DataError
 from rnnlm.data.text import fallback_corpus_text, read_documents, tokenize_documents
 from rnnlm.data.vocab import Vocabulary
@@ -37,6 +37,15 @@ class CorpusReport:
 
     def lines(self):
         kind = "comments" if self.format == "reddit-csv" else "lines"
+        if self.format == "tokens":
+            lines = [f"Read {self.documents} lines from {self.path} (--format tokens).",
+                     f"Parsed {self.sentences} sentences ({self.sentence_splitter}).",
+                     f"Found {self.unique_tokens} unique tokens (SENTENCE_START, SENTENCE_END and UNKNOWN_TOKEN "
+                     f"included); using vocabulary size {self.vocabulary_size}"
+                     + (", every token kept." if self.vocabulary_size >= self.unique_tokens else
+                        f"; raise --vocab-size to {self.unique_tokens} to keep every token."),
+                     f"{self.unknown_fraction:.1%} of the {self.tokens} tokens map to UNKNOWN_TOKEN."]
+            return lines
         parsed = f"Parsed {self.sentences} sentences ({self.sentence_splitter})."
         if self.split_sentences:
             one = self.split_sentences == 1
@@ -125,8 +134,9 @@ def corpus_from_documents(documents, path="<text>", format="text", level="word",
                           max_sentence_length=DataConfig.max_sentence_length):
     """Like `load_corpus` for documents already in memory (a list of str)."""
     DataConfig(max_sentence_length=max_sentence_length)  # a bad bound fails before any work
-    sentences, splitter = tokenize_documents(documents, level=level, link_placeholders=link_placeholders)
-    if not sentences:
+    sentences, splitter = tokenize_documents(documents, level=level, link_placeholders=link_placeholders,
+                                             format=format)
+    if not sentences or not any(sentences):
         raise DataError(f"{path} holds no sentences with any {'characters' if level == 'char' else 'words'}")
     built = vocabulary is None
     if built:
@@ -141,7 +151,8 @@ def corpus_from_documents(documents, path="<text>", format="text", level="word",
     word, count = vocabulary.least_frequent()
     report = CorpusReport(
         path=str(path), format=format, documents=len(documents), sentences=len(sentences), tokens=tokens,
-        unique_tokens=len({t for s in sentences for t in s}) + 2, vocabulary_size=len(vocabulary),
+        unique_tokens=(len({t for s in sentences for t in s} | set(SPECIAL_TOKENS)) if format == "tokens"
+                       else len({t for s in sentences for t in s}) + 2), vocabulary_size=len(vocabulary),
         least_frequent_word=word, least_frequent_count=count,
         unknown_fraction=unknown / max(tokens, 1), sentence_splitter=splitter, split_sentences=split,
         max_sentence_length=max_sentence_length, pieces=len(X) - (len(sentences) - split))

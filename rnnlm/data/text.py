@@ -18,7 +18,7 @@ import re
 import stat
 from pathlib import Path
 
-from rnnlm.config import SUBREDDIT_TOKEN, URL_TOKEN, USER_TOKEN
+from rnnlm.config import SUBREDDIT_TOKEN, TOKENS_UNKNOWN, UNKNOWN_TOKEN, URL_TOKEN, USER_TOKEN
 from rnnlm.errors import DataError
 
 CSV_BODY_COLUMN = "body"
@@ -88,7 +88,8 @@ def read_documents(path, format="auto", max_records=None):
 
     format: "reddit-csv": a header row with a `body` column, one (possibly quoted,
     multi-line) comment per record, each comment one document; "text": each
-    non-empty line one document; "auto": by extension (see `detect_format`).
+    non-empty line one document; "tokens": every line one document, blank lines
+    included (see `token_lines`); "auto": by extension (see `detect_format`).
     max_records: keep only the first this many documents.
     Returns (documents, format used).
     """
@@ -98,13 +99,48 @@ def read_documents(path, format="auto", max_records=None):
         documents = _read_reddit_csv(text, path)
     elif format == "text":
         documents = [line.strip() for line in text.split("\n") if line.strip()]
+    elif format == "tokens":
+        documents = file_lines(text)
     else:
-        raise DataError(f"unknown corpus format {format!r}; use reddit-csv or text")
+        raise DataError(f"unknown corpus format {format!r}; use reddit-csv, text or tokens")
     if max_records is not None:
         documents = documents[:max_records]
     if not documents:
         raise DataError(f"{path} holds no text to train on")
     return documents, format
+
+
+def file_lines(text):
+    """The lines of a text, as Python's `for line in file` sees them: a final line break ends the
+    last line rather than starting an empty one; blank lines are kept."""
+    lines = text.split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def tokenize_tokens_line(line):
+    """One line of the tokens format -> its tokens, exactly as written (no lower-casing, no
+    link placeholders, no NLTK): split at white space, `<unk>` read as UNKNOWN_TOKEN.
+
+    "The <unk> fell N %" -> The, UNKNOWN_TOKEN, fell, N, %. An empty line has no tokens.
+    """
+    return [UNKNOWN_TOKEN if token == TOKENS_UNKNOWN else token for token in line.split()]
+
+
+def token_lines(text):
+    """The tokens format read as sentences: one token list per line (`tokenize_tokens_line`), blank
+    lines included as empty sentences, so with SENTENCE_END after each line the predicted tokens are
+    exactly PyTorch word_language_model's: every whitespace token plus one <eos> per line."""
+    return [tokenize_tokens_line(line) for line in file_lines(text)]
+
+
+def token_stream(text, line_end="\n"):
+    """The tokens format read as one stream, as word_language_model's `Corpus.tokenize` does: each
+    line's tokens followed by `line_end` (its <eos>; the stream pipeline's line-break token)."""
+    tokens = []
+    for line in token_lines(text):
+        tokens.extend(line)
+        tokens.append(line_end)
+    return tokens
 
 
 def _read_reddit_csv(text, path):
@@ -265,15 +301,20 @@ def replace_links(text):
     return _USER.sub(USER_TOKEN, text)
 
 
-def tokenize_documents(documents, level="word", splitter=None, link_placeholders=True):
+def tokenize_documents(documents, level="word", splitter=None, link_placeholders=True, format="text"):
     """Documents -> sentences as token lists, without the start/end markers.
 
     level "word": lowercase, replace links by placeholders (`replace_links`, unless
     link_placeholders is False), split into sentences (Punkt) and words (Treebank).
     level "char": each non-empty line is a sequence of Unicode code points, case kept.
     splitter: a SentenceSplitter to reuse (default: one trained on these documents).
+    format "tokens" (word level): each document is one line of whitespace tokens, taken as it is
+    (`tokenize_tokens_line`): no lowercasing, no placeholders, no NLTK; an empty line stays an
+    empty sentence (it still predicts SENTENCE_END).
     Returns (sentences: list[list[str]], splitter source description).
     """
+    if format == "tokens":
+        return [tokenize_tokens_line(doc) for doc in documents], "one sentence per line (whitespace tokens)"
     if level == "char":
         lines = [line for doc in documents for line in doc.split("\n") if line.strip()]
         return [list(line.strip()) for line in lines], "one sequence per line (characters)"

@@ -46,7 +46,7 @@ class Vocabulary:
             raise ConfigError(f"vocabulary size must be at least {MIN_VOCABULARY_SIZE} "
                               f"(3 special tokens + 1 word), got {vocabulary_size!r}")
         counter = Counter(token for sentence in sentences for token in sentence)
-        counter.pop(UNKNOWN_TOKEN, None)
+        read_as_unknown = counter.pop(UNKNOWN_TOKEN, 0)  # the tokens format's <unk>
         counter[SENTENCE_START] = counter[SENTENCE_END] = len(sentences)
         others = sorted((t for t in counter if t not in (SENTENCE_START, SENTENCE_END)),
                         key=lambda t: (-counter[t], t))
@@ -54,7 +54,7 @@ class Vocabulary:
                       key=lambda t: (-counter[t], t))
         index_to_word = tuple(kept) + (UNKNOWN_TOKEN,)
         kept_set = set(kept)
-        unknown_count = sum(c for t, c in counter.items() if t not in kept_set)
+        unknown_count = read_as_unknown + sum(c for t, c in counter.items() if t not in kept_set)
         counts = tuple(counter[t] for t in kept) + (unknown_count,)
         vocab = cls(index_to_word=index_to_word, counts=counts)
         object.__setattr__(vocab, "unique_tokens", len(counter))

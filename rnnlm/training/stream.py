@@ -34,7 +34,8 @@ import numpy as np
 from rnnlm.config import DataConfig
 from rnnlm.errors import ConfigError, DataError
 from rnnlm.nn.inputs import check_count, check_fraction, check_ids, check_stream
-from rnnlm.data.text import detect_format, read_documents, read_text_file, replace_links, tokenize_words
+from rnnlm.data.text import (detect_format, file_lines, read_documents, read_text_file, replace_links, token_stream,
+                             tokenize_words)
 from rnnlm.training.loop import run_training
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.nn.threads import holds_blas
@@ -84,18 +85,24 @@ def load_stream(path, vocabulary_size=8000, format="auto", level="word", vocabul
     if used == "reddit-csv":
         documents, _ = read_documents(path, used, max_records=max_records)
         text = (NEWLINE * 2).join(documents) + NEWLINE
+    elif used == "tokens":  # each line's tokens and then its line break, word_language_model's <eos>
+        text = read_text_file(path)
+        if max_records is not None:
+            text = NEWLINE.join(file_lines(text)[:max_records]) + NEWLINE
     else:
         text = read_text_file(path)
         if max_records is not None:
             text = NEWLINE.join(text.split(NEWLINE)[:max_records]) + NEWLINE
     return stream_from_text(text, path=path, vocabulary_size=config.vocabulary_size, level=config.level,
-                            vocabulary=vocabulary, link_placeholders=link_placeholders)
+                            vocabulary=vocabulary, link_placeholders=link_placeholders, format=used)
 
 
-def stream_from_text(text, path="<text>", vocabulary_size=8000, level="word", vocabulary=None, link_placeholders=True):
-    """Like `load_stream` for a text already in memory (a str)."""
-    config = DataConfig(vocabulary_size=vocabulary_size, level=level, stream=True)
-    tokens = stream_tokens(text, config.level, link_placeholders)
+def stream_from_text(text, path="<text>", vocabulary_size=8000, level="word", vocabulary=None, link_placeholders=True,
+                     format="text"):
+    """Like `load_stream` for a text already in memory (a str). format "tokens": `text.token_stream`."""
+    config = DataConfig(vocabulary_size=vocabulary_size, level=level, stream=True, format=format)
+    tokens = token_stream(text, NEWLINE) if config.format == "tokens" else stream_tokens(text, config.level,
+                                                                                         link_placeholders)
     if len(tokens) < 2:
         raise DataError(f"{path} holds fewer than 2 tokens; a stream needs at least one to read and one to predict")
     built = vocabulary is None
@@ -107,6 +114,8 @@ def stream_from_text(text, path="<text>", vocabulary_size=8000, level="word", vo
         raise DataError(f"no token of {path} is in the model's vocabulary; "
                         "evaluate on text in the language and style the model was trained on")
     unit = "characters" if config.level == "char" else "tokens (words and line breaks)"
+    if config.format == "tokens":
+        unit = "tokens (whitespace tokens, and a line break ending each line as its <eos>)"
     report = [f"Read {path} as one stream of {len(ids):,} {unit}.",
               f"Using vocabulary size {len(vocabulary)} ({len(set(tokens)):,} distinct tokens in the text); "
               f"{unknown:.1%} of the tokens map to UNKNOWN_TOKEN."]
