@@ -7,12 +7,13 @@ import numpy as np
 
 from rnnlm.cli.common import PROG, default_note, load_checkpoint, printable
 from rnnlm.errors import ConfigError
-from rnnlm.models.generate import GenerateConfig, detokenize, generate_sentence, is_greedy, sentence_length, tokenize_prefix, unknown_tokens
+from rnnlm.data.detokenize import detokenize, detokenize_stream
+from rnnlm.models.generate import GenerateConfig, generate_sentence, is_greedy, sentence_length, tokenize_prefix, unknown_tokens
 
 
 def _generate_stream(args, checkpoint, config):
     """generate for a stream model: --length tokens of continuous text after --prefix."""
-    from rnnlm.models.generate import detokenize_stream, generate_stream
+    from rnnlm.models.generate import generate_stream
     from rnnlm.training.stream import stream_tokens
     prefix = stream_tokens(args.prefix, checkpoint.level, checkpoint.data_config.link_placeholders) \
         if args.prefix else []
