@@ -23,7 +23,8 @@ def _generate_stream(args, checkpoint, config):
               f"{', '.join(repr(t) for t in dict.fromkeys(missing))}", file=sys.stderr)
     tokens = generate_stream(checkpoint.model, checkpoint.vocabulary, np.random.default_rng(args.seed),
                              config.length, config.temperature, prefix)
-    text = "\n".join(printable(line) for line in detokenize_stream(tokens, checkpoint.level).split("\n"))
+    text = "\n".join(printable(line) for line in
+                     detokenize_stream(tokens, checkpoint.level, args.raw_tokens).split("\n"))
     print(text if text.endswith("\n") else text + "\n", end="", flush=True)
     return 0
 
@@ -67,7 +68,7 @@ def cmd_generate(args):
                   f"--min-length {config.min_length} is printed as it is (raise --temperature for longer ones)",
                   file=sys.stderr)
             noted = True
-        print(printable(detokenize(tokens, checkpoint.level)), flush=True)
+        print(printable(detokenize(tokens, checkpoint.level, args.raw_tokens)), flush=True)
     return 0
 
 
@@ -90,6 +91,9 @@ def add_generate_parser(command):
     p.add_argument("--no-blocklist", action="store_true",
                    help="also draw the words of rnnlm's short blocklist of slurs and explicit terms "
                         "(masked by default at word level; see rnnlm/data/blocklist.py)")
+    p.add_argument("--raw-tokens", action="store_true",
+                   help="print the link placeholders as tokens (URL_TOKEN, SUBREDDIT_TOKEN, USER_TOKEN) "
+                        "instead of <link>, r/<subreddit>, u/<user>")
     p.add_argument("--length", type=int, metavar="N",
                    help="for a stream model: tokens (characters at char level) of continuous text, newlines included, "
                    f"at most {GenerateConfig.max_tokens:,}" + default_note(GenerateConfig, "length"))
