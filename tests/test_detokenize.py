@@ -47,6 +47,8 @@ def test_curly_and_straight_quotes(text, expected):
     (["n't", "now"], "Not now"),
     ([",", "'s", "it"], ", Is it"),
     (["they", "’", "re", "n't"], "They're not"),
+    (["i", "like", "n't", "it"], "I like not it"),
+    (["you", "could", "n't", "and", "wo", "n't"], "You couldn't and won't"),
 ])
 def test_a_second_clitic_is_written_out_not_glued(tokens, expected):
     assert detokenize(tokens) == expected

@@ -8,7 +8,8 @@ What it undoes, and how (each rule has a test in tests/test_detokenize.py):
 - Treebank clitics ("do", "n't" -> "don't"; 's 're 've 'll 'd 'm) glue onto the word before.
   A clitic that would land on a word that already has one, or on no word at all, is
   written out instead: "they", "'re", "n't" -> "they're not" (a model can draw that sequence;
-  "they'ren't" is not English).
+  "they'ren't" is not English); so is an n't after a word that is no auxiliary verb
+  ("like", "n't" -> "like not").
 - The tokenizer does not know the curly apostrophe: "don’t" arrives as "don", "’", "t".
   Those three become the clitic form ("do", "n't"), so they read "don't", with the
   straight apostrophe the vocabulary's own clitics have.
@@ -29,6 +30,10 @@ from rnnlm.config import SENTENCE_END, SENTENCE_START, SUBREDDIT_TOKEN, URL_TOKE
 _CLITICS = {"n't", "'s", "'re", "'ll", "'ve", "'m", "'d"}
 # A clitic with no word to land on (or on a word that has one already) is written out.
 _CLITIC_WORDS = {"n't": "not", "'s": "is", "'re": "are", "'ll": "will", "'ve": "have", "'m": "am", "'d": "would"}
+# n't glues only onto the verbs Treebank splits it from ("do", "ca" of can't, "wo" of won't);
+# after any other word ("like", "n't": a model can draw that) it is written out: "like not".
+_NT_HOSTS = set("""do does did is are was were have has had ca wo could would should must might
+                   need ai sha dare may ought""".split())
 # What follows a curly apostrophe the tokenizer left alone: "don", "’", "t"; "it", "’", "s".
 _CURLY_APOSTROPHE = "’"
 _CURLY_RESTS = {"t", "s", "re", "ll", "ve", "m", "d"}
@@ -61,7 +66,8 @@ def detokenize(tokens, level="word", raw_placeholders=False):
     previous = previous_word = None
     has_clitic = False  # the word just written already carries a clitic
     for token in tokens:
-        if token in _CLITICS and (previous is None or has_clitic or not any(ch.isalnum() for ch in previous_word)):
+        if token in _CLITICS and (previous is None or has_clitic or not any(ch.isalnum() for ch in previous_word)
+                                  or (token == "n't" and previous.lower() not in _NT_HOSTS)):
             token, has_clitic = _CLITIC_WORDS[token], False
             glue = False
         else:
