@@ -89,7 +89,7 @@ def add_generate_parser(command):
     p.add_argument("--prefix", metavar="TEXT", help="start every sentence with these words (characters at char level); "
                    "for a stream model, the text that primes the state")
     p.add_argument("--no-blocklist", action="store_true",
-                   help="also draw the words of rnnlm's short blocklist of slurs and explicit terms "
+                   help="also draw the words of rnnlm's classroom blocklist of slurs, explicit terms and strong profanity "
                         "(masked by default at word level; see rnnlm/data/blocklist.py)")
     p.add_argument("--raw-tokens", action="store_true",
                    help="print the link placeholders as tokens (URL_TOKEN, SUBREDDIT_TOKEN, USER_TOKEN) "
