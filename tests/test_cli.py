@@ -303,6 +303,19 @@ def test_generate_with_the_bundled_model(capsys):
     assert code == 0 and len(out.splitlines()) == 3 and "UNKNOWN_TOKEN" not in out
 
 
+def test_generate_shows_placeholders_for_people_unless_raw_tokens(capsys):
+    if not ckpt.BUNDLED_MODEL.is_file():
+        pytest.skip("bundled model not built yet")
+    argv = ("generate", "-n", 2, "--seed", 0, "--max-length", 6, "--prefix", "see https://x.com and /r/python")
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and all(line.startswith("See <link> and r/<subreddit>") for line in out.splitlines())
+    assert "_TOKEN" not in out
+    code, out, _ = run(capsys, *argv, "--raw-tokens")
+    assert code == 0 and all(line.startswith("See URL_TOKEN and SUBREDDIT_TOKEN") for line in out.splitlines())
+    code, out, _ = run(capsys, "generate", "--help")
+    assert "--raw-tokens" in out
+
+
 def test_subprocess_generate(model_file):
     first = python_m_rnnlm("generate", "--model", model_file, "-n", 2, "--seed", 5)
     second = python_m_rnnlm("generate", "--model", model_file, "-n", 2, "--seed", 5)

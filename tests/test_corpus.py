@@ -56,3 +56,20 @@ def test_find_corpus_prefers_existing_files_then_the_builtin_stand_in(tmp_path, 
     assert fallback.path is None and "stand-in" in fallback.description
     corpus = fallback.load(vocabulary_size=500, max_records=50)
     assert len(corpus.vocabulary) == 500 and len(corpus.X) > 50
+
+
+def test_report_wording_counts_and_a_long_unspaced_word():
+    from rnnlm.data.corpus import CorpusReport
+    from rnnlm.data.text import in_unspaced_script, tokenize_words
+    base = dict(path="x.csv", format="reddit-csv", documents=1, sentences=1, tokens=10, unique_tokens=5,
+                vocabulary_size=5, least_frequent_word="cat", least_frequent_count=1, unknown_fraction=0.1,
+                sentence_splitter="Punkt")
+    text = str(CorpusReport(**base))
+    assert "Read 1 comment from" in text and "Parsed 1 sentence (" in text and "appeared 1 time." in text
+    assert "Found 5 unique tokens (words and punctuation)." in text and "words tokens" not in text
+    # the Treebank tokenizer keeps a run of Japanese whole: the report says so and cuts it short
+    sentence = "今日は本当に良い天気ですね" * 12
+    assert tokenize_words(sentence) == [sentence] and in_unspaced_script(sentence) and not in_unspaced_script("cat")
+    line = CorpusReport(**{**base, "least_frequent_word": sentence, "least_frequent_count": 2}).lines()[4]
+    assert f"'{sentence[:40]}...' ({len(sentence)} characters) and appeared 2 times." in line
+    assert "written without spaces stays one token" in line and sentence not in line

@@ -6,8 +6,9 @@ import pytest
 from rnnlm.config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
 from rnnlm.errors import ConfigError
 from rnnlm.models.fast import FastRNN
-from rnnlm.models.generate import (GenerateConfig, detokenize, generate_sentence, generate_sentences, next_token, sentence_length,
+from rnnlm.models.generate import (GenerateConfig, generate_sentence, generate_sentences, next_token, sentence_length,
                             tokenize_prefix, unknown_tokens)
+from rnnlm.data.detokenize import detokenize
 from rnnlm.data.text import tokenize_words
 from rnnlm.data.vocab import Vocabulary
 

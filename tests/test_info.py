@@ -104,3 +104,12 @@ def test_info_refuses_bad_input(tmp_path, capsys):
     assert code == 2 and "not found" in err and "Traceback" not in err
     code, _, err = run(capsys, "info", "--words", 0)
     assert code == 2 and "--words" in err
+
+
+def test_one_epoch_is_singular_in_info_and_evaluate(tmp_path, capsys):
+    path = tmp_path / "one.npz"
+    assert run(capsys, "train", COMMENTS, "--out", path, "--epochs", 1, *TINY)[0] == 0
+    out = _info(capsys, path)
+    assert "training: 1 epoch;" in out and "over 1 epoch," in out and "1 epochs" not in out
+    code, out, _ = run(capsys, "evaluate", COMMENTS, "--model", path)
+    assert code == 0 and "trained 1 epoch." in out

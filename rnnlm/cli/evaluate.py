@@ -32,7 +32,7 @@ def cmd_evaluate(args):
         print(printable(line))
     trained = checkpoint.state.epoch if checkpoint.state is not None else 0
     print(f"Model: {checkpoint.path} ({describe(checkpoint.model, checkpoint.level)}), "
-          f"trained {trained} epochs.")
+          f"trained {trained} epoch{'' if trained == 1 else 's'}.")
     tokens = corpus.num_tokens
     unknown = sum(int(np.sum(y == vocab.unknown_index)) for y in corpus.Y)
     total = float(checkpoint.model.total_loss(corpus.X, corpus.Y))

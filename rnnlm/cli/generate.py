@@ -9,12 +9,13 @@ from rnnlm.cli.common import PROG, default_note, load_checkpoint, printable, rea
 from rnnlm.config import FORMATS, UNKNOWN_TOKEN
 from rnnlm.data.text import token_stream, tokenize_tokens_line
 from rnnlm.errors import ConfigError
-from rnnlm.models.generate import GenerateConfig, detokenize, generate_sentence, is_greedy, sentence_length, tokenize_prefix, unknown_tokens
+from rnnlm.data.detokenize import detokenize, detokenize_stream
+from rnnlm.models.generate import GenerateConfig, generate_sentence, is_greedy, sentence_length, tokenize_prefix, unknown_tokens
 
 
 def _generate_stream(args, checkpoint, config):
     """generate for a stream model: --length tokens of continuous text after --prefix."""
-    from rnnlm.models.generate import detokenize_stream, generate_stream
+    from rnnlm.models.generate import generate_stream
     from rnnlm.training.stream import stream_tokens
     if not args.prefix:
         prefix = []
@@ -30,7 +31,8 @@ def _generate_stream(args, checkpoint, config):
               f"{', '.join(repr(t) for t in dict.fromkeys(missing))}", file=sys.stderr)
     tokens = generate_stream(checkpoint.model, checkpoint.vocabulary, np.random.default_rng(args.seed),
                              config.length, config.temperature, prefix)
-    text = "\n".join(printable(line) for line in detokenize_stream(tokens, checkpoint.level).split("\n"))
+    text = "\n".join(printable(line) for line in
+                     detokenize_stream(tokens, checkpoint.level, args.raw_tokens).split("\n"))
     print(text if text.endswith("\n") else text + "\n", end="", flush=True)
     return 0
 
@@ -80,7 +82,7 @@ def cmd_generate(args):
                   f"--min-length {config.min_length} is printed as it is (raise --temperature for longer ones)",
                   file=sys.stderr)
             noted = True
-        print(printable(detokenize(tokens, checkpoint.level)), flush=True)
+        print(printable(detokenize(tokens, checkpoint.level, args.raw_tokens)), flush=True)
     return 0
 
 
@@ -105,8 +107,11 @@ def add_generate_parser(command):
                         "UNKNOWN_TOKEN; auto (default) = as the model was trained (tokens for a --format tokens "
                         "model, else lowercased Treebank words)")
     p.add_argument("--no-blocklist", action="store_true",
-                   help="also draw the words of rnnlm's short blocklist of slurs and explicit terms "
+                   help="also draw the words of rnnlm's classroom blocklist of slurs, explicit terms and strong profanity "
                         "(masked by default at word level; see rnnlm/data/blocklist.py)")
+    p.add_argument("--raw-tokens", action="store_true",
+                   help="print the link placeholders as tokens (URL_TOKEN, SUBREDDIT_TOKEN, USER_TOKEN) "
+                        "instead of <link>, r/<subreddit>, u/<user>")
     p.add_argument("--length", type=int, metavar="N",
                    help="for a stream model: tokens (characters at char level) of continuous text, newlines included, "
                    f"at most {GenerateConfig.max_tokens:,}" + default_note(GenerateConfig, "length"))

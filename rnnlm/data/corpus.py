@@ -8,12 +8,18 @@ int64 index arrays: the model reads X[n][t] and must predict Y[n][t], the next t
 """
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 from pathlib import Path
 
 from rnnlm.config import SPECIAL_TOKENS, DataConfig
 from rnnlm.errors import DataError
-from rnnlm.data.text import fallback_corpus_text, read_documents, tokenize_documents
+from rnnlm.data.text import fallback_corpus_text, in_unspaced_script, read_documents, tokenize_documents
 from rnnlm.data.vocab import Vocabulary
+
+
+def _count(n, noun):
+    """ "1 sentence", "7 sentences": the report's figures with their nouns."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -35,32 +41,47 @@ class CorpusReport:
     max_sentence_length: int | None = None
     pieces: int = 0                   # the training pairs those sentences became
 
+    # A least frequent "word" longer than this is shown cut, with its length.
+    shown_word_chars: ClassVar[int] = 40
+
     def lines(self):
-        kind = "comments" if self.format == "reddit-csv" else "lines"
+        kind = "comment" if self.format == "reddit-csv" else "line"
         if self.format == "tokens":
-            lines = [f"Read {self.documents} lines from {self.path} (--format tokens).",
-                     f"Parsed {self.sentences} sentences ({self.sentence_splitter}).",
+            lines = [f"Read {_count(self.documents, 'line')} from {self.path} (--format tokens).",
+                     f"Parsed {_count(self.sentences, 'sentence')} ({self.sentence_splitter}).",
                      f"Found {self.unique_tokens} unique tokens (SENTENCE_START, SENTENCE_END and UNKNOWN_TOKEN "
                      f"included); using vocabulary size {self.vocabulary_size}"
                      + (", every token kept." if self.vocabulary_size >= self.unique_tokens else
                         f"; raise --vocab-size to {self.unique_tokens} to keep every token."),
                      f"{self.unknown_fraction:.1%} of the {self.tokens} tokens map to UNKNOWN_TOKEN."]
             return lines
-        parsed = f"Parsed {self.sentences} sentences ({self.sentence_splitter})."
+        parsed = f"Parsed {_count(self.sentences, 'sentence')} ({self.sentence_splitter})."
         if self.split_sentences:
             one = self.split_sentences == 1
             parsed += (f" {self.split_sentences:,} sentence{'' if one else 's'} longer than "
                        f"{self.max_sentence_length:,} tokens {'was' if one else 'were'} cut into {self.pieces:,} "
                        f"pieces of at most {self.max_sentence_length:,} (--max-sentence-length).")
         return [
-            f"Read {self.documents} {kind} from {self.path}.",
+            f"Read {_count(self.documents, kind)} from {self.path}.",
             parsed,
-            f"Found {self.unique_tokens} unique words tokens.",
+            f"Found {self.unique_tokens} unique tokens (words and punctuation).",
             f"Using vocabulary size {self.vocabulary_size}.",
-            f"The least frequent word in our vocabulary is '{self.least_frequent_word}' "
-            f"and appeared {self.least_frequent_count} times.",
+            self._least_frequent_line(),
             f"{self.unknown_fraction:.1%} of the {self.tokens} tokens map to UNKNOWN_TOKEN.",
         ]
+
+    def _least_frequent_line(self):
+        word, count = self.least_frequent_word, self.least_frequent_count
+        if word is None:
+            return "The vocabulary holds no word."
+        shown = f"'{word}'"
+        if len(word) > self.shown_word_chars:
+            shown = f"'{word[:self.shown_word_chars]}...' ({len(word):,} characters)"
+        line = f"The least frequent word in our vocabulary is {shown} and appeared {_count(count, 'time')}."
+        if in_unspaced_script(word):
+            line += (" (The word tokenizer splits on spaces and punctuation, so a run of Chinese, Japanese or "
+                     "other text written without spaces stays one token.)")
+        return line
 
     def __str__(self):
         return "\n".join(self.lines())

@@ -361,3 +361,16 @@ def fallback_corpus_text():
                 paragraphs.append(line)
     return "\n".join(paragraphs)
 
+
+
+# Scripts written without spaces between words: Han (Chinese, Japanese kanji), kana, Hangul,
+# Thai, Lao, Khmer, Myanmar. The Treebank word tokenizer splits on spaces and punctuation only,
+# so a run of these characters stays one token: a whole clause may be a single "word".
+_UNSPACED = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+                       "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
+
+
+def in_unspaced_script(token):
+    """True when `token` holds a character of a script written without spaces (see `_UNSPACED`):
+    the word tokenizer keeps such a run whole, so the token may be a phrase, not a word."""
+    return bool(_UNSPACED.search(token))

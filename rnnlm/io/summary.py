@@ -47,7 +47,7 @@ def model_summary(checkpoint, words=10):
     h = state.history
     setup = "" if t is None else (f"; optimizer {t.optimizer}, learning rate {t.learning_rate:g}, batch size "
                                   f"{t.batch_size}, clip {t.clip}, seed {t.seed}")
-    lines.append(f"training: {state.epoch} epochs{setup}; resumable: "
+    lines.append(f"training: {state.epoch} epoch{'' if state.epoch == 1 else 's'}{setup}; resumable: "
                  f"{'yes' if checkpoint.metadata.get('resumable') else 'no (no optimizer state)'}")
     first, last = h[0], h[-1]
     lines.append(f"  epoch {first.epoch}: train loss {first.train_loss:.4f}" + _valid(first, perplexity))
@@ -59,7 +59,7 @@ def model_summary(checkpoint, words=10):
         lines.append(f"  best validation: epoch {best.epoch}, loss {best.valid_loss:.4f} "
                      f"(perplexity {perplexity(best.valid_loss):.1f})")
     seconds = sum(r.seconds for r in h)
-    lines.append(f"  time: {seconds:.1f} s over {len(h)} epochs, {sum(r.tokens for r in h):,} tokens")
+    lines.append(f"  time: {seconds:.1f} s over {len(h)} epoch{'' if len(h) == 1 else 's'}, {sum(r.tokens for r in h):,} tokens")
     return lines
 
 
