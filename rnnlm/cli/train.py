@@ -3,92 +3,36 @@ every epoch (the best one when validation steers), plots the curves; Ctrl-C keep
 finished epoch.
 """
 
-import hashlib
 import math
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from rnnlm.cli.common import EXIT_INTERRUPTED, OUT_RULES, PROG, add_threads_option, default_note, default_of, describe, given_fields, loss_text, threads_of, truncation, printable
 from rnnlm.cli.outputs import last_path
 from rnnlm.cli.progress import TrainingProgress
 from rnnlm.config import CELLS, DEFAULT_LEARNING_RATES, DataConfig, FORMATS, LEVELS, LR_SCHEDULES, ModelConfig, OPTIMIZERS, SOFTMAXES, TrainConfig
-from rnnlm.errors import ConfigError, ModelFileError
+from rnnlm.errors import ConfigError
 from rnnlm.io import checkpoint as ckpt, kinds, safe_files
-from rnnlm.training import loop as training
+from rnnlm.training import loop as training, resume
 
 
 def _resume_configs(args, checkpoint):
     """Configs for a resumed run: the file's, with the training options the user gave on top."""
-    given_model = given_fields(args, ModelConfig)
-    given_data = given_fields(args, DataConfig)
-    stored = {**checkpoint.model.config.to_dict(), "level": checkpoint.level,
-              "vocabulary_size": len(checkpoint.vocabulary)}
-    for name, value in {**given_model, **given_data}.items():
-        if name in stored and name != "format" and stored[name] != value:
-            raise ConfigError(f"{checkpoint.path} was trained with {name} {stored[name]!r}, not {value!r}; "
-                              "a resumed model keeps its shape and vocabulary (drop the option, or train a new model)")
-    base = checkpoint.train_config or TrainConfig()
-    _refuse_resume_changes(args, checkpoint, base)
-    train_config = replace(base, **given_fields(args, TrainConfig))
-    if args.no_clip:
-        train_config = replace(train_config, clip=None)
-    data_config = replace(checkpoint.data_config, **{k: v for k, v in given_data.items() if k == "format"})
-    return data_config, checkpoint.model.config, train_config
-
-
-# options that decide which text is trained on, how it is split or laid out, or how the optimizer's
-# stored state is read: changing one on --resume would silently train a different run
-_FIXED_ON_RESUME = {"optimizer": "--optimizer", "seed": "--seed", "valid_fraction": "--valid-fraction",
-                    "max_records": "--max-records", "stream": "--stream", "seq_length": "--seq-length",
-                    "max_sentence_length": "--max-sentence-length"}
-
-
-def _refuse_resume_changes(args, checkpoint, base):
-    """ConfigError naming the first option given on --resume that differs from what the run was started with."""
-    data = checkpoint.state.data if checkpoint.state is not None else {}
-    stored = {"optimizer": base.optimizer, "seed": base.seed, "seq_length": base.seq_length,
-              "valid_fraction": data.get("valid_fraction", base.valid_fraction),
-              "max_records": data.get("max_records"), "stream": checkpoint.data_config.stream,
-              "max_sentence_length": checkpoint.data_config.max_sentence_length}
-    given = {"optimizer": args.optimizer, "seed": args.seed, "valid_fraction": args.valid_fraction,
-             "max_records": args.max_records, "stream": True if args.stream else None,
-             "seq_length": args.seq_length, "max_sentence_length": args.max_sentence_length}
-    fixed = dict(_FIXED_ON_RESUME)
-    if checkpoint.data_config.stream:  # the number of parallel streams decides how the text is laid out
-        fixed["batch_size"] = "--batch-size"
-        stored["batch_size"], given["batch_size"] = base.batch_size, args.batch_size
-    for name, option in fixed.items():
-        if name == "max_records" and "max_records" not in data:
-            continue  # a file from before the corpus was recorded
-        if (given[name] is not None or name == "max_records") and given[name] != stored[name]:
-            shown = "none" if stored[name] is None else stored[name]
-            raise ConfigError(f"{option} cannot change on --resume: {checkpoint.path} was trained with {option} "
-                              f"{shown} (it decides the data or the optimizer); drop {option}, or train a new model")
+    return resume.resumed_configs(
+        checkpoint.path, checkpoint.model.config, checkpoint.data_config, checkpoint.train_config,
+        level=checkpoint.level, vocabulary_size=len(checkpoint.vocabulary),
+        state_data=checkpoint.state.data if checkpoint.state is not None else {},
+        given_model=given_fields(args, ModelConfig), given_data=given_fields(args, DataConfig),
+        given_train=given_fields(args, TrainConfig), max_records=args.max_records, no_clip=args.no_clip)
 
 
 def _resume_source(args, threads=1):
     """The file --resume continues from: the one given, else whichever of --out and its .last file got further."""
+    load = lambda path: ckpt.load_model(path, threads=threads)  # noqa: E731
     if args.resume is not True:
-        return ckpt.load_model(args.resume, threads=threads)
-    best, last = Path(args.out), last_path(args.out)
-    if not last.exists():
-        return ckpt.load_model(best, threads=threads)
-    candidates = [ckpt.load_model(last, threads=threads)] + \
-        ([ckpt.load_model(best, threads=threads)] if best.exists() else [])
-    progress = lambda c: (c.state.epoch, c.state.batch) if c.state is not None else (-1, 0)  # noqa: E731
-    return max(candidates, key=progress)
-
-
-def _fingerprint(arrays):
-    """SHA-256 of the encoded training text (its token ids, in order): the corpus as the model saw it."""
-    digest = hashlib.sha256()
-    for a in arrays:
-        digest.update(np.asarray(a, dtype=np.int64).tobytes())
-        digest.update(b"|")
-    return digest.hexdigest()
+        return load(args.resume)
+    return resume.resume_source(args.out, last_path(args.out), load)
 
 
 def _rate_change(record, config):
@@ -172,9 +116,7 @@ def cmd_train(args):
     checkpoint = None
     if args.resume:
         checkpoint = _resume_source(args, threads=threads)
-        if checkpoint.state is None or not checkpoint.metadata.get("resumable", True):
-            raise ModelFileError(f"{checkpoint.path} holds no training state to resume from "
-                                 "(an untrained or exported model); train a new one instead")
+        resume.require_training_state(checkpoint.path, checkpoint.state, checkpoint.metadata)
         data_config, model_config, train_config = _resume_configs(args, checkpoint)
         vocabulary = checkpoint.vocabulary
     else:
@@ -201,14 +143,11 @@ def cmd_train(args):
         state = training.TrainingState(epoch=0, learning_rate=float(train_config.learning_rate),
                                        data=prepared["data"])
     else:
-        model, state = checkpoint.model, checkpoint.state
-        stored = state.data.get("fingerprint")
-        if stored is not None and stored != prepared["data"]["fingerprint"]:
-            raise ConfigError(f"{args.corpus} is not the corpus {checkpoint.path} was trained on (its text "
-                              f"differs); --resume continues on the same corpus, or train a new model")
-        if args.learning_rate is not None:  # an explicit rate is used from now on, and the rule starts afresh
-            state = state.restarted(train_config.learning_rate)
-        state = replace(state, data={**state.data, **prepared["data"]})
+        model = checkpoint.model
+        resume.refuse_other_corpus(checkpoint.path, args.corpus, checkpoint.state.data,
+                                   prepared["data"]["fingerprint"])
+        state = resume.resumed_state(checkpoint.state, data=prepared["data"],
+                                     learning_rate=None if args.learning_rate is None else train_config.learning_rate)
         at = f"epoch {state.epoch}" + (f", batch {state.batch}" if state.batch else "")
         print(f"Resuming {checkpoint.path} after {at} (learning rate {state.learning_rate:g}"
               f"{', as given' if args.learning_rate is not None else ''}).")
@@ -313,7 +252,7 @@ def _prepare_training_data(args, data_config, train_config, vocabulary):
             "valid_tokens": sum(len(y) for y in Yv), "why_no_valid": why,
             "train_text": f"{len(X)} sentences ({sum(len(y) for y in Y):,} tokens)",
             "valid_text": f"{len(Xv)} ({sum(len(y) for y in Yv):,} tokens)",
-            "data": {"fingerprint": _fingerprint(corpus.X), "max_records": args.max_records,
+            "data": {"fingerprint": resume.corpus_fingerprint(corpus.X), "max_records": args.max_records,
                      "valid_fraction": fraction}}
 
 
@@ -343,7 +282,7 @@ def _prepare_stream(args, data_config, train_config, vocabulary):
             "valid_tokens": max(len(valid_ids) - 1, 0), "why_no_valid": why,
             "train_text": f"the first {len(train_ids):,} tokens as {B} parallel streams in windows of {T}",
             "valid_text": valid_text,
-            "data": {"fingerprint": _fingerprint([corpus.ids]), "max_records": args.max_records,
+            "data": {"fingerprint": resume.corpus_fingerprint([corpus.ids]), "max_records": args.max_records,
                      "valid_fraction": fraction}}
 
 
