@@ -3,7 +3,6 @@ every epoch (the best one when validation steers), plots the curves; Ctrl-C keep
 finished epoch.
 """
 
-import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +14,7 @@ from rnnlm.config import CELLS, DEFAULT_LEARNING_RATES, DataConfig, FORMATS, LEV
 from rnnlm.errors import ConfigError
 from rnnlm.io import checkpoint as ckpt, kinds, safe_files
 from rnnlm.training import loop as training, resume
+from rnnlm.training.plots import plot_history
 
 
 def _resume_configs(args, checkpoint):
@@ -50,28 +50,9 @@ def _rate_change(record, config):
 
 
 def _plot(path, history, vocab_size, level="word"):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    epochs = [r.epoch + (r.batches / r.num_batches - 1 if not r.complete and r.num_batches else 0) for r in history]
-    fig, (ax, lr_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    ax.plot(epochs, [r.train_loss for r in history], marker="o", label="train")
-    if any(r.valid_loss is not None for r in history):
-        ax.plot(epochs, [r.valid_loss for r in history], marker="o", label="validation")
-    ax.axhline(math.log(vocab_size), color="gray", linestyle="--", label=f"uniform, log({vocab_size})")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(f"cross-entropy per {'character' if level == 'char' else 'word'} (nats)")
-    ax.set_title("rnnlm training loss")
-    ax.legend()
-    lr_ax.step(epochs, [r.learning_rate for r in history], where="post", marker="o", color="tab:green")
-    lr_ax.set_yscale("log")
-    lr_ax.set_xlabel("epoch")
-    lr_ax.set_ylabel("learning rate (log scale)")
-    lr_ax.set_title("learning rate used in each epoch")
-    fig.tight_layout()
+    """`plot_history` into `path`, written atomically: an error leaves the old file (or none), never half a PNG."""
     with safe_files.atomic_write(path) as handle:
-        fig.savefig(handle, format="png", dpi=100)
-    plt.close(fig)
+        plot_history(handle, history, vocab_size, level)
 
 
 def _interrupted(args, epoch, finished, resume_file):
