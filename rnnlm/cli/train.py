@@ -14,6 +14,7 @@ from rnnlm.config import CELLS, DEFAULT_LEARNING_RATES, DataConfig, FORMATS, LEV
 from rnnlm.errors import ConfigError
 from rnnlm.io import checkpoint as ckpt, kinds, safe_files
 from rnnlm.training import loop as training, resume
+from rnnlm.training.best import Best
 from rnnlm.training.plots import plot_history
 
 
@@ -157,7 +158,7 @@ def cmd_train(args):
         valid = "" if r.valid_loss is None else f", {loss_text('valid', r.valid_loss)}"
         save(resume_file, st)
         saved = str(resume_file)
-        if keep_best and st.best_epoch == r.epoch:
+        if keep_best and Best(st.best_epoch, st.best_loss).holds(r.epoch):  # this epoch is the best so far
             save(args.out, st)
             saved += f" and {args.out} (best validation so far)"
         finished.append(st)

@@ -48,6 +48,7 @@ from rnnlm.nn.batching import bucketed_batches
 from rnnlm.errors import ConfigError, RnnlmError
 from rnnlm.nn.numerics import parameter_fault, perplexity
 from rnnlm.nn.optim import clip_global_norm, make_optimizer, scale_gradients
+from rnnlm.training.best import Best
 from rnnlm.training.schedules import HalvingSchedule, make_schedule
 
 
@@ -419,9 +420,10 @@ def run_training(model, data, config, valid=None, callback=None, state=None):
                              tokens_per_second=epoch_tokens / max(seconds, 1e-9),
                              next_learning_rate=optimizer.learning_rate, first_batch=first, batches=done,
                              num_batches=len(plan), complete=complete, monitored=monitored_name)
-        best_epoch, best_loss = state.best_epoch, state.best_loss
-        if monitored_name == "validation" and (best_loss is None or valid_loss < best_loss):
-            best_epoch, best_loss = epoch, float(valid_loss)
+        best = Best(state.best_epoch, state.best_loss)
+        if monitored_name == "validation":  # without a usable validation set no epoch is "best"
+            best = best.after(epoch, valid_loss)
+        best_epoch, best_loss = best
         worse = False
         if fresh and uniform is not None:
             fresh = False
