@@ -17,7 +17,8 @@ from rnnlm.nn.gradcheck import GradCheckReport, check_gradients
 from rnnlm.models.language_model import LanguageModel
 from rnnlm.models.reference import RNNNumpy
 from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig
-from rnnlm.training.loop import TrainingState, train, train_with_sgd
+from rnnlm.training.loop import TrainingState, train
+from rnnlm.training.tutorial import train_with_sgd
 from rnnlm.data.vocab import Vocabulary
 
 from rnnlm.version import __version__

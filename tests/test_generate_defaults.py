@@ -6,7 +6,6 @@ import pytest
 
 from rnnlm import cli
 from rnnlm.cli import generate as cli_generate
-from rnnlm.cli import train as cli_train
 from rnnlm.models.generate import GenerateConfig
 
 
@@ -49,11 +48,27 @@ def test_plot_axis_names_the_unit(tmp_path, monkeypatch, level, unit):
     from matplotlib.axes import Axes
 
     from rnnlm.training.loop import EpochRecord
+    from rnnlm.training.plots import plot_history
     labels = []
     real = Axes.set_ylabel
     monkeypatch.setattr(Axes, "set_ylabel", lambda self, text, *a, **k: labels.append(text) or real(self, text, *a, **k))
     history = [EpochRecord(epoch=1, train_loss=3.0, valid_loss=3.5, learning_rate=0.1, seconds=1.0, tokens=10,
                            tokens_per_second=10.0)]
-    cli_train._plot(tmp_path / "loss.png", history, 50, level)
+    plot_history(tmp_path / "loss.png", history, 50, level)
     assert (tmp_path / "loss.png").stat().st_size > 0
     assert labels[0] == f"cross-entropy {unit} (nats)"  # then the learning-rate panel
+
+
+def test_plot_history_writes_a_png_into_a_file_object_and_marks_a_partial_epoch():
+    import io
+
+    from rnnlm.training.loop import EpochRecord
+    from rnnlm.training.plots import _epoch_positions, plot_history
+    history = [EpochRecord(epoch=1, train_loss=3.0, valid_loss=None, learning_rate=0.1, seconds=1.0, tokens=10,
+                           tokens_per_second=10.0),
+               EpochRecord(epoch=2, train_loss=2.5, valid_loss=None, learning_rate=0.05, seconds=1.0, tokens=5,
+                           tokens_per_second=5.0, batches=1, num_batches=4, complete=False)]
+    handle = io.BytesIO()
+    plot_history(handle, history, 50)
+    assert handle.getvalue().startswith(b"\x89PNG")
+    assert _epoch_positions(history) == [1, 1.25]  # a quarter of epoch 2

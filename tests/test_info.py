@@ -12,7 +12,7 @@ from rnnlm.data.corpus import load_corpus
 from rnnlm.models.generate import generate_sentence
 from rnnlm.models.language_model import LanguageModel
 from rnnlm.models.reference import RNNNumpy
-from rnnlm.training.loop import train_with_sgd
+from rnnlm.training.tutorial import train_with_sgd
 
 COMMENTS = Path(__file__).resolve().parent / "fixtures" / "comments.csv"
 TINY = ["--vocab-size", "60", "--hidden", "8", "--batch-size", "8", "--seed", "1", "--no-progress"]

@@ -155,7 +155,6 @@ MAX_FUNCTION_LINES = 80
 READING_COPIES = {"rnnlm.models.reference", "rnnlm.models.tree_recursive"}
 
 
-@pytest.mark.xfail(strict=True, reason="cmd_train and run_training are being split into named steps")
 def test_functions_stay_readable_in_size():
     long = []
     for path in sorted(PACKAGE.rglob("*.py")):

@@ -158,7 +158,7 @@ def test_truncation_is_restored_when_bptt_raises():
 
 
 def test_sgd_step_and_train_with_sgd_use_the_public_bptt(rng):
-    from rnnlm.training.loop import train_with_sgd
+    from rnnlm.training.tutorial import train_with_sgd
     model = ReturnsZeros(10, 4, seed=0)
     before = {k: v.copy() for k, v in model.params.items()}
     X = [rng.integers(0, 10, 5) for _ in range(3)]

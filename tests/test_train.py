@@ -10,8 +10,8 @@ from rnnlm.config import TrainConfig
 from rnnlm.errors import RnnlmError
 from rnnlm.models.fast import FastRNN
 from rnnlm.models.reference import RNNNumpy
-from rnnlm.training.loop import (EpochRecord, TrainEvent, TrainingState, split_train_valid, train,
-                                 train_with_sgd)
+from rnnlm.training.loop import EpochRecord, TrainEvent, TrainingState, split_train_valid, train
+from rnnlm.training.tutorial import train_with_sgd
 from rnnlm.training.schedules import HalvingSchedule, PlateauSchedule
 
 C, H = 30, 10

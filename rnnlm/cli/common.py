@@ -137,3 +137,8 @@ def printable(text):
     generated text, file names) become visible escapes, so a corpus cannot move the cursor,
     recolour or clear the user's terminal: ESC [2J (clear screen) prints as \x1b[2J."""
     return str(text).translate(_ESCAPES)
+
+
+def counted(n, noun, plural=None):
+    """ "1 epoch", "3 epochs", "2 batches": a count with its noun, singular for one."""
+    return f"{n} {noun if n == 1 else (plural or noun + 's')}"

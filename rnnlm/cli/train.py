@@ -3,92 +3,37 @@ every epoch (the best one when validation steers), plots the curves; Ctrl-C keep
 finished epoch.
 """
 
-import hashlib
-import math
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
-from rnnlm.cli.common import EXIT_INTERRUPTED, OUT_RULES, PROG, add_threads_option, default_note, default_of, describe, given_fields, loss_text, threads_of, truncation, printable
+from rnnlm.cli.common import counted, EXIT_INTERRUPTED, OUT_RULES, PROG, add_threads_option, default_note, default_of, describe, given_fields, loss_text, threads_of, truncation, printable
 from rnnlm.cli.outputs import last_path
 from rnnlm.cli.progress import TrainingProgress
 from rnnlm.config import CELLS, DEFAULT_LEARNING_RATES, DataConfig, FORMATS, LEVELS, LR_SCHEDULES, ModelConfig, OPTIMIZERS, SOFTMAXES, TrainConfig
-from rnnlm.errors import ConfigError, ModelFileError
+from rnnlm.errors import ConfigError
 from rnnlm.io import checkpoint as ckpt, kinds, safe_files
-from rnnlm.training import loop as training
+from rnnlm.training import loop as training, resume
+from rnnlm.training.best import Best
+from rnnlm.training.plots import plot_history
 
 
 def _resume_configs(args, checkpoint):
     """Configs for a resumed run: the file's, with the training options the user gave on top."""
-    given_model = given_fields(args, ModelConfig)
-    given_data = given_fields(args, DataConfig)
-    stored = {**checkpoint.model.config.to_dict(), "level": checkpoint.level,
-              "vocabulary_size": len(checkpoint.vocabulary)}
-    for name, value in {**given_model, **given_data}.items():
-        if name in stored and name != "format" and stored[name] != value:
-            raise ConfigError(f"{checkpoint.path} was trained with {name} {stored[name]!r}, not {value!r}; "
-                              "a resumed model keeps its shape and vocabulary (drop the option, or train a new model)")
-    base = checkpoint.train_config or TrainConfig()
-    _refuse_resume_changes(args, checkpoint, base)
-    train_config = replace(base, **given_fields(args, TrainConfig))
-    if args.no_clip:
-        train_config = replace(train_config, clip=None)
-    data_config = replace(checkpoint.data_config, **{k: v for k, v in given_data.items() if k == "format"})
-    return data_config, checkpoint.model.config, train_config
-
-
-# options that decide which text is trained on, how it is split or laid out, or how the optimizer's
-# stored state is read: changing one on --resume would silently train a different run
-_FIXED_ON_RESUME = {"optimizer": "--optimizer", "seed": "--seed", "valid_fraction": "--valid-fraction",
-                    "max_records": "--max-records", "stream": "--stream", "seq_length": "--seq-length",
-                    "max_sentence_length": "--max-sentence-length"}
-
-
-def _refuse_resume_changes(args, checkpoint, base):
-    """ConfigError naming the first option given on --resume that differs from what the run was started with."""
-    data = checkpoint.state.data if checkpoint.state is not None else {}
-    stored = {"optimizer": base.optimizer, "seed": base.seed, "seq_length": base.seq_length,
-              "valid_fraction": data.get("valid_fraction", base.valid_fraction),
-              "max_records": data.get("max_records"), "stream": checkpoint.data_config.stream,
-              "max_sentence_length": checkpoint.data_config.max_sentence_length}
-    given = {"optimizer": args.optimizer, "seed": args.seed, "valid_fraction": args.valid_fraction,
-             "max_records": args.max_records, "stream": True if args.stream else None,
-             "seq_length": args.seq_length, "max_sentence_length": args.max_sentence_length}
-    fixed = dict(_FIXED_ON_RESUME)
-    if checkpoint.data_config.stream:  # the number of parallel streams decides how the text is laid out
-        fixed["batch_size"] = "--batch-size"
-        stored["batch_size"], given["batch_size"] = base.batch_size, args.batch_size
-    for name, option in fixed.items():
-        if name == "max_records" and "max_records" not in data:
-            continue  # a file from before the corpus was recorded
-        if (given[name] is not None or name == "max_records") and given[name] != stored[name]:
-            shown = "none" if stored[name] is None else stored[name]
-            raise ConfigError(f"{option} cannot change on --resume: {checkpoint.path} was trained with {option} "
-                              f"{shown} (it decides the data or the optimizer); drop {option}, or train a new model")
+    return resume.resumed_configs(
+        checkpoint.path, checkpoint.model.config, checkpoint.data_config, checkpoint.train_config,
+        level=checkpoint.level, vocabulary_size=len(checkpoint.vocabulary),
+        state_data=checkpoint.state.data if checkpoint.state is not None else {},
+        given_model=given_fields(args, ModelConfig), given_data=given_fields(args, DataConfig),
+        given_train=given_fields(args, TrainConfig), max_records=args.max_records, no_clip=args.no_clip)
 
 
 def _resume_source(args, threads=1):
     """The file --resume continues from: the one given, else whichever of --out and its .last file got further."""
+    load = lambda path: ckpt.load_model(path, threads=threads)  # noqa: E731
     if args.resume is not True:
-        return ckpt.load_model(args.resume, threads=threads)
-    best, last = Path(args.out), last_path(args.out)
-    if not last.exists():
-        return ckpt.load_model(best, threads=threads)
-    candidates = [ckpt.load_model(last, threads=threads)] + \
-        ([ckpt.load_model(best, threads=threads)] if best.exists() else [])
-    progress = lambda c: (c.state.epoch, c.state.batch) if c.state is not None else (-1, 0)  # noqa: E731
-    return max(candidates, key=progress)
-
-
-def _fingerprint(arrays):
-    """SHA-256 of the encoded training text (its token ids, in order): the corpus as the model saw it."""
-    digest = hashlib.sha256()
-    for a in arrays:
-        digest.update(np.asarray(a, dtype=np.int64).tobytes())
-        digest.update(b"|")
-    return digest.hexdigest()
+        return load(args.resume)
+    return resume.resume_source(args.out, last_path(args.out), load)
 
 
 def _rate_change(record, config):
@@ -106,28 +51,9 @@ def _rate_change(record, config):
 
 
 def _plot(path, history, vocab_size, level="word"):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    epochs = [r.epoch + (r.batches / r.num_batches - 1 if not r.complete and r.num_batches else 0) for r in history]
-    fig, (ax, lr_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    ax.plot(epochs, [r.train_loss for r in history], marker="o", label="train")
-    if any(r.valid_loss is not None for r in history):
-        ax.plot(epochs, [r.valid_loss for r in history], marker="o", label="validation")
-    ax.axhline(math.log(vocab_size), color="gray", linestyle="--", label=f"uniform, log({vocab_size})")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(f"cross-entropy per {'character' if level == 'char' else 'word'} (nats)")
-    ax.set_title("rnnlm training loss")
-    ax.legend()
-    lr_ax.step(epochs, [r.learning_rate for r in history], where="post", marker="o", color="tab:green")
-    lr_ax.set_yscale("log")
-    lr_ax.set_xlabel("epoch")
-    lr_ax.set_ylabel("learning rate (log scale)")
-    lr_ax.set_title("learning rate used in each epoch")
-    fig.tight_layout()
+    """`plot_history` into `path`, written atomically: an error leaves the old file (or none), never half a PNG."""
     with safe_files.atomic_write(path) as handle:
-        fig.savefig(handle, format="png", dpi=100)
-    plt.close(fig)
+        plot_history(handle, history, vocab_size, level)
 
 
 def _interrupted(args, epoch, finished, resume_file):
@@ -166,126 +92,158 @@ def _monitor_text(train_config, valid_tokens, why_none):
 
 
 def cmd_train(args):
+    """`rnnlm train`: configs, corpus, model and state, the banner, then the epochs, saved as they finish."""
     threads = threads_of(args)
     if args.max_records is not None and args.max_records < 1:
         raise ConfigError(f"--max-records must be a positive integer, got {args.max_records}")
-    checkpoint = None
-    if args.resume:
-        checkpoint = _resume_source(args, threads=threads)
-        if checkpoint.state is None or not checkpoint.metadata.get("resumable", True):
-            raise ModelFileError(f"{checkpoint.path} holds no training state to resume from "
-                                 "(an untrained or exported model); train a new one instead")
-        data_config, model_config, train_config = _resume_configs(args, checkpoint)
-        vocabulary = checkpoint.vocabulary
-    else:
-        data_config = DataConfig(**given_fields(args, DataConfig))
-        train_config = TrainConfig(**given_fields(args, TrainConfig))
-        if args.no_clip:
-            train_config = replace(train_config, clip=None)
-        given_model = given_fields(args, ModelConfig)
-        if data_config.stream and args.bptt_truncate is None:
-            given_model["bptt_truncate"] = None  # a stream window is already the truncation
-        # validate the model options now, before the corpus is read (its vocabulary size comes later)
-        model_config = ModelConfig(**{**given_model, "vocab_size": data_config.vocabulary_size})
-        vocabulary = None
-
-    prepared = _prepare_training_data(args, data_config, train_config, vocabulary)
+    checkpoint, data_config, model_config, train_config = _run_configs(args, threads)
+    prepared = _prepare_training_data(args, data_config, train_config,
+                                      checkpoint.vocabulary if checkpoint is not None else None)
     for line in prepared["report"]:
         print(printable(line))
     train_config = replace(train_config, valid_fraction=prepared["valid_fraction"])  # what was held out, for --resume
-    if checkpoint is None:
-        model_config = replace(model_config, vocab_size=len(prepared["vocabulary"]))
-        kind = "language-model" if data_config.stream else None  # stream models carry state: LanguageModel
-        model = kinds.build_model(model_config, seed=train_config.seed, kind=kind,
-                                 counts=prepared["vocabulary"].counts, threads=threads)
-        state = training.TrainingState(epoch=0, learning_rate=float(train_config.learning_rate),
-                                       data=prepared["data"])
-    else:
-        model, state = checkpoint.model, checkpoint.state
-        stored = state.data.get("fingerprint")
-        if stored is not None and stored != prepared["data"]["fingerprint"]:
-            raise ConfigError(f"{args.corpus} is not the corpus {checkpoint.path} was trained on (its text "
-                              f"differs); --resume continues on the same corpus, or train a new model")
-        if args.learning_rate is not None:  # an explicit rate is used from now on, and the rule starts afresh
-            state = state.restarted(train_config.learning_rate)
-        state = replace(state, data={**state.data, **prepared["data"]})
-        at = f"epoch {state.epoch}" + (f", batch {state.batch}" if state.batch else "")
-        print(f"Resuming {checkpoint.path} after {at} (learning rate {state.learning_rate:g}"
-              f"{', as given' if args.learning_rate is not None else ''}).")
-    num_params = sum(int(p.size) for p in model.params.values())
-    print(f"Model: {describe(model, data_config.level)}; {num_params:,} parameters.")
-    valid_tokens = prepared["valid_tokens"]
-    limit = f", time limit {train_config.time_limit:g} s" if train_config.time_limit else ""
-    print(f"Training on {prepared['train_text']}, validating on {prepared['valid_text']}; optimizer "
-          f"{train_config.optimizer}, learning rate {state.learning_rate:g} (floor {train_config.lr_floor:g}), "
-          f"batch size {train_config.batch_size}, clip {train_config.clip}{limit}.")
-    print(f"Rule: {_monitor_text(train_config, valid_tokens, prepared['why_no_valid'])}.")
+    model, state = _model_and_state(args, checkpoint, data_config, model_config, train_config, prepared, threads)
+    _print_plan(model, data_config, train_config, state, prepared)
     if state.epoch >= train_config.epochs:
         print(f"{checkpoint.path} has already been trained for {state.epoch} epochs; "
               f"ask for more with --epochs (now {train_config.epochs}).")
         return 0
 
-    keep_best = training.monitors_validation(train_config, valid_tokens)
-    resume_file = last_path(args.out) if keep_best else Path(args.out)
-
-    def save(path, state_to_save):
-        ckpt.save_model(path, model, prepared["vocabulary"], level=data_config.level, data_config=data_config,
-                        train_config=train_config, state=state_to_save)
-
-    def on_epoch(event):
-        r, st = event.record, event.state
-        valid = "" if r.valid_loss is None else f", {loss_text('valid', r.valid_loss)}"
-        save(resume_file, st)
-        saved = str(resume_file)
-        if keep_best and st.best_epoch == r.epoch:
-            save(args.out, st)
-            saved += f" and {args.out} (best validation so far)"
-        finished.append(st)
-        partial = "" if r.complete else f" (stopped by the time limit after batch {r.batches}/{r.num_batches})"
-        print(f"epoch {r.epoch}/{event.epochs}{partial}: {loss_text('train', r.train_loss)}"
-              f"{valid}, learning rate {r.learning_rate:g}, {r.tokens_per_second:,.0f} tokens/s, {r.seconds:.1f} s"
-              f"; saved {saved}{_rate_change(r, train_config)}", flush=True)
-        if event.worse_than_uniform:
-            print(f"{PROG}: warning: after epoch {r.epoch} the {r.monitored} loss is worse than a uniform guess "
-                  f"(log {model.config.vocab_size} = {event.uniform_loss:.2f} nats): learning rate "
-                  f"{r.learning_rate:g} is likely too large for {train_config.optimizer}; try "
-                  f"--learning-rate {r.learning_rate / 10:g}", file=sys.stderr, flush=True)
-
-    finished = []  # states of the epochs finished (and saved) in this run
-    progress = TrainingProgress(show_bar=not args.no_progress, on_epoch=on_epoch)
+    keep_best = training.monitors_validation(train_config, prepared["valid_tokens"])
+    saver = _EpochSaver(args.out, model, prepared["vocabulary"], data_config, train_config, keep_best)
+    progress = TrainingProgress(show_bar=not args.no_progress, on_epoch=saver)
     try:
         state = prepared["train"](model, train_config, progress, state)
     except KeyboardInterrupt:
         progress.close()
-        print(_interrupted(args, state.epoch + len(finished) + 1, finished, resume_file), file=sys.stderr)
+        finished = saver.finished
+        print(_interrupted(args, state.epoch + len(finished) + 1, finished, saver.resume_file), file=sys.stderr)
         if finished and args.plot:
             _plot(args.plot, finished[-1].history, len(prepared["vocabulary"]), data_config.level)
         return EXIT_INTERRUPTED
     except training.TrainingDiverged as exc:
-        kept = (f"{resume_file} holds the last good epoch ({finished[-1].epoch})" if finished else
-                f"{args.out} was not written" if not Path(args.out).exists() else f"{args.out} is as it was")
-        raise training.TrainingDiverged(f"{exc}; stopped, no diverged parameters were saved: {kept}") from None
+        raise training.TrainingDiverged(f"{exc}; stopped, no diverged parameters were saved: "
+                                        f"{_kept_after_divergence(args.out, saver)}") from None
     finally:
         progress.close()
+    print(_summary(state, train_config, keep_best, args.out, saver.resume_file))
+    if args.plot:
+        _plot(args.plot, state.history, len(prepared["vocabulary"]), data_config.level)
+        print(f"Loss and learning-rate curves written to {args.plot}.")
+    return 0
+
+
+def _run_configs(args, threads):
+    """(checkpoint, data_config, model_config, train_config): a resumed file's, or new ones from the options.
+
+    checkpoint is None for a new run. Its model options are validated now, before the corpus is
+    read; the vocabulary size is filled in once the corpus has built the vocabulary."""
+    if args.resume:
+        checkpoint = _resume_source(args, threads=threads)
+        resume.require_training_state(checkpoint.path, checkpoint.state, checkpoint.metadata)
+        return (checkpoint, *_resume_configs(args, checkpoint))
+    data_config = DataConfig(**given_fields(args, DataConfig))
+    train_config = TrainConfig(**given_fields(args, TrainConfig))
+    if args.no_clip:
+        train_config = replace(train_config, clip=None)
+    given_model = given_fields(args, ModelConfig)
+    if data_config.stream and args.bptt_truncate is None:
+        given_model["bptt_truncate"] = None  # a stream window is already the truncation
+    model_config = ModelConfig(**{**given_model, "vocab_size": data_config.vocabulary_size})
+    return None, data_config, model_config, train_config
+
+
+def _model_and_state(args, checkpoint, data_config, model_config, train_config, prepared, threads):
+    """(model, TrainingState) to train: a new model at epoch 0, or the resumed file's, checked against the corpus."""
+    if checkpoint is None:
+        model_config = replace(model_config, vocab_size=len(prepared["vocabulary"]))
+        kind = "language-model" if data_config.stream else None  # stream models carry state: LanguageModel
+        model = kinds.build_model(model_config, seed=train_config.seed, kind=kind,
+                                  counts=prepared["vocabulary"].counts, threads=threads)
+        return model, training.TrainingState(epoch=0, learning_rate=float(train_config.learning_rate),
+                                             data=prepared["data"])
+    resume.refuse_other_corpus(checkpoint.path, args.corpus, checkpoint.state.data, prepared["data"]["fingerprint"])
+    state = resume.resumed_state(checkpoint.state, data=prepared["data"],
+                                 learning_rate=None if args.learning_rate is None else train_config.learning_rate)
+    at = f"epoch {state.epoch}" + (f", batch {state.batch}" if state.batch else "")
+    print(f"Resuming {checkpoint.path} after {at} (learning rate {state.learning_rate:g}"
+          f"{', as given' if args.learning_rate is not None else ''}).")
+    return checkpoint.model, state
+
+
+def _print_plan(model, data_config, train_config, state, prepared):
+    """The banner: the model, the data and the training options, and which loss steers."""
+    num_params = sum(int(p.size) for p in model.params.values())
+    print(f"Model: {describe(model, data_config.level)}; {num_params:,} parameters.")
+    limit = f", time limit {train_config.time_limit:g} s" if train_config.time_limit else ""
+    print(f"Training on {prepared['train_text']}, validating on {prepared['valid_text']}; optimizer "
+          f"{train_config.optimizer}, learning rate {state.learning_rate:g} (floor {train_config.lr_floor:g}), "
+          f"batch size {train_config.batch_size}, clip {train_config.clip}{limit}.")
+    print(f"Rule: {_monitor_text(train_config, prepared['valid_tokens'], prepared['why_no_valid'])}.")
+
+
+class _EpochSaver:
+    """The "epoch" callback of `rnnlm train`: saves every finished epoch and prints its line.
+
+    Every epoch goes to resume_file (--out itself, or its .last file when --out keeps the best
+    validation epoch, which is then written too whenever it is the best so far). finished: the
+    states saved in this run, for the Ctrl-C and divergence messages.
+    """
+
+    def __init__(self, out, model, vocabulary, data_config, train_config, keep_best):
+        self.out, self.model, self.vocabulary = out, model, vocabulary
+        self.data_config, self.train_config, self.keep_best = data_config, train_config, keep_best
+        self.resume_file = last_path(out) if keep_best else Path(out)
+        self.finished = []
+
+    def save(self, path, state):
+        ckpt.save_model(path, self.model, self.vocabulary, level=self.data_config.level,
+                        data_config=self.data_config, train_config=self.train_config, state=state)
+
+    def __call__(self, event):
+        r, st = event.record, event.state
+        valid = "" if r.valid_loss is None else f", {loss_text('valid', r.valid_loss)}"
+        self.save(self.resume_file, st)
+        saved = str(self.resume_file)
+        if self.keep_best and Best(st.best_epoch, st.best_loss).holds(r.epoch):  # this epoch is the best so far
+            self.save(self.out, st)
+            saved += f" and {self.out} (best validation so far)"
+        self.finished.append(st)
+        partial = "" if r.complete else f" (stopped by the time limit after batch {r.batches}/{r.num_batches})"
+        print(f"epoch {r.epoch}/{event.epochs}{partial}: {loss_text('train', r.train_loss)}"
+              f"{valid}, learning rate {r.learning_rate:g}, {r.tokens_per_second:,.0f} tokens/s, {r.seconds:.1f} s"
+              f"; saved {saved}{_rate_change(r, self.train_config)}", flush=True)
+        if event.worse_than_uniform:
+            print(f"{PROG}: warning: after epoch {r.epoch} the {r.monitored} loss is worse than a uniform guess "
+                  f"(log {self.model.config.vocab_size} = {event.uniform_loss:.2f} nats): learning rate "
+                  f"{r.learning_rate:g} is likely too large for {self.train_config.optimizer}; try "
+                  f"--learning-rate {r.learning_rate / 10:g}", file=sys.stderr, flush=True)
+
+
+def _kept_after_divergence(out, saver):
+    """What is on disk after a divergence: the last good epoch, or --out untouched (or never written)."""
+    if saver.finished:
+        return f"{saver.resume_file} holds the last good epoch ({saver.finished[-1].epoch})"
+    return f"{out} was not written" if not Path(out).exists() else f"{out} is as it was"
+
+
+def _summary(state, train_config, keep_best, out, resume_file):
+    """The closing line: how the run ended, its final losses and which file keeps which epoch."""
     final = state.history[-1]
-    summary = f"Done: {state.epoch} epochs"
+    summary = f"Done: {counted(state.epoch, 'epoch')}"
     if not final.complete or state.epoch < train_config.epochs:
         summary = (f"Stopped by the time limit ({train_config.time_limit:g} s) after "
-                   f"{state.epoch} epochs" + (f" and {state.batch} batches" if state.batch else ""))
+                   f"{counted(state.epoch, 'epoch')}" + (f" and {counted(state.batch, 'batch', 'batches')}" if state.batch else ""))
     summary += f"; final {loss_text('train', final.train_loss)}"
     if final.valid_loss is not None:
         summary += f", {loss_text('validation', final.valid_loss)}"
     if keep_best:
         best = next(r for r in state.history if r.epoch == state.best_epoch)
         summary += (f"; kept epoch {state.best_epoch} ({loss_text('best validation', best.valid_loss)}) in "
-                    f"{args.out}; the last epoch, to --resume from, is in {resume_file}.")
+                    f"{out}; the last epoch, to --resume from, is in {resume_file}.")
     else:
-        summary += f"; kept the last epoch in {args.out}."
-    print(summary)
-    if args.plot:
-        _plot(args.plot, state.history, len(prepared["vocabulary"]), data_config.level)
-        print(f"Loss and learning-rate curves written to {args.plot}.")
-    return 0
+        summary += f"; kept the last epoch in {out}."
+    return summary
 
 
 def _prepare_training_data(args, data_config, train_config, vocabulary):
@@ -313,7 +271,7 @@ def _prepare_training_data(args, data_config, train_config, vocabulary):
             "valid_tokens": sum(len(y) for y in Yv), "why_no_valid": why,
             "train_text": f"{len(X)} sentences ({sum(len(y) for y in Y):,} tokens)",
             "valid_text": f"{len(Xv)} ({sum(len(y) for y in Yv):,} tokens)",
-            "data": {"fingerprint": _fingerprint(corpus.X), "max_records": args.max_records,
+            "data": {"fingerprint": resume.corpus_fingerprint(corpus.X), "max_records": args.max_records,
                      "valid_fraction": fraction}}
 
 
@@ -343,7 +301,7 @@ def _prepare_stream(args, data_config, train_config, vocabulary):
             "valid_tokens": max(len(valid_ids) - 1, 0), "why_no_valid": why,
             "train_text": f"the first {len(train_ids):,} tokens as {B} parallel streams in windows of {T}",
             "valid_text": valid_text,
-            "data": {"fingerprint": _fingerprint([corpus.ids]), "max_records": args.max_records,
+            "data": {"fingerprint": resume.corpus_fingerprint([corpus.ids]), "max_records": args.max_records,
                      "valid_fraction": fraction}}
 
 

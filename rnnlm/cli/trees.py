@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlm.cli.common import EXIT_INTERRUPTED, OUT_RULES, PROG, Formatter, default_note
+from rnnlm.cli.common import counted, EXIT_INTERRUPTED, OUT_RULES, PROG, Formatter, default_note
 from rnnlm.cli.examples import TREES_EXAMPLES
 from rnnlm.cli.progress import TrainingProgress
 from rnnlm.config import OPTIMIZERS
 from rnnlm.errors import DataError
 from rnnlm.io import tree_checkpoint
+from rnnlm.training.best import Best
 
 
 SENTIMENT_NAMES = ("very negative", "negative", "neutral", "positive", "very positive")
@@ -58,28 +59,30 @@ def cmd_trees_train(args):
           f"{config.learning_rate:g}, batch {config.batch_size}, l2 {config.l2:g}, clip {config.clip}, "
           f"word dropout {config.word_dropout:g}"
           + (f", time limit {config.time_limit:g} s" if config.time_limit else "") + ".")
-    best = {"epoch": None, "fine": -1.0, "params": None}
+    best, best_params = Best(), None  # the epoch of best dev fine-grained accuracy (without --dev: the last)
     history = []
 
     def on_epoch(event):
+        nonlocal best, best_params
         r = event.record
         history.append({"epoch": r.epoch, "train_loss": r.train_loss, "seconds": r.seconds, "complete": r.complete,
                         "dev": None if r.dev is None else r.dev.to_dict()})
-        improved = r.dev is None or r.dev.fine > best["fine"]
-        if improved:
-            best.update(epoch=r.epoch, fine=-1.0 if r.dev is None else r.dev.fine,
-                        params={k: v.copy() for k, v in model.params.items()})
+        best = best.after(r.epoch, None if r.dev is None else r.dev.fine, higher_is_better=True)
+        improved = best.holds(r.epoch)
+        if improved:  # a copy: training goes on updating model.params in place
+            best_params = {k: v.copy() for k, v in model.params.items()}
+        # --out is rewritten every epoch (its history grows) but always holds the best epoch's parameters
         kept = model.params
-        model.params = best["params"]
+        model.params = best_params
         try:
             tree_checkpoint.save_tree_model(args.out, model, vocabulary, train_config=config,
-                                 training={"epoch": r.epoch, "best_epoch": best["epoch"], "history": history})
+                                 training={"epoch": r.epoch, "best_epoch": best.epoch, "history": history})
         finally:
             model.params = kept
         saved.append(r.epoch)
         dev_text = "" if r.dev is None else f"; dev {_scores_text(r.dev)}"
         cut = "" if r.complete else " (cut short by the time limit)"
-        note = f"saved {args.out}" if improved else f"{args.out} keeps epoch {best['epoch']}"
+        note = f"saved {args.out}" if improved else f"{args.out} keeps epoch {best.epoch}"
         print(f"epoch {r.epoch}/{event.epochs}{cut}: train loss {r.train_loss:.4f} nats/node, "
               f"{r.trees_per_second:,.0f} trees/s, {r.seconds:.1f} s{dev_text}; {note}", flush=True)
 
@@ -89,14 +92,14 @@ def cmd_trees_train(args):
         state = train_trees(model, encoded, config, dev_trees=dev_encoded, callback=progress)
     except KeyboardInterrupt:
         progress.close()
-        kept = (f"{args.out} holds the model of epoch {best['epoch']} (saved after epoch {saved[-1]})" if saved
+        kept = (f"{args.out} holds the model of epoch {best.epoch} (saved after epoch {saved[-1]})" if saved
                 else (f"{args.out} is as it was" if Path(args.out).exists() else "nothing was saved"))
         print(f"{PROG}: interrupted during epoch {len(saved) + 1}; {kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         progress.close()
     which = "the best development fine-grained accuracy" if dev else "the last epoch"
-    print(f"Done: {state.epoch} epochs; {args.out} holds epoch {best['epoch']} ({which}).")
+    print(f"Done: {counted(state.epoch, 'epoch')}; {args.out} holds epoch {best.epoch} ({which}).")
     return 0
 
 

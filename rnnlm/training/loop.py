@@ -1,9 +1,7 @@
-"""Training loops: the tutorial's per-sentence `train_with_sgd` and the minibatch loop every model shares.
+"""The minibatch training loop every model shares (the tutorial's per-sentence loop is `rnnlm.training.tutorial`).
 
 Public API
 ----------
-train_with_sgd(model, X, Y, learning_rate=0.005, nepoch=100, evaluate_loss_after=5, callback=None)
-    -> list of Evaluation, each unpacking as the tutorial's (examples_seen, loss) pair.
 split_train_valid(X, Y, valid_fraction, seed) -> (X_train, Y_train, X_valid, Y_valid)
 train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=None) -> TrainingState
 run_training(model, data, config, valid=None, callback=None, state=None) -> TrainingState
@@ -49,63 +47,8 @@ from rnnlm.errors import ConfigError, RnnlmError
 from rnnlm.nn.numerics import parameter_fault, perplexity
 from rnnlm.nn.optim import clip_global_norm, make_optimizer, scale_gradients
 from rnnlm.nn.threads import holds_blas
-from rnnlm.training.schedules import HalvingSchedule, make_schedule
-
-
-# --------------------------------------------------------------------- the tutorial's loop
-
-@dataclass(frozen=True)
-class Evaluation:
-    """One evaluation of `train_with_sgd`; unpacks as the tutorial's (examples_seen, loss) pair.
-
-    learning_rate is the rate in force after this evaluation; seconds since training began.
-    """
-
-    examples_seen: int
-    loss: float
-    epoch: int
-    learning_rate: float
-    seconds: float
-
-    def __iter__(self):
-        return iter((self.examples_seen, self.loss))
-
-    def __getitem__(self, i):
-        return (self.examples_seen, self.loss)[i]
-
-
-@holds_blas
-def train_with_sgd(model, X, Y, learning_rate=0.005, nepoch=100, evaluate_loss_after=5, callback=None):
-    """The tutorial's training loop: plain SGD, one sentence at a time.
-
-    model: anything with `sgd_step(x, y, learning_rate)` and `calculate_loss(X, Y)`
-        (the tutorial's `RNNNumpy`). Before epochs 0, k, 2k, ... (k = evaluate_loss_after)
-        and once after the last epoch, the per-word loss over (X, Y) is evaluated and the
-        rate halved if it rose since the previous evaluation.
-    callback: called as callback(evaluation) after each evaluation.
-    Returns a list of `Evaluation`; `for examples_seen, loss in history` works as in the tutorial.
-    """
-    schedule = HalvingSchedule(learning_rate)
-    history = []
-    examples_seen = 0
-    start = time.perf_counter()
-
-    def evaluate(epoch):
-        loss = model.calculate_loss(X, Y)
-        rate = schedule.update(loss)
-        history.append(Evaluation(examples_seen, float(loss), epoch, rate, time.perf_counter() - start))
-        if callback is not None:
-            callback(history[-1])
-        return rate
-
-    for epoch in range(nepoch):
-        if epoch % evaluate_loss_after == 0:
-            learning_rate = evaluate(epoch)
-        for x, y in zip(X, Y):
-            model.sgd_step(x, y, learning_rate)
-            examples_seen += 1
-    evaluate(nepoch)
-    return history
+from rnnlm.training.best import Best
+from rnnlm.training.schedules import make_schedule
 
 
 # --------------------------------------------------------------------- records and state
@@ -359,92 +302,163 @@ def run_training(model, data, config, valid=None, callback=None, state=None):
     the run stops at the next batch boundary and ends as after an epoch, with an incomplete
     record and a state that resumes at the following batch.
     """
+    optimizer, schedule, state = _restore(config, state)
+    fresh = not state.history  # the uniform-guess warning is for the first epoch of a new run only
+    valid_tokens = valid.num_tokens if valid is not None else 0
+    monitored = "validation" if monitors_validation(config, valid_tokens) else "train"
+    uniform = math.log(model.config.vocab_size) if hasattr(model, "config") else None
+    run_started = time.perf_counter()  # the time limit counts from here, across epochs
+
+    for epoch in range(state.epoch + 1, config.epochs + 1):
+        plan = data.plan(epoch)
+        first = _first_batch(state, epoch, len(plan))
+        rate = optimizer.learning_rate
+        data.begin_epoch(model, state.carry if first else None)
+        done = _train_epoch(model, data, config, optimizer, callback, epoch, plan, first, run_started)
+        valid_loss = _valid_loss(model, valid, valid_tokens, done, monitored, rate, epoch)
+        if done.complete and epoch % config.evaluate_loss_after == 0:  # a cut-short epoch is not a whole measure
+            optimizer.learning_rate = schedule.update(valid_loss if monitored == "validation" else done.train_loss)
+        record = EpochRecord(epoch=epoch, train_loss=float(done.train_loss),
+                             valid_loss=None if valid_loss is None else float(valid_loss),
+                             learning_rate=rate, seconds=done.seconds, tokens=done.tokens,
+                             tokens_per_second=done.tokens / max(done.seconds, 1e-9),
+                             next_learning_rate=optimizer.learning_rate, first_batch=first, batches=done.batches,
+                             num_batches=len(plan), complete=done.complete, monitored=monitored)
+        best = Best(state.best_epoch, state.best_loss)
+        if monitored == "validation":  # without a usable validation set no epoch is "best"
+            best = best.after(epoch, valid_loss)
+        worse = False
+        if fresh and uniform is not None:
+            fresh = False
+            worse = _loss_after_epoch(model, data, valid_loss, done) > uniform
+        state = _state_after(state, record, optimizer, schedule, data, best)
+        if callback is not None:
+            callback(TrainEvent("epoch", epoch, config.epochs, record=record, state=state,
+                                worse_than_uniform=worse, uniform_loss=uniform))
+        if _out_of_time(config, run_started):
+            break
+    return state
+
+
+def _restore(config, state):
+    """(optimizer, schedule, state) to train on with: fresh ones, or the stored state's, resumed exactly.
+
+    The state is copied (its history and optimizer arrays), so the caller's object is never changed."""
     optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum)
     if state is None:
         state = TrainingState(epoch=0, learning_rate=float(config.learning_rate))
     else:
         optimizer.load_state_dict(state.optimizer_state)
         state = replace(state, history=list(state.history), optimizer_state=dict(state.optimizer_state))
-    fresh = not state.history
     optimizer.learning_rate = state.learning_rate
     schedule = make_schedule(config, state.learning_rate, state.schedule, state.previous_loss)
-    valid_tokens = valid.num_tokens if valid is not None else 0
-    monitored_name = "validation" if monitors_validation(config, valid_tokens) else "train"
-    uniform = math.log(model.config.vocab_size) if hasattr(model, "config") else None
-    run_started = time.perf_counter()
+    return optimizer, schedule, state
 
-    for epoch in range(state.epoch + 1, config.epochs + 1):
-        plan = data.plan(epoch)
-        first = state.batch if epoch == state.epoch + 1 else 0
-        if first >= len(plan) > 0 or first < 0:
-            raise ConfigError(f"the training state resumes epoch {epoch} at batch {first}, but the epoch has "
-                              f"{len(plan)} batches: the model file is damaged, or was trained on other data")
-        data.begin_epoch(model, state.carry if first else None)
-        rate = optimizer.learning_rate
-        epoch_loss, epoch_tokens, late_loss, late_tokens = 0.0, 0, 0.0, 0
-        done, started = first, time.perf_counter()
-        for b in range(first, len(plan)):
-            batch_started = time.perf_counter()
-            loss, grads, tokens = data.batch(model, plan[b])
-            done = b + 1
-            if tokens:
-                grads, norm = clip_global_norm(scale_gradients(grads, 1.0 / tokens), config.clip)
-                if not (math.isfinite(loss) and math.isfinite(norm)):
-                    raise _diverged("the batch loss" if not math.isfinite(loss) else "the gradient norm",
-                                    loss if not math.isfinite(loss) else norm, rate, norm, epoch, b)
-                optimizer.step(model.params, grads)
-                bad = _first_bad_parameter(model.params)
-                if bad is not None:
-                    raise _diverged(f"parameter {bad[0]!r} after the update {bad[1]}", None, rate, norm, epoch, b)
-                epoch_loss += loss
-                epoch_tokens += tokens
-                if 2 * (b - first) >= len(plan) - first:
-                    late_loss, late_tokens = late_loss + loss, late_tokens + tokens
-                if callback is not None:
-                    callback(TrainEvent("batch", epoch, config.epochs, batch=b, num_batches=len(plan),
-                                        loss=loss / tokens, tokens=tokens, learning_rate=rate,
-                                        tokens_per_second=tokens / max(time.perf_counter() - batch_started, 1e-9)))
-            if config.time_limit is not None and time.perf_counter() - run_started >= config.time_limit:
-                break
-        seconds = time.perf_counter() - started
-        complete = done == len(plan)
-        train_loss = epoch_loss / max(epoch_tokens, 1)
-        valid_loss = valid.total_loss(model) / max(valid_tokens, 1) if valid is not None else None
-        monitored = valid_loss if monitored_name == "validation" else train_loss
-        if not math.isfinite(monitored) or (valid_loss is not None and not math.isfinite(valid_loss)):
-            raise _diverged("the validation loss" if valid_loss is not None else "the train loss",
-                            valid_loss if valid_loss is not None else train_loss, rate, float("nan"), epoch)
-        if complete and epoch % config.evaluate_loss_after == 0:
-            optimizer.learning_rate = schedule.update(monitored)
-        record = EpochRecord(epoch=epoch, train_loss=float(train_loss),
-                             valid_loss=None if valid_loss is None else float(valid_loss),
-                             learning_rate=rate, seconds=seconds, tokens=epoch_tokens,
-                             tokens_per_second=epoch_tokens / max(seconds, 1e-9),
-                             next_learning_rate=optimizer.learning_rate, first_batch=first, batches=done,
-                             num_batches=len(plan), complete=complete, monitored=monitored_name)
-        best_epoch, best_loss = state.best_epoch, state.best_loss
-        if monitored_name == "validation" and (best_loss is None or valid_loss < best_loss):
-            best_epoch, best_loss = epoch, float(valid_loss)
-        worse = False
-        if fresh and uniform is not None:
-            fresh = False
-            if valid_loss is not None:
-                check = valid_loss
-            elif late_tokens and len(plan) - first >= 4:
-                check = late_loss / late_tokens  # the second half of the epoch, after most updates
-            else:
-                check = data.total_loss(model) / max(data.num_tokens, 1)  # few batches: measure it
-            worse = check > uniform
-        # copies: the optimizer keeps updating its own buffers in place after this epoch
-        state = replace(state, epoch=epoch if complete else epoch - 1, batch=0 if complete else done,
-                        learning_rate=optimizer.learning_rate, history=state.history + [record],
-                        optimizer_state={k: np.array(v) for k, v in optimizer.state_dict().items()},
-                        previous_loss=getattr(schedule, "previous_loss", None),
-                        schedule=schedule.state_dict() if hasattr(schedule, "state_dict") else None,
-                        carry={} if complete else data.carry(), best_epoch=best_epoch, best_loss=best_loss)
-        if callback is not None:
-            callback(TrainEvent("epoch", epoch, config.epochs, record=record, state=state,
-                                worse_than_uniform=worse, uniform_loss=uniform))
-        if config.time_limit is not None and time.perf_counter() - run_started >= config.time_limit:
+
+def _first_batch(state, epoch, num_batches):
+    """The batch `epoch` starts at: where a time limit stopped it (the first epoch of a resumed run), else 0."""
+    first = state.batch if epoch == state.epoch + 1 else 0
+    if first >= num_batches > 0 or first < 0:
+        raise ConfigError(f"the training state resumes epoch {epoch} at batch {first}, but the epoch has "
+                          f"{num_batches} batches: the model file is damaged, or was trained on other data")
+    return first
+
+
+def _out_of_time(config, run_started):
+    return config.time_limit is not None and time.perf_counter() - run_started >= config.time_limit
+
+
+@dataclass
+class _EpochPass:
+    """What one pass over an epoch's batches (all, or up to the time limit) added up to.
+
+    loss, tokens: summed over the batches that predicted something; late_loss, late_tokens:
+    the same over the second half of the pass (measured after most of its updates); batches:
+    the batch index the pass stopped before; seconds: its wall time."""
+
+    first: int
+    num_batches: int
+    batches: int
+    loss: float = 0.0
+    tokens: int = 0
+    late_loss: float = 0.0
+    late_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def complete(self):
+        return self.batches == self.num_batches
+
+    @property
+    def train_loss(self):
+        return self.loss / max(self.tokens, 1)
+
+
+def _train_epoch(model, data, config, optimizer, callback, epoch, plan, first, run_started):
+    """Batches plan[first:] of `epoch`, one update each, stopping early at the time limit; returns an `_EpochPass`."""
+    rate = optimizer.learning_rate
+    done = _EpochPass(first=first, num_batches=len(plan), batches=first)
+    started = time.perf_counter()
+    for b in range(first, len(plan)):
+        batch_started = time.perf_counter()
+        loss, grads, tokens = data.batch(model, plan[b])
+        done.batches = b + 1
+        if tokens:
+            _update(model, optimizer, config, loss, grads, tokens, epoch, b)
+            done.loss += loss
+            done.tokens += tokens
+            if 2 * (b - first) >= len(plan) - first:
+                done.late_loss, done.late_tokens = done.late_loss + loss, done.late_tokens + tokens
+            if callback is not None:
+                callback(TrainEvent("batch", epoch, config.epochs, batch=b, num_batches=len(plan),
+                                    loss=loss / tokens, tokens=tokens, learning_rate=rate,
+                                    tokens_per_second=tokens / max(time.perf_counter() - batch_started, 1e-9)))
+        if _out_of_time(config, run_started):
             break
-    return state
+    done.seconds = time.perf_counter() - started
+    return done
+
+
+def _update(model, optimizer, config, loss, grads, tokens, epoch, b):
+    """One optimizer step on the mean per-word gradient, clipped; TrainingDiverged before or after it goes bad."""
+    rate = optimizer.learning_rate
+    grads, norm = clip_global_norm(scale_gradients(grads, 1.0 / tokens), config.clip)
+    if not (math.isfinite(loss) and math.isfinite(norm)):
+        raise _diverged("the batch loss" if not math.isfinite(loss) else "the gradient norm",
+                        loss if not math.isfinite(loss) else norm, rate, norm, epoch, b)
+    optimizer.step(model.params, grads)
+    bad = _first_bad_parameter(model.params)
+    if bad is not None:
+        raise _diverged(f"parameter {bad[0]!r} after the update {bad[1]}", None, rate, norm, epoch, b)
+
+
+def _valid_loss(model, valid, valid_tokens, done, monitored, rate, epoch):
+    """The per-word validation loss after the epoch (None without a validation set); TrainingDiverged
+    when it, or the monitored loss, is not finite: no state of that epoch is reported."""
+    valid_loss = valid.total_loss(model) / max(valid_tokens, 1) if valid is not None else None
+    watched = valid_loss if monitored == "validation" else done.train_loss
+    if not math.isfinite(watched) or (valid_loss is not None and not math.isfinite(valid_loss)):
+        raise _diverged("the validation loss" if valid_loss is not None else "the train loss",
+                        valid_loss if valid_loss is not None else done.train_loss, rate, float("nan"), epoch)
+    return valid_loss
+
+
+def _loss_after_epoch(model, data, valid_loss, done):
+    """The loss to compare with a uniform guess after the first epoch: validation, else training after the updates."""
+    if valid_loss is not None:
+        return valid_loss
+    if done.late_tokens and done.num_batches - done.first >= 4:
+        return done.late_loss / done.late_tokens  # the second half of the epoch, after most updates
+    return data.total_loss(model) / max(data.num_tokens, 1)  # few batches: measure it
+
+
+def _state_after(state, record, optimizer, schedule, data, best):
+    """The TrainingState after `record`'s epoch: finished, or (time limit) resumable at its next batch."""
+    complete, done = record.complete, record.batches
+    # copies: the optimizer keeps updating its own buffers in place after this epoch
+    return replace(state, epoch=record.epoch if complete else record.epoch - 1, batch=0 if complete else done,
+                   learning_rate=optimizer.learning_rate, history=state.history + [record],
+                   optimizer_state={k: np.array(v) for k, v in optimizer.state_dict().items()},
+                   previous_loss=getattr(schedule, "previous_loss", None),
+                   schedule=schedule.state_dict() if hasattr(schedule, "state_dict") else None,
+                   carry={} if complete else data.carry(), best_epoch=best.epoch, best_loss=best.score)
