@@ -6,14 +6,16 @@
 
 Each case runs as its own process (`sys.executable -m rnnlm ARGV`) in a fresh copy of one scratch
 folder: a small trained model (model.npz, Adam state), the test fixture corpus c.csv, and the bad
-files of FIXTURES below. "Data" compares every entry of the folder before and after the run
-(content hashes for files; FIFOs, folders and links by type), so a case that changed or added
-anything says so.
+files of FIXTURES below (crafted in code, most from model.npz; a few from the other files MAKE has rnnlm
+make first: a class-softmax and a stream model, a safetensors export, a Tree-LSTM). "Data" compares
+every entry of the folder before and after the run (content hashes and mode bits for files; FIFOs and
+folders by type, links by where they point), so a case that changed or added anything says so.
 
 Exit status: 0 when every case printed no traceback and, where it exited 2, exactly one stderr
 line; 1 otherwise (the offending cases are listed on stderr). Standalone: stdlib, numpy, rnnlm.
 
-To add a case, add a line to CASES (and, for a new kind of bad file, an entry to FIXTURES).
+To add a case, add a line to CASES (and, for a new kind of bad file, an entry to FIXTURES). A case's argv
+is split as a shell would (shlex), so '' is an empty argument and 'good film' one.
 """
 
 import argparse
@@ -22,12 +24,16 @@ import io
 import json
 import os
 import pickle
+import shlex
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
+from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
@@ -109,12 +115,65 @@ CASES = [
     ("download reddit --dir dl --url http://127.0.0.1:9/x.csv", "nothing listening on 127.0.0.1:9"),
     ("frobnicate", "-"),
     ("train", "-"),
+    # issue 17: outputs replace only what the user named, and only when allowed
+    ("train c.csv --out ro.npz … --epochs 1 " + TINY, "c.csv, ro.npz"),
+    ("export model.npz --out ro.npz", "model.npz, ro.npz"),
+    ("export model.npz --out link.npz", "model.npz, link.npz, real",
+     "written through the link: real/m.npz replaced, link.npz still a link"),
+    ("train c.csv --out loop.npz", "c.csv, loop.npz"),
+    ("evaluate --model loop.npz c.csv", "loop.npz, c.csv"),
+    ("train c.csv --out ''", "c.csv"),
+    ("train c.csv --out .", "c.csv"),
+    ("train c.csv --out /", "c.csv"),
+    ("train c.csv --out model.npz/", "c.csv, model.npz"),
+    ("course build --solutions sol --out sol", "sol"),
+    ("course build --solutions sol --out sol/inner", "sol"),
+    ("check nb.ipynb --timeout 0", "nb.ipynb"),
+    ("check fifo.ipynb", "fifo.ipynb"),
+    ("check trunc.ipynb", "trunc.ipynb"),
+    ("check list.ipynb", "list.ipynb"),
+    # bounded work and crafted files
+    ("generate --model model.npz --temperature 0 --max-length 1000000000", "model.npz"),
+    ("generate --model model.npz --temperature 1e-320 -n 2 --seed 1", "model.npz",
+     "both the temperature-0 sentence; no RuntimeWarning"),
+    ("generate --model headers.npz", "headers.npz"),
+    ("generate --model zipbomb.npz", "zipbomb.npz"),
+    ("export cls.npz --format safetensors --out cls.safetensors", "cls.npz"),
+    ("export stream.npz --format safetensors --out stream.safetensors", "stream.npz",
+     "a stream model has a PyTorch counterpart"),
+    ("import level.safetensors --out out.npz", "level.safetensors"),
+    ("import huge.safetensors --out out.npz", "huge.safetensors"),
+    ("import deep.safetensors --out out.npz", "deep.safetensors"),
+    ("train c.csv --out negbatch.npz --resume … --epochs 3 --optimizer adam " + TINY, "c.csv, negbatch.npz"),
+    ("train c.csv --out epoch7.npz --resume … --epochs 3 --optimizer adam " + TINY, "c.csv, epoch7.npz"),
+    ("download reddit --dir dl-other --url http://127.0.0.1:9/x.csv", "dl-other"),
+    ("download reddit --dir dl-fifo --url http://127.0.0.1:9/x.csv --force", "dl-fifo"),
+    ("trees predict --model k3.npz 'good film'", "k3.npz"),
+    ("trees train deep.txt --out deep-tree.npz --epochs 1 --hidden 8 --embed-size 6 --no-progress", "deep.txt",
+     "the tree of height 1,199 trains"),
+    ("train long.txt --out l.npz --epochs 1 --vocab-size 100 … --hidden 8 --seed 1 --no-progress", "long.txt",
+     "the line is cut into 201 pieces of at most 1,000 tokens"),
 ]
 
 
 # --------------------------------------------------------------------- the scratch folder
 
-FIFO, FOLDER = "fifo", "folder"   # markers in a folder spec: {name: bytes | FIFO | FOLDER}
+FIFO, FOLDER = "fifo", "folder"   # markers in a folder spec: {name: bytes | FIFO | FOLDER | Link | ReadOnly | spec}
+Link = namedtuple("Link", "target")      # a symbolic link to `target` (relative to the folder it lies in)
+ReadOnly = namedtuple("ReadOnly", "data")  # a file of mode 0444 (rnnlm reads the mode bits, so it holds as root)
+# (a nested spec, {name: ...}, is a folder holding those entries)
+
+# What build_spec makes with rnnlm itself before any fixture is built, {file name: its bytes}; the builders
+# of FIXTURES below that need more than the trained model read these.
+MADE = {}
+TREES = ["(4 (3 (2 a) (4 great)) (2 film))", "(0 (1 (2 a) (0 awful)) (2 film))", "(3 (2 truly) (3 good))"]
+MAKE = [  # (the file, the argv after `rnnlm` that makes it in the build folder: c.csv, trees.txt)
+    ("model.npz", MODEL_ARGV),
+    ("cls.npz", "train c.csv --out cls.npz --softmax class --epochs 1 " + TINY),
+    ("stream.npz", "train c.csv --out stream.npz --stream --epochs 1 " + TINY),
+    ("model.safetensors", "export model.npz --format safetensors --out model.safetensors"),
+    ("tree.npz", "trees train trees.txt --out tree.npz --hidden 4 --embed-size 3 --epochs 1 --no-progress"),
+]
 
 
 def _npz(arrays):
@@ -153,6 +212,98 @@ def _set(mapping, key, value):
 def _big16(a):
     a["param/W"] = a["param/W"].copy()
     a["param/W"][0, 0] = 70000.0   # fine in float32, above float16's 65504
+
+
+def _npy(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _npy_header(shape, dtype="<f4"):
+    """An .npy member that is its header only: it declares `shape` and stores no data."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                                  "fortran_order": False, "shape": tuple(shape)})
+    return buffer.getvalue()
+
+
+BIG_HIDDEN = 3000  # the hidden size the crafted headers.npz and zipbomb.npz claim: W alone is 36 MB
+
+
+def _crafted_model(model, params):
+    """model.npz with hidden size BIG_HIDDEN, its vocabulary, and the param members `params` ({name: .npy bytes},
+    each deflated at level 9) instead of its own; no training state."""
+    arrays, meta = _arrays(model)
+    meta["model_config"]["hidden_size"] = BIG_HIDDEN
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(model)) as source, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
+        out.writestr("metadata.npy", _npy(np.frombuffer(json.dumps(meta).encode(), np.uint8)))
+        for name in source.namelist():
+            if name.startswith("vocab/"):
+                out.writestr(name, source.read(name))
+        for name, data in params.items():
+            out.writestr(f"param/{name}.npy", data, compresslevel=9)
+    return buffer.getvalue()
+
+
+def _headers(model):
+    H, C = BIG_HIDDEN, _arrays(model)[0]["param/U"].shape[1]
+    return _crafted_model(model, {"U": _npy_header((H, C)), "V": _npy_header((C, H)), "W": _npy_header((H, H))})
+
+
+def _zipbomb(model):
+    H, C = BIG_HIDDEN, _arrays(model)[0]["param/U"].shape[1]
+    rng = np.random.default_rng(0)
+    data = _crafted_model(model, {"U": _npy(rng.standard_normal((H, C), dtype=np.float32)),
+                                  "V": _npy(rng.standard_normal((C, H), dtype=np.float32)),
+                                  "W": _npy(np.zeros((H, H), dtype=np.float32))})
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo("param/W.npy")
+    assert info.file_size > 1000 * info.compress_size, "zipbomb.npz is no zip bomb"
+    return data
+
+
+def _safetensors_edit(data, meta=None, tensor=None):
+    """A safetensors file (stdlib: 8-byte header length, JSON header, data) with its metadata updated by `meta`
+    and, for tensor = (name, value), that float32 tensor's first element set to value."""
+    length = struct.unpack("<Q", data[:8])[0]
+    header, body = json.loads(data[8:8 + length]), bytearray(data[8 + length:])
+    header["__metadata__"].update(meta or {})
+    if tensor:
+        name, value = tensor
+        assert header[name]["dtype"] == "F32", header[name]
+        start = header[name]["data_offsets"][0]
+        body[start:start + 4] = struct.pack("<f", value)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + bytes(body)
+
+
+def _three_classes(tree_model):
+    """The tree model with 3 output classes, as a foreign writer would make it (rnnlm writes only 5)."""
+    arrays, meta = _arrays(tree_model)
+    meta["model_config"]["num_classes"] = 3
+    arrays["param/W_s"], arrays["param/b_s"] = arrays["param/W_s"][:, :3], arrays["param/b_s"][:3]
+    return _npz(_with_meta(arrays, meta))
+
+
+def _right_branching(n):
+    """'(3 (2 w0) (3 (2 w1) ... (2 wn-1)))': a labelled tree of n words, height n - 1."""
+    text = f"(2 w{(n - 1) % 7})"
+    for k in reversed(range(n - 1)):
+        text = f"(3 (2 w{k % 7}) {text})"
+    return text
+
+
+def _notebook():
+    """A one-exercise assignment notebook, its answer in a ### BEGIN SOLUTION region (nbformat, as the course's are)."""
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("**Exercise 1.** Make x 42.", id="m"),
+                nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 42\n### END SOLUTION", id="a"),
+                nbformat.v4.new_code_cell("assert x == 42, 'not yet'\nprint('correct')", id="c")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nbformat.writes(nb).encode()
 
 
 # name: (what it is, builder from the trained model's bytes). The descriptions are the doc's.
@@ -196,6 +347,37 @@ FIXTURES = {
         m, lambda a: _set(a, "optimizer/W/m", np.zeros((2, 2), np.float32)))),
     "steps.npz": ("optimizer steps the string 'many'",
                   lambda m: _array_edit(m, lambda a: _set(a, "optimizer/steps", np.array("many")))),
+    # issue 17
+    "ro.npz": ("a write-protected (mode 0444) copy of model.npz", lambda m: ReadOnly(m)),
+    "real": ("a folder holding m.npz, a copy of model.npz", lambda m: {"m.npz": m}),
+    "link.npz": ("a symlink to real/m.npz", lambda m: Link("real/m.npz")),
+    "loop.npz": ("a symlink to itself", lambda m: Link("loop.npz")),
+    "sol": ("a folder holding 01-tiny.ipynb, a one-exercise solution notebook, and an empty folder inner",
+            lambda m: {"01-tiny.ipynb": _notebook(), "inner": FOLDER}),
+    "nb.ipynb": ("that notebook", lambda m: _notebook()),
+    "fifo.ipynb": ("a named pipe", lambda m: FIFO),
+    "trunc.ipynb": ("a notebook's JSON cut short", lambda m: b'{"cells": [{"cell_type": "code", "sou'),
+    "list.ipynb": ("the JSON [1, 2]", lambda m: b"[1, 2]"),
+    "headers.npz": (f"array headers only, declaring hidden {BIG_HIDDEN} (36 MB) in under 4 KB", _headers),
+    "zipbomb.npz": (f"hidden {BIG_HIDDEN} with W 36 MB of zeros deflated over 1000-fold", _zipbomb),
+    "cls.npz": ("a class-softmax model", lambda m: MADE["cls.npz"]),
+    "stream.npz": ("a --stream model", lambda m: MADE["stream.npz"]),
+    "level.safetensors": ("model.npz exported to safetensors with level 'bogus'",
+                          lambda m: _safetensors_edit(MADE["model.safetensors"], meta={"level": "bogus"})),
+    "huge.safetensors": ("3e7 in out.weight", lambda m: _safetensors_edit(MADE["model.safetensors"],
+                                                                          tensor=("out.weight", 3e7))),
+    "deep.safetensors": ("model_config nested 200,000 deep", lambda m: _safetensors_edit(
+        MADE["model.safetensors"], meta={"model_config": "[" * 200_000 + "]" * 200_000})),
+    "negbatch.npz": ("training batch -3", lambda m: _meta_edit(m, lambda d: _set(d["training"], "batch", -3))),
+    "epoch7.npz": ("training epoch 7 of the 1 planned",
+                   lambda m: _meta_edit(m, lambda d: _set(d["training"], "epoch", 7))),
+    "dl-other": ("a folder holding another file named reddit-comments-2015-08.csv",
+                 lambda m: {"reddit-comments-2015-08.csv": b"id,body\n1,my own file, not the download.\n"}),
+    "dl-fifo": ("a folder holding a named pipe of that name", lambda m: {"reddit-comments-2015-08.csv": FIFO}),
+    "k3.npz": ("a Tree-LSTM with 3 output classes", lambda m: _three_classes(MADE["tree.npz"])),
+    "deep.txt": ("a 1,200-word right-branching labelled tree", lambda m: (_right_branching(1200) + "\n").encode()),
+    "long.txt": ("one line of 200,000 words",
+                 lambda m: (" ".join(f"w{k % 97}" for k in range(200_000)) + "\n").encode()),
 }
 
 
@@ -211,14 +393,18 @@ def _rnnlm(argv, cwd):
 
 
 def build_spec(tmp):
-    """The scratch folder's contents, {name: bytes | FIFO | FOLDER}: train the model, craft the rest."""
+    """The scratch folder's contents, {name: bytes | FIFO | FOLDER | Link | ReadOnly | spec}: make what MAKE
+    lists (the trained model first), craft the rest."""
     work = Path(tmp) / "model"
     work.mkdir()
     shutil.copy(CORPUS, work / "c.csv")
-    result = _rnnlm(MODEL_ARGV.split(), work)
-    if result.returncode != 0:
-        raise SystemExit(f"training the scratch model failed ({result.returncode}):\n{result.stderr}")
-    model = (work / "model.npz").read_bytes()
+    (work / "trees.txt").write_text("\n".join(TREES) + "\n", encoding="utf-8")
+    for name, argv in MAKE:
+        result = _rnnlm(argv.split(), work)
+        if result.returncode != 0:
+            raise SystemExit(f"making {name} failed ({result.returncode}): rnnlm {argv}\n{result.stderr}")
+        MADE[name] = (work / name).read_bytes()
+    model = MADE["model.npz"]
     if "optimizer/W/m" not in _arrays(model)[0]:
         raise SystemExit("the scratch model has no Adam state")
     return {name: build(model) for name, (_, build) in FIXTURES.items()}
@@ -227,16 +413,25 @@ def build_spec(tmp):
 def materialize(folder, spec):
     folder.mkdir()
     for name, content in spec.items():
-        if content == FIFO:
-            os.mkfifo(folder / name)
+        path = folder / name
+        if isinstance(content, dict):
+            materialize(path, content)
+        elif isinstance(content, Link):
+            os.symlink(content.target, path)
+        elif isinstance(content, ReadOnly):
+            path.write_bytes(content.data)
+            os.chmod(path, 0o444)
+        elif content == FIFO:
+            os.mkfifo(path)
         elif content == FOLDER:
-            (folder / name).mkdir()
+            path.mkdir()
         else:
-            (folder / name).write_bytes(content)
+            path.write_bytes(content)
 
 
 def snapshot(folder):
-    """{relative path: what it is}: files by content hash, everything else by type (a FIFO is never opened)."""
+    """{relative path: what it is}: files by content hash and mode, everything else by type (a FIFO is never
+    opened)."""
     seen = {}
     for root, dirs, files in os.walk(folder):
         for name in dirs + files:
@@ -244,7 +439,7 @@ def snapshot(folder):
             mode = os.lstat(path).st_mode
             key = str(path.relative_to(folder))
             if stat.S_ISREG(mode):
-                seen[key] = "file " + hashlib.sha256(path.read_bytes()).hexdigest()
+                seen[key] = f"file {hashlib.sha256(path.read_bytes()).hexdigest()} {stat.S_IMODE(mode):o}"
             elif stat.S_ISFIFO(mode):
                 seen[key] = "FIFO"
             elif stat.S_ISLNK(mode):
@@ -259,11 +454,11 @@ def snapshot(folder):
 # --------------------------------------------------------------------- one case, one row
 
 def split_case(case):
+    """(the command as shown, the argv run (split as a shell would), the fixtures it needs, its note or None)."""
     argv, fixtures, *note = case
-    """(the command as shown, the argv run, the fixtures it needs, its note or None)."""
     shown, _, hidden = argv.partition(HIDE)
     shown = shown.strip() + (" " + HIDE if hidden else "")
-    return shown, argv.replace(HIDE, " ").split(), fixtures, (note[0] if note else None)
+    return shown, shlex.split(argv.replace(HIDE, " ")), fixtures, (note[0] if note else None)
 
 
 def shown_command(case):
@@ -281,15 +476,23 @@ def _at_risk(argv, before):
     return names
 
 
+def _change(before, after):
+    """How one entry of the folder changed: its contents, its mode, or what it is."""
+    was, now = before.split(), after.split()
+    if was[0] == now[0] == "file":
+        return "new contents" if was[1] != now[1] else f"mode {was[2]}, now {now[2]}"
+    if was[0] == now[0] == "link":
+        return f"a link to {was[1]}, now to {now[1]}"
+    return f"was a {was[0]}, now a {now[0]}"
+
+
 def data_column(argv, before, after):
     """The data column: what changed, what is new, and for the entries at risk that they were kept."""
     changed = sorted(k for k in before if k in after and before[k] != after[k])
     removed = sorted(k for k in before if k not in after)
     new = sorted(k for k in after if k not in before)
     if changed or removed:
-        parts = [f"{k} CHANGED (" + ("new contents" if before[k].startswith("file ") and after[k].startswith("file ")
-                                     else f"was a {before[k].split()[0]}, now a {after[k].split()[0]}") + ")"
-                 for k in changed]
+        parts = [f"{k} CHANGED ({_change(before[k], after[k])})" for k in changed]
         parts += [f"{k} REMOVED" for k in removed]
         return "; ".join(parts) + ("; new: " + ", ".join(new) if new else "; nothing new")
     tail = "new: " + ", ".join(new) if new else "nothing new"
@@ -321,16 +524,16 @@ def check_output(code, err):
 
 def stderr_cell(err, out, argv, note=None):
     """The stderr column: its one line (cut at MAX_MESSAGE), saying so when there were more; or what stdout had."""
+    count = len(out.splitlines())
+    unit = "sentence" if argv[:1] == ["generate"] else "line"
+    stdout = f"{'one' if count == 1 else count} {unit}{'' if count == 1 else 's'} on stdout"
     lines = err.splitlines()
     if lines:
         message = lines[0] if len(lines[0]) <= MAX_MESSAGE else lines[0][:MAX_MESSAGE - 3] + "..."
         if len(lines) > 1:
             message += f" **[+{len(lines) - 1} more stderr line{'s' if len(lines) > 2 else ''}]**"
-        return message
-    count = len(out.splitlines())
-    unit = "sentence" if argv[:1] == ["generate"] else "line"
-    message = f"(nothing: {'one' if count == 1 else count} {unit}{'' if count == 1 else 's'} on stdout"
-    return message + (f"; {note})" if note else ")")
+        return message + (f" (and {stdout}; {note})" if note else "")
+    return f"(nothing: {stdout}" + (f"; {note})" if note else ")")
 
 
 def run_case(case, spec, tmp, index):
