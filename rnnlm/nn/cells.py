@@ -290,6 +290,173 @@ def jordan_step_backward(dstate, cache):
     return dx, (dah @ p["W_yh"].T,), grads
 
 
+# --------------------------------------------------------------------- fused steps for the packed time loop
+#
+# The step functions above are the cells as one reads them: every intermediate a new array and
+# every step its own parameter products. At H ~ 100-500 a step's twenty-odd NumPy calls cost as
+# much as its one matrix product, so rnnlm.nn.sequence runs plain rnn, gru and lstm layers through
+# the fused pairs below instead. Same equations, same caches (their fields are views into buffers
+# the loop allocates once for all M rows), but:
+#   - the gate columns come in a fused layout (`fused_layout`): the LSTM's sigmoid gates i, f, o
+#     first and contiguous, g last; and every sigmoid gate's columns halved, because
+#     sigmoid(z) = (1 + tanh(z / 2)) / 2: one tanh then activates every block of the row;
+#   - the biases are added to the input projection once, before the loop (the GRU's b_hn excepted:
+#     the reset gate multiplies it);
+#   - a backward stops at the pre-activation errors, written into the loop's (M, G H) buffer; the
+#     loop multiplies by W_hh^T for dh_{t-1}, and after the loop does dW_hh = h_prev^T da for all
+#     steps in one product (one big GEMM instead of T small ones and T additions).
+# Writes go into the `out=` views given; nothing else is mutated.
+
+def fused_layout(cell, hidden_size):
+    """(blocks, scale): fused gate block j is torch's block blocks[j]; column j is scaled by scale[j].
+
+    lstm: blocks i, f, o, g with i, f, o halved; gru: r, z, n with r, z halved; rnn: as is.
+    """
+    blocks, halved = {"rnn": ((0,), 0), "gru": ((0, 1, 2), 2), "lstm": ((0, 1, 3, 2), 3)}[cell]
+    scale = np.ones(len(blocks) * hidden_size)
+    scale[:halved * hidden_size] = 0.5
+    return blocks, scale
+
+
+def reorder_blocks(a, blocks, hidden_size):
+    """a's last axis, (G H) wide, with its H-wide blocks in the order `blocks` (a itself when unchanged).
+
+    Block slices and one concatenate: a fancy index over columns is ~80x slower on (M, 4H) arrays.
+    The LSTM's (0, 1, 3, 2) is its own inverse, so this also maps the fused layout back to torch's.
+    """
+    if tuple(blocks) == tuple(range(len(blocks))):
+        return a
+    H = hidden_size
+    return np.concatenate([a[..., k * H:(k + 1) * H] for k in blocks], axis=-1)
+
+
+def _sigmoid_from_tanh(block):
+    """In place: tanh(z / 2) -> sigmoid(z) = (1 + tanh(z / 2)) / 2."""
+    block *= 0.5
+    block += 0.5
+
+
+def rnn_fused_forward(xa, h_prev, W, p, h):
+    """`rnn_step_forward` into h (N, H): h = tanh(xa + h_prev W), xa = x_t W_ih + b_ih + b_hh (N, H)."""
+    np.matmul(h_prev, W, out=h)
+    h += xa
+    np.tanh(h, out=h)
+    return (h,), RNNCache(None, h_prev, h, p)
+
+
+def rnn_fused_backward(dh, cache, da):
+    """Backward of `rnn_fused_forward` to the pre-activation: da = dh (1 - h^2) written into da (N, H)."""
+    h = cache.h
+    np.multiply(h, h, out=da)
+    np.subtract(1, da, out=da)
+    da *= dh
+
+
+def gru_fused_forward(xa, h_prev, W, b_hn, p, gh, gates, h, scratch):
+    """`gru_step_forward` into buffers. xa (N, 3H) = x_t W_ih + b_ih + (b_hr, b_hz, 0), W (H, 3H) = W_hh,
+    both in the fused layout; b_hn (H,) or None. Writes gh = h_prev W (+ b_hn on the n block) (N, 3H),
+    gates = (r, z, n) (N, 3H), h (N, H); scratch (N, H).
+    """
+    H = h.shape[1]
+    np.matmul(h_prev, W, out=gh)
+    hn = gh[:, 2 * H:]  # h_{t-1} W_hn + b_hn, which the reset gate multiplies
+    if b_hn is not None:
+        hn += b_hn
+    rz = gates[:, :2 * H]
+    np.add(xa[:, :2 * H], gh[:, :2 * H], out=rz)
+    np.tanh(rz, out=rz)
+    _sigmoid_from_tanh(rz)
+    r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
+    np.multiply(r, hn, out=n)
+    n += xa[:, 2 * H:]
+    np.tanh(n, out=n)
+    np.subtract(h_prev, n, out=scratch)  # h = (1 - z) n + z h_prev = n + z (h_prev - n)
+    scratch *= z
+    np.add(n, scratch, out=h)
+    return (h,), GRUCache(None, h_prev, r, z, n, hn, p)
+
+
+def gru_fused_backward(dh, cache, gates, dgh, dan, scratch, scratch2):
+    """Backward of `gru_fused_forward` to the pre-activations (equations of `gru_step_backward`).
+
+    gates (N, 3H): the forward's. Writes dgh (N, 3H): the error of h_{t-1} W_hh + b_hh (blocks
+    dar, daz, dan r) and dan (N, H), the input side's n block (its r, z blocks equal dgh's).
+    Returns dh z (in scratch (N, H)), the part of dh_{t-1} that does not go through W_hh; scratch2 (N, 2H).
+    """
+    _, h_prev, r, z, n, hn, _ = cache
+    H = dh.shape[1]
+    np.subtract(1, z, out=scratch)
+    scratch *= dh  # dn = dh (1 - z)
+    np.multiply(n, n, out=dan)
+    np.subtract(1, dan, out=dan)
+    dan *= scratch  # dan = dn (1 - n^2)
+    np.multiply(dan, hn, out=dgh[:, :H])  # dr = dan hn
+    daz = dgh[:, H:2 * H]
+    np.subtract(h_prev, n, out=daz)
+    daz *= dh  # dz = dh (h_prev - n)
+    rz = gates[:, :2 * H]  # sigmoid' = s (1 - s), over the contiguous r, z block at once
+    np.subtract(1, rz, out=scratch2)
+    scratch2 *= rz
+    dgh[:, :2 * H] *= scratch2
+    np.multiply(dan, r, out=dgh[:, 2 * H:])
+    np.multiply(dh, z, out=scratch)
+    return scratch
+
+
+def lstm_fused_forward(xa, h_prev, c_prev, W, p, gates, c, tanh_c, h, scratch):
+    """`lstm_step_forward` (no peepholes, uncoupled) into buffers.
+
+    xa (N, 4H) = x_t W_ih + b_ih + b_hh and W (H, 4H) = W_hh in the fused layout (i, f, o, g; i, f, o
+    halved). Writes gates (N, 4H) = (i, f, o, g), c, tanh_c, h (N, H); scratch (N, H).
+    """
+    H = h.shape[1]
+    np.matmul(h_prev, W, out=gates)
+    gates += xa
+    np.tanh(gates, out=gates)  # i, f, o halved: tanh(z / 2); g: tanh(z)
+    _sigmoid_from_tanh(gates[:, :3 * H])
+    i, f, o, g = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
+    np.multiply(f, c_prev, out=c)
+    np.multiply(i, g, out=scratch)
+    c += scratch
+    np.tanh(c, out=tanh_c)
+    np.multiply(o, tanh_c, out=h)
+    return (h, c), LSTMCache(None, h_prev, c_prev, i, f, g, o, c, tanh_c, p, False, False)
+
+
+def lstm_fused_backward(dh, dc, cache, gates, da, scratch, scratch3):
+    """Backward of `lstm_fused_forward` to the pre-activations (equations of `lstm_step_backward`).
+
+    dh, dc (N, H): the errors of h_t and c_t; gates (N, 4H) the forward's. Writes da (N, 4H), the
+    error of x_t W_ih + b_ih + h_{t-1} W_hh + b_hh in the fused layout (i, f, o, g, not halved), and
+    overwrites dc with dc_{t-1} = dc f. scratch (N, H), scratch3 (N, 3H).
+    """
+    _, _, c_prev, i, f, g, o, _, tanh_c = cache[:9]
+    H = dh.shape[1]
+    np.multiply(tanh_c, tanh_c, out=scratch)
+    np.subtract(1, scratch, out=scratch)
+    scratch *= o
+    scratch *= dh
+    dc += scratch  # dc = dc_in + dh o (1 - tanh(c)^2)
+    np.multiply(dc, g, out=da[:, :H])  # di
+    np.multiply(dc, c_prev, out=da[:, H:2 * H])  # df
+    np.multiply(dh, tanh_c, out=da[:, 2 * H:3 * H])  # do
+    s = gates[:, :3 * H]  # sigmoid' = s (1 - s), over the contiguous i, f, o block at once
+    np.subtract(1, s, out=scratch3)
+    scratch3 *= s
+    da[:, :3 * H] *= scratch3
+    dag = da[:, 3 * H:]
+    np.multiply(g, g, out=dag)
+    np.subtract(1, dag, out=dag)
+    dag *= i
+    dag *= dc  # dag = dc i (1 - g^2)
+    dc *= f
+
+
+# cell name -> the fused forward/backward pair (plain cells only: no peepholes, no coupled gates)
+FUSED = {"rnn": (rnn_fused_forward, rnn_fused_backward), "gru": (gru_fused_forward, gru_fused_backward),
+         "lstm": (lstm_fused_forward, lstm_fused_backward)}
+
+
 # --------------------------------------------------------------------- registry
 
 # cell name -> (step_forward, step_backward, number of state arrays)
