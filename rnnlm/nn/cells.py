@@ -302,6 +302,9 @@ def jordan_step_backward(dstate, cache):
 #     sigmoid(z) = (1 + tanh(z / 2)) / 2: one tanh then activates every block of the row;
 #   - the biases are added to the input projection once, before the loop (the GRU's b_hn excepted:
 #     the reset gate multiplies it);
+#   - what a backward multiplies by that depends only on the forward (s (1 - s), 1 - tanh^2, ...) is
+#     computed for all M rows at once before the backward's loop (`*_fused_coefficients`), so a
+#     step is a handful of calls: the ones that involve the error carried from step t + 1;
 #   - a backward stops at the pre-activation errors, written into the loop's (M, G H) buffer; the
 #     loop multiplies by W_hh^T for dh_{t-1}, and after the loop does dW_hh = h_prev^T da for all
 #     steps in one product (one big GEMM instead of T small ones and T additions).
@@ -344,12 +347,15 @@ def rnn_fused_forward(xa, h_prev, W, p, h):
     return (h,), RNNCache(None, h_prev, h, p)
 
 
-def rnn_fused_backward(dh, cache, da):
-    """Backward of `rnn_fused_forward` to the pre-activation: da = dh (1 - h^2) written into da (N, H)."""
-    h = cache.h
-    np.multiply(h, h, out=da)
-    np.subtract(1, da, out=da)
-    da *= dh
+def rnn_fused_coefficients(h):
+    """The factor of `rnn_step_backward` that depends only on the forward, for all M rows at once: 1 - h^2 (M, H)."""
+    k = np.multiply(h, h)
+    return np.subtract(1, k, out=k)
+
+
+def rnn_fused_backward(dh, k, da):
+    """Backward of `rnn_fused_forward` to the pre-activation: da = dh (1 - h^2), k = 1 - h^2, into da (N, H)."""
+    np.multiply(dh, k, out=da)
 
 
 def gru_fused_forward(xa, h_prev, W, b_hn, p, gh, gates, h, scratch):
@@ -376,31 +382,38 @@ def gru_fused_forward(xa, h_prev, W, b_hn, p, gh, gates, h, scratch):
     return (h,), GRUCache(None, h_prev, r, z, n, hn, p)
 
 
-def gru_fused_backward(dh, cache, gates, dgh, dan, scratch, scratch2):
-    """Backward of `gru_fused_forward` to the pre-activations (equations of `gru_step_backward`).
+def gru_fused_coefficients(gates, hn, h_prev):
+    """The factors of `gru_step_backward` that depend only on the forward, for all M rows at once.
 
-    gates (N, 3H): the forward's. Writes dgh (N, 3H): the error of h_{t-1} W_hh + b_hh (blocks
-    dar, daz, dan r) and dan (N, H), the input side's n block (its r, z blocks equal dgh's).
-    Returns dh z (in scratch (N, H)), the part of dh_{t-1} that does not go through W_hh; scratch2 (N, 2H).
+    gates (M, 3H) = (r, z, n), hn (M, H), h_prev (M, H). Returns (K (M, 3H), k_n (M, H)) with
+    dgh = dh K blockwise (dar, daz, dan r), dan = dh k_n:
+    k_n = (1 - z)(1 - n^2), K = (k_n hn r (1 - r), (h_prev - n) z (1 - z), k_n r).
     """
-    _, h_prev, r, z, n, hn, _ = cache
-    H = dh.shape[1]
-    np.subtract(1, z, out=scratch)
-    scratch *= dh  # dn = dh (1 - z)
-    np.multiply(n, n, out=dan)
-    np.subtract(1, dan, out=dan)
-    dan *= scratch  # dan = dn (1 - n^2)
-    np.multiply(dan, hn, out=dgh[:, :H])  # dr = dan hn
-    daz = dgh[:, H:2 * H]
-    np.subtract(h_prev, n, out=daz)
-    daz *= dh  # dz = dh (h_prev - n)
-    rz = gates[:, :2 * H]  # sigmoid' = s (1 - s), over the contiguous r, z block at once
-    np.subtract(1, rz, out=scratch2)
-    scratch2 *= rz
-    dgh[:, :2 * H] *= scratch2
-    np.multiply(dan, r, out=dgh[:, 2 * H:])
-    np.multiply(dh, z, out=scratch)
-    return scratch
+    H = hn.shape[1]
+    r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
+    K = np.empty_like(gates)
+    k_n = np.multiply(n, n)
+    np.subtract(1, k_n, out=k_n)
+    k_n *= 1 - z
+    np.subtract(1, gates[:, :2 * H], out=K[:, :2 * H])
+    K[:, :2 * H] *= gates[:, :2 * H]  # sigmoid' = s (1 - s) for r and z at once
+    K[:, :H] *= hn
+    K[:, :H] *= k_n
+    K[:, H:2 * H] *= h_prev - n
+    np.multiply(k_n, r, out=K[:, 2 * H:])
+    return K, k_n
+
+
+def gru_fused_backward(dh, z, K, dgh, scratch):
+    """Backward of `gru_fused_forward` to the hidden side's pre-activations (equations of `gru_step_backward`).
+
+    Writes dgh (N, 3H) = dh K blockwise: the error of h_{t-1} W_hh + b_hh. Returns dh z (in scratch
+    (N, H)), the part of dh_{t-1} that does not go through W_hh. (The input side's n block, dh k_n,
+    does not feed the recurrence: the loop computes it for all rows afterwards.)
+    """
+    N, H = dh.shape
+    np.multiply(K.reshape(N, 3, H), dh[:, None, :], out=dgh.reshape(N, 3, H))
+    return np.multiply(dh, z, out=scratch)
 
 
 def lstm_fused_forward(xa, h_prev, c_prev, W, p, gates, c, tanh_c, h, scratch):
@@ -423,38 +436,51 @@ def lstm_fused_forward(xa, h_prev, c_prev, W, p, gates, c, tanh_c, h, scratch):
     return (h, c), LSTMCache(None, h_prev, c_prev, i, f, g, o, c, tanh_c, p, False, False)
 
 
-def lstm_fused_backward(dh, dc, cache, gates, da, scratch, scratch3):
+def lstm_fused_coefficients(gates, c_prev, tanh_c):
+    """The factors of `lstm_step_backward` that depend only on the forward, for all M rows at once.
+
+    gates (M, 4H) = (i, f, o, g), c_prev, tanh_c (M, H). Returns (K (M, 4H), k_c (M, H)) with
+    dc = dc_in + dh k_c, and da = dc K on blocks i, f, g, dh K on block o:
+    k_c = o (1 - tanh(c)^2), K = (g i (1 - i), c_prev f (1 - f), tanh(c) o (1 - o), i (1 - g^2)).
+    """
+    H = tanh_c.shape[1]
+    i, o, g = gates[:, :H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
+    K = np.empty_like(gates)
+    s = K[:, :3 * H]
+    np.subtract(1, gates[:, :3 * H], out=s)
+    s *= gates[:, :3 * H]  # sigmoid' = s (1 - s) for i, f, o at once
+    K[:, :H] *= g
+    K[:, H:2 * H] *= c_prev
+    K[:, 2 * H:3 * H] *= tanh_c
+    kg = K[:, 3 * H:]
+    np.multiply(g, g, out=kg)
+    np.subtract(1, kg, out=kg)
+    kg *= i
+    k_c = np.multiply(tanh_c, tanh_c)
+    np.subtract(1, k_c, out=k_c)
+    k_c *= o
+    return K, k_c
+
+
+def lstm_fused_backward(dh, dc, f, K, k_c, da, scratch):
     """Backward of `lstm_fused_forward` to the pre-activations (equations of `lstm_step_backward`).
 
-    dh, dc (N, H): the errors of h_t and c_t; gates (N, 4H) the forward's. Writes da (N, 4H), the
-    error of x_t W_ih + b_ih + h_{t-1} W_hh + b_hh in the fused layout (i, f, o, g, not halved), and
-    overwrites dc with dc_{t-1} = dc f. scratch (N, H), scratch3 (N, 3H).
+    dh, dc (N, H): the errors of h_t and c_t; f (N, H) the forget gate; K, k_c this step's rows of
+    `lstm_fused_coefficients`. Writes da (N, 4H), the error of x_t W_ih + b_ih + h_{t-1} W_hh + b_hh
+    in the fused layout (not halved), and overwrites dc with dc_{t-1} = dc f. scratch (N, H).
     """
-    _, _, c_prev, i, f, g, o, _, tanh_c = cache[:9]
-    H = dh.shape[1]
-    np.multiply(tanh_c, tanh_c, out=scratch)
-    np.subtract(1, scratch, out=scratch)
-    scratch *= o
-    scratch *= dh
-    dc += scratch  # dc = dc_in + dh o (1 - tanh(c)^2)
-    np.multiply(dc, g, out=da[:, :H])  # di
-    np.multiply(dc, c_prev, out=da[:, H:2 * H])  # df
-    np.multiply(dh, tanh_c, out=da[:, 2 * H:3 * H])  # do
-    s = gates[:, :3 * H]  # sigmoid' = s (1 - s), over the contiguous i, f, o block at once
-    np.subtract(1, s, out=scratch3)
-    scratch3 *= s
-    da[:, :3 * H] *= scratch3
-    dag = da[:, 3 * H:]
-    np.multiply(g, g, out=dag)
-    np.subtract(1, dag, out=dag)
-    dag *= i
-    dag *= dc  # dag = dc i (1 - g^2)
+    N, H = dh.shape
+    np.multiply(dh, k_c, out=scratch)
+    dc += scratch
+    np.multiply(K.reshape(N, 4, H), dc[:, None, :], out=da.reshape(N, 4, H))  # i, f, g (o fixed next)
+    np.multiply(dh, K[:, 2 * H:3 * H], out=da[:, 2 * H:3 * H])
     dc *= f
 
 
-# cell name -> the fused forward/backward pair (plain cells only: no peepholes, no coupled gates)
-FUSED = {"rnn": (rnn_fused_forward, rnn_fused_backward), "gru": (gru_fused_forward, gru_fused_backward),
-         "lstm": (lstm_fused_forward, lstm_fused_backward)}
+# cell name -> the fused forward, backward and backward coefficients (plain cells only: no peepholes, no coupled gates)
+FUSED = {"rnn": (rnn_fused_forward, rnn_fused_backward, rnn_fused_coefficients),
+         "gru": (gru_fused_forward, gru_fused_backward, gru_fused_coefficients),
+         "lstm": (lstm_fused_forward, lstm_fused_backward, lstm_fused_coefficients)}
 
 
 # --------------------------------------------------------------------- registry

@@ -212,7 +212,7 @@ def _fused_layer_forward(cell, x, state0, p, packing):
         gh = np.empty((M, 3 * H), dtype=dtype)
     scratch = np.empty((N, H), dtype=dtype)
     caches = StepCaches(inputs=x, projection=projection,
-                        fused={"blocks": blocks, "gates": gates})
+                        fused={"blocks": blocks, "gates": gates, "out": out, "tanh_c": tanh_c, "gh": gh})
     final = [np.array(s, copy=True) for s in state0]
     state = tuple(state0)
     for t, n in enumerate(sizes):
@@ -238,22 +238,28 @@ def _fused_layer_backward(cell, dout, caches, packing):
     """Full BPTT of `_fused_layer_forward`: the per-step pre-activation errors go into one (M, G H) buffer,
     and W_hh's, the biases' and the input projection's gradients are each one product after the loop.
     """
-    step_backward = FUSED[cell][1]
+    step_backward, coefficients = FUSED[cell][1], FUSED[cell][2]
     sizes, offsets = packing.batch_sizes, packing.offsets
     M, H = dout.shape
     T, N = len(sizes), packing.num_sequences
-    blocks, gates = caches.fused["blocks"], caches.fused["gates"]
+    fused = caches.fused
+    blocks, gates = fused["blocks"], fused["gates"]
     p = caches[0].p
     W_T = reorder_blocks(p["W_hh"], blocks, H).T  # (G H, H): dh_{t-1} = da W_hh^T in the fused layout
     G = W_T.shape[0]
     dtype = dout.dtype
+    h_prev = np.concatenate([c.h_prev for c in caches])  # (M, H): each row's h_{t-1}
+    if cell == "lstm":
+        K, k_c = coefficients(gates, np.concatenate([c.c_prev for c in caches]), fused["tanh_c"])
+    elif cell == "gru":
+        K, k_n = coefficients(gates, fused["gh"][:, 2 * H:], h_prev)
+    else:
+        K = coefficients(fused["out"])
     dh_all = np.array(dout, copy=True)  # each step's dh: dout plus what flows back from step t + 1
     dgh = np.empty((M, G), dtype=dtype)
-    dan = np.empty((M, H), dtype=dtype) if cell == "gru" else None
     dc = np.zeros((N, H), dtype=dtype) if cell == "lstm" else None
     carry = np.empty((N, H), dtype=dtype)
     scratch = np.empty((N, H), dtype=dtype)
-    scratch3 = np.empty((N, G - H), dtype=dtype) if cell != "rnn" else None
     for t in range(T - 1, -1, -1):
         a, e = offsets[t], offsets[t + 1]
         n = e - a
@@ -264,20 +270,19 @@ def _fused_layer_backward(cell, dout, caches, packing):
                 dc[m:n] = 0  # sequences whose last step is t
         direct = None
         if cell == "rnn":
-            step_backward(dh_all[a:e], caches[t], dgh[a:e])
+            step_backward(dh_all[a:e], K[a:e], dgh[a:e])
         elif cell == "gru":
-            direct = step_backward(dh_all[a:e], caches[t], gates[a:e], dgh[a:e], dan[a:e], scratch[:n],
-                                   scratch3[:n])
+            direct = step_backward(dh_all[a:e], caches[t].z, K[a:e], dgh[a:e], scratch[:n])
         else:
-            step_backward(dh_all[a:e], dc[:n], caches[t], gates[a:e], dgh[a:e], scratch[:n], scratch3[:n])
+            step_backward(dh_all[a:e], dc[:n], caches[t].f, K[a:e], k_c[a:e], dgh[a:e], scratch[:n])
         np.matmul(dgh[a:e], W_T, out=carry[:n])
         if direct is not None:
             carry[:n] += direct
-    h_prev = np.concatenate([c.h_prev for c in caches])  # (M, H): each row's h_{t-1}
     grads = {"W_hh": reorder_blocks(h_prev.T @ dgh, blocks, H)}  # every step's h_{t-1}^T da in one product
     if "b_hh" in p:
         grads["b_hh"] = reorder_blocks(dgh.sum(axis=0), blocks, H)
-    dgi = np.concatenate([dgh[:, :2 * H], dan], axis=1) if cell == "gru" else dgh  # (M, G H), fused layout
+    # (M, G H), fused layout; the GRU's input side differs from dgh in its n block: dan = dh k_n
+    dgi = np.concatenate([dgh[:, :2 * H], dh_all * k_n], axis=1) if cell == "gru" else dgh
     projection = caches.projection
     if projection:  # the hoisted x W_ih + b_ih: its products read the fused layout, only their small results move
         extra = {"W_ih": reorder_blocks(caches.inputs.T @ dgi, blocks, H)}
