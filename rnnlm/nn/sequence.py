@@ -34,7 +34,8 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlm.nn.batching import segment_sum  # sort + np.add.reduceat: no np.add.at, no one-hot
-from rnnlm.nn.cells import CELLS, FUSED, fused_layout, reorder_blocks
+from rnnlm.nn.cells import CELLS
+from rnnlm.nn.fused import FUSED, fused_layout, reorder_blocks
 
 
 # --------------------------------------------------------------------- packing
@@ -178,7 +179,7 @@ def _fused_layer_forward(cell, x, state0, p, packing):
     """`packed_layer_forward` for plain rnn, gru and lstm layers, through the cells' fused steps.
 
     Same results and the same step caches (their arrays are views into buffers allocated here once
-    for all M rows); see the fused section of rnnlm.nn.cells for the layout and why. The input
+    for all M rows); see rnnlm.nn.fused for the layout and why. The input
     projection, in the fused layout and with the biases folded in, is one product before the loop.
     """
     step_forward = FUSED[cell][0]
