@@ -5,6 +5,7 @@ Run from the repository root:
     python benchmarks/bench_fast.py            # full run (a few minutes)
     python benchmarks/bench_fast.py --quick    # fewer repeats, no memory run
     python benchmarks/bench_fast.py --busy     # only the thread policy, quiet and beside a busy process
+    python benchmarks/bench_fast.py --grid     # rnn/gru/lstm x H x batch x vocabulary vs PyTorch (--quick: a subset)
 
 Every contender does the same work per batch: loss, gradients and one SGD update, on
 batches of 64 sentences x 45 tokens with C = 8000 words and H = 100 hidden units, full
@@ -378,13 +379,108 @@ def busy_main(repeats, seconds):
 
 # ------------------------------------------------------------------------ main
 
+# ------------------------------------------------------------------------ --grid: shapes other than the tutorial's
+
+GRID_CELLS = ("rnn", "gru", "lstm")
+GRID_HIDDEN = (100, 256, 512)
+GRID_BATCH = {32: 64, 128: 32}  # batch -> window length T (as in stream training: B x T tokens per window)
+GRID_VOCAB = (65, 8000)  # characters (embedding 64) and words (embedding = H)
+
+
+def grid_shapes(quick=False):
+    """(cell, H, B, T, C, E) of the grid; quick: lstm at every H, gru/rnn at H = 256, B = 128 and C = 8000 once each."""
+    if quick:
+        return [("lstm", h, 32, 64, 65, 64) for h in GRID_HIDDEN] + [
+            (cell, 256, 32, 64, 65, 64) for cell in ("gru", "rnn")] + [
+            ("lstm", 256, 128, 32, 65, 64), ("lstm", 100, 32, 64, 8000, 100)]
+    return [(cell, h, b, t, c, 64 if c == 65 else h)
+            for cell in GRID_CELLS for h in GRID_HIDDEN for b, t in GRID_BATCH.items() for c in GRID_VOCAB]
+
+
+def grid_window(rng, C, B, T):
+    X = rng.integers(0, C, (B, T))
+    Y = rng.integers(0, C, (B, T))
+    return X, Y
+
+
+def grid_ours(cell, H, C, E, X, Y):
+    """LanguageModel `window_loss_and_gradients` on one (B, T) window, zero start state, full BPTT."""
+    model = LanguageModel(C, H, cell=cell, embed_size=E, seed=0, dtype=np.float32)
+    state = model.start_state(len(X))
+
+    def run(rounds):
+        for _ in range(rounds):
+            model.window_loss_and_gradients(X, Y, state)
+        return rounds * X.size
+    return run
+
+
+def grid_torch(torch, cell, H, C, E, X, Y):
+    """nn.Embedding -> nn.RNN/GRU/LSTM -> nn.Linear -> cross_entropy (summed), forward + backward."""
+    torch.manual_seed(0)
+    embedding = torch.nn.Embedding(C, E)
+    rnn = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell](E, H, batch_first=True)
+    output = torch.nn.Linear(H, C)
+    parameters = [*embedding.parameters(), *rnn.parameters(), *output.parameters()]
+    x = torch.as_tensor(X)
+    y = torch.as_tensor(Y).reshape(-1)
+
+    def run(rounds):
+        for _ in range(rounds):
+            for q in parameters:
+                q.grad = None
+            hidden, _ = rnn(embedding(x))
+            loss = torch.nn.functional.cross_entropy(output(hidden).reshape(-1, C), y, reduction="sum")
+            loss.backward()
+        return rounds * x.numel()
+    return run
+
+
+def grid_table(torch, quick=False, repeats=None, seconds=None, thread_settings=("1", "default")):
+    """Print, per thread setting, one row per shape: rnnlm and torch tokens/s (medians of interleaved rounds)."""
+    from threadpoolctl import threadpool_limits
+    repeats = repeats or (3 if quick else 5)
+    seconds = seconds or (0.2 if quick else 0.4)
+    default_torch_threads = torch.get_num_threads()
+    print(f"grid: LanguageModel.window_loss_and_gradients vs PyTorch layer forward+backward; median of {repeats} "
+          f"interleaved rounds of ~{seconds} s; embedding 64 for C = 65, E = H for C = 8000")
+    for setting in thread_settings:
+        print(f"\nthreads: {setting} (BLAS and torch)")
+        print(f"{'cell':<5} {'H':>4} {'B x T':>8} {'C':>5} {'E':>4} {'rnnlm tok/s':>12} {'torch tok/s':>12} "
+              f"{'ratio':>6}")
+        for cell, H, B, T, C, E in grid_shapes(quick):
+            X, Y = grid_window(np.random.default_rng(0), C, B, T)
+            contenders = {"ours": grid_ours(cell, H, C, E, X, Y), "torch": grid_torch(torch, cell, H, C, E, X, Y)}
+            limits = threadpool_limits(1, "blas") if setting == "1" else threadpool_limits(None)
+            torch.set_num_threads(1 if setting == "1" else default_torch_threads)
+            with limits:
+                rates = interleaved(contenders, repeats, seconds, pause=0.05 if setting == "1" else 0.5)
+            ours, theirs = float(np.median(rates["ours"])), float(np.median(rates["torch"]))
+            print(f"{cell:<5} {H:>4} {f'{B}x{T}':>8} {C:>5} {E:>4} {ours:>12,.0f} {theirs:>12,.0f} "
+                  f"{ours / theirs:>5.2f}x", flush=True)
+    torch.set_num_threads(default_torch_threads)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds of ~0.3 s each, no memory run")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 5, quick 3)")
     parser.add_argument("--memory-only", action="store_true", help="only the peak-memory measurement")
     parser.add_argument("--busy", action="store_true", help="only the thread policy's check, quiet and with a busy competitor")
+    parser.add_argument("--grid", action="store_true", help="rnn/gru/lstm x H x batch x vocabulary against "
+                        "PyTorch, one BLAS thread and the default (with --quick: a subset)")
+    parser.add_argument("--grid-threads", choices=("1", "default", "both"), default="both",
+                        help="which thread settings --grid measures")
     args = parser.parse_args(argv)
+    if args.grid:
+        torch = optional_torch()
+        if torch is None:
+            print("--grid: PyTorch not installed, nothing to compare against; skipped")
+            return
+        settings = ("1", "default") if args.grid_threads == "both" else (args.grid_threads,)
+        print(environment_line())
+        grid_table(torch, args.quick, args.repeats, thread_settings=settings)
+        return
     if args.memory_only:
         print(memory_line())
         return

@@ -191,3 +191,39 @@ def test_jordan_step_worked_by_hand():
     (y,), _ = jordan_step_forward(np.array([[0.5]]), (np.array([[-0.4]]),), p)
     assert y[0, 0] == pytest.approx(np.tanh(1.5 * np.tanh(-0.08) + 0.05), rel=1e-12)
     assert y[0, 0] == pytest.approx(-0.06963178657525008, rel=1e-12)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("projected", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_loop_equals_the_cells_reading_steps(cell, projected, dtype, rng, monkeypatch):
+    """The fused time loop (rnnlm.nn.cells' fused pairs, one dW_hh product after the loop) gives the
+    reading steps' outputs, final states and gradients, on a ragged batch, with and without W_ih."""
+    import rnnlm.nn.sequence as sequence
+    lengths = [5, 5, 3, 1, 0]
+    packing = Packing.of_lengths(lengths)
+    G = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
+    p = {k: rng.uniform(-0.8, 0.8, s).astype(dtype) for k, s in cell_param_shapes(cell, E, H).items()}
+    if projected:  # the input is x W_ih already (FastRNN's convention); b_ih stays the cell's
+        del p["W_ih"]
+    x = rng.standard_normal((packing.num_tokens, G * H if projected else E)).astype(dtype)
+    state0 = tuple(rng.uniform(-0.5, 0.5, (len(lengths), H)).astype(dtype) for _ in range(CELLS[cell][2]))
+    dout = rng.standard_normal((packing.num_tokens, H)).astype(dtype)
+    fused = packed_layer_forward(cell, x, state0, p, packing)
+    assert fused[1].fused is not None
+    fused_back = packed_layer_backward(cell, dout, fused[1], packing)
+    monkeypatch.setattr(sequence, "FUSED", {})
+    plain = packed_layer_forward(cell, x, state0, p, packing)
+    plain_back = packed_layer_backward(cell, dout, plain[1], packing)
+    tol = {"rtol": 1e-10, "atol": 1e-12} if dtype == np.float64 else {"rtol": 2e-4, "atol": 2e-5}
+    np.testing.assert_allclose(fused[0], plain[0], **tol)
+    for a, b in zip(fused[2] + fused_back[2], plain[2] + plain_back[2]):
+        np.testing.assert_allclose(a, b, **tol)
+    np.testing.assert_allclose(fused_back[0], plain_back[0], **tol)
+    assert set(fused_back[1]) == set(plain_back[1])
+    for k in plain_back[1]:
+        np.testing.assert_allclose(fused_back[1][k], plain_back[1][k], err_msg=k, **tol)
+    for truncate in (0, 2):  # the truncated path reads the fused loop's step caches
+        for a, b in zip(packed_layer_backward(cell, dout, fused[1], packing, truncate)[1].values(),
+                        packed_layer_backward(cell, dout, plain[1], packing, truncate)[1].values()):
+            np.testing.assert_allclose(a, b, **tol)

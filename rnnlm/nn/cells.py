@@ -22,6 +22,10 @@ the input projection x W_ih + b_ih itself (width G H). Its backward then returns
 gradient of that projection and no W_ih, b_ih gradients. rnnlm.nn.sequence uses this to project
 all of a layer's tokens in one matrix product before its time loop; `FastRNN` uses it to feed
 the tutorial's U[:, x_t] columns in directly.
+
+rnnlm.nn.sequence runs plain rnn, gru and lstm layers through rnnlm.nn.fused instead: the same
+equations with buffers reused across steps (these step functions stay the readable definition,
+and serve peepholes, coupled gates, Jordan, truncated BPTT and single steps).
 """
 
 from typing import NamedTuple
