@@ -216,7 +216,7 @@ def test_check_escapes_error_texts_from_the_notebook(tmp_path, monkeypatch, caps
         return None  # every cell ran
 
     monkeypatch.setattr(grade, "_run_cells", run_with_errors)
-    assert main(["check", str(path)]) == 1
+    assert main(["check", str(path), "--solutions", str(tmp_path)]) == 1  # a solution notebook: its own checks
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x9b" not in out
     assert "not passed: AssertionError: \\x1b[31mred\\x9b2J" in out and "note: cell 2: E\\x1b[31m: x\\x1b[2J" in out
