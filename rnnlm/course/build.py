@@ -63,12 +63,26 @@ def student_text(solution_path):
     return nbformat.writes(student) + "\n"
 
 
+def solution_text(solution_path):
+    """The solution notebook with nbgrader's metadata on its exercise and check cells (`with_metadata`),
+    as the exact text `build` writes; the file's own text when it already carries it."""
+    import nbformat
+    try:
+        notebook = _read(solution_path)
+        check_markers(notebook, course_name(solution_path))
+        return nbformat.writes(with_metadata(notebook, course_name(solution_path))) + "\n"
+    except CourseError as exc:
+        message = str(exc)
+        raise CourseError(message if message.startswith(course_name(solution_path)) else f"{solution_path}: {message}") from None
+
+
 def solution_notebooks(solutions_dir=SOLUTIONS_DIR):
     return sorted(Path(solutions_dir).glob("*.ipynb"))
 
 
 def build(solutions_dir=SOLUTIONS_DIR, student_dir=STUDENT_DIR, check_only=False):
-    """Write the student edition of every solution notebook; returns the paths that changed.
+    """Write the student edition of every solution notebook, and nbgrader's cell metadata (the exercise
+    ids) into the solution notebooks themselves; returns the paths that changed.
 
     Deterministic and idempotent: a second run changes nothing. check_only: write nothing,
     only report which student notebooks are missing or differ from what would be built.
@@ -83,10 +97,14 @@ def build(solutions_dir=SOLUTIONS_DIR, student_dir=STUDENT_DIR, check_only=False
     solutions = solution_notebooks(solutions_dir)
     _check_folders(solutions_dir, student_dir, check_only)
     planned = [(Path(student_dir) / path.name, student_text(path)) for path in solutions]
+    # the solution edition gets the same nbgrader metadata (its cells' sources and outputs are left alone)
+    marked = [(path, solution_text(path)) for path in solutions]
     changed = [target for target, text in planned if not _same_text(target, text)]
+    changed += [path for path, text in marked if not _same_text(path, text)]
     if check_only:
         return changed
-    _check_targets(changed, solutions)
+    _check_targets([target for target, _ in planned if target in changed], solutions)
+    planned += marked
     for target, text in planned:
         if target in changed:
             try:
