@@ -188,3 +188,19 @@ def test_check_prints_one_line_per_exercise_and_no_kernel_log(course, tmp_path):
     assert lines[1:3] == ["  exercise 1 (cell 1): passed", "  exercise 2 (cell 3): not passed: NotImplementedError"]
     assert "1 of 2 exercises passed" in lines[3]
     assert "eavesdropping" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+@needs_kernel
+def test_a_hanging_exercise_fails_alone_and_what_depends_on_it_fails_too(course, tmp_path):
+    student = _student()
+    student.cells[1].source = "x = 42\nwhile True:\n    pass"  # an infinite loop
+    student.cells[3].source = "y = x - 41"  # depends on the cell that hung
+    student.cells.append(nbformat.v4.new_code_cell("z = 3", id="z"))
+    path = tmp_path / "01-tiny.ipynb"
+    nbformat.write(student, path)
+    seen = []
+    report = grade.grade_notebook(path, solutions_dir=course, timeout=2, on_exercise=seen.append)
+    assert [str(r) for r in seen] == [str(r) for r in report.results]
+    assert "CellTimeout: this cell did not finish within 2 seconds" in report.results[0].error
+    assert "NameError" in report.results[1].error  # x was never set in the fresh kernel
+    assert any("cell 1 ran past the 2-second limit per cell: a fresh kernel" in n for n in report.other_errors), report

@@ -106,50 +106,88 @@ def run_notebook(notebook, working_dir, timeout=180, on_cell=None):
     """Execute `notebook` in place in a fresh python3 kernel, errors kept in the outputs, never raised.
 
     on_cell: called as on_cell(index, cell) after each code cell. A cell that kills the kernel
-    (os._exit, a crash) or runs past `timeout` seconds gets an error output saying so, and the
-    cells after it are not run (see `_run_cells`).
+    (os._exit, a crash) or runs past `timeout` seconds gets an error output saying so; a fresh
+    kernel then runs the cells before it again and goes on after it (see `_run_cells`).
     """
     _run_cells(notebook, working_dir, timeout, on_cell)
     return notebook
 
 
-def _run_cells(notebook, working_dir, timeout=180, on_cell=None):
+# How many times one run starts a fresh kernel after a cell killed the kernel or ran out of time.
+RESTARTS = 3
+
+
+def _run_cells(notebook, working_dir, timeout=180, on_cell=None, log=None, restarts=RESTARTS, name_of=None):
     """`run_notebook`'s work; returns None when every code cell ran, else (index, why) of the cell after
-    which nothing more could run: the kernel died in it, or it did not finish within `timeout` seconds."""
+    which nothing more could run.
+
+    A cell that kills the kernel or does not finish within `timeout` seconds gets an error output
+    saying so; then a fresh kernel runs the code cells before it again (their outputs are kept from
+    the first run; the cells that failed so are skipped) and the run goes on after it, so the cells
+    that do not depend on it are still graded, and those that do fail (a NameError, say). After
+    `restarts` such restarts, or when the cells before fail on the rerun, the run stops. `log`: a
+    list that gets one line per restart. name_of(index): how the messages name a cell ("cell 7").
+    """
     try:
         from nbclient import NotebookClient
         from nbclient.exceptions import CellTimeoutError, DeadKernelError
+        import nbformat
     except ImportError:
         raise CourseError("running a notebook needs nbclient and ipykernel; "
                           "install the course tools with: pip install -e \".[course]\"") from None
     if timeout is not None and not timeout > 0:
         raise CourseError(f"the time allowed per cell must be a positive number of seconds, got {timeout}")
     limit = None if timeout is None else math.ceil(timeout)  # nbclient counts whole seconds
-    client = NotebookClient(notebook, timeout=limit, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(working_dir)}})
-    # The kernel process's own stderr is not the notebook's (cells' output comes over Jupyter's channels):
-    # it holds only the kernel's log: ipykernel's "running over TCP without encryption" warning on every
-    # start, a socket traceback when it is shut down after a timeout.
-    with client.setup_kernel(stderr=subprocess.DEVNULL, env=kernel_environment()):
-        for index, cell in enumerate(notebook.cells):
-            if cell.cell_type != "code":
-                continue
-            try:
-                client.execute_cell(cell, index)
-            except DeadKernelError:
-                error = ("KernelDied", "the kernel died while running this cell (os._exit, a crash, or out of memory)")
-                summary = f"the kernel died in cell {index}"
-            except CellTimeoutError:
-                error = ("CellTimeout", f"this cell did not finish within {limit} seconds (rnnlm check --timeout)")
-                summary = f"cell {index} ran past the {limit}-second limit per cell"
-            else:
+    log = [] if log is None else log
+    name_of = name_of or (lambda index: f"cell {index}")
+    code = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
+    failed, position = [], 0
+
+    def execute(client, cell, index):
+        """None when the cell ran (errors or not), else (error name, text, summary)."""
+        try:
+            client.execute_cell(cell, index)
+        except DeadKernelError:
+            return ("KernelDied", "the kernel died while running this cell (os._exit, a crash, or out of memory)",
+                    f"the kernel died in {name_of(index)}")
+        except CellTimeoutError:
+            return ("CellTimeout", f"this cell did not finish within {limit} seconds (rnnlm check --timeout)",
+                    f"{name_of(index)} ran past the {limit}-second limit per cell")
+        return None
+
+    while position < len(code):
+        client = NotebookClient(notebook, timeout=limit, kernel_name="python3", allow_errors=True,
+                                resources={"metadata": {"path": str(working_dir)}})
+        # The kernel process's own stderr is not the notebook's (cells' output comes over Jupyter's channels):
+        # it holds only the kernel's log: ipykernel's "running over TCP without encryption" warning on every
+        # start, a socket traceback when it is shut down after a timeout.
+        with client.setup_kernel(stderr=subprocess.DEVNULL, env=kernel_environment()):
+            if failed:  # a fresh kernel: the cells before the one that failed, again, outputs thrown away
+                for index in code[:position]:
+                    if index in {f for f, _ in failed}:
+                        continue
+                    again = nbformat.from_dict(copy.deepcopy(dict(notebook.cells[index])))
+                    trouble = execute(client, again, index)
+                    if trouble is not None:
+                        log.append(f"after a fresh kernel, {name_of(index)} failed on its second run ({trouble[2]})")
+                        return index, failed[-1][1]
+            while position < len(code):
+                index = code[position]
+                position += 1
+                cell = notebook.cells[index]
+                trouble = execute(client, cell, index)
+                if trouble is not None:
+                    cell.outputs.append({"output_type": "error", "ename": trouble[0], "evalue": trouble[1],
+                                         "traceback": []})
+                    failed.append((index, trouble[2]))
                 if on_cell is not None:
                     on_cell(index, cell)
-                continue
-            cell.outputs.append({"output_type": "error", "ename": error[0], "evalue": error[1], "traceback": []})
-            if on_cell is not None:
-                on_cell(index, cell)
-            return index, summary
+                if trouble is not None:
+                    break
+        if failed and position < len(code) and failed[-1][0] == code[position - 1]:
+            if len(failed) > restarts:
+                return failed[-1][0], f"{failed[-1][1]}, after {restarts} fresh kernels"
+            log.append(f"{failed[-1][1]}: a fresh kernel ran the cells before it again and went on after it")
     return None
 
 
@@ -300,11 +338,6 @@ def grade_notebook(path, solutions_dir=SOLUTIONS_DIR, timeout=180, on_exercise=N
         while pending and (pending[0][3] is None or pending[0][3] <= index):
             report(result_of(pending.pop(0), index, ""))
 
-    stopped = _run_cells(run, path.parent.resolve(), timeout=timeout, on_cell=on_cell)
-    last_run = stopped[0] if stopped is not None else len(run.cells)
-    for entry in pending:
-        report(result_of(entry, last_run, stopped[1] if stopped else ""))
-    graded = {i for entry in plan for i in [*entry[2], entry[3]] if i is not None}
     origin = {}  # run index -> the student's cell index, for the notes
     student_index = 0
     for index, cell in enumerate(run.cells):
@@ -313,8 +346,22 @@ def grade_notebook(path, solutions_dir=SOLUTIONS_DIR, timeout=180, on_exercise=N
                 student_index += 1
             origin[index] = student_index
             student_index += 1
+
+    def name_of(index):
+        if index in origin:
+            return f"cell {origin[index]}"
+        return f"the check of exercise {run.cells[index]['id'].rsplit('-', 1)[-1]}"
+
+    restarts = []
+    stopped = _run_cells(run, path.parent.resolve(), timeout=timeout, on_cell=on_cell, log=restarts,
+                         name_of=name_of)
+    last_run = stopped[0] if stopped is not None else len(run.cells)
+    for entry in pending:
+        report(result_of(entry, last_run, stopped[1] if stopped else ""))
+    graded = {i for entry in plan for i in [*entry[2], entry[3]] if i is not None}
     other = notes + [f"cell {origin.get(i, i)}: {_error_text(c.outputs)}" for i, c in enumerate(run.cells)
                      if c.cell_type == "code" and i not in graded and _error_text(c.outputs)]
+    other += restarts
     if stopped is not None:
         other.append(f"{stopped[1]}; the cells after it were not run")
     return GradeReport(path=str(path), results=[results[n] for n in sorted(results)], other_errors=other,
