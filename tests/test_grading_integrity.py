@@ -185,6 +185,7 @@ def test_check_prints_one_line_per_exercise_and_no_kernel_log(course, tmp_path):
                             capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
+    assert lines[0] == f"grading {path}: 2 exercises, with the checks of {course / '01-tiny.ipynb'}"
     assert lines[1:3] == ["  exercise 1 (cell 1): passed", "  exercise 2 (cell 3): not passed: NotImplementedError"]
     assert "1 of 2 exercises passed" in lines[3]
     assert "eavesdropping" not in result.stderr and "Traceback" not in result.stderr, result.stderr

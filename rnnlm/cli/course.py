@@ -28,10 +28,12 @@ def cmd_check(args):
     def progress(result):  # one line per exercise as it is graded; error texts come from the notebook
         print(f"  {printable(str(result))}", flush=True)
 
-    print(f"grading {printable(str(args.notebook))} with the official checks ...", flush=True)
+    def start(official, count):
+        print(printable(f"grading {args.notebook}: {count} exercises, with the checks of {official}"), flush=True)
+
     report = grade.grade_notebook(args.notebook, solutions_dir=args.solutions, timeout=args.timeout,
-                                  on_exercise=progress)
-    lines = [report.summary() + f" (checks from {report.official})"] + [f"  note: {e}" for e in report.other_errors]
+                                  on_exercise=progress, on_start=start)
+    lines = [report.summary()] + [f"  note: {e}" for e in report.other_errors]
     print("\n".join(printable(line) for line in lines))
     return 0 if report else 1
 

@@ -298,13 +298,14 @@ def graded_notebook(notebook, official, name):
     return run, plan, notes
 
 
-def grade_notebook(path, solutions_dir=SOLUTIONS_DIR, timeout=180, on_exercise=None):
+def grade_notebook(path, solutions_dir=SOLUTIONS_DIR, timeout=180, on_exercise=None, on_start=None):
     """Run a student's notebook with the official checks and grade each exercise. Returns a GradeReport.
 
     The exercises are the solution notebook's (`find_official`), matched to the student's cells by the
     id in their metadata; every check cell of the notebook is replaced by the official check, so
     editing, duplicating, deleting or adding cells cannot change the grade of an exercise, only fail it
-    with the reason. on_exercise(result): called with each ExerciseResult as soon as it is known.
+    with the reason. on_start(solution path, number of exercises): called once the official checks
+    are found, before the run; on_exercise(result): called with each ExerciseResult as soon as it is known.
 
     An exercise whose cells were not run, because an earlier cell killed the kernel or ran out
     of time, is not passed; the report says which cell stopped the run and why.
@@ -317,6 +318,8 @@ def grade_notebook(path, solutions_dir=SOLUTIONS_DIR, timeout=180, on_exercise=N
         raise CourseError(f"{path} has no exercises (no '{BEGIN_SOLUTION}' region; "
                           "grade the student edition, notebooks/NN-name.ipynb, or its solutions)")
     run, plan, notes = graded_notebook(notebook, official, name)
+    if on_start is not None:
+        on_start(official_path, len(plan))
     results, pending = {}, list(plan)
 
     def result_of(entry, last_run, stopped):
