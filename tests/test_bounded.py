@@ -209,14 +209,14 @@ def test_check_escapes_error_texts_from_the_notebook(tmp_path, monkeypatch, caps
     path = tmp_path / "01-mine.ipynb"
     nbformat.write(notebook, str(path))
 
-    def run_with_errors(nb, working_dir, timeout=180, on_cell=None):  # no kernel: the errors a run left
+    def run_with_errors(nb, working_dir, timeout=180, on_cell=None, **kwargs):  # no kernel: the errors a run left
         nb.cells[1].outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue=f"{ESC}red\x9b2J",
                                                       traceback=[])]
         nb.cells[2].outputs = [nbformat.v4.new_output("error", ename=f"E{ESC}", evalue="x\x1b[2J", traceback=[])]
         return None  # every cell ran
 
     monkeypatch.setattr(grade, "_run_cells", run_with_errors)
-    assert main(["check", str(path)]) == 1
+    assert main(["check", str(path), "--solutions", str(tmp_path)]) == 1  # a solution notebook: its own checks
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x9b" not in out
     assert "not passed: AssertionError: \\x1b[31mred\\x9b2J" in out and "note: cell 2: E\\x1b[31m: x\\x1b[2J" in out

@@ -106,10 +106,10 @@ def test_rnnlm_check_grades_each_exercise(tmp_path, capsys):
     solutions.mkdir()
     nbformat.write(_assignment("x = 42"), solutions / "01-tiny.ipynb")
     student = tmp_path / "01-tiny.ipynb"
-    nbformat.write(build.student_notebook(_assignment("x = 42")), student)
+    nbformat.write(build.student_notebook(_assignment("x = 42"), "01-tiny"), student)
     report = grade.grade_notebook(student, solutions_dir=solutions)
     assert not report and "NotImplementedError" in report.results[0].error
-    answered = build.student_notebook(_assignment("x = 42"))
+    answered = build.student_notebook(_assignment("x = 42"), "01-tiny")
     answered.cells[1].source = "x = 6 * 7"
     answered.cells.insert(2, nbformat.v4.new_code_cell("scratch = 1", id="s"))  # a cell the student added
     nbformat.write(answered, student)
@@ -120,16 +120,17 @@ def test_rnnlm_check_grades_each_exercise(tmp_path, capsys):
     nbformat.write(answered, student)
     report = grade.grade_notebook(student, solutions_dir=solutions)
     assert not report and "not yet" in report.results[0].error
-    # the CLI: a notebook with no counterpart in notebooks/solutions/ is graded with its own checks
-    assert main(["check", str(student)]) == 0
-    assert "1 of 1 exercises passed" in capsys.readouterr().out
+    # the CLI: a notebook with no counterpart in notebooks/solutions/ is not graded with its own checks
+    assert main(["check", str(student)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no notebook of the course in" in err, err
 
 
 def test_rnnlm_check_refuses_a_notebook_without_exercises(tmp_path, capsys):
     plain = tmp_path / "plain.ipynb"
     nbformat.write(nbformat.v4.new_notebook(), plain)
     assert main(["check", str(plain)]) == 2
-    assert "no exercises" in capsys.readouterr().err
+    assert "no notebook of the course" in capsys.readouterr().err
     assert main(["check", str(tmp_path / "missing.ipynb")]) == 2
     assert "not found" in capsys.readouterr().err
 
@@ -221,7 +222,7 @@ def test_a_full_disk_leaves_the_old_student_notebook_whole(tmp_path):
     nbformat.write(big, solutions / "01-tiny.ipynb")
     out = tmp_path / "student"
     out.mkdir()
-    old = nbformat.writes(build.student_notebook(_assignment("x = 42")))
+    old = nbformat.writes(build.student_notebook(_assignment("x = 42"), "01-tiny"))
     (out / "01-tiny.ipynb").write_text(old, encoding="utf-8")
     limit = len(old.encode()) + 2000
 
@@ -267,11 +268,19 @@ def test_check_refuses_a_file_that_is_not_a_notebook_in_one_line(tmp_path, capsy
     _one_line_error(capsys, ["check", path], "open it in Jupyter and save it again")
 
 
-def _two_exercises(first):
+def _two_exercises_solution(first="x = 42"):
     nb = _assignment(first)
     nb.cells += [nbformat.v4.new_code_cell(f"{BEGIN_SOLUTION}\ny = 1\n{END_SOLUTION}", id="b"),
                  nbformat.v4.new_code_cell("assert y == 1", id="e")]
-    return build.student_notebook(nb)
+    return nb
+
+
+def _two_exercises(first, solutions=None):
+    """The student edition of a two-exercise notebook 01-tiny; its solution written into `solutions`."""
+    if solutions is not None:
+        solutions.mkdir(exist_ok=True)
+        nbformat.write(_two_exercises_solution(), solutions / "01-tiny.ipynb")
+    return build.student_notebook(_two_exercises_solution(first), "01-tiny")
 
 
 @pytest.mark.parametrize("answer, expected, argv", [
@@ -282,10 +291,13 @@ def test_check_grades_a_notebook_whose_kernel_dies_or_hangs(tmp_path, capsys, an
     pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     student = tmp_path / "01-tiny.ipynb"
-    notebook = _two_exercises("x = 42")
+    notebook = _two_exercises("x = 42", tmp_path / "solutions")
     notebook.cells[1].source = answer
+    notebook.cells[4].source = "y = 1"
     nbformat.write(notebook, student)
-    assert main(["check", str(student), *argv]) == 1
+    assert main(["check", str(student), "--solutions", str(tmp_path / "solutions"), *argv]) == 1
     out, err = capsys.readouterr()
-    assert "0 of 2 exercises passed" in out and expected in out, out
-    assert "exercise 2 (cell 4): not passed: not run:" in out and "Traceback" not in err
+    # a fresh kernel runs the cells before the one that failed again, then goes on: exercise 2 is still graded
+    assert "1 of 2 exercises passed" in out and expected in out, out
+    assert "exercise 2 (cell 4): passed" in out and "Traceback" not in err
+    assert "a fresh kernel ran the cells before it again" in out

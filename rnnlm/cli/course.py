@@ -24,8 +24,17 @@ def cmd_course(args):
 
 def cmd_check(args):
     from rnnlm.course import grade
-    report = grade.grade_notebook(args.notebook, timeout=args.timeout)
-    print("\n".join(printable(line) for line in str(report).split("\n")))  # error texts come from the notebook
+
+    def progress(result):  # one line per exercise as it is graded; error texts come from the notebook
+        print(f"  {printable(str(result))}", flush=True)
+
+    def start(official, count):
+        print(printable(f"grading {args.notebook}: {count} exercises, with the checks of {official}"), flush=True)
+
+    report = grade.grade_notebook(args.notebook, solutions_dir=args.solutions, timeout=args.timeout,
+                                  on_exercise=progress, on_start=start)
+    lines = [report.summary()] + [f"  note: {e}" for e in report.other_errors]
+    print("\n".join(printable(line) for line in lines))
     return 0 if report else 1
 
 
@@ -57,8 +66,11 @@ def add_course_parser(command):
 
 def add_check_parser(command):
     """`rnnlm check`: grade a course notebook."""
+    from rnnlm.course.notebooks import SOLUTIONS_DIR
     p = command("check", "grade the exercises of a course notebook from the terminal")
     p.add_argument("notebook", metavar="NOTEBOOK.ipynb", help="a notebook of the course, e.g. your copy of 02-...")
     p.add_argument("--timeout", type=_positive_seconds, default=300, metavar="S",
                    help="seconds allowed per cell, a positive number (default: 300)")
+    p.add_argument("--solutions", default=str(SOLUTIONS_DIR), metavar="DIR",
+                   help="the solution edition, whose checks grade the notebook (default: notebooks/solutions)")
     p.set_defaults(run=cmd_check)

@@ -7,20 +7,42 @@ import os
 import stat
 from pathlib import Path
 
-from rnnlm.course.notebooks import CHECK_TAG, CourseError, EXERCISE_TAG, SOLUTIONS_DIR, STUDENT_DIR, _read, exercises, strip_solutions
+from rnnlm.course.notebooks import (BEGIN_SOLUTION, CHECK_TAG, CourseError, END_SOLUTION, EXERCISE_TAG, SOLUTIONS_DIR,
+                                    STUDENT_DIR, _read, assignment, course_name, misspelled_markers,
+                                    nbgrader_metadata, strip_solutions)
 from rnnlm.io.safe_files import atomic_write, write_protected
 
 
-def student_notebook(notebook):
-    """A copy of `notebook` with solutions replaced by the placeholder, exercise and check cells
-    tagged "exercise" and "check", and every output cleared."""
-    student = copy.deepcopy(notebook)
-    for answer, check in exercises(student):
-        for index, tag in ((answer, EXERCISE_TAG), (check, CHECK_TAG)):
-            if index is not None:
-                tags = student.cells[index].metadata.setdefault("tags", [])
-                if tag not in tags:
-                    tags.append(tag)
+def check_markers(notebook, where="notebook"):
+    """CourseError, in one line naming the cell and line, for a line that looks like a solution marker
+    but is not one (`### BEGIN SOLUTON` would leave the answer in the student edition)."""
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code":
+            for line_number, line in misspelled_markers(cell.source):
+                raise CourseError(f"{where}, cell {index}, line {line_number}: {line!r} looks like a solution marker "
+                                  f"but is not one; the markers are exactly {BEGIN_SOLUTION!r} and {END_SOLUTION!r}")
+
+
+def with_metadata(notebook, name):
+    """A copy of `notebook` whose exercise and check cells carry nbgrader's metadata (grade_id from
+    `assignment`) and the tags "exercise" and "check"."""
+    marked = copy.deepcopy(notebook)
+    for answer, check, ident in assignment(marked, name):
+        for index, tag, is_check in ((answer, EXERCISE_TAG, False), (check, CHECK_TAG, True)):
+            metadata = marked.cells[index].metadata
+            metadata["nbgrader"] = nbgrader_metadata(ident, is_check)
+            tags = metadata.setdefault("tags", [])
+            if tag not in tags:
+                tags.append(tag)
+    return marked
+
+
+def student_notebook(notebook, name):
+    """A copy of solution notebook `notebook` (course name `name`, e.g. 04-training-with-sgd) with solutions
+    replaced by the placeholder, exercise and check cells tagged "exercise" and "check" and carrying
+    nbgrader's metadata, and every output cleared."""
+    check_markers(notebook, name)
+    student = with_metadata(notebook, name)
     for cell in student.cells:
         if cell.cell_type != "code":
             continue
@@ -34,10 +56,24 @@ def student_text(solution_path):
     """The student edition of one solution notebook, as the exact text `build` writes."""
     import nbformat
     try:
-        student = student_notebook(_read(solution_path))
+        student = student_notebook(_read(solution_path), course_name(solution_path))
     except CourseError as exc:
-        raise CourseError(f"{solution_path}: {exc}") from None
+        message = str(exc)
+        raise CourseError(message if message.startswith(course_name(solution_path)) else f"{solution_path}: {message}") from None
     return nbformat.writes(student) + "\n"
+
+
+def solution_text(solution_path):
+    """The solution notebook with nbgrader's metadata on its exercise and check cells (`with_metadata`),
+    as the exact text `build` writes; the file's own text when it already carries it."""
+    import nbformat
+    try:
+        notebook = _read(solution_path)
+        check_markers(notebook, course_name(solution_path))
+        return nbformat.writes(with_metadata(notebook, course_name(solution_path))) + "\n"
+    except CourseError as exc:
+        message = str(exc)
+        raise CourseError(message if message.startswith(course_name(solution_path)) else f"{solution_path}: {message}") from None
 
 
 def solution_notebooks(solutions_dir=SOLUTIONS_DIR):
@@ -45,7 +81,8 @@ def solution_notebooks(solutions_dir=SOLUTIONS_DIR):
 
 
 def build(solutions_dir=SOLUTIONS_DIR, student_dir=STUDENT_DIR, check_only=False):
-    """Write the student edition of every solution notebook; returns the paths that changed.
+    """Write the student edition of every solution notebook, and nbgrader's cell metadata (the exercise
+    ids) into the solution notebooks themselves; returns the paths that changed.
 
     Deterministic and idempotent: a second run changes nothing. check_only: write nothing,
     only report which student notebooks are missing or differ from what would be built.
@@ -60,10 +97,14 @@ def build(solutions_dir=SOLUTIONS_DIR, student_dir=STUDENT_DIR, check_only=False
     solutions = solution_notebooks(solutions_dir)
     _check_folders(solutions_dir, student_dir, check_only)
     planned = [(Path(student_dir) / path.name, student_text(path)) for path in solutions]
+    # the solution edition gets the same nbgrader metadata (its cells' sources and outputs are left alone)
+    marked = [(path, solution_text(path)) for path in solutions]
     changed = [target for target, text in planned if not _same_text(target, text)]
+    changed += [path for path, text in marked if not _same_text(path, text)]
     if check_only:
         return changed
-    _check_targets(changed, solutions)
+    _check_targets([target for target, _ in planned if target in changed], solutions)
+    planned += marked
     for target, text in planned:
         if target in changed:
             try:

@@ -2,6 +2,7 @@
 the course's folders, and reading a notebook file safely (one line for a file that is not one).
 """
 
+import difflib
 import json
 import os
 import re
@@ -58,6 +59,24 @@ def _marker_regions(lines):
     return regions
 
 
+def _looks_like_marker(line):
+    """True for a comment line that is nearly, but not exactly, a marker: `### BEGIN SOLUTON`,
+    `## BEGIN SOLUTION`, `### end solution`, `#BEGIN SOLUTION` (an exact marker is not one)."""
+    text = line.strip()
+    if not text.startswith("#") or text in (BEGIN_SOLUTION, END_SOLUTION):
+        return False
+    words = " ".join(text.lstrip("#").upper().split())
+    if re.match(r"(BEGIN|END) ?SOL", words):
+        return True
+    return any(difflib.SequenceMatcher(None, words, marker.lstrip("# ")).ratio() >= 0.8
+               for marker in (BEGIN_SOLUTION, END_SOLUTION))
+
+
+def misspelled_markers(source):
+    """[(line number, line)] of the lines of a cell that look like a marker but are not one."""
+    return [(i + 1, line.strip()) for i, line in enumerate(source.split("\n")) if _looks_like_marker(line)]
+
+
 def has_solution(source):
     """True when a cell's source holds at least one solution region."""
     return bool(_marker_regions(source.split("\n")))
@@ -95,6 +114,61 @@ def exercises(notebook):
 
 def _tags(cell):
     return cell.get("metadata", {}).get("tags", [])
+
+
+# ---------------------------------------------------------------- exercise ids (nbgrader's cell metadata)
+# Every exercise and check cell carries nbgrader's metadata, written by `rnnlm course build` into both
+# editions. Its grade_id identifies the exercise for grading (`rnnlm check` matches the student's cells
+# to the official checks by it) and for nbgrader (generate_assignment, validate, autograde).
+NBGRADER_SCHEMA_VERSION = 3
+CHECK_SUFFIX = "-check"
+
+
+def grade_id(cell):
+    """The nbgrader grade_id a cell carries, or None."""
+    info = cell.get("metadata", {}).get("nbgrader")
+    value = info.get("grade_id") if isinstance(info, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def is_check_cell(cell):
+    """A cell marked as a check: nbgrader's grade=True, or the tag "check"."""
+    info = cell.get("metadata", {}).get("nbgrader")
+    return (isinstance(info, dict) and info.get("grade") is True) or CHECK_TAG in _tags(cell)
+
+
+def course_name(path):
+    """The course name of a solution notebook: its file name without .ipynb, e.g. 04-training-with-sgd."""
+    return Path(path).stem
+
+
+def assignment(notebook, name):
+    """The official exercises of a solution notebook: [(answer index, check index, exercise id)], in order.
+
+    The id is the answer cell's nbgrader grade_id when it has one (so it never changes once written),
+    else `{name}-{cell id}` (nbformat's cell id; the exercise's number where a cell has none). The check's
+    id is the exercise's id + "-check". CourseError for an exercise without a check or a repeated id.
+    """
+    found, seen = [], {}
+    for number, (answer, check) in enumerate(exercises(notebook), start=1):
+        cell = notebook.cells[answer]
+        ident = grade_id(cell) or re.sub(r"[^A-Za-z0-9_-]", "-", f"{name}-{cell.get('id') or f'exercise{number}'}")
+        if check is None:
+            raise CourseError(f"{name}: exercise {number} (cell {answer}) has no check cell after it")
+        if ident in seen:
+            raise CourseError(f"{name}: cells {seen[ident]} and {answer} carry the same exercise id {ident}")
+        seen[ident] = answer
+        found.append((answer, check, ident))
+    return found
+
+
+def nbgrader_metadata(ident, check):
+    """nbgrader's cell metadata: an answer cell (solution, not graded) or its check (graded, locked, 1 point)."""
+    if check:
+        return {"grade": True, "grade_id": ident + CHECK_SUFFIX, "locked": True, "points": 1,
+                "schema_version": NBGRADER_SCHEMA_VERSION, "solution": False}
+    return {"grade": False, "grade_id": ident, "locked": False, "schema_version": NBGRADER_SCHEMA_VERSION,
+            "solution": True}
 
 
 REREAD = "open it in Jupyter and save it again, or take a fresh copy of the course notebook"
