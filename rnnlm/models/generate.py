@@ -33,6 +33,7 @@ from rnnlm.data.blocklist import blocked_ids
 from rnnlm.config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, is_int, plain_numbers
 from rnnlm.errors import ConfigError, InputError
 from rnnlm.nn.inputs import check_config, check_finite, check_generation, check_ids
+from rnnlm.nn.numerics import softmax
 
 
 @dataclass(frozen=True)
@@ -111,9 +112,7 @@ def next_token(logits, rng, temperature, banned):
                          "or so large that they overflow")
     if is_greedy(temperature):
         return int(np.argmax(scores))
-    scores /= temperature
-    scores -= scores.max()
-    probs = np.exp(scores)
+    probs = softmax(scores / temperature)
     cumulative = np.cumsum(probs)
     index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
     index = min(index, len(probs) - 1)

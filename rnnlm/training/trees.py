@@ -22,6 +22,7 @@ import numpy as np
 
 from rnnlm.config import OPTIMIZERS
 from rnnlm.errors import ConfigError, RnnlmError
+from rnnlm.nn.numerics import cross_entropy
 from rnnlm.nn.optim import SparseGradient, clip_global_norm, make_optimizer, scale_gradients
 from rnnlm.data.trees import NEUTRAL, encode_tree
 
@@ -122,7 +123,9 @@ def evaluate(model, encoded, batch_size=200):
     labels = np.concatenate([t.label for t in encoded])
     scored = labels >= 0
     phrase = float(np.mean(nodes[scored].argmax(axis=1) == labels[scored]))
-    loss = float(-np.mean(np.log(np.maximum(nodes[scored, labels[scored]], 1e-300))))
+    # the summed -log p(label) of `cross_entropy`, read from probabilities (log of a distribution is its
+    # own log-softmax); the clamp keeps a probability that underflowed to 0 from making the loss infinite
+    loss = cross_entropy(np.log(np.maximum(nodes[scored], 1e-300)), labels[scored]) / max(int(scored.sum()), 1)
     return Scores(fine, binary, phrase, loss, len(encoded), int(polar.sum()), int(scored.sum()))
 
 

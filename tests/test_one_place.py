@@ -1,0 +1,57 @@
+"""Issue 22, "one idea, one place": each piece of math or logic has one home, and the callers use it.
+
+Every test here compares a caller with the home it now delegates to, on inputs where a second,
+diverging copy would show (large logits, unknown words, odd state shapes), so a copy that comes back
+and drifts fails here.
+"""
+
+import numpy as np
+import pytest
+
+from rnnlm.nn.numerics import cross_entropy, softmax
+
+
+# --------------------------------------------------------------------- a. softmax / cross-entropy
+
+def _inverse_cdf_draw(logits, seed, temperature, banned):
+    """The draw next_token must make: numerics.softmax of the scaled scores, inverted at one uniform."""
+    scores = np.asarray(logits, dtype=np.float64).copy()
+    scores[list(banned)] = -np.inf
+    probs = softmax(scores / temperature)
+    cumulative = np.cumsum(probs)
+    u = np.random.default_rng(seed).random()
+    return min(int(np.searchsorted(cumulative, u * cumulative[-1], side="right")), len(probs) - 1)
+
+
+@pytest.mark.parametrize("scale", [1.0, 50.0, 1e4, 1e300])
+def test_next_token_samples_numerics_softmax_even_for_huge_logits(scale):
+    from rnnlm.models.generate import next_token
+    data = np.random.default_rng(1)
+    for trial in range(20):
+        logits = data.normal(size=12) * scale
+        temperature = [1.0, 0.7, 2.0][trial % 3]
+        banned = [3, 7]
+        with np.errstate(over="raise", invalid="raise"):
+            got = next_token(logits, np.random.default_rng(trial), temperature, banned)
+        assert got == _inverse_cdf_draw(logits, trial, temperature, banned)
+        assert got not in banned
+
+
+def test_tree_evaluate_loss_is_numerics_cross_entropy_of_the_node_logits():
+    from rnnlm.data.trees import build_vocabulary, encode_tree, parse_tree
+    from rnnlm.models.fold import fold_states
+    from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig
+    from rnnlm.training.trees import evaluate
+    texts = ["(4 (3 a) (4 great))", "(0 (1 an) (0 awful))", "(2 (2 a) (2 film))", "(1 (2 not) (1 good))"]
+    trees = [parse_tree(t) for t in texts]
+    vocab = build_vocabulary(trees, vocabulary_size=20)
+    encoded = [encode_tree(t, vocab) for t in trees]
+    for scale in (1.0, 30.0):  # 30: confident, nearly one-hot node distributions (large logits)
+        model = TreeLSTM(TreeLSTMConfig(vocab_size=len(vocab), embed_size=3, hidden_size=4), seed=5)
+        model.params["W_s"] *= scale
+        states, _ = fold_states(model.params, encoded)
+        logits = states @ model.params["W_s"] + model.params["b_s"]
+        labels = np.concatenate([t.label for t in encoded])
+        np.testing.assert_allclose(np.concatenate(model.node_probabilities(encoded)), softmax(logits), rtol=1e-12)
+        expected = cross_entropy(logits[labels >= 0], labels[labels >= 0]) / np.sum(labels >= 0)
+        assert evaluate(model, encoded).loss == pytest.approx(expected, rel=1e-9)
