@@ -55,3 +55,60 @@ def test_tree_evaluate_loss_is_numerics_cross_entropy_of_the_node_logits():
         np.testing.assert_allclose(np.concatenate(model.node_probabilities(encoded)), softmax(logits), rtol=1e-12)
         expected = cross_entropy(logits[labels >= 0], labels[labels >= 0]) / np.sum(labels >= 0)
         assert evaluate(model, encoded).loss == pytest.approx(expected, rel=1e-9)
+
+
+# --------------------------------------------------------------------- b. one rule for a valid parameter
+
+BAD_VALUES = [np.nan, np.inf, -np.inf, 2e6]
+
+
+@pytest.mark.parametrize("bad", BAD_VALUES)
+def test_every_parameter_check_refuses_the_same_values_in_the_same_words(bad, tmp_path):
+    from rnnlm.config import ModelConfig
+    from rnnlm.data.vocab import Vocabulary
+    from rnnlm.errors import InputError, ModelFileError
+    from rnnlm.io import checkpoint as ckpt
+    from rnnlm.io import kinds
+    from rnnlm.models.generate import generate_sentence
+    from rnnlm.nn.inputs import check_finite
+    from rnnlm.nn.numerics import first_parameter_fault, parameter_fault, parameter_message
+    from rnnlm.training.loop import _first_bad_parameter
+    vocab = Vocabulary.build([["a", "b", "c"]], 6)
+    model = kinds.build_model(ModelConfig(vocab_size=len(vocab), hidden_size=2), seed=0)
+    good = tmp_path / "good.npz"
+    ckpt.save_model(good, model, vocab)
+    model.params["W"][0, 0] = bad
+    fault = parameter_fault(model.params["W"])
+    assert fault is not None
+    phrase = parameter_message("W", fault)
+    assert first_parameter_fault(model.params) == ("W", fault) == _first_bad_parameter(model.params)
+    with pytest.raises(InputError) as caught:
+        check_finite(model.params)
+    assert phrase in str(caught.value)
+    with pytest.raises(InputError) as caught:
+        generate_sentence(model, vocab, np.random.default_rng(0))
+    assert phrase in str(caught.value)
+    with pytest.raises(ModelFileError) as caught:
+        ckpt.save_model(tmp_path / "bad.npz", model, vocab)
+    assert phrase in str(caught.value)
+    arrays = dict(np.load(good))  # a file written by something else: the reader says the same
+    arrays["param/W"] = model.params["W"]
+    np.savez(good, **arrays)
+    with pytest.raises(ModelFileError) as caught:
+        ckpt.load_model(good)
+    assert phrase in str(caught.value)
+
+
+def test_the_safetensors_checks_word_a_bad_tensor_like_the_rest():
+    from rnnlm.errors import ModelFileError
+    from rnnlm.io.exchange import _check_tensors, torch_spec
+    from rnnlm.config import ModelConfig
+    from rnnlm.nn.numerics import parameter_fault, parameter_message
+    spec = torch_spec(ModelConfig(vocab_size=6, hidden_size=2))
+    from rnnlm.io.exchange import _expected_shapes
+    tensors = {name: np.zeros(shape, np.float32) for name, shape in _expected_shapes(spec).items()}
+    name = sorted(tensors)[0]
+    tensors[name][...] = np.nan
+    with pytest.raises(ModelFileError) as caught:
+        _check_tensors(tensors, spec, "here")
+    assert parameter_message(name, parameter_fault(tensors[name]), "tensor") in str(caught.value)
