@@ -112,3 +112,33 @@ def test_the_safetensors_checks_word_a_bad_tensor_like_the_rest():
     with pytest.raises(ModelFileError) as caught:
         _check_tensors(tensors, spec, "here")
     assert parameter_message(name, parameter_fault(tensors[name]), "tensor") in str(caught.value)
+
+
+# --------------------------------------------------------------------- c. one flat form of a model's state
+
+@pytest.mark.parametrize("cell,layers", [("rnn", 1), ("gru", 2), ("lstm", 3), ("jordan", 1)])
+def test_the_stream_carry_and_the_model_file_check_use_the_models_flat_state(cell, layers):
+    from rnnlm.io.checkpoint import _carry_fault
+    from rnnlm.models.language_model import LanguageModel, flatten_state, state_key, unflatten_state
+    from rnnlm.training.stream import StreamBatches
+    model = LanguageModel(6, 3, cell=cell, num_layers=layers, seed=0)
+    data = StreamBatches(np.arange(40) % 6, 2, 4)
+    data.begin_epoch(model, None)
+    data.batch(model, 0)
+    flat = data.carry()
+    assert flat.keys() == flatten_state(data.state).keys()
+    for key in flat:
+        np.testing.assert_array_equal(flat[key], flatten_state(data.state)[key])
+    again = unflatten_state(flat)
+    assert [[s.shape for s in layer] for layer in again] == [[s.shape for s in layer] for layer in data.state]
+    resumed = StreamBatches(np.arange(40) % 6, 2, 4)
+    resumed.begin_epoch(model, flat)
+    for a, b in zip(flatten_state(resumed.state).values(), flat.values()):
+        np.testing.assert_array_equal(a, b)
+    # the model-file check accepts exactly the names flatten_state writes for this config
+    for key, value in flatten_state(model.start_state(2)).items():
+        assert _carry_fault(key, value.shape, model.config, "language-model") is None
+    parts = len(model.start_state(1)[0])
+    assert _carry_fault(state_key(layers, 0), (2, 3), model.config, "language-model") is not None
+    assert _carry_fault(state_key(0, parts), (2, 3), model.config, "language-model") is not None
+    assert _carry_fault("x/0", (2, 3), model.config, "language-model") is not None

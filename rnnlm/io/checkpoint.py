@@ -239,17 +239,17 @@ def _optimizer_slots(train_config):
 def _carry_fault(name, shape, config, kind):
     """What is wrong with carried stream state `name` ("<layer>/<part>") of `shape`, or None: a LanguageModel's
     state is one (streams, H) array per layer and part of the cell's state (two for the LSTM)."""
-    from rnnlm.nn.cells import CELLS
+    from rnnlm.models.language_model import parse_state_key, state_parts
     if config is None:
         return None
     if kind != "language-model":
         return f"a {kind!r} model carries no stream state"
-    parts = name.split("/")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+    key = parse_state_key(name)
+    if key is None:
         return "its name is not <layer>/<part>"
-    layer, part = (int(p) for p in parts)
-    if layer >= config.num_layers or part >= CELLS[config.cell][2]:
-        return f"the model has {config.num_layers} layer(s) of {CELLS[config.cell][2]} state array(s)"
+    layer, part = key
+    if layer >= config.num_layers or part >= state_parts(config):
+        return f"the model has {config.num_layers} layer(s) of {state_parts(config)} state array(s)"
     if len(shape) != 2 or shape[1] != config.hidden_size:
         return f"expected (streams, {config.hidden_size}), one row per stream of the hidden size"
     return None

@@ -95,6 +95,42 @@ class PackedModel:
         return self.total_loss(X, Y, batch_size=batch_size) / num_targets(Y)
 
 
+# ----------------------------------------------------------------- the state, flat
+
+def state_parts(config):
+    """How many (n, H) arrays one layer's state holds for `config`'s cell (two for the LSTM: h and c)."""
+    return CELLS[config.cell][2]
+
+
+def state_key(layer, part):
+    """The flat name of layer `layer`'s state array `part`: "<layer>/<part>" (a model file's carry/ entries)."""
+    return f"{layer}/{part}"
+
+
+def parse_state_key(name):
+    """(layer, part) of a flat state name `state_key` wrote, or None when `name` is not one."""
+    pieces = name.split("/")
+    if len(pieces) != 2 or not all(p.isdigit() for p in pieces):
+        return None
+    return int(pieces[0]), int(pieces[1])
+
+
+def flatten_state(state):
+    """A `LanguageModel` state (per layer, the cell's state tuple) as a flat {state_key: array} dict of copies."""
+    return {state_key(k, j): np.array(s) for k, layer in enumerate(state) for j, s in enumerate(layer)}
+
+
+def unflatten_state(flat):
+    """Inverse of `flatten_state`: the nested tuple of tuples, layers and parts in index order."""
+    layers = {}
+    for name, value in flat.items():
+        key = parse_state_key(name)
+        if key is None:
+            raise ConfigError(f"{name!r} is not the name of a state array (<layer>/<part>)")
+        layers.setdefault(key[0], {})[key[1]] = value
+    return tuple(tuple(layers[k][j] for j in sorted(layers[k])) for k in sorted(layers))
+
+
 class LanguageModel(PackedModel):
     """A word- or character-level language model with stacked recurrent layers.
 
@@ -174,7 +210,7 @@ class LanguageModel(PackedModel):
     def start_state(self, n):
         """Zero initial state for n sequences: a tuple over layers of the cell's state tuple of (n, H) arrays."""
         check_count(n, "n", minimum=0, what=" (how many sequences)")
-        nstate = CELLS[self._config.cell][2]
+        nstate = state_parts(self._config)
         H = self._config.hidden_size
         return tuple(tuple(np.zeros((n, H), dtype=self.dtype) for _ in range(nstate))
                      for _ in range(self._config.num_layers))

@@ -35,6 +35,7 @@ from rnnlm.config import DataConfig
 from rnnlm.errors import ConfigError, DataError
 from rnnlm.nn.inputs import check_count, check_fraction, check_ids, check_stream
 from rnnlm.data.text import detect_format, read_documents, read_text_file, replace_links, tokenize_words
+from rnnlm.models.language_model import flatten_state, unflatten_state
 from rnnlm.training.loop import run_training
 from rnnlm.data.vocab import Vocabulary
 
@@ -154,18 +155,6 @@ def stream_loss(model, X, Y, seq_length, state=None):
     return total, state
 
 
-def _flatten(state):
-    return {f"{k}/{j}": np.array(s) for k, layer in enumerate(state) for j, s in enumerate(layer)}
-
-
-def _unflatten(flat):
-    layers = {}
-    for key, value in flat.items():
-        k, j = (int(part) for part in key.split("/"))
-        layers.setdefault(k, {})[j] = value
-    return tuple(tuple(layers[k][j] for j in sorted(layers[k])) for k in sorted(layers))
-
-
 class StreamBatches:
     """B parallel streams of `ids` in windows of seq_length: the batch source of `run_training`.
 
@@ -187,7 +176,7 @@ class StreamBatches:
     def begin_epoch(self, model, carry):
         fresh = model.start_state(self.X.shape[0])
         if carry:
-            state = _unflatten(carry)
+            state = unflatten_state(carry)
             if [[s.shape for s in layer] for layer in state] != [[s.shape for s in layer] for layer in fresh]:
                 raise ConfigError(f"the training state's carried stream state has shapes "
                                   f"{sorted(tuple(v.shape) for v in carry.values())}, but this run's "
@@ -203,7 +192,7 @@ class StreamBatches:
         return loss, grads, int(self.X[:, window].size)
 
     def carry(self):
-        return _flatten(self.state)
+        return flatten_state(self.state)
 
     def total_loss(self, model):
         return stream_loss(model, self.X, self.Y, self.seq_length)[0]
