@@ -142,3 +142,27 @@ def test_the_stream_carry_and_the_model_file_check_use_the_models_flat_state(cel
     assert _carry_fault(state_key(layers, 0), (2, 3), model.config, "language-model") is not None
     assert _carry_fault(state_key(0, parts), (2, 3), model.config, "language-model") is not None
     assert _carry_fault("x/0", (2, 3), model.config, "language-model") is not None
+
+
+# --------------------------------------------------------------------- d. one home for UNKNOWN_TOKEN
+
+def test_every_reader_of_unknown_words_agrees_with_the_vocabulary():
+    from rnnlm.config import UNKNOWN_TOKEN
+    from rnnlm.data.corpus import corpus_from_documents
+    from rnnlm.data.trees import encode_tree, parse_tree
+    from rnnlm.data.vocab import Vocabulary
+    from rnnlm.models.generate import unknown_tokens
+    from rnnlm.training.stream import stream_from_text
+    vocab = Vocabulary.build([["the", "cat", "sat"], ["the", "dog"]], 5)  # keeps "the" and one more
+    tokens = ["the", "zebra", UNKNOWN_TOKEN, "cat", "dog", "the", "sat"]
+    expected = [t for t, i in zip(tokens, vocab.encode(tokens)) if i == vocab.unknown_index]
+    assert vocab.unknown_tokens(tokens) == expected == unknown_tokens(tokens, vocab)
+    assert [vocab.index_of(t) for t in tokens] == vocab.encode(tokens).tolist()
+    assert vocab.unknown_count(vocab.encode(tokens)) == len(expected)
+    tree = encode_tree(parse_tree("(1 (2 the) (3 (2 zebra) (4 cat)))"), vocab)
+    assert tree.word[tree.left < 0].tolist() == vocab.encode(["the", "zebra", "cat"]).tolist()
+    corpus = corpus_from_documents(["the zebra sat on the cat."], vocabulary=vocab)
+    words = [t for s in corpus.sentences for t in s]
+    assert corpus.report.unknown_fraction == pytest.approx(len(vocab.unknown_tokens(words)) / len(words))
+    stream = stream_from_text("the zebra\nsat cat\n", vocabulary=vocab)
+    assert f"{vocab.unknown_count(stream.ids) / len(stream.ids):.1%} of the tokens" in stream.report[1]

@@ -133,7 +133,7 @@ def corpus_from_documents(documents, path="<text>", format="text", level="word",
         vocabulary = Vocabulary.build(sentences, vocabulary_size)
     X, Y = training_pairs(sentences, vocabulary, max_sentence_length)
     tokens = sum(len(s) for s in sentences)
-    unknown = sum(int((y == vocabulary.unknown_index).sum()) for y in Y)  # every word once (SENTENCE_END is known)
+    unknown = sum(vocabulary.unknown_count(y) for y in Y)  # every word once (SENTENCE_END is known)
     split = sum(len(s) + 1 > max_sentence_length for s in sentences)
     if not built and unknown == tokens:
         raise DataError(f"no word of {path} is in the model's vocabulary; "

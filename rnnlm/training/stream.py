@@ -102,7 +102,7 @@ def stream_from_text(text, path="<text>", vocabulary_size=8000, level="word", vo
     if built:
         vocabulary = Vocabulary.build([tokens], config.vocabulary_size)
     ids = np.asarray(vocabulary.encode(tokens), dtype=np.int64)
-    unknown = float(np.mean(ids == vocabulary.unknown_index))
+    unknown = vocabulary.unknown_count(ids) / len(ids)
     if not built and unknown == 1.0:
         raise DataError(f"no token of {path} is in the model's vocabulary; "
                         "evaluate on text in the language and style the model was trained on")
