@@ -166,3 +166,27 @@ def test_every_reader_of_unknown_words_agrees_with_the_vocabulary():
     assert corpus.report.unknown_fraction == pytest.approx(len(vocab.unknown_tokens(words)) / len(words))
     stream = stream_from_text("the zebra\nsat cat\n", vocabulary=vocab)
     assert f"{vocab.unknown_count(stream.ids) / len(stream.ids):.1%} of the tokens" in stream.report[1]
+
+
+# --------------------------------------------------------------------- e. one tokenizer for user text
+
+USER_TEXTS = ["Hello World!", "I don't KNOW, see https://x.com/a?b=1 on /r/Python and u/Someone.",
+              "two\nlines\n\nand a blank one", "Café au lait 🙂", "", "   spaced   out  "]
+
+
+@pytest.mark.parametrize("text", USER_TEXTS)
+@pytest.mark.parametrize("level", ["word", "char"])
+@pytest.mark.parametrize("links", [True, False])
+def test_the_prefix_and_the_stream_are_tokenized_by_the_one_tokenizer(text, level, links):
+    from rnnlm.data.text import tokenize_text
+    from rnnlm.models.generate import tokenize_prefix
+    from rnnlm.training.stream import stream_tokens
+    assert tokenize_prefix(text, level, links) == tokenize_text(text, level, links)
+    streamed = stream_tokens(text, level, links)
+    assert streamed == tokenize_text(text, level, links, line_breaks=True)
+    if level == "word":  # the stream's lines are the prefix tokenizer's, with "\n" between them
+        expected = []
+        for i, line in enumerate(text.split("\n")):
+            expected += ([] if i == 0 else ["\n"]) + tokenize_prefix(line, level, links)
+        assert streamed == expected
+        assert [t for t in streamed if t != "\n"] == tokenize_prefix(text, level, links)

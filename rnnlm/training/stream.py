@@ -34,7 +34,7 @@ import numpy as np
 from rnnlm.config import DataConfig
 from rnnlm.errors import ConfigError, DataError
 from rnnlm.nn.inputs import check_count, check_fraction, check_ids, check_stream
-from rnnlm.data.text import detect_format, read_documents, read_text_file, replace_links, tokenize_words
+from rnnlm.data.text import detect_format, read_documents, read_text_file, tokenize_text
 from rnnlm.models.language_model import flatten_state, unflatten_state
 from rnnlm.training.loop import run_training
 from rnnlm.data.vocab import Vocabulary
@@ -48,18 +48,9 @@ def stream_tokens(text, level="word", link_placeholders=True):
     level "char": every character, "\\n" included, case kept. level "word": each line lowercased
     and split into Treebank words (as the sentence pipeline does), with "\\n" between lines;
     with link_placeholders, links and r/..., u/... paths first become their placeholder tokens
-    (`text.replace_links`), as in the sentence pipeline.
+    (`text.replace_links`), as in the sentence pipeline. It is `text.tokenize_text` with line_breaks.
     """
-    if level == "char":
-        return list(text)
-    lines = text.split(NEWLINE)
-    tokens = []
-    for i, line in enumerate(lines):
-        line = line.lower()
-        tokens.extend(tokenize_words(replace_links(line) if link_placeholders else line))
-        if i < len(lines) - 1:
-            tokens.append(NEWLINE)
-    return tokens
+    return tokenize_text(text, level, link_placeholders, line_breaks=True)
 
 
 @dataclass(frozen=True)
