@@ -190,3 +190,54 @@ def test_the_prefix_and_the_stream_are_tokenized_by_the_one_tokenizer(text, leve
             expected += ([] if i == 0 else ["\n"]) + tokenize_prefix(line, level, links)
         assert streamed == expected
         assert [t for t in streamed if t != "\n"] == tokenize_prefix(text, level, links)
+
+
+# --------------------------------------------------------------------- f. the tree configs are configs
+
+SHARED_BAD = [("epochs", 0), ("epochs", 2.5), ("batch_size", -1), ("learning_rate", 0.0),
+              ("learning_rate", float("nan")), ("learning_rate", float("inf")), ("seed", -1), ("seed", True),
+              ("optimizer", "lbfgs"), ("clip", 0.0), ("clip", float("nan")), ("time_limit", 0)]
+
+
+@pytest.mark.parametrize("name,value", SHARED_BAD, ids=[f"{n}={v}" for n, v in SHARED_BAD])
+def test_the_tree_trainer_refuses_a_shared_option_in_the_words_of_train_config(name, value):
+    from rnnlm.config import TrainConfig
+    from rnnlm.errors import ConfigError
+    from rnnlm.training.trees import TreeTrainConfig
+    with pytest.raises(ConfigError) as plain:
+        TrainConfig(**{name: value})
+    with pytest.raises(ConfigError) as tree:
+        TreeTrainConfig(**{name: value})
+    assert str(tree.value) == str(plain.value)
+
+
+@pytest.mark.parametrize("size", [3, 2.0, 10 ** 9])
+def test_the_tree_vocabulary_size_is_checked_like_the_corpus_one(size):
+    from rnnlm.config import DataConfig
+    from rnnlm.errors import ConfigError
+    from rnnlm.training.trees import TreeTrainConfig
+    with pytest.raises(ConfigError) as data:
+        DataConfig(vocabulary_size=size)
+    with pytest.raises(ConfigError) as tree:
+        TreeTrainConfig(vocabulary_size=size)
+    assert str(tree.value) == str(data.value)
+
+
+def test_the_tree_configs_are_configs_and_round_trip():
+    from rnnlm.config import ModelConfig, _Config
+    from rnnlm.errors import ConfigError
+    from rnnlm.models.tree_lstm import TreeLSTMConfig
+    from rnnlm.training.trees import TreeTrainConfig
+    for cls, changed in ((TreeLSTMConfig, {"hidden_size": np.int64(7)}), (TreeTrainConfig, {"epochs": np.int64(3)})):
+        assert issubclass(cls, _Config)
+        config = cls(**changed)
+        assert config == cls.from_dict(config.to_dict())
+        assert type(config.to_dict()[next(iter(changed))]) is int  # NumPy numbers stored as plain ones
+        assert cls.from_dict({**config.to_dict(), "unknown": 1}) == config
+        with pytest.raises(ConfigError, match="JSON object"):
+            cls.from_dict([1, 2])
+    with pytest.raises(ConfigError) as model:
+        ModelConfig(hidden_size=0)
+    with pytest.raises(ConfigError) as tree:
+        TreeLSTMConfig(hidden_size=0)
+    assert str(tree.value) == str(model.value).replace("hidden size", "hidden_size")
