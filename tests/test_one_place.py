@@ -241,3 +241,24 @@ def test_the_tree_configs_are_configs_and_round_trip():
     with pytest.raises(ConfigError) as tree:
         TreeLSTMConfig(hidden_size=0)
     assert str(tree.value) == str(model.value).replace("hidden size", "hidden_size")
+
+
+# --------------------------------------------------------------------- g. one list of optimizer names
+
+def test_the_optimizer_registry_is_config_optimizers():
+    from rnnlm.config import DEFAULT_LEARNING_RATES, OPTIMIZERS, TrainConfig
+    from rnnlm.errors import ConfigError
+    from rnnlm.nn import optim
+    from rnnlm.training.trees import TreeTrainConfig
+    assert tuple(optim.OPTIMIZERS) == OPTIMIZERS
+    assert set(optim._RULES) == set(OPTIMIZERS)  # no update rule that the options cannot name
+    assert set(DEFAULT_LEARNING_RATES) == set(OPTIMIZERS)
+    for name in OPTIMIZERS:
+        assert optim.make_optimizer(name, 0.1).name == name
+        TrainConfig(optimizer=name)
+        TreeTrainConfig(optimizer=name)
+    with pytest.raises(ConfigError) as made:
+        optim.make_optimizer("lbfgs", 0.1)
+    with pytest.raises(ConfigError) as configured:
+        TrainConfig(optimizer="lbfgs")
+    assert str(made.value) == str(configured.value)
