@@ -262,3 +262,65 @@ def test_the_optimizer_registry_is_config_optimizers():
     with pytest.raises(ConfigError) as configured:
         TrainConfig(optimizer="lbfgs")
     assert str(made.value) == str(configured.value)
+
+
+# --------------------------------------------------------------------- h. defaults come from config.py
+
+def _defaults(function):
+    import inspect
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def test_a_model_built_with_the_defaults_has_the_default_config():
+    from rnnlm.config import ModelConfig
+    from rnnlm.models.fast import FastRNN
+    from rnnlm.models.language_model import LanguageModel
+    from rnnlm.models.reference import RNNNumpy
+    assert LanguageModel(20, 7).config == ModelConfig(vocab_size=20, hidden_size=7)
+    assert LanguageModel.from_config(ModelConfig(vocab_size=20, hidden_size=7)).config == LanguageModel(20, 7).config
+    assert FastRNN(20).config == ModelConfig(vocab_size=20)
+    assert RNNNumpy(20).config == ModelConfig(vocab_size=20)
+    assert LanguageModel(20, 7, bptt_truncate=None).config.bptt_truncate is None  # full BPTT: still one word away
+
+
+@pytest.mark.parametrize("cls,renamed", [
+    ("rnnlm.models.language_model.LanguageModel", {}),
+    ("rnnlm.models.fast.FastRNN", {"hidden_dim": "hidden_size"}),
+    ("rnnlm.models.reference.RNNNumpy", {"hidden_dim": "hidden_size"}),  # the tutorial's literal signature
+])
+def test_every_model_default_is_the_model_configs(cls, renamed):
+    import importlib
+    from dataclasses import fields
+    from rnnlm.config import ComputeConfig, ModelConfig
+    module, _, name = cls.rpartition(".")
+    defaults = _defaults(getattr(importlib.import_module(module), name).__init__)
+    known = {f.name: f.default for f in fields(ModelConfig)} | {"threads": ComputeConfig.threads}
+    compared = {arg: value for arg, value in defaults.items() if renamed.get(arg, arg) in known}
+    assert compared, defaults
+    for arg, value in compared.items():
+        assert value == known[renamed.get(arg, arg)], arg
+
+
+@pytest.mark.parametrize("function", ["rnnlm.data.vocab.Vocabulary.build", "rnnlm.data.corpus.load_corpus",
+                                      "rnnlm.data.corpus.corpus_from_documents", "rnnlm.data.corpus.CorpusSource.load",
+                                      "rnnlm.training.stream.load_stream", "rnnlm.training.stream.stream_from_text"])
+def test_the_data_functions_default_to_data_config(function):
+    import importlib
+    from dataclasses import fields
+    from rnnlm.config import DataConfig
+    parts = function.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            target = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            target = getattr(target, attribute)
+        break
+    known = {f.name: f.default for f in fields(DataConfig)}
+    defaults = _defaults(target)
+    assert "vocabulary_size" in defaults
+    for arg, value in defaults.items():
+        if arg in known and not (function.endswith("corpus_from_documents") and arg == "format"):
+            assert value == known[arg], arg

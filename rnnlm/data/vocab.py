@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnlm.config import MIN_VOCABULARY_SIZE, SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, is_int
+from rnnlm.config import MIN_VOCABULARY_SIZE, DataConfig, SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, is_int
 from rnnlm.errors import ConfigError, ModelFileError
 from rnnlm.nn.inputs import check_ids
 
@@ -36,7 +36,7 @@ class Vocabulary:
         object.__setattr__(self, "word_to_index", {w: i for i, w in enumerate(self.index_to_word)})
 
     @classmethod
-    def build(cls, sentences, vocabulary_size=8000):
+    def build(cls, sentences, vocabulary_size=DataConfig.vocabulary_size):
         """Count tokens in `sentences` (lists of tokens, without start/end markers) and keep the top ones.
 
         The start/end markers are counted once per sentence, as in the tutorial, where

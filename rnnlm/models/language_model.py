@@ -26,7 +26,7 @@ import numpy as np
 
 from rnnlm.nn.batching import num_targets
 from rnnlm.nn.cells import CELLS, cell_param_shapes
-from rnnlm.config import ModelConfig
+from rnnlm.config import ComputeConfig, ModelConfig
 from rnnlm.errors import ConfigError
 from rnnlm.nn.inputs import check_count, check_ids, check_pairs, check_state
 from rnnlm.nn.optim import SparseGradient
@@ -136,8 +136,10 @@ class LanguageModel(PackedModel):
 
     vocab_size C; hidden_size H; cell "rnn" (Elman, torch.nn.RNN with both biases), "gru",
     "lstm" or "jordan" (see rnnlm.nn.cells); num_layers L; embed_size E (None: E = H);
-    bptt_truncate: None for full BPTT, or k: the error entering a layer at step t flows back
-    at most k steps (the tutorial's meaning; see rnnlm.nn.sequence); peephole / coupled_gates:
+    bptt_truncate: k: the error entering a layer at step t flows back at most k steps (the tutorial's
+    meaning; see rnnlm.nn.sequence), or None for full BPTT; the default is `ModelConfig`'s (4), like
+    every default here, so `LanguageModel(C, H).config == ModelConfig(vocab_size=C, hidden_size=H)`
+    (pass bptt_truncate=None for the exact gradient of the whole sequence); peephole / coupled_gates:
     LSTM options; softmax "full" or "class" and num_classes (see `ModelConfig`); counts: the
     words' corpus counts that bin them into classes (None: a frequency-sorted vocabulary is
     assumed); seed; dtype (float32 for training, float64 for checks); threads: output-layer
@@ -150,9 +152,11 @@ class LanguageModel(PackedModel):
     the first loss per word is about log C.
     """
 
-    def __init__(self, vocab_size, hidden_size, cell="rnn", num_layers=1, embed_size=None, bptt_truncate=None,
-                 peephole=False, coupled_gates=False, seed=None, dtype=np.float32, softmax="full", num_classes=None,
-                 counts=None, threads=1):
+    def __init__(self, vocab_size, hidden_size, cell=ModelConfig.cell, num_layers=ModelConfig.num_layers,
+                 embed_size=ModelConfig.embed_size, bptt_truncate=ModelConfig.bptt_truncate,
+                 peephole=ModelConfig.peephole, coupled_gates=ModelConfig.coupled_gates, seed=None, dtype=np.float32,
+                 softmax=ModelConfig.softmax, num_classes=ModelConfig.num_classes, counts=None,
+                 threads=ComputeConfig.threads):
         self._config = ModelConfig(vocab_size=vocab_size, hidden_size=hidden_size, bptt_truncate=bptt_truncate,
                                    cell=cell, num_layers=num_layers, embed_size=embed_size, peephole=peephole,
                                    coupled_gates=coupled_gates, softmax=softmax, num_classes=num_classes)
@@ -175,7 +179,7 @@ class LanguageModel(PackedModel):
         self.params = {k: v.astype(self.dtype) for k, v in params.items()}
 
     @classmethod
-    def from_config(cls, config, seed=None, dtype=np.float32, counts=None, threads=1):
+    def from_config(cls, config, seed=None, dtype=np.float32, counts=None, threads=ComputeConfig.threads):
         """A fresh model of `config`'s shape (a `ModelConfig`); counts bin the words for the class softmax."""
         return cls(config.vocab_size, config.hidden_size, cell=config.cell, num_layers=config.num_layers,
                    embed_size=config.embed_size, bptt_truncate=config.bptt_truncate, peephole=config.peephole,

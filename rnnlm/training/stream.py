@@ -62,8 +62,8 @@ class StreamCorpus:
     report: list = field(default_factory=list)
 
 
-def load_stream(path, vocabulary_size=8000, format="auto", level="word", vocabulary=None, max_records=None,
-                link_placeholders=True):
+def load_stream(path, vocabulary_size=DataConfig.vocabulary_size, format=DataConfig.format, level=DataConfig.level,
+                vocabulary=None, max_records=None, link_placeholders=DataConfig.link_placeholders):
     """Read a corpus file as one token stream (see `stream_tokens`).
 
     A text file is read whole (blank lines and all); a Reddit CSV's comments are joined with a
@@ -83,7 +83,8 @@ def load_stream(path, vocabulary_size=8000, format="auto", level="word", vocabul
                             vocabulary=vocabulary, link_placeholders=link_placeholders)
 
 
-def stream_from_text(text, path="<text>", vocabulary_size=8000, level="word", vocabulary=None, link_placeholders=True):
+def stream_from_text(text, path="<text>", vocabulary_size=DataConfig.vocabulary_size, level=DataConfig.level,
+                     vocabulary=None, link_placeholders=DataConfig.link_placeholders):
     """Like `load_stream` for a text already in memory (a str)."""
     config = DataConfig(vocabulary_size=vocabulary_size, level=level, stream=True)
     tokens = stream_tokens(text, config.level, link_placeholders)
