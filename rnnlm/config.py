@@ -89,6 +89,29 @@ def plain_numbers(config):
             object.__setattr__(config, f.name, float(value))
 
 
+def _vocabulary_size(value, name="vocabulary size"):
+    _require(is_int(value) and value >= MIN_VOCABULARY_SIZE,
+             f"{name} must be at least {MIN_VOCABULARY_SIZE} (3 special tokens + 1 word), got {value!r}")
+    _require(value <= MAX_VOCABULARY_SIZE, f"{name} must be at most {MAX_VOCABULARY_SIZE}, got {value!r}")
+
+
+def _training_options(config):
+    """The checks of the options every trainer shares (`TrainConfig`, the Tree-LSTM's `TreeTrainConfig`):
+    epochs, batch_size, learning_rate, seed, optimizer, clip and time_limit, in the same words for both."""
+    _positive_int("epochs", config.epochs)
+    _positive_int("batch size", config.batch_size)
+    _finite_number("learning rate", config.learning_rate)
+    _require(config.learning_rate > 0, f"learning rate must be positive, got {config.learning_rate!r}")
+    _require(is_int(config.seed) and config.seed >= 0, f"seed must be a non-negative integer, got {config.seed!r}")
+    _require(isinstance(config.optimizer, str) and config.optimizer in OPTIMIZERS,
+             f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {config.optimizer!r}")
+    if config.clip is not None:
+        _finite_number("clip norm", config.clip)
+    _require(config.clip is None or config.clip > 0, f"clip norm must be positive, got {config.clip!r}")
+    _require(config.time_limit is None or config.time_limit > 0,
+             f"time limit must be a positive number of seconds, got {config.time_limit!r}")
+
+
 class _Config:
     """Shared helpers: conversion to/from plain dicts for JSON in model files."""
 
@@ -134,11 +157,7 @@ class DataConfig(_Config):
     def __post_init__(self):
         plain_numbers(self)
         _positive_int("max sentence length", self.max_sentence_length)
-        _require(is_int(self.vocabulary_size) and self.vocabulary_size >= MIN_VOCABULARY_SIZE,
-                 f"vocabulary size must be at least {MIN_VOCABULARY_SIZE} (3 special tokens + 1 word), "
-                 f"got {self.vocabulary_size!r}")
-        _require(self.vocabulary_size <= MAX_VOCABULARY_SIZE,
-                 f"vocabulary size must be at most {MAX_VOCABULARY_SIZE}, got {self.vocabulary_size!r}")
+        _vocabulary_size(self.vocabulary_size)
         _require(isinstance(self.format, str) and self.format in FORMATS, f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
         _require(isinstance(self.level, str) and self.level in LEVELS, f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
         _require(not (self.format == "tokens" and self.level == "char"),
@@ -282,25 +301,16 @@ class TrainConfig(_Config):
 
     def __post_init__(self):
         plain_numbers(self)
-        _require(self.optimizer in OPTIMIZERS,
+        _require(isinstance(self.optimizer, str) and self.optimizer in OPTIMIZERS,
                  f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.learning_rate is None:  # the rate that suits the optimizer
             object.__setattr__(self, "learning_rate", DEFAULT_LEARNING_RATES[self.optimizer])
-        _positive_int("epochs", self.epochs)
-        _positive_int("batch size", self.batch_size)
+        _training_options(self)
         _positive_int("evaluate_loss_after", self.evaluate_loss_after)
-        _finite_number("learning rate", self.learning_rate)
-        _require(self.learning_rate > 0, f"learning rate must be positive, got {self.learning_rate!r}")
         _finite_number("validation fraction", self.valid_fraction)
         _require(0 <= self.valid_fraction < 1, f"validation fraction must be in [0, 1), got {self.valid_fraction!r}")
-        _require(is_int(self.seed) and self.seed >= 0, f"seed must be a non-negative integer, got {self.seed!r}")
-        _require(isinstance(self.optimizer, str) and self.optimizer in OPTIMIZERS,
-                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         _finite_number("momentum", self.momentum)
         _require(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum!r}")
-        if self.clip is not None:
-            _finite_number("clip norm", self.clip)
-        _require(self.clip is None or self.clip > 0, f"clip norm must be positive, got {self.clip!r}")
         self._check_schedule()
 
     def _check_schedule(self):
@@ -315,8 +325,6 @@ class TrainConfig(_Config):
         _require(0 < self.lr_factor < 1, f"lr factor must be in (0, 1), got {self.lr_factor!r}")
         _require(self.min_lr is None or (0 < self.min_lr <= self.learning_rate),
                  f"min lr must be positive and at most the learning rate {self.learning_rate:g}, got {self.min_lr!r}")
-        _require(self.time_limit is None or self.time_limit > 0,
-                 f"time limit must be a positive number of seconds, got {self.time_limit!r}")
 
     @property
     def lr_floor(self):

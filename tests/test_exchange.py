@@ -248,7 +248,7 @@ def test_messages_say_what_is_wrong(good_file, tmp_path):
                 "bogus level": "level 'klingon' is not one of word, char",
                 "level contradicts vocabulary": "level 'char' contradicts its vocabulary, which holds 'the'",
                 "level contradicts data_config": "level 'char' contradicts its data_config's level 'word'",
-                "huge values": "tensor out.bias holds values up to 3e\\+07, beyond",
+                "huge values": "tensor 'out.bias' holds values up to 3e\\+07, beyond",
                 "deep json": "'model_config' is JSON nested too deeply",
                 "huge number": "'vocabulary_counts' holds a number thousands of digits long",
                 "config types": "hidden size",

@@ -273,6 +273,12 @@ def test_the_cases_are_many_and_distinct():
 
 # --------------------------------------------------------------------- good arguments: unchanged results
 
+def _close(a, b):
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    return np.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def _same(a, b):
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
@@ -296,7 +302,9 @@ def test_checked_entry_points_give_what_the_unchecked_code_gives(kind, rng):
     scores, new_state = model.step(state, np.array([1, 2], dtype=np.uint8))
     assert _same((scores, new_state), model.step(state, [1, 2]))
     forward = model._forward([np.array([1]), np.array([2])], [np.array([3]), np.array([4])], state)
-    assert _same(model._next_state(forward.final), new_state)
+    # the packed forward runs the fused loop (rnnlm.nn.fused: sigmoid as (1 + tanh(z/2)) / 2), the step the cell's
+    # own step function: the same state to rounding, not bit for bit
+    assert _close(model._next_state(forward.final), new_state)
     Xs, Ys = stream.batchify(rng.integers(0, V, 30), 2)
     assert _same(stream.stream_loss(model, Xs, Ys, 4), stream.stream_loss(model, Xs.tolist(), Ys.tolist(), 4))
 

@@ -34,7 +34,7 @@ def cmd_evaluate(args):
     print(f"Model: {checkpoint.path} ({describe(checkpoint.model, checkpoint.level)}), "
           f"trained {trained} epoch{'' if trained == 1 else 's'}.")
     tokens = corpus.num_tokens
-    unknown = sum(int(np.sum(y == vocab.unknown_index)) for y in corpus.Y)
+    unknown = sum(vocab.unknown_count(y) for y in corpus.Y)
     total = float(checkpoint.model.total_loss(corpus.X, corpus.Y))
     loss = total / tokens
     print(f"Predicted tokens: {tokens:,} (SENTENCE_END counted, SENTENCE_START never predicted); "

@@ -109,7 +109,7 @@ def cmd_trees_evaluate(args):
     trees = _trees_read(args.trees)
     encoded = encode_all(trees, checkpoint.vocabulary)
     scores = evaluate(checkpoint.model, encoded)
-    unknown = sum(int(np.sum(t.word == checkpoint.vocabulary.unknown_index)) for t in encoded)
+    unknown = sum(checkpoint.vocabulary.unknown_count(t.word[t.left < 0]) for t in encoded)
     leaves = sum(int(np.sum(t.left < 0)) for t in encoded)
     print(f"{args.trees}: {len(trees):,} trees, {leaves:,} words ({unknown / max(leaves, 1):.1%} UNKNOWN_TOKEN)")
     print(f"fine-grained accuracy (5 classes, sentences): {scores.fine:.1%}")
@@ -134,7 +134,7 @@ def cmd_trees_predict(args):
             raise DataError("empty text; give a sentence or a bracketed tree")
         tree = tree_from_text(text, args.binarize)
         encoded = encode_tree(tree, checkpoint.vocabulary)
-        unknown = [w for w in tree.leaves() if w not in checkpoint.vocabulary.word_to_index]
+        unknown = checkpoint.vocabulary.unknown_tokens(tree.leaves())
         if unknown:
             print(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
                   f"{', '.join(repr(w) for w in dict.fromkeys(unknown))}", file=sys.stderr)

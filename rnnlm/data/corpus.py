@@ -129,8 +129,8 @@ def training_pairs(sentences, vocabulary, max_length=None):
     return X, Y
 
 
-def load_corpus(path, vocabulary_size=8000, format="auto", level="word", vocabulary=None,
-                max_records=None, link_placeholders=DataConfig.link_placeholders,
+def load_corpus(path, vocabulary_size=DataConfig.vocabulary_size, format=DataConfig.format, level=DataConfig.level,
+                vocabulary=None, max_records=None, link_placeholders=DataConfig.link_placeholders,
                 max_sentence_length=DataConfig.max_sentence_length):
     """Read, tokenize and encode a corpus file.
 
@@ -150,8 +150,9 @@ def load_corpus(path, vocabulary_size=8000, format="auto", level="word", vocabul
                                  max_sentence_length=config.max_sentence_length)
 
 
-def corpus_from_documents(documents, path="<text>", format="text", level="word",
-                          vocabulary_size=8000, vocabulary=None, link_placeholders=DataConfig.link_placeholders,
+def corpus_from_documents(documents, path="<text>", format="text", level=DataConfig.level,
+                          vocabulary_size=DataConfig.vocabulary_size, vocabulary=None,
+                          link_placeholders=DataConfig.link_placeholders,
                           max_sentence_length=DataConfig.max_sentence_length):
     """Like `load_corpus` for documents already in memory (a list of str)."""
     DataConfig(max_sentence_length=max_sentence_length)  # a bad bound fails before any work
@@ -164,7 +165,7 @@ def corpus_from_documents(documents, path="<text>", format="text", level="word",
         vocabulary = Vocabulary.build(sentences, vocabulary_size)
     X, Y = training_pairs(sentences, vocabulary, max_sentence_length)
     tokens = sum(len(s) for s in sentences)
-    unknown = sum(int((y == vocabulary.unknown_index).sum()) for y in Y)  # every word once (SENTENCE_END is known)
+    unknown = sum(vocabulary.unknown_count(y) for y in Y)  # every word once (SENTENCE_END is known)
     split = sum(len(s) + 1 > max_sentence_length for s in sentences)
     if not built and unknown == tokens:
         raise DataError(f"no word of {path} is in the model's vocabulary; "
@@ -194,7 +195,7 @@ class CorpusSource:
     format: str
     description: str
 
-    def load(self, vocabulary_size=8000, max_records=None):
+    def load(self, vocabulary_size=DataConfig.vocabulary_size, max_records=None):
         if self.path is None:
             documents = fallback_corpus_text().split("\n")
             if max_records is not None:

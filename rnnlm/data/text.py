@@ -301,6 +301,35 @@ def replace_links(text):
     return _USER.sub(USER_TOKEN, text)
 
 
+def normalize_words(text, link_placeholders=True):
+    """What word-level text is tokenized from: lowercased, then (with link_placeholders) `replace_links`.
+
+    The placeholders are upper case, so they are put in after lowercasing.
+    """
+    text = text.lower()
+    return replace_links(text) if link_placeholders else text
+
+
+def tokenize_text(text, level="word", link_placeholders=True, line_breaks=False):
+    """Text a user gives (a --prefix, a stream corpus) as a model's tokens: the one tokenizer for it.
+
+    level "char": every character, case kept. level "word": `normalize_words`, then Treebank words
+    (`tokenize_words`). line_breaks: each line is tokenized on its own and "\n" is kept as a token
+    between lines (a stream model's text); otherwise a line break is white space like any other.
+    """
+    if level == "char":
+        return list(text)
+    if line_breaks:
+        lines = text.split("\n")
+        tokens = []
+        for i, line in enumerate(lines):
+            tokens.extend(tokenize_text(line, level, link_placeholders))
+            if i < len(lines) - 1:
+                tokens.append("\n")
+        return tokens
+    return tokenize_words(normalize_words(text, link_placeholders))
+
+
 def tokenize_documents(documents, level="word", splitter=None, link_placeholders=True, format="text"):
     """Documents -> sentences as token lists, without the start/end markers.
 
@@ -318,9 +347,7 @@ def tokenize_documents(documents, level="word", splitter=None, link_placeholders
     if level == "char":
         lines = [line for doc in documents for line in doc.split("\n") if line.strip()]
         return [list(line.strip()) for line in lines], "one sequence per line (characters)"
-    lowered = [doc.lower() for doc in documents]
-    if link_placeholders:
-        lowered = [replace_links(doc) for doc in lowered]
+    lowered = [normalize_words(doc, link_placeholders) for doc in documents]
     try:
         if splitter is None:
             splitter = SentenceSplitter(training_text="\n\n".join(lowered))

@@ -313,11 +313,10 @@ class EncodedTree(NamedTuple):
 def encode_tree(tree, vocabulary):
     """Tree -> EncodedTree; unknown tokens become UNKNOWN_TOKEN, a missing label -1."""
     word, left, right, label = [], [], [], []
-    unk = vocabulary.unknown_index
     positions = []  # a stack of the finished subtrees' root positions
     for node in tree.postorder():  # children are written before their parent
         if node.is_leaf:
-            w, lft, rgt = vocabulary.word_to_index.get(node.word, unk), -1, -1
+            w, lft, rgt = vocabulary.index_of(node.word), -1, -1
         else:
             rgt, lft, w = positions.pop(), positions.pop(), -1
         positions.append(len(word))

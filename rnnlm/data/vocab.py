@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnlm.config import MIN_VOCABULARY_SIZE, SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, is_int
+from rnnlm.config import MIN_VOCABULARY_SIZE, DataConfig, SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, is_int
 from rnnlm.errors import ConfigError, ModelFileError
 from rnnlm.nn.inputs import check_ids
 
@@ -36,7 +36,7 @@ class Vocabulary:
         object.__setattr__(self, "word_to_index", {w: i for i, w in enumerate(self.index_to_word)})
 
     @classmethod
-    def build(cls, sentences, vocabulary_size=8000):
+    def build(cls, sentences, vocabulary_size=DataConfig.vocabulary_size):
         """Count tokens in `sentences` (lists of tokens, without start/end markers) and keep the top ones.
 
         The start/end markers are counted once per sentence, as in the tutorial, where
@@ -83,10 +83,25 @@ class Vocabulary:
                 return word, count
         return None, 0
 
-    def encode(self, tokens):
-        """Tokens -> (T,) int64 indices; tokens not in the vocabulary map to UNKNOWN_TOKEN's index."""
+    def index_of(self, token):
+        """The id `token` is read as: its own, or UNKNOWN_TOKEN's when the vocabulary lacks it.
+
+        The one place a token becomes UNKNOWN_TOKEN: `encode`, tree encoding and generation's prefixes use it.
+        """
+        return self.word_to_index.get(token, self.word_to_index[UNKNOWN_TOKEN])
+
+    def unknown_tokens(self, tokens):
+        """The tokens of `tokens` that are read as UNKNOWN_TOKEN (absent, or UNKNOWN_TOKEN itself), in order."""
         unk = self.unknown_index
-        return np.array([self.word_to_index.get(t, unk) for t in tokens], dtype=np.int64)
+        return [t for t in tokens if self.index_of(t) == unk]
+
+    def unknown_count(self, ids):
+        """How many of the encoded `ids` (an int array) are UNKNOWN_TOKEN."""
+        return int(np.count_nonzero(np.asarray(ids) == self.unknown_index))
+
+    def encode(self, tokens):
+        """Tokens -> (T,) int64 indices; tokens not in the vocabulary map to UNKNOWN_TOKEN's index (`index_of`)."""
+        return np.array([self.index_of(t) for t in tokens], dtype=np.int64)
 
     def encode_sentence(self, tokens):
         """Wrap with SENTENCE_START ... SENTENCE_END and encode: (T+2,) int64."""

@@ -43,7 +43,7 @@ from rnnlm.errors import ModelFileError
 from rnnlm.io.archive import FORMAT_NAME, FORMAT_VERSION, MAX_WORD_CHARS, Archive, read_metadata, exception_line, open_archive, read_vocabulary, short_text
 from rnnlm.io.kinds import MODEL_KINDS, TREE_KIND, kinds_for, build_model, expected_param_shapes, kind_of, model_kind
 from rnnlm.io.safe_files import atomic_write
-from rnnlm.nn.numerics import parameter_fault
+from rnnlm.nn.numerics import parameter_fault, parameter_message
 
 
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "reddit-model.npz"
@@ -112,7 +112,7 @@ def stored_params(model_params, path, param_dtype=None):
     for name, value in model_params.items():
         fault = parameter_fault(value)
         if fault is not None:
-            raise ModelFileError(f"parameter {name!r} {fault} (training diverged); nothing was written to {path}")
+            raise ModelFileError(f"{parameter_message(name, fault)}; nothing was written to {path}")
         if not np.all(np.isfinite(params[name])):
             raise ModelFileError(f"parameter {name!r} has values up to {float(np.max(np.abs(value))):.6g}, beyond the "
                                  f"range of {np.dtype(param_dtype)} (largest {float(np.finfo(param_dtype).max):g}); "
@@ -161,7 +161,7 @@ def fill_params(params, archive, shapes, path, dtype):
         stored = archive.read(f"param/{name}")
         fault = parameter_fault(stored)
         if fault is not None:
-            raise ModelFileError(f"{path}: parameter {name!r} {fault} (a diverged run?); use an earlier model file")
+            raise ModelFileError(f"{path}: {parameter_message(name, fault)}; use an earlier model file")
         target[...] = stored
 
 
@@ -239,17 +239,17 @@ def _optimizer_slots(train_config):
 def _carry_fault(name, shape, config, kind):
     """What is wrong with carried stream state `name` ("<layer>/<part>") of `shape`, or None: a LanguageModel's
     state is one (streams, H) array per layer and part of the cell's state (two for the LSTM)."""
-    from rnnlm.nn.cells import CELLS
+    from rnnlm.models.language_model import parse_state_key, state_parts
     if config is None:
         return None
     if kind != "language-model":
         return f"a {kind!r} model carries no stream state"
-    parts = name.split("/")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+    key = parse_state_key(name)
+    if key is None:
         return "its name is not <layer>/<part>"
-    layer, part = (int(p) for p in parts)
-    if layer >= config.num_layers or part >= CELLS[config.cell][2]:
-        return f"the model has {config.num_layers} layer(s) of {CELLS[config.cell][2]} state array(s)"
+    layer, part = key
+    if layer >= config.num_layers or part >= state_parts(config):
+        return f"the model has {config.num_layers} layer(s) of {state_parts(config)} state array(s)"
     if len(shape) != 2 or shape[1] != config.hidden_size:
         return f"expected (streams, {config.hidden_size}), one row per stream of the hidden size"
     return None

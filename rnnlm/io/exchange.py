@@ -42,7 +42,7 @@ from rnnlm.io.checkpoint import Checkpoint, level_fault
 from rnnlm.io.kinds import kinds_for, build_model, kind_of, model_kind
 from rnnlm.io.archive import exception_line, short_text
 from rnnlm.io.safe_files import atomic_write
-from rnnlm.nn.numerics import parameter_fault
+from rnnlm.nn.numerics import first_parameter_fault, parameter_fault, parameter_message
 from rnnlm.config import DataConfig, ModelConfig, TrainConfig
 from rnnlm.errors import ConfigError, ModelFileError, RnnlmError
 from rnnlm.data.vocab import Vocabulary
@@ -253,7 +253,7 @@ def _check_tensors(tensors, spec, where):
                                  "or float64 (convert bfloat16 with tensor.float() before saving)")
         fault = parameter_fault(value)
         if fault is not None:
-            raise ModelFileError(f"{where}: tensor {name} {fault} (training diverged?)")
+            raise ModelFileError(f"{where}: {parameter_message(name, fault, 'tensor')}")
 
 
 def write_safetensors(path, export):
@@ -349,10 +349,9 @@ def load_safetensors(path, dtype=np.float32):
     export = read_safetensors(path)
     model = build_model(export.model_config, seed=0, dtype=dtype, kind=export.kind)
     _fill_params(model, export.tensors, export.kind)
-    for name, value in model.params.items():  # U is folded from two tensors: check the result too
-        fault = parameter_fault(value)
-        if fault is not None:
-            raise ModelFileError(f"{path}: the imported parameter {name!r} {fault}; the tensors are not a usable model")
+    bad = first_parameter_fault(model.params)  # U is folded from two tensors: check the result too
+    if bad is not None:
+        raise ModelFileError(f"{path}: the imported {parameter_message(*bad)}; the tensors are not a usable model")
     return Checkpoint(path=Path(path), model=model, vocabulary=export.vocabulary, level=export.level,
                       kind=export.kind, data_config=export.data_config, train_config=export.train_config,
                       state=None, metadata=export.metadata())

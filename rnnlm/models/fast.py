@@ -44,7 +44,7 @@ import numpy as np
 
 from rnnlm.nn.batching import segment_sum
 from rnnlm.nn.cells import rnn_step_forward
-from rnnlm.config import ModelConfig
+from rnnlm.config import ComputeConfig, ModelConfig
 from rnnlm.nn.inputs import check_count, check_ids, check_state
 from rnnlm.models.language_model import PackedModel
 from rnnlm.nn.optim import SparseGradient
@@ -74,8 +74,9 @@ class FastRNN(PackedModel):
     the K words seen, values (H, K)).
     """
 
-    def __init__(self, word_dim, hidden_dim=100, bptt_truncate=4, seed=None, dtype=np.float32,
-                 softmax_rows=1024, softmax="full", num_classes=None, counts=None, threads=None):
+    def __init__(self, word_dim, hidden_dim=ModelConfig.hidden_size, bptt_truncate=ModelConfig.bptt_truncate,
+                 seed=None, dtype=np.float32, softmax_rows=1024, softmax=ModelConfig.softmax,
+                 num_classes=ModelConfig.num_classes, counts=None, threads=ComputeConfig.threads):
         self._config = ModelConfig(vocab_size=word_dim, hidden_size=hidden_dim, bptt_truncate=bptt_truncate,
                                    cell="rnn", softmax=softmax, num_classes=num_classes)
         self.word_dim = word_dim

@@ -34,6 +34,7 @@ from rnnlm.config import UNKNOWN_TOKEN, is_int, plain_numbers
 from rnnlm.errors import ConfigError, InputError
 from rnnlm.nn.inputs import check_config, check_finite, check_generation, check_ids
 from rnnlm.nn.threads import holds_blas
+from rnnlm.nn.numerics import softmax
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,7 @@ def next_token(logits, rng, temperature, banned):
                          "or so large that they overflow")
     if is_greedy(temperature):
         return int(np.argmax(scores))
-    scores /= temperature
-    scores -= scores.max()
-    probs = np.exp(scores)
+    probs = softmax(scores / temperature)
     cumulative = np.cumsum(probs)
     index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
     index = min(index, len(probs) - 1)

@@ -26,7 +26,7 @@ import numpy as np
 
 from rnnlm.nn.batching import num_targets
 from rnnlm.nn.cells import CELLS, cell_param_shapes
-from rnnlm.config import ModelConfig
+from rnnlm.config import ComputeConfig, ModelConfig
 from rnnlm.errors import ConfigError
 from rnnlm.nn.inputs import check_count, check_ids, check_pairs, check_state
 from rnnlm.nn.optim import SparseGradient
@@ -97,13 +97,51 @@ class PackedModel:
         return self.total_loss(X, Y, batch_size=batch_size) / num_targets(Y)
 
 
+# ----------------------------------------------------------------- the state, flat
+
+def state_parts(config):
+    """How many (n, H) arrays one layer's state holds for `config`'s cell (two for the LSTM: h and c)."""
+    return CELLS[config.cell][2]
+
+
+def state_key(layer, part):
+    """The flat name of layer `layer`'s state array `part`: "<layer>/<part>" (a model file's carry/ entries)."""
+    return f"{layer}/{part}"
+
+
+def parse_state_key(name):
+    """(layer, part) of a flat state name `state_key` wrote, or None when `name` is not one."""
+    pieces = name.split("/")
+    if len(pieces) != 2 or not all(p.isdigit() for p in pieces):
+        return None
+    return int(pieces[0]), int(pieces[1])
+
+
+def flatten_state(state):
+    """A `LanguageModel` state (per layer, the cell's state tuple) as a flat {state_key: array} dict of copies."""
+    return {state_key(k, j): np.array(s) for k, layer in enumerate(state) for j, s in enumerate(layer)}
+
+
+def unflatten_state(flat):
+    """Inverse of `flatten_state`: the nested tuple of tuples, layers and parts in index order."""
+    layers = {}
+    for name, value in flat.items():
+        key = parse_state_key(name)
+        if key is None:
+            raise ConfigError(f"{name!r} is not the name of a state array (<layer>/<part>)")
+        layers.setdefault(key[0], {})[key[1]] = value
+    return tuple(tuple(layers[k][j] for j in sorted(layers[k])) for k in sorted(layers))
+
+
 class LanguageModel(PackedModel):
     """A word- or character-level language model with stacked recurrent layers.
 
     vocab_size C; hidden_size H; cell "rnn" (Elman, torch.nn.RNN with both biases), "gru",
     "lstm" or "jordan" (see rnnlm.nn.cells); num_layers L; embed_size E (None: E = H);
-    bptt_truncate: None for full BPTT, or k: the error entering a layer at step t flows back
-    at most k steps (the tutorial's meaning; see rnnlm.nn.sequence); peephole / coupled_gates:
+    bptt_truncate: k: the error entering a layer at step t flows back at most k steps (the tutorial's
+    meaning; see rnnlm.nn.sequence), or None for full BPTT; the default is `ModelConfig`'s (4), like
+    every default here, so `LanguageModel(C, H).config == ModelConfig(vocab_size=C, hidden_size=H)`
+    (pass bptt_truncate=None for the exact gradient of the whole sequence); peephole / coupled_gates:
     LSTM options; softmax "full" or "class" and num_classes (see `ModelConfig`); counts: the
     words' corpus counts that bin them into classes (None: a frequency-sorted vocabulary is
     assumed); seed; dtype (float32 for training, float64 for checks); threads: output-layer
@@ -117,9 +155,11 @@ class LanguageModel(PackedModel):
     the first loss per word is about log C.
     """
 
-    def __init__(self, vocab_size, hidden_size, cell="rnn", num_layers=1, embed_size=None, bptt_truncate=None,
-                 peephole=False, coupled_gates=False, seed=None, dtype=np.float32, softmax="full", num_classes=None,
-                 counts=None, threads=None):
+    def __init__(self, vocab_size, hidden_size, cell=ModelConfig.cell, num_layers=ModelConfig.num_layers,
+                 embed_size=ModelConfig.embed_size, bptt_truncate=ModelConfig.bptt_truncate,
+                 peephole=ModelConfig.peephole, coupled_gates=ModelConfig.coupled_gates, seed=None, dtype=np.float32,
+                 softmax=ModelConfig.softmax, num_classes=ModelConfig.num_classes, counts=None,
+                 threads=ComputeConfig.threads):
         self._config = ModelConfig(vocab_size=vocab_size, hidden_size=hidden_size, bptt_truncate=bptt_truncate,
                                    cell=cell, num_layers=num_layers, embed_size=embed_size, peephole=peephole,
                                    coupled_gates=coupled_gates, softmax=softmax, num_classes=num_classes)
@@ -142,7 +182,7 @@ class LanguageModel(PackedModel):
         self.params = {k: v.astype(self.dtype) for k, v in params.items()}
 
     @classmethod
-    def from_config(cls, config, seed=None, dtype=np.float32, counts=None, threads=None):
+    def from_config(cls, config, seed=None, dtype=np.float32, counts=None, threads=ComputeConfig.threads):
         """A fresh model of `config`'s shape (a `ModelConfig`); counts bin the words for the class softmax."""
         return cls(config.vocab_size, config.hidden_size, cell=config.cell, num_layers=config.num_layers,
                    embed_size=config.embed_size, bptt_truncate=config.bptt_truncate, peephole=config.peephole,
@@ -177,7 +217,7 @@ class LanguageModel(PackedModel):
     def start_state(self, n):
         """Zero initial state for n sequences: a tuple over layers of the cell's state tuple of (n, H) arrays."""
         check_count(n, "n", minimum=0, what=" (how many sequences)")
-        nstate = CELLS[self._config.cell][2]
+        nstate = state_parts(self._config)
         H = self._config.hidden_size
         return tuple(tuple(np.zeros((n, H), dtype=self.dtype) for _ in range(nstate))
                      for _ in range(self._config.num_layers))

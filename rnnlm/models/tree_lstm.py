@@ -8,11 +8,12 @@ gradients: `rnnlm.models.tree_recursive` (node by node, the reading copy), `rnnl
 Parameters: E (V, E), W_leaf (E, 3H), b_leaf (3H,), U (2H, 5H), b (5H,), W_s (H, K), b_s (K,).
 """
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
-from rnnlm.config import MAX_EMBED_SIZE, MAX_HIDDEN_SIZE, MAX_VOCABULARY_SIZE
+from rnnlm.config import (MAX_EMBED_SIZE, MAX_HIDDEN_SIZE, MAX_VOCABULARY_SIZE, _Config, _positive_int, _require,
+                          plain_numbers)
 from rnnlm.data.trees import NUM_CLASSES
 from rnnlm.errors import ConfigError
 from rnnlm.models.fold import fold_loss_and_gradients, fold_states
@@ -28,8 +29,11 @@ METHODS = ("fold", "spinn", "recursive")
 
 
 @dataclass(frozen=True)
-class TreeLSTMConfig:
-    """The shape of a Tree-LSTM sentiment model. vocab_size counts UNKNOWN_TOKEN and the special tokens."""
+class TreeLSTMConfig(_Config):
+    """The shape of a Tree-LSTM sentiment model. vocab_size counts UNKNOWN_TOKEN and the special tokens.
+
+    A `config._Config`: validated on construction, to_dict / from_dict for model files, like `ModelConfig`.
+    """
 
     vocab_size: int = 20000
     embed_size: int = 100
@@ -37,23 +41,11 @@ class TreeLSTMConfig:
     num_classes: int = NUM_CLASSES
 
     def __post_init__(self):
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{f.name} must be a positive integer, got {value!r}")
-        if self.num_classes < 2:
-            raise ConfigError(f"num_classes must be at least 2, got {self.num_classes}")
+        plain_numbers(self)
         for name, limit in (("vocab_size", MAX_VOCABULARY_SIZE), ("embed_size", MAX_EMBED_SIZE),
                             ("hidden_size", MAX_HIDDEN_SIZE), ("num_classes", MAX_CLASSES)):
-            if getattr(self, name) > limit:
-                raise ConfigError(f"{name} must be at most {limit}, got {getattr(self, name)}")
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data):
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+            _positive_int(name, getattr(self, name), limit)
+        _require(self.num_classes >= 2, f"num_classes must be at least 2, got {self.num_classes}")
 
 
 # --------------------------------------------------------------------- parameters

@@ -18,7 +18,7 @@ loops stay free of checks. Each check costs O(size of the argument) NumPy work a
     check_trees      encoded sentiment trees: ids, labels, and a binary tree in post-order
     check_generation generate_sentence / generate_stream's rng, prefix tokens and level
     check_config     a config object of the expected class
-    check_finite     parameters free of NaN and infinity
+    check_finite     parameters valid by `numerics.parameter_fault` (finite, within its bound)
 """
 
 import math
@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rnnlm.errors import InputError
+from rnnlm.nn.numerics import first_parameter_fault, parameter_message
 
 
 def _example(ids):
@@ -321,8 +322,8 @@ def check_config(config, cls, name="config"):
 
 
 def check_finite(params, what="the model"):
-    """Raise InputError when a parameter array holds NaN or infinity (a diverged model)."""
-    for name, value in params.items():
-        if not np.all(np.isfinite(value)):
-            raise InputError(f"{what}'s parameter {name!r} holds NaN or infinite values (training diverged?); "
-                             "use a model saved before it diverged")
+    """Raise InputError when a parameter array is not a valid one: `numerics.parameter_fault`, the rule
+    model files are written and read by (NaN, infinite, or beyond its magnitude bound: a diverged model)."""
+    bad = first_parameter_fault(params)
+    if bad is not None:
+        raise InputError(f"{what}'s {parameter_message(*bad)}; use a model saved before it diverged")

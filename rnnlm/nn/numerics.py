@@ -2,7 +2,7 @@
 
 What this module owns: the plain, stable definitions of softmax, log-softmax, cross-entropy,
 sigmoid and perplexity, and `parameter_fault` (with MAX_PARAMETER_MAGNITUDE), the one test of a
-valid parameter array. They are pure and work along the last axis, so the same code serves one
+valid parameter array, with `parameter_message`, the one wording of its refusal. They are pure and work along the last axis, so the same code serves one
 time step (C,), one sentence (T, C) or a batch (N, T, C). They are the readable forms that
 `rnnlm.models.reference`, the Tree-LSTM, the cells (sigmoid) and the tests use; they are not the
 models' output layer: `rnnlm.nn.output` builds that on `log_softmax` with its own chunked,
@@ -79,3 +79,23 @@ def parameter_fault(value):
         return (f"holds values up to {max(-lo, hi):.6g}, beyond ±{MAX_PARAMETER_MAGNITUDE:g}, "
                 "the range of a valid model parameter")
     return None
+
+
+def parameter_message(name, fault, what="parameter"):
+    """The one wording of an invalid parameter, for every reader and writer that refuses one:
+    "parameter 'W' is not finite (it holds NaN or infinite values) (training diverged?)".
+
+    fault: what `parameter_fault` said; what: how the caller names the array ("parameter", "tensor").
+    Callers add where it was found and what to do about it, never their own description of the fault.
+    """
+    return f"{what} {name!r} {fault} (training diverged?)"
+
+
+def first_parameter_fault(params):
+    """(name, fault) of the first array of the dict `params` that `parameter_fault` refuses, or None."""
+    for name, value in params.items():
+        fault = parameter_fault(value)
+        if fault is not None:
+            return name, fault
+    return None
+

@@ -34,8 +34,8 @@ import numpy as np
 from rnnlm.config import DataConfig
 from rnnlm.errors import ConfigError, DataError
 from rnnlm.nn.inputs import check_count, check_fraction, check_ids, check_stream
-from rnnlm.data.text import (detect_format, file_lines, read_documents, read_text_file, replace_links, token_stream,
-                             tokenize_words)
+from rnnlm.data.text import detect_format, file_lines, read_documents, read_text_file, token_stream, tokenize_text
+from rnnlm.models.language_model import flatten_state, unflatten_state
 from rnnlm.training.loop import run_training
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.nn.threads import holds_blas
@@ -49,18 +49,9 @@ def stream_tokens(text, level="word", link_placeholders=True):
     level "char": every character, "\\n" included, case kept. level "word": each line lowercased
     and split into Treebank words (as the sentence pipeline does), with "\\n" between lines;
     with link_placeholders, links and r/..., u/... paths first become their placeholder tokens
-    (`text.replace_links`), as in the sentence pipeline.
+    (`text.replace_links`), as in the sentence pipeline. It is `text.tokenize_text` with line_breaks.
     """
-    if level == "char":
-        return list(text)
-    lines = text.split(NEWLINE)
-    tokens = []
-    for i, line in enumerate(lines):
-        line = line.lower()
-        tokens.extend(tokenize_words(replace_links(line) if link_placeholders else line))
-        if i < len(lines) - 1:
-            tokens.append(NEWLINE)
-    return tokens
+    return tokenize_text(text, level, link_placeholders, line_breaks=True)
 
 
 @dataclass(frozen=True)
@@ -72,8 +63,8 @@ class StreamCorpus:
     report: list = field(default_factory=list)
 
 
-def load_stream(path, vocabulary_size=8000, format="auto", level="word", vocabulary=None, max_records=None,
-                link_placeholders=True):
+def load_stream(path, vocabulary_size=DataConfig.vocabulary_size, format=DataConfig.format, level=DataConfig.level,
+                vocabulary=None, max_records=None, link_placeholders=DataConfig.link_placeholders):
     """Read a corpus file as one token stream (see `stream_tokens`).
 
     A text file is read whole (blank lines and all); a Reddit CSV's comments are joined with a
@@ -97,8 +88,8 @@ def load_stream(path, vocabulary_size=8000, format="auto", level="word", vocabul
                             vocabulary=vocabulary, link_placeholders=link_placeholders, format=used)
 
 
-def stream_from_text(text, path="<text>", vocabulary_size=8000, level="word", vocabulary=None, link_placeholders=True,
-                     format="text"):
+def stream_from_text(text, path="<text>", vocabulary_size=DataConfig.vocabulary_size, level=DataConfig.level,
+                     vocabulary=None, link_placeholders=DataConfig.link_placeholders, format=DataConfig.format):
     """Like `load_stream` for a text already in memory (a str). format "tokens": `text.token_stream`."""
     config = DataConfig(vocabulary_size=vocabulary_size, level=level, stream=True, format=format)
     tokens = token_stream(text, NEWLINE) if config.format == "tokens" else stream_tokens(text, config.level,
@@ -109,7 +100,7 @@ def stream_from_text(text, path="<text>", vocabulary_size=8000, level="word", vo
     if built:
         vocabulary = Vocabulary.build([tokens], config.vocabulary_size)
     ids = np.asarray(vocabulary.encode(tokens), dtype=np.int64)
-    unknown = float(np.mean(ids == vocabulary.unknown_index))
+    unknown = vocabulary.unknown_count(ids) / len(ids)
     if not built and unknown == 1.0:
         raise DataError(f"no token of {path} is in the model's vocabulary; "
                         "evaluate on text in the language and style the model was trained on")
@@ -165,18 +156,6 @@ def stream_loss(model, X, Y, seq_length, state=None):
     return total, state
 
 
-def _flatten(state):
-    return {f"{k}/{j}": np.array(s) for k, layer in enumerate(state) for j, s in enumerate(layer)}
-
-
-def _unflatten(flat):
-    layers = {}
-    for key, value in flat.items():
-        k, j = (int(part) for part in key.split("/"))
-        layers.setdefault(k, {})[j] = value
-    return tuple(tuple(layers[k][j] for j in sorted(layers[k])) for k in sorted(layers))
-
-
 class StreamBatches:
     """B parallel streams of `ids` in windows of seq_length: the batch source of `run_training`.
 
@@ -198,7 +177,7 @@ class StreamBatches:
     def begin_epoch(self, model, carry):
         fresh = model.start_state(self.X.shape[0])
         if carry:
-            state = _unflatten(carry)
+            state = unflatten_state(carry)
             if [[s.shape for s in layer] for layer in state] != [[s.shape for s in layer] for layer in fresh]:
                 raise ConfigError(f"the training state's carried stream state has shapes "
                                   f"{sorted(tuple(v.shape) for v in carry.values())}, but this run's "
@@ -214,7 +193,7 @@ class StreamBatches:
         return loss, grads, int(self.X[:, window].size)
 
     def carry(self):
-        return _flatten(self.state)
+        return flatten_state(self.state)
 
     def total_loss(self, model):
         return stream_loss(model, self.X, self.Y, self.seq_length)[0]

@@ -15,13 +15,14 @@ so one 5-class model gives both numbers), and the 5-class accuracy over every ph
 """
 
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
-from rnnlm.config import OPTIMIZERS
-from rnnlm.errors import ConfigError, RnnlmError
+from rnnlm.config import _Config, _finite_number, _require, _training_options, _vocabulary_size, plain_numbers
+from rnnlm.errors import RnnlmError
+from rnnlm.nn.numerics import cross_entropy
 from rnnlm.nn.optim import SparseGradient, clip_global_norm, make_optimizer, scale_gradients
 from rnnlm.nn.threads import holds_blas
 from rnnlm.data.trees import NEUTRAL, encode_tree
@@ -30,7 +31,7 @@ REGULARIZED = ("W_leaf", "U", "W_s")
 
 
 @dataclass(frozen=True)
-class TreeTrainConfig:
+class TreeTrainConfig(_Config):
     """How a Tree-LSTM is trained; the defaults are run B of docs/trees.md (vocabulary 10,000, word dropout 0.5).
 
     word_dropout: the fraction of a batch's word types whose embedding is
@@ -50,34 +51,13 @@ class TreeTrainConfig:
     time_limit: float | None = None
 
     def __post_init__(self):
-        for name in ("vocabulary_size", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.vocabulary_size < 4:
-            raise ConfigError(f"vocabulary_size must be at least 4 (3 special tokens + 1 word), "
-                              f"got {self.vocabulary_size}")
-        if not self.learning_rate > 0 or not np.isfinite(self.learning_rate):
-            raise ConfigError(f"learning rate must be a positive number, got {self.learning_rate!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if not self.l2 >= 0 or not np.isfinite(self.l2):
-            raise ConfigError(f"l2 must be a non-negative number, got {self.l2!r}")
-        if self.clip is not None and not self.clip > 0:
-            raise ConfigError(f"clip must be a positive number, got {self.clip!r}")
-        if not 0 <= self.word_dropout < 1:
-            raise ConfigError(f"word dropout must be in [0, 1), got {self.word_dropout!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.time_limit is not None and not self.time_limit > 0:
-            raise ConfigError(f"time limit must be a positive number of seconds, got {self.time_limit!r}")
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data):
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        plain_numbers(self)
+        _vocabulary_size(self.vocabulary_size)
+        _training_options(self)  # epochs, batch size, rate, seed, optimizer, clip, time limit: as TrainConfig
+        _finite_number("l2", self.l2)
+        _require(self.l2 >= 0, f"l2 must be a non-negative number, got {self.l2!r}")
+        _finite_number("word dropout", self.word_dropout)
+        _require(0 <= self.word_dropout < 1, f"word dropout must be in [0, 1), got {self.word_dropout!r}")
 
 
 # --------------------------------------------------------------------- evaluation
@@ -125,7 +105,9 @@ def evaluate(model, encoded, batch_size=200):
     labels = np.concatenate([t.label for t in encoded])
     scored = labels >= 0
     phrase = float(np.mean(nodes[scored].argmax(axis=1) == labels[scored]))
-    loss = float(-np.mean(np.log(np.maximum(nodes[scored, labels[scored]], 1e-300))))
+    # the summed -log p(label) of `cross_entropy`, read from probabilities (log of a distribution is its
+    # own log-softmax); the clamp keeps a probability that underflowed to 0 from making the loss infinite
+    loss = cross_entropy(np.log(np.maximum(nodes[scored], 1e-300)), labels[scored]) / max(int(scored.sum()), 1)
     return Scores(fine, binary, phrase, loss, len(encoded), int(polar.sum()), int(scored.sum()))
 
 
