@@ -51,8 +51,10 @@ def cmd_import(args):
 
 
 def cmd_download(args):
-    from rnnlm.io.download import DATASETS, download
+    from rnnlm.io.download import DATASETS, ZipDataset, download
     dataset = DATASETS[args.dataset]
+    if isinstance(dataset, ZipDataset):
+        return _download_zip(args, dataset)
     url = args.url or dataset.url
     sha1 = args.sha1 or dataset.git_sha1
     destination = Path(args.dir) / dataset.filename
@@ -66,6 +68,27 @@ def cmd_download(args):
     verb = "Downloaded" if fetched else "Already present:"
     print(f"{verb} {path} ({size:,} bytes), git blob SHA-1 {sha1} verified.")
     print(f"Train on it with: {PROG} train {path} --out model.npz")
+    return 0
+
+
+def _download_zip(args, dataset):
+    """`download sst`: a zip of which only the dataset's members are extracted, each file verified."""
+    from rnnlm.io.download import download_zip
+    if args.sha1:
+        raise ConfigError(f"--sha1 checks a one-file download; {dataset.name} is verified file by file")
+    url = args.url or dataset.url
+    folder = Path(args.dir) / dataset.folder
+    print(f"Downloading {dataset.description}\n  from {url}\n  to {folder}/ "
+          f"({', '.join(m.filename for m in dataset.members)}; the zip is not kept)")
+    update, close = download_progress(not args.no_progress)
+    try:
+        paths, fetched = download_zip(url, folder, dataset.members, progress=update, force=args.force)
+    finally:
+        close()
+    for path, member in zip(paths, dataset.members):
+        print(f"{path}: {path.stat().st_size:,} bytes, git blob SHA-1 {member.git_sha1} verified.")
+    print("Downloaded and extracted." if fetched else "Already present: nothing downloaded.")
+    print(f"Train on it with: {PROG} {dataset.next_step.format(folder=folder)}")
     return 0
 
 
@@ -100,8 +123,10 @@ def add_import_parser(command):
 
 def add_download_parser(command):
     """`rnnlm download`: a dataset, checksum-verified."""
-    p = command("download", "download a dataset and verify its checksum")
-    p.add_argument("dataset", choices=["reddit"], help="reddit: the tutorial's Reddit comments")
+    p = command("download", "download a dataset (reddit or sst) and verify its checksum")
+    p.add_argument("dataset", choices=["reddit", "sst"],
+                   help="reddit: the tutorial's Reddit comments (DIR/reddit-comments-2015-08.csv); sst: the Stanford "
+                        "Sentiment Treebank, PTB-bracket trees, standard split (DIR/sst/train.txt, dev.txt, test.txt)")
     p.add_argument("--dir", default="data", help="folder to save into (default: data)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true",
