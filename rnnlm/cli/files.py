@@ -95,8 +95,14 @@ def _download_zip(args, dataset):
 def cmd_info(args):
     if args.words < 1:
         raise ConfigError(f"--words must be a positive integer, got {args.words}")
-    checkpoint = load_checkpoint(args.model)
-    for line in summary.model_summary(checkpoint, words=args.words):
+    from rnnlm.io.archive import read_model_kind
+    from rnnlm.io.kinds import TREE_KIND
+    if args.model is not None and read_model_kind(args.model) == TREE_KIND:
+        from rnnlm.io.tree_checkpoint import load_tree_model
+        lines = summary.tree_summary(load_tree_model(args.model), words=args.words)
+    else:
+        lines = summary.model_summary(load_checkpoint(args.model), words=args.words)
+    for line in lines:
         print(printable(line))  # the file's strings (its rnnlm version, its path) are data
     return 0
 
@@ -141,7 +147,8 @@ def add_download_parser(command):
 def add_info_parser(command):
     """`rnnlm info`: what a model file holds."""
     p = command("info", "show a model file's kind, sizes, vocabulary and training history")
-    p.add_argument("--model", metavar="MODEL.npz", help="a model file (default: the bundled Reddit model)")
+    p.add_argument("--model", metavar="MODEL.npz",
+                   help="a model file, language model or Tree-LSTM (default: the bundled Reddit model)")
     p.add_argument("--words", type=int, default=10, metavar="N",
                    help="most and least frequent words to list (default: 10)")
     p.set_defaults(run=cmd_info)
