@@ -301,7 +301,7 @@ def replace_links(text):
     return _USER.sub(USER_TOKEN, text)
 
 
-def tokenize_documents(documents, level="word", splitter=None, link_placeholders=True, format="text"):
+def tokenize_documents(documents, level="word", splitter=None, link_placeholders=True, format="text", progress=None):
     """Documents -> sentences as token lists, without the start/end markers.
 
     level "word": lowercase, replace links by placeholders (`replace_links`, unless
@@ -311,13 +311,20 @@ def tokenize_documents(documents, level="word", splitter=None, link_placeholders
     format "tokens" (word level): each document is one line of whitespace tokens, taken as it is
     (`tokenize_tokens_line`): no lowercasing, no placeholders, no NLTK; an empty line stays an
     empty sentence (it still predicts SENTENCE_END).
+    progress: called as progress(documents_done, num_documents): with 0 before the word level's sentence
+    splitter is trained, then after every document (once at the end for the tokens format and characters).
     Returns (sentences: list[list[str]], splitter source description).
     """
+    report = progress if progress is not None else (lambda done, total: None)
     if format == "tokens":
-        return [tokenize_tokens_line(doc) for doc in documents], "one sentence per line (whitespace tokens)"
+        sentences = [tokenize_tokens_line(doc) for doc in documents]
+        report(len(documents), len(documents))
+        return sentences, "one sentence per line (whitespace tokens)"
     if level == "char":
         lines = [line for doc in documents for line in doc.split("\n") if line.strip()]
+        report(len(documents), len(documents))
         return [list(line.strip()) for line in lines], "one sequence per line (characters)"
+    report(0, len(documents))
     lowered = [doc.lower() for doc in documents]
     if link_placeholders:
         lowered = [replace_links(doc) for doc in lowered]
@@ -338,6 +345,7 @@ def tokenize_documents(documents, level="word", splitter=None, link_placeholders
                     sentences.append(tokens)
         except TimeoutError:
             raise DataError(_too_long(number, doc)) from None
+        report(number + 1, len(lowered))
     return sentences, splitter.source
 
 
