@@ -36,7 +36,18 @@ def make_zip(files=None, extra=()):
     return buffer.getvalue()
 
 
+def damaged_zip():
+    """good.zip with one byte of trees/dev.txt's stored data changed: its CRC no longer matches."""
+    data = bytearray(make_zip())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        info = z.getinfo("trees/dev.txt")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + info.compress_size // 2] ^= 0xFF
+    return bytes(data)
+
+
 ZIPS = {"/good.zip": make_zip(),
+        "/damaged.zip": damaged_zip(),
         "/tampered.zip": make_zip({**FILES, "dev.txt": b"(0 (0 a) (0 film))\n"}),
         "/no-test.zip": make_zip({k: v for k, v in FILES.items() if k != "test.txt"}),
         "/escape.zip": make_zip(extra=[("../evil.txt", b"x")]),
@@ -102,6 +113,18 @@ def test_the_recorded_checksums_are_those_of_the_standard_files():
         assert len(read_trees(SHARED / member.filename)) == counts[member.filename]
 
 
+@pytest.mark.skipif(not (SHARED / "train.txt").is_file(), reason="no local copy of the SST files")
+def test_the_standard_files_pass_the_recorded_checksums_end_to_end(tmp_path, server, monkeypatch, capsys):
+    """A zip laid out like trainDevTestTrees_PTB.zip, built from the local copy, through `rnnlm download sst`
+    with the checksums this rnnlm records (the real zip's bytes may differ: they are not checked)."""
+    url, _ = server
+    files = {name: (SHARED / name).read_bytes() for name in ("train.txt", "dev.txt", "test.txt")}
+    monkeypatch.setitem(ZIPS, "/real.zip", make_zip(files))
+    assert cli.main(["download", "sst", "--dir", str(tmp_path), "--url", f"{url}/real.zip", "--no-progress"]) == 0
+    assert contents(tmp_path / "sst") == files
+    assert capsys.readouterr().out.count("verified") == 3
+
+
 def test_good_zip_is_extracted_verified_and_not_kept(tmp_path, server):
     url, hits = server
     seen = []
@@ -119,6 +142,7 @@ def test_good_zip_is_extracted_verified_and_not_kept(tmp_path, server):
     ("escape.zip", "a member outside its folder \\('../evil.txt'\\)"),
     ("absolute.zip", "a member outside its folder \\('/tmp/evil.txt'\\)"),
     ("not-a-zip.zip", "not a readable zip"),
+    ("damaged.zip", "trees/dev.txt in the zip from .* is (damaged|corrupted)"),
     ("missing.zip", "HTTP 404")])
 def test_a_bad_zip_saves_nothing(tmp_path, server, name, match):
     url, _ = server
