@@ -113,3 +113,46 @@ def test_one_epoch_is_singular_in_info_and_evaluate(tmp_path, capsys):
     assert "training: 1 epoch;" in out and "over 1 epoch," in out and "1 epochs" not in out
     code, out, _ = run(capsys, "evaluate", COMMENTS, "--model", path)
     assert code == 0 and "trained 1 epoch." in out
+
+
+# --------------------------------------------------------------------- Tree-LSTM files
+
+TREES = ["(4 (3 (2 a) (4 great)) (2 film))", "(0 (1 (2 a) (0 awful)) (2 film))", "(3 (2 truly) (3 good))",
+         "(1 (2 truly) (1 bad))"]
+
+
+def test_info_on_a_tree_model_trained_by_the_cli(tmp_path, capsys):
+    from rnnlm.io.tree_checkpoint import load_tree_model
+    train = tmp_path / "train.txt"
+    train.write_text("\n".join(TREES * 3) + "\n", encoding="utf-8")
+    path = tmp_path / "trees.npz"
+    assert run(capsys, "trees", "train", train, "--dev", train, "--out", path, "--hidden", 8, "--embed-size", 6,
+               "--epochs", 3, "--no-progress", "--word-dropout", 0)[0] == 0
+    checkpoint = load_tree_model(path)
+    out = _info(capsys, path)
+    n = sum(p.size for p in checkpoint.model.params.values())
+    assert "kind: tree-lstm: Tree-LSTM sentiment classifier" in out
+    assert f"sizes: vocabulary {len(checkpoint.vocabulary)}, embedding 6, hidden 8, 5 classes" in out
+    assert f"{n:,} parameters (E (" in out and "stored as float32" in out
+    assert re.search(r"most frequent: '(a|film|truly)' 6", out)
+    assert "training: 3 epochs; optimizer adagrad" in out and "resumable: no" in out
+    assert f"the file holds epoch {checkpoint.training['best_epoch']}" in out
+    last = checkpoint.training["history"][-1]
+    assert f"epoch 3: train loss {last['train_loss']:.4f} nats/node, development fine-grained {last['dev']['fine']:.1%}" in out
+    assert "best development: epoch" in out and "time: " in out
+
+
+def test_info_on_an_untrained_tree_model_and_a_malformed_history(tmp_path, capsys):
+    from rnnlm.data.trees import build_vocabulary, parse_tree
+    from rnnlm.io.tree_checkpoint import save_tree_model
+    from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig
+    vocabulary = build_vocabulary([parse_tree(t) for t in TREES], 20)
+    model = TreeLSTM(TreeLSTMConfig(vocab_size=len(vocabulary), embed_size=3, hidden_size=4), seed=0)
+    path = tmp_path / "t.npz"
+    save_tree_model(path, model, vocabulary)
+    out = _info(capsys, path)
+    assert "kind: tree-lstm" in out and "hidden 4" in out and "training: none recorded" in out
+    save_tree_model(path, model, vocabulary, training={"history": [{"epoch": 1, "train_loss": "x"}, 7,
+                                                                   {"epoch": 2, "train_loss": 0.5, "dev": "?"}]})
+    out = _info(capsys, path)
+    assert "training: 1 epoch;" in out and "epoch 2: train loss 0.5000 nats/node" in out and "development" not in out

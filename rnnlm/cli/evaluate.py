@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from rnnlm.cli.common import add_threads_option, default_note, default_of, describe, load_checkpoint, threads_of, printable
+from rnnlm.cli.progress import step_progress
 from rnnlm.config import DataConfig, FORMATS, TrainConfig
 from rnnlm.errors import ConfigError
 from rnnlm.nn.numerics import perplexity
@@ -24,9 +25,13 @@ def cmd_evaluate(args):
     if checkpoint.data_config.stream:
         return _evaluate_stream(args, checkpoint)
     from rnnlm.data.corpus import load_corpus
-    corpus = load_corpus(args.corpus, format=args.format, level=checkpoint.level, vocabulary=checkpoint.vocabulary,
-                         max_records=args.max_records, link_placeholders=checkpoint.data_config.link_placeholders,
-                         max_sentence_length=checkpoint.data_config.max_sentence_length)
+    update, close = step_progress(not args.no_progress, "tokenizing", "doc")
+    try:
+        corpus = load_corpus(args.corpus, format=args.format, level=checkpoint.level, vocabulary=checkpoint.vocabulary,
+                             max_records=args.max_records, link_placeholders=checkpoint.data_config.link_placeholders,
+                             max_sentence_length=checkpoint.data_config.max_sentence_length, progress=update)
+    finally:
+        close()
     vocab = checkpoint.vocabulary
     for line in corpus.report.lines()[:2]:
         print(printable(line))
@@ -35,7 +40,11 @@ def cmd_evaluate(args):
           f"trained {trained} epoch{'' if trained == 1 else 's'}.")
     tokens = corpus.num_tokens
     unknown = sum(vocab.unknown_count(y) for y in corpus.Y)
-    total = float(checkpoint.model.total_loss(corpus.X, corpus.Y))
+    update, close = step_progress(not args.no_progress, "scoring", "batch")
+    try:
+        total = float(checkpoint.model.total_loss(corpus.X, corpus.Y, progress=update))
+    finally:
+        close()
     loss = total / tokens
     print(f"Predicted tokens: {tokens:,} (SENTENCE_END counted, SENTENCE_START never predicted); "
           f"{unknown:,} ({unknown / tokens:.1%}) of them are UNKNOWN_TOKEN.")
@@ -55,7 +64,11 @@ def _evaluate_stream(args, checkpoint):
     print(f"Model: {checkpoint.path} ({describe(checkpoint.model, checkpoint.level)}), a stream model.")
     X, Y = batchify(corpus.ids, 1)
     window = checkpoint.train_config.seq_length if checkpoint.train_config else default_of(TrainConfig, "seq_length")
-    loss = stream_loss(checkpoint.model, X, Y, window)[0] / Y.size
+    update, close = step_progress(not args.no_progress, "scoring", "window")
+    try:
+        loss = stream_loss(checkpoint.model, X, Y, window, progress=update)[0] / Y.size
+    finally:
+        close()
     unknown = int(np.sum(Y == checkpoint.vocabulary.unknown_index))
     print(f"Predicted tokens: {Y.size:,} (every token after the first, line breaks included); "
           f"{unknown:,} ({unknown / Y.size:.1%}) of them are UNKNOWN_TOKEN; uniform baseline "
@@ -88,6 +101,8 @@ def add_evaluate_parser(command):
                    "trained with --format tokens, else text" + default_note(DataConfig, "format"))
     p.add_argument("--max-records", type=int, metavar="N", help="use only the first N comments/lines")
     add_threads_option(p)
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (on stderr, while tokenizing and while scoring)")
     p.set_defaults(run=cmd_evaluate)
 
 

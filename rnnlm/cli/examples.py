@@ -69,12 +69,16 @@ PyTorch has no module for (Jordan, peephole or coupled LSTM) are refused.""",
 Rebuilds an rnnlm model file, vocabulary included, from a safetensors file written by
 'rnnlm export --format safetensors' or by examples/train_ddp.py (weights trained in PyTorch).
 The new file has no training state (train it further with PyTorch, or train anew).""",
-    "download": """example:
+    "download": """examples:
   rnnlm download reddit --dir data/
+  rnnlm download sst                 # data/sst/train.txt, dev.txt, test.txt
+  rnnlm trees train data/sst/train.txt --dev data/sst/dev.txt --out trees.npz
 
-Fetches the tutorial's Reddit comments (about 8 MB) from GitHub with a progress bar, and keeps
-the file only if its git blob SHA-1 (what `git hash-object` prints) is the published one.
-Offline, it says so and what to do instead.""",
+reddit fetches the tutorial's Reddit comments (about 8 MB) from GitHub with a progress bar, and
+keeps the file only if its git blob SHA-1 (what `git hash-object` prints) is the published one.
+sst fetches the Stanford Sentiment Treebank zip from nlp.stanford.edu and extracts its three
+tree files, each kept only if its git blob SHA-1 is the recorded one (the zip itself is not
+checksummed). Offline, it says so and what to do instead.""",
     "course": """example:
   rnnlm course build            # notebooks/solutions/NN-name.ipynb -> notebooks/NN-name.ipynb
   rnnlm course build --check    # exit 1 if the student edition is out of date

@@ -51,8 +51,10 @@ def cmd_import(args):
 
 
 def cmd_download(args):
-    from rnnlm.io.download import DATASETS, download
+    from rnnlm.io.download import DATASETS, ZipDataset, download
     dataset = DATASETS[args.dataset]
+    if isinstance(dataset, ZipDataset):
+        return _download_zip(args, dataset)
     url = args.url or dataset.url
     sha1 = args.sha1 or dataset.git_sha1
     destination = Path(args.dir) / dataset.filename
@@ -69,11 +71,38 @@ def cmd_download(args):
     return 0
 
 
+def _download_zip(args, dataset):
+    """`download sst`: a zip of which only the dataset's members are extracted, each file verified."""
+    from rnnlm.io.download import download_zip
+    if args.sha1:
+        raise ConfigError(f"--sha1 checks a one-file download; {dataset.name} is verified file by file")
+    url = args.url or dataset.url
+    folder = Path(args.dir) / dataset.folder
+    print(f"Downloading {dataset.description}\n  from {url}\n  to {folder}/ "
+          f"({', '.join(m.filename for m in dataset.members)}; the zip is not kept)")
+    update, close = download_progress(not args.no_progress)
+    try:
+        paths, fetched = download_zip(url, folder, dataset.members, progress=update, force=args.force)
+    finally:
+        close()
+    for path, member in zip(paths, dataset.members):
+        print(f"{path}: {path.stat().st_size:,} bytes, git blob SHA-1 {member.git_sha1} verified.")
+    print("Downloaded and extracted." if fetched else "Already present: nothing downloaded.")
+    print(f"Train on it with: {PROG} {dataset.next_step.format(folder=folder)}")
+    return 0
+
+
 def cmd_info(args):
     if args.words < 1:
         raise ConfigError(f"--words must be a positive integer, got {args.words}")
-    checkpoint = load_checkpoint(args.model)
-    for line in summary.model_summary(checkpoint, words=args.words):
+    from rnnlm.io.archive import read_model_kind
+    from rnnlm.io.kinds import TREE_KIND
+    if args.model is not None and read_model_kind(args.model) == TREE_KIND:
+        from rnnlm.io.tree_checkpoint import load_tree_model
+        lines = summary.tree_summary(load_tree_model(args.model), words=args.words)
+    else:
+        lines = summary.model_summary(load_checkpoint(args.model), words=args.words)
+    for line in lines:
         print(printable(line))  # the file's strings (its rnnlm version, its path) are data
     return 0
 
@@ -100,8 +129,10 @@ def add_import_parser(command):
 
 def add_download_parser(command):
     """`rnnlm download`: a dataset, checksum-verified."""
-    p = command("download", "download a dataset and verify its checksum")
-    p.add_argument("dataset", choices=["reddit"], help="reddit: the tutorial's Reddit comments")
+    p = command("download", "download a dataset (reddit or sst) and verify its checksum")
+    p.add_argument("dataset", choices=["reddit", "sst"],
+                   help="reddit: the tutorial's Reddit comments (DIR/reddit-comments-2015-08.csv); sst: the Stanford "
+                        "Sentiment Treebank, PTB-bracket trees, standard split (DIR/sst/train.txt, dev.txt, test.txt)")
     p.add_argument("--dir", default="data", help="folder to save into (default: data)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true",
@@ -116,7 +147,8 @@ def add_download_parser(command):
 def add_info_parser(command):
     """`rnnlm info`: what a model file holds."""
     p = command("info", "show a model file's kind, sizes, vocabulary and training history")
-    p.add_argument("--model", metavar="MODEL.npz", help="a model file (default: the bundled Reddit model)")
+    p.add_argument("--model", metavar="MODEL.npz",
+                   help="a model file, language model or Tree-LSTM (default: the bundled Reddit model)")
     p.add_argument("--words", type=int, default=10, metavar="N",
                    help="most and least frequent words to list (default: 10)")
     p.set_defaults(run=cmd_info)

@@ -1,5 +1,6 @@
-"""Progress on stderr: a tqdm bar per training epoch (one result line per epoch through a callback)
-and a byte counter for downloads; plain lines when tqdm is missing or --no-progress is given.
+"""Progress on stderr: a tqdm bar per training epoch (one result line per epoch through a callback),
+a byte counter for downloads and a counter for long steps (`evaluate`'s tokenizing and scoring);
+plain lines when tqdm is missing (no bar for downloads and steps) or nothing with --no-progress.
 """
 
 import sys
@@ -63,3 +64,33 @@ def download_progress(show):
         bars[0].update(done - bars[0].n)
 
     return update, lambda: bars and bars[0].close()
+
+
+def step_progress(show, desc, unit):
+    """(update, close) for one long step: update(done, total) moves a bar on stderr (`desc`, counting `unit`s),
+    close() removes it. The bar is made at the first update and leaves no line behind, so the step's
+    results print as before. Only on a terminal: a redirected stderr (a log, a pipe) gets no bar, and an
+    error stays its one line there. Without tqdm, with show False or off a terminal, update is None and
+    close does nothing."""
+    tqdm = optional_tqdm() if show and _is_terminal(sys.stderr) else None
+    if tqdm is None:
+        return None, lambda: None
+    bars = []
+
+    def update(done, total):
+        if not bars:
+            bars.append(tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True))
+        bars[0].update(done - bars[0].n)
+
+    def close():
+        if bars:
+            bars.pop().close()
+
+    return update, close
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False

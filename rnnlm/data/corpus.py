@@ -131,7 +131,7 @@ def training_pairs(sentences, vocabulary, max_length=None):
 
 def load_corpus(path, vocabulary_size=DataConfig.vocabulary_size, format=DataConfig.format, level=DataConfig.level,
                 vocabulary=None, max_records=None, link_placeholders=DataConfig.link_placeholders,
-                max_sentence_length=DataConfig.max_sentence_length):
+                max_sentence_length=DataConfig.max_sentence_length, progress=None):
     """Read, tokenize and encode a corpus file.
 
     vocabulary: encode with this existing Vocabulary (a model's) instead of building one;
@@ -139,6 +139,7 @@ def load_corpus(path, vocabulary_size=DataConfig.vocabulary_size, format=DataCon
     max_records: use only the first this many comments/lines.
     link_placeholders: word level: links and r/, u/ paths become placeholder tokens.
     max_sentence_length: longer sentences are cut into pieces of this many tokens (`training_pairs`).
+    progress: called as progress(documents_done, num_documents) while tokenizing (`tokenize_documents`).
     Returns a Corpus whose `report` holds the tutorial's figures.
     """
     config = DataConfig(vocabulary_size=vocabulary_size, format=format, level=level,
@@ -147,17 +148,17 @@ def load_corpus(path, vocabulary_size=DataConfig.vocabulary_size, format=DataCon
     return corpus_from_documents(documents, path=str(path), format=used_format, level=config.level,
                                  vocabulary_size=config.vocabulary_size, vocabulary=vocabulary,
                                  link_placeholders=config.link_placeholders,
-                                 max_sentence_length=config.max_sentence_length)
+                                 max_sentence_length=config.max_sentence_length, progress=progress)
 
 
 def corpus_from_documents(documents, path="<text>", format="text", level=DataConfig.level,
                           vocabulary_size=DataConfig.vocabulary_size, vocabulary=None,
                           link_placeholders=DataConfig.link_placeholders,
-                          max_sentence_length=DataConfig.max_sentence_length):
+                          max_sentence_length=DataConfig.max_sentence_length, progress=None):
     """Like `load_corpus` for documents already in memory (a list of str)."""
     DataConfig(max_sentence_length=max_sentence_length)  # a bad bound fails before any work
     sentences, splitter = tokenize_documents(documents, level=level, link_placeholders=link_placeholders,
-                                             format=format)
+                                             format=format, progress=progress)
     if not sentences or not any(sentences):
         raise DataError(f"{path} holds no sentences with any {'characters' if level == 'char' else 'words'}")
     built = vocabulary is None

@@ -330,7 +330,7 @@ def tokenize_text(text, level="word", link_placeholders=True, line_breaks=False)
     return tokenize_words(normalize_words(text, link_placeholders))
 
 
-def tokenize_documents(documents, level="word", splitter=None, link_placeholders=True, format="text"):
+def tokenize_documents(documents, level="word", splitter=None, link_placeholders=True, format="text", progress=None):
     """Documents -> sentences as token lists, without the start/end markers.
 
     level "word": lowercase, replace links by placeholders (`replace_links`, unless
@@ -340,13 +340,20 @@ def tokenize_documents(documents, level="word", splitter=None, link_placeholders
     format "tokens" (word level): each document is one line of whitespace tokens, taken as it is
     (`tokenize_tokens_line`): no lowercasing, no placeholders, no NLTK; an empty line stays an
     empty sentence (it still predicts SENTENCE_END).
+    progress: called as progress(documents_done, num_documents): with 0 before the word level's sentence
+    splitter is trained, then after every document (once at the end for the tokens format and characters).
     Returns (sentences: list[list[str]], splitter source description).
     """
+    report = progress if progress is not None else (lambda done, total: None)
     if format == "tokens":
-        return [tokenize_tokens_line(doc) for doc in documents], "one sentence per line (whitespace tokens)"
+        sentences = [tokenize_tokens_line(doc) for doc in documents]
+        report(len(documents), len(documents))
+        return sentences, "one sentence per line (whitespace tokens)"
     if level == "char":
         lines = [line for doc in documents for line in doc.split("\n") if line.strip()]
+        report(len(documents), len(documents))
         return [list(line.strip()) for line in lines], "one sequence per line (characters)"
+    report(0, len(documents))
     lowered = [normalize_words(doc, link_placeholders) for doc in documents]
     try:
         if splitter is None:
@@ -365,6 +372,7 @@ def tokenize_documents(documents, level="word", splitter=None, link_placeholders
                     sentences.append(tokens)
         except TimeoutError:
             raise DataError(_too_long(number, doc)) from None
+        report(number + 1, len(lowered))
     return sentences, splitter.source
 
 

@@ -202,6 +202,14 @@ def read_metadata(archive, path):
     return meta
 
 
+def read_model_kind(path):
+    """The `model_kind` a model file records ("fast-rnn", "tree-lstm", ...; None when absent), reading only its
+    metadata; ModelFileError for anything that is not an rnnlm model file."""
+    with open_archive(path) as npz:
+        kind = read_metadata(Archive(npz, path), path).get("model_kind")
+    return kind if isinstance(kind, str) else None
+
+
 def read_vocabulary(archive, path):
     """The stored Vocabulary (vocab/index_to_word, optional vocab/counts), or ModelFileError."""
     try:

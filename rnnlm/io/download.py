@@ -1,4 +1,4 @@
-"""Fetching the tutorial's dataset on request, verified by its git blob SHA-1.
+"""Fetching the tutorial's dataset (and the Stanford Sentiment Treebank) on request, verified by git blob SHA-1.
 
 Nothing in rnnlm downloads anything unless the user runs `rnnlm download`. The file is
 streamed into a temporary file next to its destination, checked, and only then renamed
@@ -8,6 +8,11 @@ finished. The check is the git blob hash that GitHub shows for the file:
     git blob SHA-1 = sha1(b"blob <size in bytes>\\0" + content)
 
 so anyone can confirm it with `git hash-object FILE`.
+
+The Stanford Sentiment Treebank comes as a zip (`ZipDataset`): the zip is fetched into an unnamed
+temporary file and only its three tree files are extracted. What is verified is each EXTRACTED file
+(trees/train.txt, dev.txt, test.txt) against its git blob SHA-1; the zip itself is not checksummed
+(its bytes are not what rnnlm reads, and only the extracted files' hashes were recorded).
 """
 
 import contextlib
@@ -19,7 +24,10 @@ import stat
 import urllib.error
 import urllib.parse
 import urllib.request
+import tempfile
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,10 +60,53 @@ DATASETS = {
                     "dennybritz/rnn-tutorial-rnnlm"),
 }
 
+@dataclass(frozen=True)
+class ZipMember:
+    """One file taken out of a `ZipDataset`'s zip: its name in the zip, the file it becomes, its git blob SHA-1."""
+
+    member: str
+    filename: str
+    git_sha1: str
+
+
+@dataclass(frozen=True)
+class ZipDataset:
+    """A downloadable zip of which only `members` are extracted, into the folder `folder` (under --dir).
+
+    Only the extracted files are verified (by their git blob SHA-1s); the zip itself is not checksummed."""
+
+    name: str
+    url: str
+    folder: str
+    members: tuple
+    description: str
+    next_step: str
+
+
+# The Stanford Sentiment Treebank in PTB-bracket form, the standard split (Socher et al., 2013):
+# 8,544 / 1,101 / 2,210 trees. The checksums are the git blob SHA-1s of the three files as extracted
+# from trainDevTestTrees_PTB.zip (computed from a copy of those files, checked to hold those tree
+# counts); the zip's own bytes are NOT checksummed, only the three files rnnlm takes out of it.
+SST = ZipDataset(
+    name="sst",
+    url="https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip",
+    folder="sst",
+    members=(ZipMember("trees/train.txt", "train.txt", "1c5317f7ccdc638e30091da2605654f0755e7ab5"),
+             ZipMember("trees/dev.txt", "dev.txt", "bbc5d06608f69bfc42ebb1e06f20012409c36697"),
+             ZipMember("trees/test.txt", "test.txt", "90684652f42dbd0cb7e2c849baa80eb31f292c5e")),
+    description="the Stanford Sentiment Treebank (PTB-bracket trees, standard train/dev/test split), "
+                "from nlp.stanford.edu",
+    next_step="trees train {folder}/train.txt --dev {folder}/dev.txt --out trees.npz")
+
+DATASETS["sst"] = SST
+
 CHUNK_BYTES = 1 << 16
 # The Reddit CSV is 8 MB: 15 minutes is under 10 kB/s, and nothing rnnlm downloads comes near 1 GiB.
 DEADLINE_SECONDS = 15 * 60
 MAX_BYTES = 1 << 30
+# The SST zip is under 1 MB and its largest tree file 2.2 MB: 64 MiB and 32 MiB leave room and stop a zip bomb.
+MAX_ZIP_BYTES = 64 << 20
+MAX_MEMBER_BYTES = 32 << 20
 
 
 def git_blob_sha1(path):
@@ -145,11 +196,15 @@ def _download_into(url, destination, git_sha1, progress, timeout, deadline, max_
     return destination
 
 
-def _fetch(url, handle, progress, timeout, destination, deadline=DEADLINE_SECONDS, max_bytes=MAX_BYTES):
-    """Stream `url` into the open binary file `handle`, or raise DownloadError with what to do."""
+def _fetch(url, handle, progress, timeout, destination, deadline=DEADLINE_SECONDS, max_bytes=MAX_BYTES, advice=None):
+    """Stream `url` into the open binary file `handle`, or raise DownloadError with what to do.
+
+    advice: what to do when offline (default: copy the file to `destination`, or train on another corpus)."""
     host = urllib.parse.urlsplit(url).netloc or url
+    advice = advice or (f"copy it to {destination}, or train on any UTF-8 CSV with a 'body' column or any "
+                        "plain-text file")
     offline = (f"cannot download from {host}: {{reason}}. Are you offline? Fetch {url} on a machine with internet "
-               f"and copy it to {destination}, or train on any UTF-8 CSV with a 'body' column or any plain-text file")
+               f"and {advice}")
     too_big = (f"the file at {url} is larger than {max_bytes:,} bytes, more than rnnlm downloads; "
                "check the URL")
     end = time.monotonic() + deadline
@@ -193,3 +248,94 @@ def _write(handle, chunk, destination):
             raise DownloadError(f"the disk holding {destination.parent} is full (or over quota); free some space "
                                 "or choose another --dir") from None
         raise DownloadError(f"cannot write {destination}: {exc.strerror or exc}") from None
+
+
+def download_zip(url, folder, members, progress=None, timeout=30.0, deadline=DEADLINE_SECONDS, max_bytes=MAX_ZIP_BYTES,
+                 max_member_bytes=MAX_MEMBER_BYTES, force=False):
+    """Download the zip at `url` and extract `members` (ZipMember) into `folder`, each kept only if its
+    git blob SHA-1 is the member's.
+
+    What is verified is each extracted file; the zip's own bytes are not checksummed. The zip is held in an
+    unnamed temporary file in `folder` and never kept. Only the named members are read: a zip with any
+    absolute or `..` member name is refused whole, as is a member larger than `max_member_bytes`
+    (announced or read) or a zip larger than `max_bytes`. Every file is verified before any is renamed into
+    place, so a failure leaves `folder` as it was. Existing files are treated as by `download`: the right
+    one is kept and not rewritten, a different one is kept (DownloadError) unless `force`.
+    Returns ([destination Paths], True if anything was downloaded / False if every file was already present).
+    """
+    folder = Path(folder)
+    targets = [(m, folder / m.filename) for m in members]
+    missing = [(m, path) for m, path in targets if not _already_present(path, m.git_sha1, force)]
+    if not missing:
+        return [path for _, path in targets], False
+    created = [] if folder.exists() else [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
+    try:
+        _extract_into(url, folder, missing, progress, timeout, deadline, max_bytes, max_member_bytes)
+    except BaseException:
+        for made in created:  # leave no empty folders behind a failed download
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise
+    return [path for _, path in targets], True
+
+
+def _unsafe_name(name):
+    """True for a zip member name that could land outside the folder: absolute, a drive, or with a `..` part."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts
+
+
+def _extract_into(url, folder, missing, progress, timeout, deadline, max_bytes, max_member_bytes):
+    advice = (f"unzip its trees/train.txt, trees/dev.txt and trees/test.txt into {folder}, "
+              "or train on any file of bracketed trees")
+    try:
+        scratch = tempfile.TemporaryFile(dir=folder)  # unnamed: nothing is left behind, whatever happens
+    except OSError as exc:
+        raise DownloadError(f"cannot write in {folder}: {exc.strerror or exc}") from None
+    with scratch, contextlib.ExitStack() as outputs:
+        _fetch(url, scratch, progress, timeout, folder / Path(urllib.parse.urlsplit(url).path).name, deadline,
+               max_bytes, advice=advice)
+        scratch.flush()
+        scratch.seek(0)
+        try:
+            archive = outputs.enter_context(zipfile.ZipFile(scratch))
+            names = archive.namelist()
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise DownloadError(f"the file from {url} is not a readable zip ({exc}); nothing was saved, "
+                                "try again later") from None
+        unsafe = [n for n in names if _unsafe_name(n)]
+        if unsafe:
+            raise DownloadError(f"the zip from {url} holds a member outside its folder ({unsafe[0]!r}); "
+                                "nothing was extracted")
+        # entered after the zip, so each temporary file is renamed into place only once every one is verified
+        for member, destination in missing:
+            try:
+                info = archive.getinfo(member.member)
+            except KeyError:
+                raise DownloadError(f"the zip from {url} has no {member.member}; it has changed, nothing was "
+                                    "saved") from None
+            too_big = (f"{member.member} in the zip from {url} is larger than {max_member_bytes:,} bytes, more than "
+                       "rnnlm extracts; nothing was saved")
+            if info.file_size > max_member_bytes:
+                raise DownloadError(too_big)
+            handle = outputs.enter_context(atomic_write(destination, follow_symlinks=False))
+            done = 0
+            try:
+                with archive.open(info) as source:
+                    for chunk in iter(lambda: source.read(CHUNK_BYTES), b""):
+                        done += len(chunk)
+                        if done > max_member_bytes:
+                            raise DownloadError(too_big)
+                        _write(handle, chunk, destination)
+            except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, zlib.error) as exc:
+                raise DownloadError(f"{member.member} in the zip from {url} is damaged ({exc}); nothing was saved, "
+                                    "try again later") from None
+            handle.flush()
+            actual = git_blob_sha1(handle.name)
+            if actual != member.git_sha1:
+                raise DownloadError(f"{member.member} in the zip from {url} is corrupted or has changed: its git "
+                                    f"blob SHA-1 is {actual}, expected {member.git_sha1}; nothing was saved")

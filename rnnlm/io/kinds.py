@@ -106,7 +106,8 @@ def kinds_for(config):
 # one-line model descriptions (`short_name`). Both live here, beside the kinds themselves.
 KIND_NAMES = {"fast-rnn": "FastRNN, the tutorial's Elman RNN (batched, float32)",
               "reference-rnn": "RNNNumpy, the tutorial's Elman RNN (reading copy, float64)",
-              "language-model": "LanguageModel (embedding, recurrent layers, softmax)"}
+              "language-model": "LanguageModel (embedding, recurrent layers, softmax)",
+              "tree-lstm": "Tree-LSTM sentiment classifier (binary constituency Tree-LSTM, 5 classes)"}
 _SHORT_NAMES = {"fast-rnn": "FastRNN (the tutorial's Elman RNN)",
                 "reference-rnn": "RNNNumpy (the tutorial's Elman RNN, float64)"}
 

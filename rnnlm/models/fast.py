@@ -35,7 +35,7 @@ FastRNN(word_dim, hidden_dim=100, bptt_truncate=4, seed=None, dtype=np.float32, 
     .loss_and_gradients(X, Y, sparse=False) -> (total_loss, grads)
     .window_loss_and_gradients(X, Y, state, sparse=False) -> (loss_sum, grads, next_state)
     .window_loss(X, Y, state) -> (loss_sum, next_state)
-    .total_loss(X, Y, batch_size=64) -> float;  .loss_per_word(X, Y) -> float
+    .total_loss(X, Y, batch_size=64, progress=None) -> float;  .loss_per_word(X, Y) -> float
     .start_state(n) -> (n, H);  .step(state, x) -> (scores (n, C), new_state)
     FastRNN.from_reference(model, dtype=np.float32);  .to_reference() -> RNNNumpy
 """

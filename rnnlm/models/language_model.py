@@ -78,18 +78,22 @@ class PackedModel:
         return loss, self._next_state(forward.final)
 
     @holds_blas
-    def total_loss(self, X, Y, batch_size=64):
+    def total_loss(self, X, Y, batch_size=64, progress=None):
         """Cross-entropy summed over every word, in batches of `batch_size` sentences (sorted by length).
 
         Memory is bounded by batch_size x T x H plus softmax_rows x C, never corpus x C.
+        progress: called as progress(batches_done, num_batches) after each batch.
         """
         check_pairs(X, Y, self.config.vocab_size)
         check_count(batch_size, "batch_size")
         order = np.argsort([len(y) for y in Y], kind="stable")
         total = 0.0
-        for a in range(0, len(order), batch_size):
+        num_batches = -(-len(order) // batch_size)
+        for done, a in enumerate(range(0, len(order), batch_size), start=1):
             chunk = order[a:a + batch_size]
             total += self.window_loss([X[i] for i in chunk], [Y[i] for i in chunk], None)[0]
+            if progress is not None:
+                progress(done, num_batches)
         return total
 
     def loss_per_word(self, X, Y, batch_size=64):

@@ -24,6 +24,9 @@ from rnnlm.nn.inputs import check_count, check_ids, check_pair, check_pairs, che
 from rnnlm.nn.numerics import cross_entropy, softmax
 
 
+PROGRESS_SENTENCES = 64  # `total_loss` reports progress per this many sentences, as the batched models do
+
+
 class RNNNumpy:
     """The tutorial's RNN language model (float64, per sentence, loops written out).
 
@@ -108,9 +111,20 @@ class RNNNumpy:
             total += cross_entropy(s[:-1].dot(self.V.T), y)
         return total
 
-    def total_loss(self, X, Y):
-        """`calculate_total_loss` under the name every rnnlm model shares (for `rnnlm evaluate`)."""
-        return self.calculate_total_loss(X, Y)
+    def total_loss(self, X, Y, progress=None):
+        """`calculate_total_loss` under the name every rnnlm model shares (for `rnnlm evaluate`).
+
+        progress: called as progress(batches_done, num_batches) after every 64 sentences (and the last);
+        the sum is the same, added sentence by sentence in the same order."""
+        if progress is None:
+            return self.calculate_total_loss(X, Y)
+        check_pairs(X, Y, self.word_dim)
+        total, num_batches = 0.0, -(-len(X) // PROGRESS_SENTENCES)
+        for i, (x, y) in enumerate(zip(X, Y)):
+            total += self.calculate_total_loss([x], [y])
+            if (i + 1) % PROGRESS_SENTENCES == 0 or i + 1 == len(X):
+                progress(-(-(i + 1) // PROGRESS_SENTENCES), num_batches)
+        return total
 
     def calculate_loss(self, X, Y):
         """Mean cross-entropy per predicted word: total loss / number of target words."""

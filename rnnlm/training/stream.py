@@ -140,19 +140,22 @@ def batchify(ids, streams):
 
 
 @holds_blas
-def stream_loss(model, X, Y, seq_length, state=None):
+def stream_loss(model, X, Y, seq_length, state=None, progress=None):
     """Summed loss of the streams X, Y (B, L) read window by window with the state carried.
 
     Returns (loss_sum, final state). seq_length only bounds memory: forward only, the result
-    equals one pass over the whole rows.
+    equals one pass over the whole rows. progress: called as progress(windows_done, num_windows).
     """
     X, Y = check_stream(X, Y, model.config.vocab_size)
     check_count(seq_length, "seq_length")
     state = model.start_state(X.shape[0]) if state is None else state
     total = 0.0
-    for a in range(0, X.shape[1], seq_length):
+    num_windows = -(-X.shape[1] // seq_length)
+    for done, a in enumerate(range(0, X.shape[1], seq_length), start=1):
         loss, state = model.window_loss(X[:, a:a + seq_length], Y[:, a:a + seq_length], state)
         total += float(loss)
+        if progress is not None:
+            progress(done, num_windows)
     return total, state
 
 
