@@ -439,3 +439,28 @@ def test_subprocess_bad_input_has_no_traceback(tmp_path):
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     result = python_m_rnnlm("train", tmp_path / "nothing.csv", "--out", tmp_path / "m.npz")
     assert result.returncode == 2 and result.stderr.startswith("rnnlm: error: corpus file not found")
+
+
+def test_a_ctrl_c_swallowed_by_a_destructor_still_stops_training(tmp_path, capsys, monkeypatch):
+    """A SIGINT that lands in a __del__ (NLTK's regex objects have one) is only 'ignored' by Python: the
+    command must still stop at the next batch, exit 130, keep the last epoch and print no traceback."""
+    out = tmp_path / "m.npz"
+    calls = []
+    real = training_loop.clip_global_norm
+
+    class Doomed:
+        def __del__(self):
+            raise KeyboardInterrupt  # what the signal handler does, at the worst moment
+
+    def clip(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 12:  # well into training: after the first saved epoch
+            Doomed()  # collected at once: its KeyboardInterrupt goes to sys.unraisablehook, not to us
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training_loop, "clip_global_norm", clip)
+    code, out_text, err = run(capsys, "train", COMMENTS, "--out", out, "--epochs", 1000, *TINY)
+    assert code == 130, err
+    assert "Traceback" not in err and "Exception ignored" not in err and "interrupted during epoch" in err
+    assert len(calls) in (12, 13)  # stopped at that batch's report or the next, not 1000 epochs later
+    assert ckpt.load_model(out).state.epoch >= 1

@@ -5,6 +5,7 @@ model is described and loaded, and `printable` (control characters escaped befor
 
 import argparse
 import re
+import sys
 from dataclasses import fields
 
 from rnnlm.config import ComputeConfig
@@ -142,3 +143,33 @@ def printable(text):
 def counted(n, noun, plural=None):
     """ "1 epoch", "3 epochs", "2 batches": a count with its noun, singular for one."""
     return f"{n} {noun if n == 1 else (plural or noun + 's')}"
+
+
+class Interrupts:
+    """Ctrl-C and SIGTERM, remembered for the whole command.
+
+    The signal handler raises KeyboardInterrupt wherever the program happens to be; when that is
+    inside a destructor (`__del__`, which NLTK's regex objects have) Python cannot propagate it and
+    only reports it as "Exception ignored". The request is kept here, that report is silenced, and
+    the training callbacks ask again at every batch (`raise_if_interrupted`), so no Ctrl-C is lost.
+    """
+
+    requested = False
+
+    @classmethod
+    def handle(cls, signum, frame):
+        cls.requested = True
+        raise KeyboardInterrupt
+
+    @classmethod
+    def unraisable(cls, report, default=sys.unraisablehook):
+        if isinstance(report.exc_value, KeyboardInterrupt):
+            cls.requested = True  # swallowed where it was raised: acted on at the next batch
+        else:
+            default(report)
+
+
+def raise_if_interrupted():
+    """Raise KeyboardInterrupt if a Ctrl-C or SIGTERM arrived and was swallowed before reaching the command."""
+    if Interrupts.requested:
+        raise KeyboardInterrupt

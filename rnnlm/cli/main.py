@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from rnnlm.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, PROG, Formatter, Parser, one_line
+from rnnlm.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, PROG, Formatter, Interrupts, Parser, one_line
 from rnnlm.cli.course import add_check_parser, add_course_parser
 from rnnlm.cli.evaluate import add_evaluate_parser, add_gradcheck_parser
 from rnnlm.cli.examples import EXAMPLES
@@ -53,11 +53,6 @@ def _training_numerics(args):
     return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
 
-def _terminate(signum, frame):
-    """SIGTERM (kill, a batch system's time limit) is handled like Ctrl-C: files cleaned, last epoch kept."""
-    raise KeyboardInterrupt
-
-
 def _out_of_memory(args):
     if args.command == "train":
         return "out of memory; try a smaller --vocab-size, --hidden or --batch-size"
@@ -87,10 +82,12 @@ def main(argv=None):
         sys.stdout = QuietWhenClosed(ReportedWrites(stdout))
     else:
         sys.stdout = ReportedWrites(stdout)
-    try:
-        previous_sigterm = signal.signal(signal.SIGTERM, _terminate)
+    Interrupts.requested = False
+    try:  # SIGTERM (kill, a batch system's time limit) is handled like Ctrl-C: files cleaned, last epoch kept
+        previous = {sig: signal.signal(sig, Interrupts.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: leave signals alone
-        previous_sigterm = None
+        previous = {}
+    previous_unraisable, sys.unraisablehook = sys.unraisablehook, Interrupts.unraisable
     try:
         refuse_symlink_loops(args)
         with guarded_outputs(args), _training_numerics(args):
@@ -115,7 +112,8 @@ def main(argv=None):
         message = f"{exc.strerror or exc}{':' + name if name else ''}"
     finally:
         sys.stdout = stdout
-        if previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, previous_sigterm)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = previous_unraisable
     print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
     return EXIT_ERROR

@@ -6,6 +6,8 @@ plain lines when tqdm is missing (no bar for downloads and steps) or nothing wit
 import sys
 import time
 
+from rnnlm.cli.common import raise_if_interrupted
+
 
 def optional_tqdm():
     try:
@@ -27,6 +29,7 @@ class TrainingProgress:
         self.started = None
 
     def __call__(self, event):
+        raise_if_interrupted()  # a Ctrl-C that a destructor swallowed stops training here, at a batch boundary
         if event.kind == "batch":
             if self.bar is None and self.tqdm is not None:
                 self.bar = self.tqdm(total=event.num_batches, desc=f"epoch {event.epoch}/{event.epochs}",
