@@ -99,7 +99,7 @@ def test_wrong_answers_fail_with_a_message_and_a_correct_one_passes(path, monkey
     by_answer = {answer: (number, check) for number, (answer, check) in enumerate(found, start=1)}
     last = max(check for _, check in found)
     namespace = {"__name__": "__main__"}
-    problems, checks = [], set(check for _, check in found)
+    problems, checks, graded = [], set(check for _, check in found), []
     for index, cell in enumerate(notebook.cells[:last + 1]):
         if cell.cell_type != "code" or index in checks:
             continue
@@ -107,6 +107,7 @@ def test_wrong_answers_fail_with_a_message_and_a_correct_one_passes(path, monkey
             number, check = by_answer[index]
             entry = fixture.ANSWERS[number]
             name = f"{path.name[:2]} exercise {number}"
+            graded.append(number)
             check_source = notebook.cells[check].source
             for label, wrong in entry["wrong"]:
                 outcome = _outcome(_swap(cell.source, wrong), check_source, namespace, name)
@@ -123,4 +124,5 @@ def test_wrong_answers_fail_with_a_message_and_a_correct_one_passes(path, monkey
         source = standins.get(index, cell.source)
         if source is not None:
             _run(source, namespace, f"{path.name} cell {index}")
+    assert graded == sorted(fixture.ANSWERS), f"exercises graded: {graded}"
     assert not problems, "\n".join(problems)
