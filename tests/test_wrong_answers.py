@@ -86,7 +86,10 @@ def test_every_exercise_has_wrong_answers_and_a_correct_one():
         answers = _fixture(path.name[:2]).ANSWERS
         assert sorted(answers) == list(range(1, len(found) + 1)), path.name
         for number, entry in answers.items():
-            assert entry["wrong"] and entry["correct"].strip(), (path.name, number)
+            correct = (entry["correct"],) if isinstance(entry["correct"], str) else entry["correct"]
+            assert entry["wrong"] and all(part.strip() for part in correct), (path.name, number)
+            labels = [label for label, _ in entry["wrong"]]
+            assert len(set(labels)) == len(labels), (path.name, number, "two wrong answers with one label")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name[:2] for p in NOTEBOOKS])
