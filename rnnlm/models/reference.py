@@ -137,8 +137,9 @@ class RNNNumpy:
         and enters the hidden layer as delta_t = V^T delta_o_t * (1 - s_t^2). It then
         flows back through steps t, t-1, ..., max(0, t - bptt_truncate), each step adding
         delta to dW (times s_{step-1}^T) and to column x_step of dU, and being multiplied
-        by W^T and the tanh derivative of the previous state. A truncation of at least
-        T (or None) gives the exact gradient of `calculate_total_loss`.
+        by W^T and the tanh derivative of the previous state. With `bptt_truncate = None`
+        every error flows back to step 0, which gives the exact gradient of
+        `calculate_total_loss`; a truncation gives an approximation of it.
 
         This is the method a student overrides (in a subclass, or the tutorial's
         `RNNNumpy.bptt = bptt`): `gradient_check`, `sgd_step` and `train_with_sgd` all
