@@ -54,10 +54,10 @@ def test_find_corpus_prefers_existing_files_then_the_builtin_stand_in(tmp_path, 
     assert find_corpus(search=(missing, reddit_csv)).path == reddit_csv
     fallback = find_corpus(search=(missing,))
     assert fallback.path is None and "stand-in" in fallback.description
-    corpus = fallback.load(vocabulary_size=500, max_records=50, min_count=1)
+    corpus = fallback.load(vocabulary_size=500, max_records=50)  # the notebooks' loader: the tutorial's rule
     assert len(corpus.vocabulary) == 500 and len(corpus.X) > 50
-    # the default min_count (2): only words seen twice, the rest reported as UNKNOWN_TOKEN
-    corpus = fallback.load(vocabulary_size=500, max_records=50)
+    # min_count 2 (DataConfig's): only words seen twice, the rest reported as UNKNOWN_TOKEN
+    corpus = fallback.load(vocabulary_size=500, max_records=50, min_count=2)
     vocab = corpus.vocabulary
     assert len(vocab) < 500 and min(vocab.counts[:-1]) >= 2
     assert f"Kept {len(vocab) - 3} words seen at least 2 times; {vocab.rare_tokens:,} rarer words become " \

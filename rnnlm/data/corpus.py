@@ -209,7 +209,10 @@ class CorpusSource:
     format: str
     description: str
 
-    def load(self, vocabulary_size=8000, max_records=None, min_count=DataConfig.min_count):
+    def load(self, vocabulary_size=8000, max_records=None, min_count=1):
+        """The chosen corpus as a Corpus. min_count defaults to 1, the tutorial's rule (the top
+        `vocabulary_size` words, however rare), since the notebooks that use this reproduce the
+        tutorial; `load_corpus` and `rnnlm train` default to `DataConfig.min_count`."""
         if self.path is None:
             documents = fallback_corpus_text().split("\n")
             if max_records is not None:
