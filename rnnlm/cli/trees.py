@@ -96,7 +96,7 @@ def cmd_trees_train(args):
     finally:
         progress.close()
     which = "the best development fine-grained accuracy" if dev else "the last epoch"
-    print(f"Done: {state.epoch} epochs; {args.out} holds epoch {best['epoch']} ({which}).")
+    print(f"Done: {state.epoch} epoch{'' if state.epoch == 1 else 's'}; {args.out} holds epoch {best['epoch']} ({which}).")
     return 0
 
 
