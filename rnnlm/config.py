@@ -48,7 +48,7 @@ FORMATS = ("auto", "reddit-csv", "text", "tokens")
 TOKENS_UNKNOWN = "<unk>"
 LR_SCHEDULES = ("plateau", "halving")
 # A learning rate that works for each update rule when gradients are averaged per word and
-# clipped at norm 1: SGD wants a large step, the adaptive rules (which divide by a running
+# clipped (TrainConfig.clip): SGD wants a large step, the adaptive rules (which divide by a running
 # gradient scale) a small one. Adam's 0.01 (with clip 5) is the bundled model's recipe
 # (docs/bundled-model.md); RMSProp's 0.002 is char-rnn's.
 DEFAULT_LEARNING_RATES = {"sgd": 1.0, "adagrad": 0.1, "rmsprop": 0.002, "adam": 0.01}
@@ -115,7 +115,9 @@ class DataConfig(_Config):
         15,000 comments, where the 8000th word is seen about 10 times; on the 211-comment sample
         the cap keeps all 4,252 words, most seen once, and a model cannot learn a word from one
         occurrence. Default 2 (measured on the sample: see docs/training.md); 1 is the tutorial's rule.
-        Word level only: at character level every character the cap allows is kept.
+        Word level only: at character level, and for format "tokens" (a file that has decided its own
+        <unk>), every token the cap allows is kept; so is every word of a text that has none seen
+        min_count times. `rnnlm train` has no option for it yet: `load_corpus(..., min_count=1)`.
     format: "auto" (by extension: .csv is a Reddit CSV, anything else plain text),
         "reddit-csv", "text", or "tokens" (already tokenized: whitespace-separated tokens, one
         sentence a line, kept exactly as written, `<unk>` read as UNKNOWN_TOKEN; word level only).
