@@ -71,6 +71,9 @@ def test_min_count_is_word_level_only_and_must_be_positive():
     assert set(corpus_from_documents(["ab", "c"], level="char").vocabulary.index_to_word) >= {"a", "b", "c"}
     with pytest.raises(ConfigError, match="minimum count"):
         corpus_from_documents(["a"], min_count=0)
+    capped = corpus_from_documents(["a b c a b c d e", "a b"], vocabulary_size=5, min_count=2)
+    assert "Kept the 2 most frequent words (--vocab-size); 1 more seen at least 2 times and 2 rarer words " \
+           "become UNKNOWN_TOKEN." in str(capped.report)
 
 
 def test_report_wording_counts_and_a_long_unspaced_word():

@@ -42,6 +42,7 @@ class CorpusReport:
     pieces: int = 0                   # the training pairs those sentences became
     min_count: int = 1                # words seen fewer times became UNKNOWN_TOKEN ...
     rare_tokens: int = 0              # ... this many distinct ones
+    capped_tokens: int = 0            # words seen min_count times or more that the cap left out
 
     # A least frequent "word" longer than this is shown cut, with its length.
     shown_word_chars: ClassVar[int] = 40
@@ -77,8 +78,12 @@ class CorpusReport:
         if self.min_count <= 1:
             return []
         words = self.vocabulary_size - 3  # the special tokens are not words seen in the text
+        rarer = f"{self.rare_tokens:,} rarer word{'' if self.rare_tokens == 1 else 's'}"
+        if self.capped_tokens:
+            return [f"Kept the {_count(words, 'most frequent word')} (--vocab-size); {self.capped_tokens:,} more seen "
+                    f"at least {_count(self.min_count, 'time')} and {rarer} become UNKNOWN_TOKEN."]
         return [f"Kept {_count(words, 'word')} seen at least {_count(self.min_count, 'time')}; "
-                f"{self.rare_tokens:,} rarer word{'' if self.rare_tokens == 1 else 's'} become UNKNOWN_TOKEN."]
+                f"{rarer} become UNKNOWN_TOKEN."]
 
     def _least_frequent_line(self):
         word, count = self.least_frequent_word, self.least_frequent_count
@@ -191,7 +196,8 @@ def corpus_from_documents(documents, path="<text>", format="text", level="word",
         least_frequent_word=word, least_frequent_count=count,
         unknown_fraction=unknown / max(tokens, 1), sentence_splitter=splitter, split_sentences=split,
         max_sentence_length=max_sentence_length, pieces=len(X) - (len(sentences) - split),
-        min_count=vocabulary.min_count if built else 1, rare_tokens=vocabulary.rare_tokens if built else 0)
+        min_count=vocabulary.min_count if built else 1, rare_tokens=vocabulary.rare_tokens if built else 0,
+        capped_tokens=vocabulary.capped_tokens if built else 0)
     return Corpus(X=X, Y=Y, vocabulary=vocabulary, sentences=sentences, report=report)
 
 

@@ -44,7 +44,8 @@ class Vocabulary:
         min_count: a token seen fewer times than this is not kept (it becomes UNKNOWN_TOKEN),
         however much room the cap leaves; 1 keeps every token the cap allows (the tutorial's rule).
         A text in which no token is seen min_count times keeps every token (as with 1).
-        `rare_tokens` on the result: how many distinct tokens min_count left out.
+        `rare_tokens` on the result: how many distinct tokens min_count left out; `capped_tokens`:
+        how many seen often enough the cap left out.
         """
         if not is_int(min_count) or min_count < 1:
             raise ConfigError(f"minimum count must be a positive integer, got {min_count!r}")
@@ -70,6 +71,7 @@ class Vocabulary:
         vocab = cls(index_to_word=index_to_word, counts=counts)
         object.__setattr__(vocab, "unique_tokens", len(counter))
         object.__setattr__(vocab, "rare_tokens", rare)
+        object.__setattr__(vocab, "capped_tokens", max(0, len(others) - (vocabulary_size - 3)))
         object.__setattr__(vocab, "min_count", min_count)
         return vocab
 
