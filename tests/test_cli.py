@@ -103,6 +103,15 @@ def test_top_level_help_and_usage_errors(capsys):
     assert code == 2 and err.count("\n") == 1 and "invalid int value: 'many'" in err
 
 
+def test_a_mistyped_option_points_to_the_subcommands_help(capsys):
+    code, _, err = run(capsys, "train", COMMENTS, "--out", "x.npz", "--bogus")
+    assert code == 2 and err == "rnnlm: error: unrecognized arguments: --bogus; see 'rnnlm train --help'\n"
+    code, _, err = run(capsys, "trees", "predict", "--bogus", "x")
+    assert code == 2 and err.endswith("see 'rnnlm trees predict --help'\n")
+    code, _, err = run(capsys, "--bogus", "generate")
+    assert code == 2 and err.endswith("see 'rnnlm generate --help'\n")
+
+
 # --------------------------------------------------------------------- train
 
 def test_train_prints_report_progress_and_saves_every_epoch(tmp_path, capsys):

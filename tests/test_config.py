@@ -11,7 +11,18 @@ from rnnlm.errors import ConfigError
 def test_tutorial_defaults():
     assert DataConfig().vocabulary_size == 8000
     model = ModelConfig()
-    assert (model.hidden_size, model.bptt_truncate, model.cell) == (100, 4, "rnn")
+    assert (model.bptt_truncate, model.cell) == (4, "rnn")
+
+
+def test_defaults_are_the_bundled_models_recipe():
+    """Issue 20: the all-defaults command trains like docs/bundled-model.md (Adam 0.01, batch 32,
+    clip 5, hidden 128) and keeps only words seen twice, so it adapts to a small corpus."""
+    train = TrainConfig()
+    assert (train.optimizer, train.learning_rate, train.batch_size, train.clip) == ("adam", 0.01, 32, 5.0)
+    assert ModelConfig().hidden_size == 128
+    assert DataConfig().min_count == 2
+    with pytest.raises(ConfigError, match="minimum count"):
+        DataConfig(min_count=0)
 
 
 def test_frozen_and_round_trips_through_a_dict():

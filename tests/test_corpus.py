@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from rnnlm.data.corpus import corpus_from_documents, find_corpus, load_corpus
-from rnnlm.errors import DataError
+from rnnlm.errors import ConfigError, DataError
 
 
 def test_training_pairs_are_shifted_by_one(reddit_csv):
-    corpus = load_corpus(reddit_csv, vocabulary_size=8000)
+    corpus = load_corpus(reddit_csv, vocabulary_size=8000, min_count=1)
     vocab = corpus.vocabulary
     for x, y in zip(corpus.X, corpus.Y):
         assert x.dtype == np.int64 and len(x) == len(y)
@@ -54,8 +54,26 @@ def test_find_corpus_prefers_existing_files_then_the_builtin_stand_in(tmp_path, 
     assert find_corpus(search=(missing, reddit_csv)).path == reddit_csv
     fallback = find_corpus(search=(missing,))
     assert fallback.path is None and "stand-in" in fallback.description
-    corpus = fallback.load(vocabulary_size=500, max_records=50)
+    corpus = fallback.load(vocabulary_size=500, max_records=50)  # the notebooks' loader: the tutorial's rule
     assert len(corpus.vocabulary) == 500 and len(corpus.X) > 50
+    # min_count 2 (DataConfig's): only words seen twice, the rest reported as UNKNOWN_TOKEN
+    corpus = fallback.load(vocabulary_size=500, max_records=50, min_count=2)
+    vocab = corpus.vocabulary
+    assert len(vocab) < 500 and min(vocab.counts[:-1]) >= 2
+    assert f"Kept {len(vocab) - 3} words seen at least 2 times; {vocab.rare_tokens:,} rarer words become " \
+           "UNKNOWN_TOKEN" in str(corpus.report)
+
+
+def test_min_count_is_word_level_only_and_must_be_positive():
+    corpus = corpus_from_documents(["a b c a", "b d"], min_count=2)
+    assert set(corpus.vocabulary.index_to_word) == {"a", "b", "SENTENCE_START", "SENTENCE_END", "UNKNOWN_TOKEN"}
+    assert corpus.vocabulary.rare_tokens == 2
+    assert set(corpus_from_documents(["ab", "c"], level="char").vocabulary.index_to_word) >= {"a", "b", "c"}
+    with pytest.raises(ConfigError, match="minimum count"):
+        corpus_from_documents(["a"], min_count=0)
+    capped = corpus_from_documents(["a b c a b c d e", "a b"], vocabulary_size=5, min_count=2)
+    assert "Kept the 2 most frequent words (--vocab-size); 1 more seen at least 2 times and 2 rarer words " \
+           "become UNKNOWN_TOKEN." in str(capped.report)
 
 
 def test_report_wording_counts_and_a_long_unspaced_word():

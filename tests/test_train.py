@@ -144,7 +144,7 @@ def test_split_train_valid_is_deterministic_and_disjoint(rng):
 # --------------------------------------------------------------------- minibatch train
 
 def small_config(**overrides):
-    settings = dict(epochs=4, learning_rate=0.5, batch_size=8, valid_fraction=0.0, seed=1, clip=5.0)
+    settings = dict(epochs=4, optimizer="sgd", learning_rate=0.5, batch_size=8, valid_fraction=0.0, seed=1, clip=5.0)
     settings.update(overrides)
     return TrainConfig(**settings)
 

@@ -71,9 +71,29 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
 class Parser(argparse.ArgumentParser):
     """argparse, with usage errors as the same single line as every other error (still exit 2)."""
 
-    def error(self, message):
+    def error(self, message, prog=None):
         message = re.sub(r"^argument (\S+): \1 ", r"\1 ", message)  # "argument --timeout: --timeout must" once
-        self.exit(EXIT_ERROR, f"{PROG}: error: {one_line(message)}; see '{self.prog} --help'\n")
+        self.exit(EXIT_ERROR, f"{PROG}: error: {one_line(message)}; see '{prog or self.prog} --help'\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        # The innermost (sub)command's parser finishes first and names itself, so that an option no
+        # parser knows (`rnnlm train --bogus`), reported by the top-level parser, points to
+        # 'rnnlm train --help' and not to 'rnnlm --help'.
+        namespace, extras = super().parse_known_args(args, namespace)
+        if not hasattr(namespace, USAGE_PROG):
+            setattr(namespace, USAGE_PROG, self.prog)
+        return namespace, extras
+
+    def parse_args(self, args=None, namespace=None):
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}", prog=getattr(namespace, USAGE_PROG, None))
+        delattr(namespace, USAGE_PROG)
+        return namespace
+
+
+# The namespace attribute that names the parser an unrecognized option's message points to.
+USAGE_PROG = "_usage_prog"
 
 
 # What every --out's help adds: how an existing file, a link or a folder is treated.

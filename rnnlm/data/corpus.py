@@ -40,6 +40,9 @@ class CorpusReport:
     split_sentences: int = 0          # sentences longer than max_sentence_length, cut into pieces
     max_sentence_length: int | None = None
     pieces: int = 0                   # the training pairs those sentences became
+    min_count: int = 1                # words seen fewer times became UNKNOWN_TOKEN ...
+    rare_tokens: int = 0              # ... this many distinct ones
+    capped_tokens: int = 0            # words seen min_count times or more that the cap left out
 
     # A least frequent "word" longer than this is shown cut, with its length.
     shown_word_chars: ClassVar[int] = 40
@@ -66,9 +69,21 @@ class CorpusReport:
             parsed,
             f"Found {self.unique_tokens} unique tokens (words and punctuation).",
             f"Using vocabulary size {self.vocabulary_size}.",
+            *self._min_count_lines(),
             self._least_frequent_line(),
             f"{self.unknown_fraction:.1%} of the {self.tokens} tokens map to UNKNOWN_TOKEN.",
         ]
+
+    def _min_count_lines(self):
+        if self.min_count <= 1:
+            return []
+        words = self.vocabulary_size - 3  # the special tokens are not words seen in the text
+        rarer = f"{self.rare_tokens:,} rarer word{'' if self.rare_tokens == 1 else 's'}"
+        if self.capped_tokens:
+            return [f"Kept the {_count(words, 'most frequent word')} (--vocab-size); {self.capped_tokens:,} more seen "
+                    f"at least {_count(self.min_count, 'time')} and {rarer} become UNKNOWN_TOKEN."]
+        return [f"Kept {_count(words, 'word')} seen at least {_count(self.min_count, 'time')}; "
+                f"{rarer} become UNKNOWN_TOKEN."]
 
     def _least_frequent_line(self):
         word, count = self.least_frequent_word, self.least_frequent_count
@@ -131,7 +146,8 @@ def training_pairs(sentences, vocabulary, max_length=None):
 
 def load_corpus(path, vocabulary_size=DataConfig.vocabulary_size, format=DataConfig.format, level=DataConfig.level,
                 vocabulary=None, max_records=None, link_placeholders=DataConfig.link_placeholders,
-                max_sentence_length=DataConfig.max_sentence_length, progress=None):
+                max_sentence_length=DataConfig.max_sentence_length, min_count=DataConfig.min_count,
+                progress=None):
     """Read, tokenize and encode a corpus file.
 
     vocabulary: encode with this existing Vocabulary (a model's) instead of building one;
@@ -140,30 +156,36 @@ def load_corpus(path, vocabulary_size=DataConfig.vocabulary_size, format=DataCon
     link_placeholders: word level: links and r/, u/ paths become placeholder tokens.
     max_sentence_length: longer sentences are cut into pieces of this many tokens (`training_pairs`).
     progress: called as progress(documents_done, num_documents) while tokenizing (`tokenize_documents`).
+    min_count: a word seen fewer times is left out of a built vocabulary (`DataConfig.min_count`).
     Returns a Corpus whose `report` holds the tutorial's figures.
     """
-    config = DataConfig(vocabulary_size=vocabulary_size, format=format, level=level,
+    config = DataConfig(vocabulary_size=vocabulary_size, format=format, level=level, min_count=min_count,
                         link_placeholders=link_placeholders, max_sentence_length=max_sentence_length)
     documents, used_format = read_documents(path, config.format, max_records=max_records)
     return corpus_from_documents(documents, path=str(path), format=used_format, level=config.level,
                                  vocabulary_size=config.vocabulary_size, vocabulary=vocabulary,
                                  link_placeholders=config.link_placeholders,
-                                 max_sentence_length=config.max_sentence_length, progress=progress)
+                                 max_sentence_length=config.max_sentence_length, min_count=config.min_count,
+                                 progress=progress)
 
 
 def corpus_from_documents(documents, path="<text>", format="text", level=DataConfig.level,
                           vocabulary_size=DataConfig.vocabulary_size, vocabulary=None,
                           link_placeholders=DataConfig.link_placeholders,
-                          max_sentence_length=DataConfig.max_sentence_length, progress=None):
+                          max_sentence_length=DataConfig.max_sentence_length, min_count=DataConfig.min_count,
+                          progress=None):
     """Like `load_corpus` for documents already in memory (a list of str)."""
-    DataConfig(max_sentence_length=max_sentence_length)  # a bad bound fails before any work
+    DataConfig(max_sentence_length=max_sentence_length, min_count=min_count)  # bad bounds fail before any work
     sentences, splitter = tokenize_documents(documents, level=level, link_placeholders=link_placeholders,
                                              format=format, progress=progress)
     if not sentences or not any(sentences):
         raise DataError(f"{path} holds no sentences with any {'characters' if level == 'char' else 'words'}")
     built = vocabulary is None
+    # an alphabet is small (keep every character), and an already tokenized file has decided its own
+    # vocabulary (the Penn Treebank's <unk>: keep every token, as word_language_model does)
+    min_count = min_count if level == "word" and format != "tokens" else 1
     if built:
-        vocabulary = Vocabulary.build(sentences, vocabulary_size)
+        vocabulary = Vocabulary.build(sentences, vocabulary_size, min_count=min_count)
     X, Y = training_pairs(sentences, vocabulary, max_sentence_length)
     tokens = sum(len(s) for s in sentences)
     unknown = sum(vocabulary.unknown_count(y) for y in Y)  # every word once (SENTENCE_END is known)
@@ -178,7 +200,9 @@ def corpus_from_documents(documents, path="<text>", format="text", level=DataCon
                        else len({t for s in sentences for t in s}) + 2), vocabulary_size=len(vocabulary),
         least_frequent_word=word, least_frequent_count=count,
         unknown_fraction=unknown / max(tokens, 1), sentence_splitter=splitter, split_sentences=split,
-        max_sentence_length=max_sentence_length, pieces=len(X) - (len(sentences) - split))
+        max_sentence_length=max_sentence_length, pieces=len(X) - (len(sentences) - split),
+        min_count=vocabulary.min_count if built else 1, rare_tokens=vocabulary.rare_tokens if built else 0,
+        capped_tokens=vocabulary.capped_tokens if built else 0)
     return Corpus(X=X, Y=Y, vocabulary=vocabulary, sentences=sentences, report=report)
 
 
@@ -196,15 +220,18 @@ class CorpusSource:
     format: str
     description: str
 
-    def load(self, vocabulary_size=DataConfig.vocabulary_size, max_records=None):
+    def load(self, vocabulary_size=DataConfig.vocabulary_size, max_records=None, min_count=1):
+        """The chosen corpus as a Corpus. min_count defaults to 1, the tutorial's rule (the top
+        `vocabulary_size` words, however rare), since the notebooks that use this reproduce the
+        tutorial; `load_corpus` and `rnnlm train` default to `DataConfig.min_count`."""
         if self.path is None:
             documents = fallback_corpus_text().split("\n")
             if max_records is not None:
                 documents = documents[:max_records]
             return corpus_from_documents(documents, path="pydoc_data.topics (built-in stand-in)",
-                                         format="text", vocabulary_size=vocabulary_size)
+                                         format="text", vocabulary_size=vocabulary_size, min_count=min_count)
         return load_corpus(self.path, vocabulary_size=vocabulary_size, format=self.format,
-                           max_records=max_records)
+                           max_records=max_records, min_count=min_count)
 
 
 # `rnnlm download reddit` saves into ./data by default, wherever it was run.

@@ -36,12 +36,19 @@ class Vocabulary:
         object.__setattr__(self, "word_to_index", {w: i for i, w in enumerate(self.index_to_word)})
 
     @classmethod
-    def build(cls, sentences, vocabulary_size=DataConfig.vocabulary_size):
+    def build(cls, sentences, vocabulary_size=DataConfig.vocabulary_size, min_count=1):
         """Count tokens in `sentences` (lists of tokens, without start/end markers) and keep the top ones.
 
         The start/end markers are counted once per sentence, as in the tutorial, where
         they are part of every sentence. Returns a Vocabulary of at most `vocabulary_size` tokens.
+        min_count: a token seen fewer times than this is not kept (it becomes UNKNOWN_TOKEN),
+        however much room the cap leaves; 1 keeps every token the cap allows (the tutorial's rule).
+        A text in which no token is seen min_count times keeps every token (as with 1).
+        `rare_tokens` on the result: how many distinct tokens min_count left out; `capped_tokens`:
+        how many seen often enough the cap left out.
         """
+        if not is_int(min_count) or min_count < 1:
+            raise ConfigError(f"minimum count must be a positive integer, got {min_count!r}")
         if not is_int(vocabulary_size) or vocabulary_size < MIN_VOCABULARY_SIZE:
             raise ConfigError(f"vocabulary size must be at least {MIN_VOCABULARY_SIZE} "
                               f"(3 special tokens + 1 word), got {vocabulary_size!r}")
@@ -50,6 +57,11 @@ class Vocabulary:
         counter[SENTENCE_START] = counter[SENTENCE_END] = len(sentences)
         others = sorted((t for t in counter if t not in (SENTENCE_START, SENTENCE_END)),
                         key=lambda t: (-counter[t], t))
+        frequent = [t for t in others if counter[t] >= min_count]
+        if not frequent:  # a tiny text where no word is seen min_count times: keep every word, as min_count 1
+            frequent, min_count = others, 1
+        rare = len(others) - len(frequent)
+        others = frequent
         kept = sorted([SENTENCE_START, SENTENCE_END] + others[:vocabulary_size - 3],
                       key=lambda t: (-counter[t], t))
         index_to_word = tuple(kept) + (UNKNOWN_TOKEN,)
@@ -58,6 +70,9 @@ class Vocabulary:
         counts = tuple(counter[t] for t in kept) + (unknown_count,)
         vocab = cls(index_to_word=index_to_word, counts=counts)
         object.__setattr__(vocab, "unique_tokens", len(counter))
+        object.__setattr__(vocab, "rare_tokens", rare)
+        object.__setattr__(vocab, "capped_tokens", max(0, len(others) - (vocabulary_size - 3)))
+        object.__setattr__(vocab, "min_count", min_count)
         return vocab
 
     def __len__(self):

@@ -64,14 +64,16 @@ class StreamCorpus:
 
 
 def load_stream(path, vocabulary_size=DataConfig.vocabulary_size, format=DataConfig.format, level=DataConfig.level,
-                vocabulary=None, max_records=None, link_placeholders=DataConfig.link_placeholders):
+                vocabulary=None, max_records=None, link_placeholders=DataConfig.link_placeholders,
+                min_count=DataConfig.min_count):
     """Read a corpus file as one token stream (see `stream_tokens`).
 
     A text file is read whole (blank lines and all); a Reddit CSV's comments are joined with a
     blank line between them. max_records: only the first this many lines (text) or comments.
     vocabulary: encode with a model's vocabulary instead of building one from the text.
+    min_count: a token seen fewer times is left out of a built vocabulary (`DataConfig.min_count`).
     """
-    config = DataConfig(vocabulary_size=vocabulary_size, format=format, level=level, stream=True)
+    config = DataConfig(vocabulary_size=vocabulary_size, format=format, level=level, stream=True, min_count=min_count)
     used = detect_format(path, config.format)
     if used == "reddit-csv":
         documents, _ = read_documents(path, used, max_records=max_records)
@@ -85,20 +87,24 @@ def load_stream(path, vocabulary_size=DataConfig.vocabulary_size, format=DataCon
         if max_records is not None:
             text = NEWLINE.join(text.split(NEWLINE)[:max_records]) + NEWLINE
     return stream_from_text(text, path=path, vocabulary_size=config.vocabulary_size, level=config.level,
-                            vocabulary=vocabulary, link_placeholders=link_placeholders, format=used)
+                            vocabulary=vocabulary, link_placeholders=link_placeholders, format=used,
+                            min_count=config.min_count)
 
 
 def stream_from_text(text, path="<text>", vocabulary_size=DataConfig.vocabulary_size, level=DataConfig.level,
-                     vocabulary=None, link_placeholders=DataConfig.link_placeholders, format=DataConfig.format):
+                     vocabulary=None, link_placeholders=DataConfig.link_placeholders, format=DataConfig.format,
+                     min_count=DataConfig.min_count):
     """Like `load_stream` for a text already in memory (a str). format "tokens": `text.token_stream`."""
-    config = DataConfig(vocabulary_size=vocabulary_size, level=level, stream=True, format=format)
+    config = DataConfig(vocabulary_size=vocabulary_size, level=level, stream=True, format=format, min_count=min_count)
     tokens = token_stream(text, NEWLINE) if config.format == "tokens" else stream_tokens(text, config.level,
                                                                                          link_placeholders)
     if len(tokens) < 2:
         raise DataError(f"{path} holds fewer than 2 tokens; a stream needs at least one to read and one to predict")
     built = vocabulary is None
     if built:
-        vocabulary = Vocabulary.build([tokens], config.vocabulary_size)
+        # every character, and every token of an already tokenized file (as in load_corpus)
+        min_count = config.min_count if config.level == "word" and config.format != "tokens" else 1
+        vocabulary = Vocabulary.build([tokens], config.vocabulary_size, min_count=min_count)
     ids = np.asarray(vocabulary.encode(tokens), dtype=np.int64)
     unknown = vocabulary.unknown_count(ids) / len(ids)
     if not built and unknown == 1.0:
