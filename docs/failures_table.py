@@ -153,6 +153,14 @@ CASES = [
      "the tree of height 1,199 trains"),
     ("train long.txt --out l.npz --epochs 1 --vocab-size 100 … --hidden 8 --seed 1 --no-progress", "long.txt",
      "the line is cut into 201 pieces of at most 1,000 tokens"),
+    ("score missing.txt", "no missing.txt"),
+    ("score empty.txt", "empty.txt"),
+    ("score binary.txt", "binary.txt"),
+    ("score utf16.txt", "utf16.txt"),
+    ("score fifo", "fifo"),
+    ("score folder", "folder"),
+    ("score --model model.npz c.csv --sort --by bogus", "model.npz, c.csv"),
+    ("evaluate --model model.npz c.csv --format tokens --level char", "model.npz, c.csv"),
 ]
 
 
