@@ -268,7 +268,6 @@ def test_class_softmax_loss_and_gradients_equal_the_textbook_computation(rng, la
     sizes = np.bincount(word_class, minlength=K)
     assert np.sum(sizes == 1) >= 2 and np.sum(sizes > 1) >= 4
     layer = ClassSoftmax(word_class, K)
-    assert all(isinstance(cols, slice) for cols in layer._columns) == (layout == "consecutive")
     empty = np.flatnonzero(sizes > 1)[-1]  # a class no target falls in
     y = rng.choice(np.flatnonzero(word_class != empty), M)
     h = rng.uniform(-1, 1, (M, H)).astype(np.float32)
@@ -327,3 +326,38 @@ def test_loss_and_gradients_do_not_depend_on_blas_threads_or_output_workers(rng,
             assert other_loss == pytest.approx(loss, rel=1e-12)
             for name, g in grads.items():
                 np.testing.assert_allclose(other_grads[name], g, rtol=1e-10, atol=1e-13, err_msg=name)
+
+
+def per_class_loop_loss(layer, h, y, W, b, Wc, bc):
+    """The class softmax as it was computed before the within-class work was batched: one
+    `softmax_cross_entropy` per class over that class's tokens and words."""
+    loss, dh, dWc, dbc = softmax_cross_entropy(h, layer.word_class[y], Wc, bc)
+    dW, db = np.zeros(W.shape, dtype=h.dtype), np.zeros(b.shape, dtype=h.dtype)
+    for c, words in enumerate(layer.members):
+        tokens = np.flatnonzero(layer.word_class[y] == c)
+        if len(tokens) == 0 or len(words) == 1:
+            continue
+        part = softmax_cross_entropy(h[tokens], layer.position[y[tokens]], W[:, words], b[words])
+        loss += part[0]
+        dh[tokens] += part[1]
+        dW[:, words], db[words] = part[2], part[3]
+    return loss, dh, dW, db, dWc, dbc
+
+
+@pytest.mark.parametrize("M, C, K", [(1, 12, 3), (50, 40, 6), (300, 800, 28), (600, 2000, 45)])
+def test_batched_class_softmax_equals_the_per_class_loop(rng, M, C, K):
+    # random inputs, Zipf-like counts (classes from one word to hundreds), words in a shuffled order
+    counts = rng.permutation(np.round(1e5 / np.arange(1, C + 1)) + 1)
+    layer = ClassSoftmax(frequency_classes(counts, K), K)
+    H = 16
+    h = rng.uniform(-1, 1, (M, H)).astype(np.float32)
+    W, b = (rng.standard_normal((H, C)) * 0.5).astype(np.float32), rng.standard_normal(C).astype(np.float32)
+    Wc, bc = (rng.standard_normal((H, K)) * 0.5).astype(np.float32), rng.standard_normal(K).astype(np.float32)
+    y = rng.choice(C, M, p=counts / counts.sum())
+    got = layer.loss(h, y, W, b, Wc, bc)
+    expected = per_class_loop_loss(layer, h, y, W, b, Wc, bc)
+    assert got[0] == pytest.approx(expected[0], rel=1e-5)
+    for g, e in zip(got[1:], expected[1:]):
+        assert g.shape == e.shape and g.dtype == e.dtype
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5)
+    assert layer.loss(h, y, W, b, Wc, bc, gradients=False)[0] == pytest.approx(got[0], rel=1e-6)

@@ -77,7 +77,7 @@ def test_a_loss_computation_runs_with_one_blas_thread_and_restores_the_users_set
                                                                                       threads_option):
     seen.spy(fast, "stack_forward")
     seen.spy(models, "stack_forward")
-    seen.spy(output, "_softmax_cross_entropy")  # the class softmax's per-class products
+    seen.spy(output, "_bucket_loss")  # the class softmax's within-class products
     X = [rng.integers(0, 20, n) for n in (5, 3)]
     model = make(threads_option)
     with user_setting():
@@ -138,7 +138,7 @@ def test_tree_training_and_evaluation_run_with_one_blas_thread(seen):
 def test_the_output_layer_called_directly_runs_with_one_blas_thread(rng, seen):
     # as a notebook measuring it does (notebook 10)
     seen.spy(output, "exp_bound")
-    seen.spy(output, "_softmax_cross_entropy")
+    seen.spy(output, "_bucket_loss")
     h = rng.standard_normal((6, 3)).astype(np.float32)
     W = rng.standard_normal((3, 8)).astype(np.float32)
     y = rng.integers(0, 8, 6)

@@ -45,9 +45,10 @@ network language model"): each word w belongs to one class c(w), and
     P(w | h) = P(c(w) | h) P(w | c(w), h) = softmax(h W_class + b_class)[c(w)]
                                             x softmax over the words of c(w) of (h W + b)[w]
 
-Both factors are full softmaxes computed by `softmax_cross_entropy` (the first over K classes,
-the second over one class's words, for the tokens whose target is in that class), so the
-probabilities are exactly normalised and cost about (K + C / K) H per token instead of C H.
+Both factors are full softmaxes (the first over K classes by `softmax_cross_entropy`, the second
+over one class's words, for the tokens whose target is in that class, batched over all classes of
+a step in padded products of classes of similar size), so the probabilities are exactly
+normalised and cost about (K + C / K) H per token instead of C H.
 Words are binned by frequency (`frequency_classes`) into K ~ sqrt(C) classes.
 """
 
@@ -203,10 +204,6 @@ def _chunks_loss(ops, ranges):
     return loss, acc
 
 
-# the same without the thread policy's scope, for callers already inside one (the class softmax's per-class loop)
-_softmax_cross_entropy = softmax_cross_entropy.__wrapped__
-
-
 def logits_of(h, W, b=None):
     """The pre-softmax scores h W + b: h (n, H), W (H, C) -> (n, C)."""
     out = h @ W
@@ -245,6 +242,36 @@ def zipf_counts(vocab_size):
     return 1.0 / np.arange(1, vocab_size + 1)
 
 
+
+class _Step:
+    """What the buckets of one `ClassSoftmax.loss` call read (h sorted by class, a zero row last) and write."""
+
+    def __init__(self, h, position, token_starts, Wt, b, gradients):
+        self.h, self.position, self.token_starts, self.Wt, self.gradients = h, position, token_starts, Wt, gradients
+        self.b = None if b is None else np.asarray(b, dtype=h.dtype)
+        if gradients:
+            self.dh = np.zeros((h.shape[0] - 1, h.shape[1]), dtype=h.dtype)
+            self.dWt = np.zeros(Wt.shape, dtype=h.dtype)  # words of idle classes (one word, no target) stay 0
+            self.db = None if b is None else np.zeros(len(b), dtype=h.dtype)
+
+
+# a bucket's classes are padded to its largest: a class joins while it has at most this many times the words
+# of the bucket's smallest (so padding at most doubles a bucket's words)
+BUCKET_GROWTH = 2.0
+
+
+def size_buckets(classes, sizes, growth=BUCKET_GROWTH):
+    """`classes` (ids) sorted by size and cut into runs whose largest is at most growth x the smallest."""
+    classes = classes[np.argsort(sizes[classes], kind="stable")]
+    s = sizes[classes]
+    cuts, first = [], 0
+    for i in range(1, len(classes)):
+        if s[i] > growth * s[first]:
+            cuts.append(i)
+            first = i
+    return [part for part in np.split(classes, cuts) if len(part)]
+
+
 class ClassSoftmax:
     """The class-based output layer: P(w | h) = P(c(w) | h) P(w | c(w), h), exactly normalised.
 
@@ -268,80 +295,43 @@ class ClassSoftmax:
         self.sizes = sizes  # (K,) words per class
         self._word_order = order  # (C,) word ids, class by class
         self._word_starts = np.concatenate([[0], np.cumsum(sizes)])  # (K + 1,) class c: _word_order[s[c]:s[c + 1]]
-        # a class's words as a slice where they are consecutive ids (always so for frequency classes over
-        # a frequency-sorted vocabulary): W[:, slice] is then a view, and dW[:, slice] = ... a block copy
-        self._columns = [slice(int(w[0]), int(w[-1]) + 1) if w[-1] - w[0] == len(w) - 1 else w
-                         for w in self.members]
 
     @holds_blas
     def loss(self, h, targets, W, b, Wc, bc, gradients=True, rows=1024, threads=1):
-        """Summed -log P(y | h) over M tokens. Returns (loss, dh, dW, db, dWc, dbc) (gradients None without)."""
+        """Summed -log P(y | h) over M tokens. Returns (loss, dh, dW, db, dWc, dbc) (gradients None without).
+
+        The class part is one softmax over K (`softmax_cross_entropy`, `threads` workers). The within-class
+        part is batched over the whole step: the tokens sorted by class once, the classes with a token
+        and more than one word grouped into buckets of similar size (`size_buckets`), and each bucket
+        computed with padded batched products, (k, T, H) x (k, H, S) for its k classes, T their most
+        tokens, S their most words; padding is masked out, so probabilities and gradients stay exact.
+        """
         h = np.ascontiguousarray(h)
         targets = np.asarray(targets, dtype=np.int64)
-        M = h.shape[0]
+        M, H = h.shape
         cls = self.word_class[targets]
         # automatic threads (None): the plain loop here too, every product of this layer is small
         threads = 1 if threads is None else threads
         loss, dh, dWc, dbc = softmax_cross_entropy(h, cls, Wc, bc, gradients, rows, threads)
-        # tokens sorted by class once: a class's tokens are then the rows a:e of one gathered copy of h,
-        # and their within-class gradients rows a:e of one block, scattered back once
         order = np.argsort(cls, kind="stable")
         token_starts = np.concatenate([[0], np.cumsum(np.bincount(cls, minlength=self.num_classes))])
-        h_sorted = h[order]
-        position = self.position[targets[order]]
+        h_sorted = np.zeros((M + 1, H), dtype=h.dtype)  # the last row: the zero state that pads a bucket
+        h_sorted[:M] = h[order]
+        step = _Step(h_sorted, self.position[targets[order]], token_starts,
+                     np.ascontiguousarray(W.T, dtype=h.dtype),  # (C, H): a class's words are rows (V itself for FastRNN)
+                     b, gradients)
         # a class of one word contributes log 1 = 0 and no gradient: it is skipped
         busy = np.flatnonzero((token_starts[1:] > token_starts[:-1]) & (self.sizes > 1))
-        # exp_bound's norms, maximised per class in one pass each: a class's bound is the max over its own words and tokens
-        w_max = np.maximum.reduceat(np.sqrt(np.einsum("hc,hc->c", W, W))[self._word_order], self._word_starts[:-1])
-        b_max = (np.maximum.reduceat(np.abs(b)[self._word_order], self._word_starts[:-1]) if b is not None
-                 else np.zeros(self.num_classes))
-        h_norms = np.sqrt(np.einsum("mh,mh->m", h_sorted, h_sorted))
-        h_max = np.maximum.reduceat(h_norms, token_starts[busy]) if len(busy) else np.zeros(0)
-        bounds = w_max[busy].astype(np.float64) * h_max + b_max[busy]
-        if gradients:
-            # W's own layout (a class's words are then contiguous for V^T), written class by class: only the
-            # words of classes without a product (one word, or no target) are zero-filled
-            dW = np.empty_like(W, dtype=h.dtype)
-            db = np.empty(b.shape, dtype=h.dtype) if b is not None else None
-            idle = np.ones(self.num_classes, dtype=bool)
-            idle[busy] = False
-            idle_words = self._word_order[np.repeat(idle, self.sizes)]
-            dW[:, idle_words] = 0
-            if db is not None:
-                db[idle_words] = 0
-            dh_sorted = np.zeros_like(h_sorted)
-
-        def within(groups):
-            """P(w | c(w), h) for the tokens of some classes; classes own disjoint tokens and words."""
-            total = 0.0
-            for c, bound in groups:
-                a, e = token_starts[c], token_starts[c + 1]
-                words = self._columns[c]
-                part = _softmax_cross_entropy(h_sorted[a:e], position[a:e], W[:, words],
-                                             b[words] if b is not None else None, gradients, rows, bound=bound)
-                total += part[0]
-                if gradients:
-                    dh_sorted[a:e] = part[1]
-                    dW[:, words] = part[2]
-                    if db is not None:
-                        db[words] = part[3]
-            return total
-
-        groups = list(zip(busy.tolist(), bounds.tolist()))
-        workers = min(resolve_threads(threads), len(groups))
-        # many small products: BLAS threads cost more than they give, so they run one-threaded,
-        # and with threads > 1 the classes are shared among our own workers
-        with one_blas_thread():
-            if workers <= 1:
-                loss += within(groups)
-            else:
-                loss += sum(pool(workers).map(within, [groups[i::workers] for i in range(workers)]))
+        with one_blas_thread():  # many small products: BLAS threads cost more than they give
+            for bucket in size_buckets(busy, self.sizes):
+                loss += _bucket_loss(self, bucket, step)
         if not gradients:
             return loss, None, None, None, None, None
         unsort = np.empty_like(order)
         unsort[order] = np.arange(M)
-        dh += dh_sorted[unsort]  # a gather, cheaper than dh[order] += dh_sorted's gather and scatter
-        return loss, dh, dW, db, dWc, dbc
+        dh += step.dh[unsort]  # a gather, cheaper than dh[order] += dh_sorted's gather and scatter
+        dW = step.dWt.T if W.flags.f_contiguous and not W.flags.c_contiguous else np.ascontiguousarray(step.dWt.T)
+        return loss, dh, dW, step.db, dWc, dbc
 
     def log_probs(self, h, W, b, Wc, bc):
         """log P(w | h) for every word: h (n, H) -> (n, C), the exact normalised log-probabilities."""
@@ -351,6 +341,41 @@ class ClassSoftmax:
             out[:, words] = class_logp[:, c:c + 1] + log_softmax(logits_of(h, W[:, words],
                                                                            b[words] if b is not None else None))
         return out
+
+
+def _bucket_loss(layer, bucket, step):
+    """-sum log P(y | c(y), h) over the tokens of the classes `bucket` of the `ClassSoftmax` layer,
+    gradients written into `step` (classes own disjoint tokens and words)."""
+    M = step.h.shape[0] - 1
+    counts = step.token_starts[bucket + 1] - step.token_starts[bucket]
+    sizes = layer.sizes[bucket]
+    t, j = np.arange(counts.max()), np.arange(sizes.max())
+    tokens_in = t < counts[:, None]  # (k, T)
+    words_in = j < sizes[:, None]  # (k, S)
+    tok = np.where(tokens_in, step.token_starts[bucket][:, None] + t, M)  # padding: the zero row
+    wid = layer._word_order[np.minimum(layer._word_starts[bucket][:, None] + j, len(layer._word_order) - 1)]
+    hp, wp = step.h[tok], step.Wt[wid]  # (k, T, H), (k, S, H)
+    logits = np.matmul(hp, wp.transpose(0, 2, 1))  # (k, T, S)
+    pad = np.where(words_in, 0, -np.inf).astype(logits.dtype)
+    if step.b is not None:
+        pad += step.b[wid]
+    logits += pad[:, None, :]
+    logits -= logits.max(axis=2, keepdims=True)  # always shifted: exact, and safe for any scale
+    target = np.where(tokens_in, step.position[np.minimum(tok, M - 1)], 0)[..., None]  # (k, T, 1)
+    picked = np.take_along_axis(logits, target, axis=2)[..., 0]
+    np.exp(logits, out=logits)  # E, zero on the padded words
+    z = logits.sum(axis=2)  # (k, T)
+    loss = float(((np.log(z, dtype=np.float64) - picked) * tokens_in).sum())
+    if not step.gradients:
+        return loss
+    logits *= (tokens_in / z)[..., None]  # softmax on real tokens, 0 on padded ones
+    kk, tt = np.nonzero(tokens_in)
+    logits[kk, tt, target[kk, tt, 0]] -= 1  # softmax - onehot(y)
+    step.dh[tok[tokens_in]] = np.matmul(logits, wp)[tokens_in]
+    step.dWt[wid[words_in]] = np.matmul(logits.transpose(0, 2, 1), hp)[words_in]
+    if step.db is not None:
+        step.db[wid[words_in]] = logits.sum(axis=1)[words_in]
+    return loss
 
 
 # --------------------------------------------------------------------- what the models call
