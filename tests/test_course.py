@@ -13,7 +13,6 @@ from rnnlm.course import build
 from rnnlm.course import grade
 from rnnlm.cli import main
 from rnnlm.course.notebooks import BEGIN_SOLUTION, END_SOLUTION, CourseError, exercises, strip_solutions
-from rnnlm.course.grade import answer_fingerprint, check_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
@@ -36,15 +35,6 @@ def test_strip_solutions_keeps_indentation_and_the_code_around():
 def test_unbalanced_markers_are_refused(source, message):
     with pytest.raises(CourseError, match=message):
         strip_solutions(source)
-
-
-def test_fingerprints_ignore_round_off_and_do_not_reveal():
-    assert answer_fingerprint(0.5 ** 10) == answer_fingerprint(0.5 ** 10 * (1 + 1e-12))
-    assert answer_fingerprint(0.5 ** 10) != answer_fingerprint(0.5 ** 9)
-    check_answer(3, answer_fingerprint(3.0))
-    with pytest.raises(AssertionError) as error:
-        check_answer(4, answer_fingerprint(3))
-    assert "3" not in str(error.value)
 
 
 def test_the_student_edition_in_the_repository_is_exactly_what_the_builder_makes():

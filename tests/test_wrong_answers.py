@@ -70,6 +70,21 @@ def _outcome(answer, check, namespace, name):
     return ""
 
 
+def _package_functions():
+    """What a check may switch off while a student's function runs (and must put back, even when the function
+    fails): the functions and methods of the models and of rnnlm.nn's cells and output layers, by identity, and
+    the cell registries' entries."""
+    from rnnlm.models import fast, language_model, reference
+    from rnnlm.nn import cells, fused, numerics, output, sequence
+    owners = [reference.RNNNumpy, fast.FastRNN, language_model.LanguageModel, output.ClassSoftmax,
+              cells, fused, numerics, output, sequence]
+    found = {(owner.__name__, name): value for owner in owners for name, value in vars(owner).items()
+             if callable(value) and not isinstance(value, type)}
+    found.update({("CELLS", kind): entry for kind, entry in cells.CELLS.items()})
+    found.update({("FUSED", kind): entry for kind, entry in fused.FUSED.items()})
+    return found
+
+
 @pytest.fixture(autouse=True)
 def _quiet_matplotlib(monkeypatch):
     import matplotlib
@@ -102,6 +117,7 @@ def test_wrong_answers_fail_with_a_message_and_a_correct_one_passes(path, monkey
     by_answer = {answer: (number, check) for number, (answer, check) in enumerate(found, start=1)}
     last = max(check for _, check in found)
     namespace = {"__name__": "__main__"}
+    before = _package_functions()
     problems, checks, graded = [], set(check for _, check in found), []
     for index, cell in enumerate(notebook.cells[:last + 1]):
         if cell.cell_type != "code" or index in checks:
@@ -129,3 +145,6 @@ def test_wrong_answers_fail_with_a_message_and_a_correct_one_passes(path, monkey
             _run(source, namespace, f"{path.name} cell {index}")
     assert graded == sorted(fixture.ANSWERS), f"exercises graded: {graded}"
     assert not problems, "\n".join(problems)
+    after = _package_functions()
+    changed = sorted(".".join(key) for key in before.keys() | after.keys() if before.get(key) is not after.get(key))
+    assert not changed, f"a check left the package's functions switched off or replaced: {', '.join(changed)}"

@@ -3,7 +3,6 @@
 
 import copy
 import math
-import numbers
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -11,28 +10,6 @@ from pathlib import Path
 
 from rnnlm.course.notebooks import (BEGIN_SOLUTION, CHECK_SUFFIX, EXERCISE_TAG, CourseError, SOLUTIONS_DIR, _read,
                                     _tags, assignment, course_name, exercises, grade_id, has_solution, is_check_cell)
-
-
-def answer_fingerprint(value):
-    """The first 16 hex digits of SHA-256 of the answer's canonical text.
-
-    Numbers are written with 5 significant digits (`format(float(value), ".5g")`), so a
-    value computed another way, with different round-off, has the same fingerprint;
-    anything else is written with `str`. A check cell compares fingerprints when the
-    expected answer is a hand-worked number that nothing in the package computes.
-    """
-    import hashlib
-    if isinstance(value, numbers.Number) and not isinstance(value, bool):
-        text = format(float(value), ".5g")
-    else:
-        text = str(value)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def check_answer(value, fingerprint):
-    """AssertionError (without the answer in it) unless `value`'s fingerprint is `fingerprint`."""
-    if answer_fingerprint(value) != fingerprint:
-        raise AssertionError(f"{value!r} is not the expected answer")
 
 
 @dataclass(frozen=True)
