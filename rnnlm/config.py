@@ -192,6 +192,11 @@ class ModelConfig(_Config):
         P(w | h) = P(class(w) | h) P(w | class(w), h), words binned by frequency; exact
         probabilities at about (K + C / K) H instead of C H per token; not exportable to PyTorch).
     num_classes: K for the class softmax; None means round(sqrt(C)).
+    dropout: P, LanguageModel only (Zaremba et al. 2014): units of the embedding output, of the
+        outputs between stacked layers and of the top layer's output are zeroed with probability P
+        and the rest divided by 1 - P, in training only; never on the recurrent connections.
+    tie_weights: LanguageModel only: the output matrix is the embedding's transpose (Press & Wolf
+        2017, Inan et al. 2017); needs embedding size = hidden size and the full softmax.
     """
 
     vocab_size: int = 8000
@@ -204,6 +209,8 @@ class ModelConfig(_Config):
     coupled_gates: bool = False
     softmax: str = "full"
     num_classes: int | None = None
+    dropout: float = 0.0
+    tie_weights: bool = False
 
     def __post_init__(self):
         plain_numbers(self)
@@ -229,6 +236,13 @@ class ModelConfig(_Config):
             _positive_int("number of classes", self.num_classes)
             _require(self.num_classes <= self.vocab_size,
                      f"number of classes ({self.num_classes}) cannot exceed the vocabulary size ({self.vocab_size})")
+        _finite_number("dropout", self.dropout)
+        _require(0.0 <= self.dropout < 1.0, f"dropout must be at least 0 and below 1, got {self.dropout!r}")
+        _bool("tie weights", self.tie_weights)
+        if self.tie_weights:
+            _require(self.softmax == "full", "--tie-weights needs the full softmax (--softmax full)")
+            _require(self.embed_size is None or self.embed_size == self.hidden_size,
+                     f"--tie-weights needs --embed-size equal to --hidden (got {self.embed_size} and {self.hidden_size})")
 
     @property
     def classes(self):

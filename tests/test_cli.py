@@ -257,6 +257,7 @@ def test_kill_9_at_any_moment_leaves_a_loadable_model(tmp_path):
     (["--cell", "lstm", "--peephole", "--clip", "1"], "language-model"),
     (["--cell", "jordan", "--embed-size", "6"], "language-model"),
     (["--layers", "2", "--optimizer", "rmsprop", "--learning-rate", "0.01"], "language-model"),
+    (["--cell", "lstm", "--embed-size", "8", "--dropout", "0.2", "--tie-weights"], "language-model"),
 ])
 def test_every_model_kind_trains_evaluates_and_generates(tmp_path, capsys, options, kind):
     out = tmp_path / "m.npz"
@@ -266,6 +267,32 @@ def test_every_model_kind_trains_evaluates_and_generates(tmp_path, capsys, optio
     assert code == 0 and re.search(r"^perplexity: [\d.]+$", stdout, re.M)
     code, stdout, _ = run(capsys, "generate", "--model", out, "-n", 2, "--prefix", "the game", "--seed", 1)
     assert code == 0 and all(line.startswith("The game") for line in stdout.splitlines())
+
+
+def test_train_dropout_and_tied_weights_are_stored_and_shown_by_info(tmp_path, capsys):
+    out = tmp_path / "m.npz"
+    train(capsys, out, "--cell", "gru", "--embed-size", "8", "--dropout", "0.3", "--tie-weights", epochs=1)
+    loaded = ckpt.load_model(out)
+    assert (loaded.model.config.dropout, loaded.model.config.tie_weights) == (0.3, True)
+    assert "W_out" not in loaded.model.params
+    code, stdout, _ = run(capsys, "info", "--model", out)
+    assert code == 0 and "dropout 0.3, tied weights yes" in stdout
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--embed-size", "6", "--tie-weights"], "--tie-weights needs --embed-size equal to --hidden (got 6 and 8)"),
+    (["--dropout", "0.2"], "--dropout and --tie-weights need a LanguageModel"),
+    (["--dropout", "1.5", "--embed-size", "8"], "dropout must be at least 0 and below 1"),
+])
+def test_train_refuses_dropout_and_tying_it_cannot_do_in_one_line(tmp_path, capsys, options, message):
+    code, _, err = run(capsys, "train", COMMENTS, "--out", tmp_path / "m.npz", "--epochs", 1, *TINY, *options)
+    assert code != 0 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_train_help_says_where_dropout_and_tying_apply(capsys):
+    code, out, _ = run(capsys, "train", "--help")
+    text = " ".join(out.split())
+    assert code == 0 and "--dropout P" in text and "--tie-weights" in text and "needs --embed-size" in text
 
 
 # --------------------------------------------------------------------- evaluate

@@ -34,6 +34,9 @@ EXPORTABLE = {
     "fast-rnn": lambda dtype: FastRNN(C, H, seed=5, dtype=dtype),
     # what `rnnlm train --stream` writes: a LanguageModel in the tutorial's shape (model_kind "language-model")
     "stream-tutorial-shape": lambda dtype: LanguageModel(C, H, cell="rnn", seed=6, dtype=dtype),
+    # word_language_model's tied LSTM (out.weight = embedding.weight) and a model trained with dropout
+    "lstm-tied": lambda dtype: LanguageModel(C, H, cell="lstm", num_layers=2, tie_weights=True, seed=7, dtype=dtype),
+    "gru-dropout": lambda dtype: LanguageModel(C, H, cell="gru", embed_size=E, dropout=0.3, seed=8, dtype=dtype),
 }
 
 

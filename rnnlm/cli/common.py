@@ -111,6 +111,8 @@ def describe(model, level):
     extra += ", peephole" if c.peephole else ""
     extra += ", coupled gates" if c.coupled_gates else ""
     extra += f", class softmax ({c.classes} classes)" if c.softmax == "class" else ""
+    extra += f", dropout {c.dropout:g}" if c.dropout else ""
+    extra += ", tied weights" if c.tie_weights else ""
     return (f"{name}, {level} level, vocabulary {c.vocab_size}, hidden {c.hidden_size}{extra}, "
             f"bptt_truncate {c.bptt_truncate}")
 

@@ -311,7 +311,14 @@ def add_train_parser(command):
     p.add_argument("corpus", help="a UTF-8 CSV with a 'body' column, or a text file (one document per line)")
     p.add_argument("--out", required=True, metavar="MODEL.npz",
                    help="model file, rewritten after every epoch" + OUT_RULES)
-    data = p.add_argument_group("data")
+    _add_data_options(p.add_argument_group("data"))
+    _add_model_options(p.add_argument_group("model"))
+    _add_training_options(p.add_argument_group("training"))
+    p.set_defaults(run=cmd_train)
+
+
+def _add_data_options(data):
+    """`rnnlm train`'s data group: format, level, vocabulary, stream."""
     data.add_argument("--format", choices=FORMATS, help="corpus format; auto: .csv is reddit-csv" + default_note(DataConfig, "format"))
     data.add_argument("--level", choices=LEVELS, help="word tokens, or characters (each line a sequence)"
                                                       + default_note(DataConfig, "level"))
@@ -329,7 +336,10 @@ def add_train_parser(command):
     data.add_argument("--max-sentence-length", type=int, metavar="N",
                       help="cut longer sentences into pieces of N tokens (a batch is padded to its longest)"
                            + default_note(DataConfig, "max_sentence_length"))
-    model = p.add_argument_group("model")
+
+
+def _add_model_options(model):
+    """`rnnlm train`'s model group: cell, sizes, LSTM options, output layer, dropout, tied weights."""
     model.add_argument("--cell", choices=CELLS, help="recurrent cell" + default_note(ModelConfig, "cell"))
     model.add_argument("--hidden", dest="hidden_size", type=int, metavar="H",
                        help="hidden units per layer" + default_note(ModelConfig, "hidden_size"))
@@ -348,7 +358,18 @@ def add_train_parser(command):
                        + default_note(ModelConfig, "softmax"))
     model.add_argument("--classes", dest="num_classes", type=int, metavar="K",
                        help="word classes for --softmax class (default: sqrt of the vocabulary size)")
-    opt = p.add_argument_group("training")
+    model.add_argument("--dropout", type=float, metavar="P",
+                       help="LanguageModel only (needs --embed-size, or --stream): in training, zero each unit of "
+                            "the embedding output, between stacked layers and before the softmax with probability "
+                            "P (never the recurrent connections; off in evaluation and generation)"
+                            + default_note(ModelConfig, "dropout"))
+    model.add_argument("--tie-weights", dest="tie_weights", action="store_true", default=None,
+                       help="LanguageModel only (needs --embed-size equal to --hidden and the full softmax): the "
+                            "output matrix is the embedding's transpose, one parameter instead of two")
+
+
+def _add_training_options(opt):
+    """`rnnlm train`'s training group: epochs, rates, optimizer, limits, resume, plot, threads."""
     opt.add_argument("--epochs", type=int, metavar="N", help="total epochs" + default_note(TrainConfig, "epochs"))
     opt.add_argument("--learning-rate", type=float, metavar="LR",
                      help="initial learning rate (default: " + ", ".join(
@@ -384,4 +405,3 @@ def add_train_parser(command):
                      help="write a PNG of the loss curves and the learning rate" + OUT_RULES)
     opt.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_threads_option(opt)
-    p.set_defaults(run=cmd_train)

@@ -12,7 +12,10 @@ header, raw little-endian tensors; nothing is ever unpickled) holding:
 
 The torch module is `nn.Embedding(C, E)` -> `nn.RNN/GRU/LSTM(E, H, num_layers=L, batch_first=True)`
 -> `nn.Linear(H, C)`, with state-dict names "embedding.weight", "rnn.weight_ih_l{k}", ...,
-"out.weight", "out.bias" (`torch_module` builds it when torch is installed).
+"out.weight", "out.bias" (`torch_module` builds it when torch is installed). A model with tied weights
+(`--tie-weights`) is exported as word_language_model ties them, `out.weight = embedding.weight`:
+the file holds both names with equal tensors (what torch's state_dict gives), the spec says
+"tied": true, and import requires them equal and keeps the one matrix.
 
 - `LanguageModel` rnn/gru/lstm: the names and layouts are `LanguageModel.torch_state_dict`'s, the
   one place that decides them and which models have a torch form (it refuses Jordan, peephole and
@@ -105,9 +108,12 @@ def torch_spec(config, kind=None):
     E = config.embed_size or H
     if config.cell not in TORCH_RNN:
         raise ConfigError(f"a {config.cell} model has no PyTorch counterpart, so it cannot be exported")
-    return {"embedding": [C, E], "rnn": {"type": TORCH_RNN[config.cell], "input_size": E, "hidden_size": H,
+    spec = {"embedding": [C, E], "rnn": {"type": TORCH_RNN[config.cell], "input_size": E, "hidden_size": H,
                                          "num_layers": L, "bias": True},
             "out": {"in_features": H, "out_features": C, "bias": True}, "frozen": []}
+    if config.tie_weights:  # word_language_model's tie: decoder.weight = encoder.weight (both names in the file)
+        spec["tied"] = True
+    return spec
 
 
 def _expected_shapes(spec):
@@ -171,6 +177,9 @@ def _fill_params(model, tensors, kind):
         p["W"][...] = tensors["rnn.weight_hh_l0"]
         p["V"][...] = tensors["out.weight"]
         return
+    if model.config.tie_weights and not np.array_equal(tensors["out.weight"], tensors["embedding.weight"]):
+        raise ModelFileError("this model ties its output matrix to the embedding, but the file's out.weight "
+                             "differs from its embedding.weight")
     layout, total = _layout(model)
     flat = np.full(total, np.nan)
     for name, where in layout.items():
@@ -379,6 +388,8 @@ def torch_module(export):
             self.rnn = getattr(torch.nn, r["type"])(r["input_size"], r["hidden_size"], num_layers=r["num_layers"],
                                                     bias=r["bias"], batch_first=True)
             self.out = torch.nn.Linear(o["in_features"], o["out_features"], bias=o["bias"])
+            if spec.get("tied"):
+                self.out.weight = self.embedding.weight
 
         def forward(self, x):
             hidden, _ = self.rnn(self.embedding(x))

@@ -46,6 +46,9 @@ def build_model(config, seed=None, dtype=np.float32, kind=None, counts=None, thr
         return RNNNumpy(config.vocab_size, config.hidden_size, bptt_truncate=config.bptt_truncate, seed=seed)
     if kind == "fast-rnn":
         from rnnlm.models.fast import FastRNN
+        if config.dropout or config.tie_weights:
+            raise ConfigError("--dropout and --tie-weights need a LanguageModel, i.e. an embedding: give --embed-size "
+                              "(FastRNN, the tutorial's one-hot Elman RNN, has neither)")
         return FastRNN(config.vocab_size, config.hidden_size, bptt_truncate=config.bptt_truncate,
                        seed=seed, dtype=dtype, softmax=config.softmax, num_classes=config.num_classes,
                        counts=counts, threads=threads)
@@ -64,7 +67,7 @@ def expected_param_shapes(config, kind):
 
     Mirrors the constructors: RNNNumpy / FastRNN ("reference-rnn", "fast-rnn": U (H, C), V (C, H),
     W (H, H), plus V_class (K, H) for FastRNN's class softmax) and `LanguageModel` ("language-model":
-    embedding (C, E), each layer's cell parameters l<k>.<name>, W_out (H, C), b_out (C,), plus W_class
+    embedding (C, E), each layer's cell parameters l<k>.<name>, W_out (H, C) (none when tied), b_out (C,), plus W_class
     (H, K), b_class (K,) for the class softmax).
     """
     from rnnlm.nn.cells import cell_param_shapes
@@ -82,7 +85,7 @@ def expected_param_shapes(config, kind):
             for name, shape in cell_param_shapes(config.cell, E if k == 0 else H, H, peephole=config.peephole,
                                                  coupled=config.coupled_gates).items():
                 shapes[f"l{k}.{name}"] = shape
-        shapes.update({"W_out": (H, C), "b_out": (C,)})
+        shapes.update({"b_out": (C,)} if config.tie_weights else {"W_out": (H, C), "b_out": (C,)})
         if klass:
             shapes.update({"W_class": (H, config.classes), "b_class": (config.classes,)})
         return shapes

@@ -28,7 +28,8 @@ def model_summary(checkpoint, words=10):
                                             f" (links as placeholders: {'yes' if checkpoint.data_config.link_placeholders else 'no'})")]
     shape = f"vocabulary {c.vocab_size}, hidden {c.hidden_size}, cell {c.cell}, layers {c.num_layers}, " \
             f"embedding {c.embed_size if c.embed_size else 'one-hot (none)'}, " \
-            f"bptt_truncate {'full' if c.bptt_truncate is None else c.bptt_truncate}"
+            f"bptt_truncate {'full' if c.bptt_truncate is None else c.bptt_truncate}, " \
+            f"dropout {c.dropout:g}, tied weights {'yes' if c.tie_weights else 'no'}"
     lines.append(f"sizes: {shape}; {num_params:,} parameters ({', '.join(f'{k} {tuple(v.shape)}' for k, v in params.items())}), "
                  f"stored as {stored}")
     lines += _vocabulary_lines(vocab, words)

@@ -11,7 +11,7 @@ Parameters (`model.params`, float arrays; the gradients from `loss_and_gradients
       G = 1 (rnn), 3 (gru: r, z, n), 4 (lstm: i, f, g, o) or 3 (lstm coupled: i, g, o)
     "l{k}.w_ci", "l{k}.w_cf", "l{k}.w_co"   (H,)  LSTM peepholes (no w_cf when coupled)
     jordan: "l{k}.W_ih", "l{k}.b_ih", "l{k}.W_yh", "l{k}.b_yh", "l{k}.W_hy", "l{k}.b_hy"
-    "W_out" (H, C), "b_out" (C,)
+    "W_out" (H, C), "b_out" (C,)    (no "W_out" with tie_weights: the output matrix is embedding.T)
     class softmax only: "W_class" (H, K), "b_class" (K,)   P(class | h) = softmax(h W_class + b_class)
 
 The forward and backward are `rnnlm.nn.sequence`'s packed recurrence (no padding computed) and
@@ -19,7 +19,16 @@ The forward and backward are `rnnlm.nn.sequence`'s packed recurrence (no padding
 
 `torch_state_dict()` renames and transposes these to nn.Embedding ("embedding.weight"),
 nn.RNN/GRU/LSTM(num_layers=L, batch_first=True) ("rnn.weight_ih_l{k}" = W_ih.T, ...) and
-nn.Linear ("out.weight" = W_out.T, "out.bias").
+nn.Linear ("out.weight" = W_out.T, "out.bias"); tied, "out.weight" is "embedding.weight" (equal
+arrays under both names, as torch's state_dict gives them for word_language_model's tied model).
+
+Dropout (`dropout` P > 0, Zaremba et al. 2014): in training (`loss_and_gradients`,
+`window_loss_and_gradients`) the embedding output, each layer's output that feeds the next layer
+and the top layer's output are multiplied by masks of 0 and 1 / (1 - P) (inverted dropout, so
+the expected activation is unchanged); the recurrence never is. Evaluation (`total_loss`,
+`window_loss`) and generation (`step`) use no masks. The masks come from a generator seeded by
+(the model's seed, `dropout_step`), and `dropout_step` counts the training calls: a run is
+reproducible, and setting `dropout_step` back replays a mask (what the gradient checks do).
 """
 
 import numpy as np
@@ -163,10 +172,13 @@ class LanguageModel(PackedModel):
                  embed_size=ModelConfig.embed_size, bptt_truncate=ModelConfig.bptt_truncate,
                  peephole=ModelConfig.peephole, coupled_gates=ModelConfig.coupled_gates, seed=None, dtype=np.float32,
                  softmax=ModelConfig.softmax, num_classes=ModelConfig.num_classes, counts=None,
-                 threads=ComputeConfig.threads):
+                 threads=ComputeConfig.threads, dropout=ModelConfig.dropout, tie_weights=ModelConfig.tie_weights):
         self._config = ModelConfig(vocab_size=vocab_size, hidden_size=hidden_size, bptt_truncate=bptt_truncate,
                                    cell=cell, num_layers=num_layers, embed_size=embed_size, peephole=peephole,
-                                   coupled_gates=coupled_gates, softmax=softmax, num_classes=num_classes)
+                                   coupled_gates=coupled_gates, softmax=softmax, num_classes=num_classes,
+                                   dropout=dropout, tie_weights=tie_weights)
+        self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
+        self.dropout_step = 0
         self.dtype = np.dtype(dtype)
         self.softmax_rows = 1024
         self.threads = threads
@@ -178,7 +190,8 @@ class LanguageModel(PackedModel):
         for k in range(L):
             for name, shape in self._layer_shapes(k).items():
                 params[f"l{k}.{name}"] = rng.uniform(-bound, bound, shape)
-        params["W_out"] = rng.uniform(-bound, bound, (H, C))
+        if not tie_weights:
+            params["W_out"] = rng.uniform(-bound, bound, (H, C))
         params["b_out"] = np.zeros(C)
         if self.classes is not None:
             params["W_class"] = rng.uniform(-bound, bound, (H, self.classes.num_classes))
@@ -191,7 +204,8 @@ class LanguageModel(PackedModel):
         return cls(config.vocab_size, config.hidden_size, cell=config.cell, num_layers=config.num_layers,
                    embed_size=config.embed_size, bptt_truncate=config.bptt_truncate, peephole=config.peephole,
                    coupled_gates=config.coupled_gates, seed=seed, dtype=dtype, softmax=config.softmax,
-                   num_classes=config.num_classes, counts=counts, threads=threads)
+                   num_classes=config.num_classes, counts=counts, threads=threads, dropout=config.dropout,
+                   tie_weights=config.tie_weights)
 
     # ----------------------------------------------------------------- shape
 
@@ -250,16 +264,30 @@ class LanguageModel(PackedModel):
 
     def _output(self):
         p = self.params
-        return {"W": p["W_out"], "b": p["b_out"], "Wc": p.get("W_class"), "bc": p.get("b_class"),
+        W = p["embedding"].T if self._config.tie_weights else p["W_out"]
+        return {"W": W, "b": p["b_out"], "Wc": p.get("W_class"), "bc": p.get("b_class"),
                 "classes": self.classes}
 
-    def _forward(self, X, Y, state=None):
-        """Packed batch through every layer: a `rnnlm.nn.sequence.Forward` (state: per layer, None for zeros)."""
+    def _forward(self, X, Y, state=None, train=False):
+        """Packed batch through every layer: a `rnnlm.nn.sequence.Forward` (state: per layer, None for zeros).
+
+        train: draw dropout masks (when the config has dropout), advancing `dropout_step`.
+        """
         state0 = self.start_state(len(X)) if state is None else state
-        return stack_forward(self._layers(), lambda x: self.params["embedding"][x], X, Y, state0)
+        masks = self._dropout_masks if train and self._config.dropout > 0 else None
+        return stack_forward(self._layers(), lambda x: self.params["embedding"][x], X, Y, state0, masks=masks)
+
+    def _dropout_masks(self, packing):
+        """The L + 1 inverted-dropout masks for a packed batch: embedding output (M, E), then (M, H) per layer."""
+        P, M = self._config.dropout, packing.num_tokens
+        rng = np.random.default_rng([self.seed % 2 ** 63, self.dropout_step])
+        self.dropout_step += 1
+        widths = [self.embed_size] + [self._config.hidden_size] * self._config.num_layers
+        scale = np.asarray(1.0 / (1.0 - P), dtype=self.dtype)
+        return [(rng.random((M, w), dtype=np.float64) >= P).astype(self.dtype) * scale for w in widths]
 
     def _loss_and_gradients(self, X, Y, state, sparse):
-        forward = self._forward(X, Y, state)
+        forward = self._forward(X, Y, state, train=True)
         if forward.packing.num_tokens == 0:  # nothing to predict (no sentences, or only empty ones)
             grads = {k: np.zeros_like(v) for k, v in self.params.items()}
             if sparse:
@@ -267,7 +295,7 @@ class LanguageModel(PackedModel):
             return 0.0, grads, forward.final
         loss, dh, g = output_loss(forward.top, forward.y, **self._output(), rows=self.softmax_rows,
                                   threads=self.threads)
-        grads = {"W_out": g["W"], "b_out": g["b"]}
+        grads = {"b_out": g["b"]} if self._config.tie_weights else {"W_out": g["W"], "b_out": g["b"]}
         if self.classes is not None:
             grads.update({"W_class": g["Wc"], "b_class": g["bc"]})
         dx, layer_grads = stack_backward(self._layers(), forward, dh, self._config.bptt_truncate)
@@ -276,7 +304,10 @@ class LanguageModel(PackedModel):
                 grads[f"l{k}.{name}"] = value
         words, rows = embedding_backward(forward.x, dx)
         demb = SparseGradient(words, rows.astype(self.dtype, copy=False), axis=0)
-        grads["embedding"] = demb if sparse else demb.to_dense(self.params["embedding"].shape, self.dtype)
+        if self._config.tie_weights:  # both uses of the one matrix: the input rows and the output layer
+            grads["embedding"] = demb.to_dense(self.params["embedding"].shape, self.dtype) + g["W"].T
+        else:
+            grads["embedding"] = demb if sparse else demb.to_dense(self.params["embedding"].shape, self.dtype)
         return loss, {k: grads[k] for k in self.params}, self._next_state(forward.final)
 
     def _next_state(self, final):
@@ -314,6 +345,6 @@ class LanguageModel(PackedModel):
             out[f"rnn.weight_hh_l{k}"] = dense(f"l{k}.W_hh").T.copy()
             out[f"rnn.bias_ih_l{k}"] = dense(f"l{k}.b_ih").copy()
             out[f"rnn.bias_hh_l{k}"] = dense(f"l{k}.b_hh").copy()
-        out["out.weight"] = dense("W_out").T.copy()
+        out["out.weight"] = dense("embedding").copy() if c.tie_weights else dense("W_out").T.copy()
         out["out.bias"] = dense("b_out").copy()
         return out

@@ -433,7 +433,8 @@ class Forward(NamedTuple):
 
     packing: the `Packing`. x, y (M,) int: packed inputs and targets. top (M, H): the top
     layer's outputs (what the output layer reads). caches: per layer, its step caches.
-    final: per layer, the final state tuple of (N, H) arrays, original order.
+    final: per layer, the final state tuple of (N, H) arrays, original order. masks: None, or the
+    dropout masks (L + 1 of them, each (M, width) or None): masks[k] scaled layer k's input, masks[L] top.
     """
 
     packing: Packing
@@ -442,24 +443,32 @@ class Forward(NamedTuple):
     top: np.ndarray
     caches: list
     final: tuple
+    masks: tuple = None
 
 
-def stack_forward(layers, inputs, X, Y, state0):
+def stack_forward(layers, inputs, X, Y, state0, masks=None):
     """Run packed sentences X (targets Y) through stacked layers; returns a `Forward`.
 
     layers: per layer (cell, p, options); inputs(x) -> (M, E) the first layer's input rows for the
     packed word ids x; state0: per layer, a state tuple of (N, H) arrays in the original order.
+    masks: None, or masks(packing) -> L + 1 dropout masks (see `Forward`), multiplied into each
+    layer's input and the top output: never into the recurrence.
     """
     packing = Packing.of(X, Y)
     x = packing.pack(X)
     y = packing.pack(Y)
     inp = inputs(x)
+    drop = masks(packing) if masks is not None else None
     caches, final = [], []
-    for (cell, p, options), s0 in zip(layers, state0):
+    for k, ((cell, p, options), s0) in enumerate(zip(layers, state0)):
+        if drop is not None and drop[k] is not None:
+            inp = inp * drop[k]
         inp, layer_caches, last = packed_layer_forward(cell, inp, packing.sort_state(s0), p, packing, **options)
         caches.append(layer_caches)
         final.append(packing.unsort_state(last))
-    return Forward(packing, x, y, inp, caches, tuple(final))
+    if drop is not None and drop[-1] is not None:
+        inp = inp * drop[-1]
+    return Forward(packing, x, y, inp, caches, tuple(final), None if drop is None else tuple(drop))
 
 
 def stack_backward(layers, forward, dtop, truncate):
@@ -467,9 +476,12 @@ def stack_backward(layers, forward, dtop, truncate):
 
     Truncation applies to each layer's own recurrence (see the module docstring).
     """
-    dout, grads = dtop, []
+    masks = forward.masks or (None,) * (len(layers) + 1)
+    dout, grads = dtop if masks[-1] is None else dtop * masks[-1], []
     for k in range(len(layers) - 1, -1, -1):
         cell = layers[k][0]
         dout, layer_grads, _ = packed_layer_backward(cell, dout, forward.caches[k], forward.packing, truncate)
+        if masks[k] is not None:
+            dout = dout * masks[k]
         grads.append(layer_grads)
     return dout, grads[::-1]
