@@ -140,7 +140,7 @@ class DataConfig(_Config):
         occurrence. Default 2 (measured on the sample: see docs/training.md); 1 is the tutorial's rule.
         Word level only: at character level, and for format "tokens" (a file that has decided its own
         <unk>), every token the cap allows is kept; so is every word of a text that has none seen
-        min_count times. `rnnlm train` has no option for it yet: `load_corpus(..., min_count=1)`.
+        min_count times. `rnnlm train --min-count K`; in Python `load_corpus(..., min_count=K)`.
     format: "auto" (by extension: .csv is a Reddit CSV, anything else plain text),
         "reddit-csv", "text", or "tokens" (already tokenized: whitespace-separated tokens, one
         sentence a line, kept exactly as written, `<unk>` read as UNKNOWN_TOKEN; word level only).

@@ -500,3 +500,17 @@ def test_a_ctrl_c_swallowed_by_a_destructor_still_stops_training(tmp_path, capsy
     assert "Traceback" not in err and "Exception ignored" not in err and "interrupted during epoch" in err
     assert len(calls) in (12, 13)  # stopped at that batch's report or the next, not 1000 epochs later
     assert ckpt.load_model(out).state.epoch >= 1
+
+
+def test_min_count_sets_which_words_the_vocabulary_keeps(tmp_path, capsys):
+    """--min-count K: words seen fewer than K times become UNKNOWN_TOKEN; 1 keeps every word (the tutorial's rule)."""
+    sizes = {}
+    for k in (1, 2, 3):
+        out = tmp_path / f"m{k}.npz"
+        code, text, err = run(capsys, "train", COMMENTS, "--out", out, "--epochs", 1, "--min-count", k,
+                              "--vocab-size", 8000, "--hidden", 8, "--seed", 1, "--no-progress")
+        assert code == 0, err
+        sizes[k] = len(ckpt.load_model(out).vocabulary)
+    assert sizes[1] > sizes[2] > sizes[3]
+    code, _, err = run(capsys, "train", COMMENTS, "--out", tmp_path / "x.npz", "--min-count", 0)
+    assert code == 2 and err.count("\n") == 1 and "minimum count" in err

@@ -259,7 +259,7 @@ def _prepare_training_data(args, data_config, train_config, vocabulary):
     corpus = load_corpus(args.corpus, vocabulary_size=data_config.vocabulary_size, format=data_config.format,
                          level=data_config.level, vocabulary=vocabulary, max_records=args.max_records,
                          link_placeholders=data_config.link_placeholders,
-                         max_sentence_length=data_config.max_sentence_length)
+                         max_sentence_length=data_config.max_sentence_length, min_count=data_config.min_count)
     fraction, why = (train_config.valid_fraction, "") if args.resume else \
         _valid_fraction(args, train_config, corpus.X, corpus.Y)
     X, Y, Xv, Yv = training.split_train_valid(corpus.X, corpus.Y, fraction, train_config.seed)
@@ -280,7 +280,7 @@ def _prepare_stream(args, data_config, train_config, vocabulary):
     from rnnlm.training.stream import load_stream, split_stream, train_stream, validation_streams
     corpus = load_stream(args.corpus, vocabulary_size=data_config.vocabulary_size, format=data_config.format,
                          level=data_config.level, vocabulary=vocabulary, max_records=args.max_records,
-                         link_placeholders=data_config.link_placeholders)
+                         link_placeholders=data_config.link_placeholders, min_count=data_config.min_count)
     fraction, why = train_config.valid_fraction, ""
     if not args.resume and args.valid_fraction is None:
         held = max(len(split_stream(corpus.ids, fraction)[1]) - 1, 0)  # targets: every token but the first
@@ -323,7 +323,10 @@ def _add_data_options(data):
     data.add_argument("--level", choices=LEVELS, help="word tokens, or characters (each line a sequence)"
                                                       + default_note(DataConfig, "level"))
     data.add_argument("--vocab-size", dest="vocabulary_size", type=int, metavar="N",
-                      help="words kept, UNKNOWN_TOKEN included" + default_note(DataConfig, "vocabulary_size"))
+                      help="words kept at most, UNKNOWN_TOKEN included" + default_note(DataConfig, "vocabulary_size"))
+    data.add_argument("--min-count", dest="min_count", type=int, metavar="K",
+                      help="a word seen fewer than K times becomes UNKNOWN_TOKEN (word level; 1 keeps every word, "
+                           "the tutorial's rule)" + default_note(DataConfig, "min_count"))
     data.add_argument("--max-records", type=int, metavar="N", help="use only the first N comments/lines")
     data.add_argument("--keep-links", dest="link_placeholders", action="store_false", default=None,
                       help="keep links and r/..., u/... paths as words instead of replacing them by URL_TOKEN, "
