@@ -24,6 +24,10 @@ What makes it fast lives in the modules every model shares, in the order the tim
 3. dU is sparse: column w of dU is the sum of the errors entering s_t over the tokens whose
    input is word w, added per word with `segment_sum` (only the K words seen).
 
+The loss and gradient body that strings 1-3 together is `PackedModel._loss_and_gradients`,
+the one `LanguageModel` runs too; FastRNN only says, in hooks, that its input matrix is U's
+columns and how the generic gradients (dW_out, dW_hh) turn back into dV and dW.
+
 Memory for a batch is bounded by softmax_rows x C per worker (the logits block) plus M H for
 the states; `total_loss` walks a corpus in batches, so it never holds corpus x C.
 
@@ -42,15 +46,13 @@ FastRNN(word_dim, hidden_dim=100, bptt_truncate=4, seed=None, dtype=np.float32, 
 
 import numpy as np
 
-from rnnlm.nn.batching import segment_sum
 from rnnlm.nn.cells import rnn_step_forward
 from rnnlm.config import ComputeConfig, ModelConfig
 from rnnlm.nn.inputs import check_count, check_ids, check_state
 from rnnlm.models.language_model import PackedModel
-from rnnlm.nn.optim import SparseGradient
-from rnnlm.nn.output import output_loss, output_scores, word_classes
+from rnnlm.nn.output import output_scores, word_classes
 from rnnlm.models.reference import RNNNumpy
-from rnnlm.nn.sequence import stack_backward, stack_forward
+from rnnlm.nn.sequence import stack_forward
 
 
 class FastRNN(PackedModel):
@@ -154,29 +156,19 @@ class FastRNN(PackedModel):
 
     # ----------------------------------------------------------------- losses
 
-    def _forward(self, X, Y, state=None):
+    def _forward(self, X, Y, state=None, train=False):
+        """The packed forward of the one layer, each token's input the column U[:, x_t] (train: no dropout here)."""
         state0 = [(self.start_state(len(X)) if state is None else np.asarray(state, dtype=self.dtype),)]
         return stack_forward(self._layers(), lambda x: self.U.T[x], X, Y, state0)
 
-    def _loss_and_gradients(self, X, Y, state, sparse):
-        forward = self._forward(X, Y, state)
-        next_state = self._next_state(forward.final)
-        if forward.packing.num_tokens == 0:  # nothing to predict
-            grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-            if sparse:
-                grads["U"] = SparseGradient(np.zeros(0, np.int64), grads["U"][:, :0], axis=1)
-            return 0.0, grads, next_state
-        out = self._output()
-        loss, dh, g = output_loss(forward.top, forward.y, out["W"], None, out["Wc"], None, self.classes,
-                                  rows=self.softmax_rows, threads=self.threads)
-        dx, (layer,) = stack_backward(self._layers(), forward, dh, self.bptt_truncate)
-        words, dU_cols = segment_sum(forward.x, dx)  # (K,), (K, H)
-        dU = SparseGradient(words, np.ascontiguousarray(dU_cols.T), axis=1)
-        grads = {"U": dU if sparse else dU.to_dense(self.U.shape, self.dtype),
-                 "V": np.ascontiguousarray(g["W"].T), "W": np.ascontiguousarray(layer["W_hh"].T)}
+    _input = ("U", 1)  # column w of U is word w's input vector: dU is the per-word error sums, transposed
+
+    def _gradients(self, layers, out):
+        """The generic gradients back in the tutorial's orientation: dV = dW_out^T, dW = dW_hh^T (dV_class = dWc^T)."""
+        grads = {"V": np.ascontiguousarray(out["W"].T), "W": np.ascontiguousarray(layers[0]["W_hh"].T)}
         if self.classes is not None:
-            grads["V_class"] = np.ascontiguousarray(g["Wc"].T)
-        return loss, grads, next_state
+            grads["V_class"] = np.ascontiguousarray(out["Wc"].T)
+        return grads
 
     def _next_state(self, final):
         """The model's state from a `Forward.final`: the one layer's hidden state (B, H)."""

@@ -45,10 +45,16 @@ from rnnlm.nn.sequence import embedding_backward, stack_backward, stack_forward
 
 
 class PackedModel:
-    """The loss protocol `FastRNN` and `LanguageModel` share, written once over four hooks each
-    defines: `_forward(X, Y, state)` (a `sequence.Forward`), `_loss_and_gradients(X, Y, state,
-    sparse)` -> (loss, grads, next_state), `_output()` (the output layer's arrays for
-    `output.output_loss`) and `_next_state(final)` (the model's state from `Forward.final`).
+    """The loss protocol `FastRNN` and `LanguageModel` share, written once: the public entry points
+    and the one loss-and-gradient body (`_loss_and_gradients`). A model says what differs in hooks:
+
+    `_forward(X, Y, state, train)`: the packed forward, a `sequence.Forward` (train: dropout, if any);
+    `_layers()`: the recurrent layers for `sequence.stack_backward`; `_output()`: the output layer's
+    arrays for `output.output_loss`; `_next_state(final)`: the model's state from `Forward.final`;
+    `_input`: (name, axis) of the input matrix, whose slices along `axis` are the words' vectors
+    (FastRNN's U (H, C): columns, axis 1; LanguageModel's embedding (C, E): rows, axis 0);
+    `_gradients(layers, out)`: the layers' and the output layer's gradients (in `stack_backward`'s
+    and `output_loss`'s names) under the model's parameter names.
     Public entry points check their ids once (`inputs.check_pairs`) and hold BLAS threads
     as the thread policy says (`rnnlm.nn.threads.threads_held`)."""
 
@@ -85,6 +91,41 @@ class PackedModel:
             loss = output_loss(forward.top, forward.y, **self._output(), gradients=False, rows=self.softmax_rows,
                                threads=self.threads)[0]
         return loss, self._next_state(forward.final)
+
+    def _loss_and_gradients(self, X, Y, state, sparse):
+        """The loss summed over the batch's M tokens, its gradients and the state after the batch.
+
+        Forward: x_t's vector e_t (the input matrix's slice for word x_t, width E), the layers'
+        recurrence h_t = f(e_t, h_{t-1}) (packed, `sequence.stack_forward`), the loss
+        sum_t -log softmax(h_t W + b)[y_t] over the top layer's h_t (M, H). Backward: the output
+        layer gives dh (M, H) and its own gradients; `stack_backward` takes dh back through the
+        layers (truncated BPTT) to the errors dx (M, E) entering the e_t; the input matrix's
+        gradient is dx summed per word, non-zero only for the K words seen (a `SparseGradient`;
+        sparse=False, or a matrix the output layer uses too, makes it dense). Returns (loss, grads
+        keyed like `params`, next_state).
+        """
+        forward = self._forward(X, Y, state, train=True)
+        next_state = self._next_state(forward.final)
+        name, axis = self._input
+        shape = self.params[name].shape
+        if forward.packing.num_tokens == 0:  # nothing to predict (no sentences, or only empty ones)
+            grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+            if sparse:  # no words seen: zero slices along the words' axis
+                none = np.zeros(0, np.int64)
+                grads[name] = SparseGradient(none, np.take(grads[name], none, axis=axis), axis=axis)
+            return 0.0, grads, next_state
+        loss, dh, out = output_loss(forward.top, forward.y, **self._output(), rows=self.softmax_rows,
+                                    threads=self.threads)
+        dx, layers = stack_backward(self._layers(), forward, dh, self.config.bptt_truncate)
+        words, rows = embedding_backward(forward.x, dx)  # (K,), (K, E): the errors of each word's vector, summed
+        rows = rows.astype(self.dtype, copy=False)
+        d_input = SparseGradient(words, rows if axis == 0 else np.ascontiguousarray(rows.T), axis=axis)
+        grads = self._gradients(layers, out)
+        if name in grads:  # the input matrix is the output layer's too (tied weights): both uses add up, dense
+            grads[name] = d_input.to_dense(shape, self.dtype) + grads[name]
+        else:
+            grads[name] = d_input if sparse else d_input.to_dense(shape, self.dtype)
+        return loss, {k: grads[k] for k in self.params}, next_state
 
     @holds_blas
     def total_loss(self, X, Y, batch_size=64, progress=None):
@@ -286,29 +327,21 @@ class LanguageModel(PackedModel):
         scale = np.asarray(1.0 / (1.0 - P), dtype=self.dtype)
         return [(rng.random((M, w), dtype=np.float64) >= P).astype(self.dtype) * scale for w in widths]
 
-    def _loss_and_gradients(self, X, Y, state, sparse):
-        forward = self._forward(X, Y, state, train=True)
-        if forward.packing.num_tokens == 0:  # nothing to predict (no sentences, or only empty ones)
-            grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-            if sparse:
-                grads["embedding"] = SparseGradient(np.zeros(0, np.int64), grads["embedding"][:0], axis=0)
-            return 0.0, grads, forward.final
-        loss, dh, g = output_loss(forward.top, forward.y, **self._output(), rows=self.softmax_rows,
-                                  threads=self.threads)
-        grads = {"b_out": g["b"]} if self._config.tie_weights else {"W_out": g["W"], "b_out": g["b"]}
+    _input = ("embedding", 0)  # row w of the embedding is word w's input vector
+
+    def _gradients(self, layers, out):
+        """Layer k's gradients as "l{k}.<name>", the output layer's as W_out, b_out (and W_class, b_class).
+
+        Tied, the output matrix is embedding.T, so its gradient is dW.T under "embedding" (the
+        common body adds the input rows' part).
+        """
+        grads = {"b_out": out["b"]}
+        grads.update({"embedding": out["W"].T} if self._config.tie_weights else {"W_out": out["W"]})
         if self.classes is not None:
-            grads.update({"W_class": g["Wc"], "b_class": g["bc"]})
-        dx, layer_grads = stack_backward(self._layers(), forward, dh, self._config.bptt_truncate)
-        for k, layer in enumerate(layer_grads):
-            for name, value in layer.items():
-                grads[f"l{k}.{name}"] = value
-        words, rows = embedding_backward(forward.x, dx)
-        demb = SparseGradient(words, rows.astype(self.dtype, copy=False), axis=0)
-        if self._config.tie_weights:  # both uses of the one matrix: the input rows and the output layer
-            grads["embedding"] = demb.to_dense(self.params["embedding"].shape, self.dtype) + g["W"].T
-        else:
-            grads["embedding"] = demb if sparse else demb.to_dense(self.params["embedding"].shape, self.dtype)
-        return loss, {k: grads[k] for k in self.params}, self._next_state(forward.final)
+            grads.update({"W_class": out["Wc"], "b_class": out["bc"]})
+        for k, layer in enumerate(layers):
+            grads.update({f"l{k}.{name}": value for name, value in layer.items()})
+        return grads
 
     def _next_state(self, final):
         """The model's state from a `Forward.final`: per layer, the cell's state tuple."""
