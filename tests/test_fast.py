@@ -6,6 +6,7 @@ import pytest
 from rnnlm.config import ModelConfig
 from rnnlm.nn.batching import segment_sum
 from rnnlm.models.fast import FastRNN
+from rnnlm.models.language_model import LanguageModel, PackedModel
 from rnnlm.nn.optim import SparseGradient
 from rnnlm.models.reference import RNNNumpy
 
@@ -230,3 +231,70 @@ def test_memory_is_bounded_by_batch_times_vocabulary(rng):
     finally:
         tracemalloc.stop()
     assert peak < 8e6, f"peak {peak / 1e6:.1f} MB"  # a 256 x 2000 block is 2 MB
+
+
+# --------------------------------------------------------------------- one loss body for FastRNN and LanguageModel
+
+def tutorial_language_model(fast):
+    """A LanguageModel in the tutorial's shape holding `fast`'s weights: one Elman layer, E = H,
+    embedding U^T, W_ih = I, W_hh = W^T, W_out = V^T (W_class = V_class^T), every bias 0."""
+    m = LanguageModel(fast.word_dim, fast.hidden_dim, cell="rnn", bptt_truncate=fast.bptt_truncate, dtype=fast.dtype,
+                      seed=0, softmax=fast.config.softmax, num_classes=fast.config.num_classes)
+    p = m.params
+    p["embedding"][...] = fast.U.T
+    p["l0.W_ih"][...] = np.eye(fast.hidden_dim)
+    # copies in the memory order of FastRNN's own views (W.T of a C-ordered W is Fortran-ordered):
+    # BLAS may sum a one-row product in another order for another layout, and the comparison is exact
+    views = {"l0.W_hh": fast.W.T, "W_out": fast.V.T}
+    if fast.classes is not None:
+        views["W_class"] = fast.V_class.T
+    for name, view in views.items():
+        p[name] = view.copy(order="K")
+    for name in p:
+        if name.startswith("b") or ".b_" in name:
+            p[name][...] = 0
+    return m
+
+
+TWIN_NAMES = {"U": "embedding", "W": "l0.W_hh", "V": "W_out", "V_class": "W_class"}
+
+
+@pytest.mark.parametrize("softmax", ["full", "class"])
+@pytest.mark.parametrize("truncate", [0, 2, None])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_rnn_and_its_language_model_twin_give_identical_numbers(rng, softmax, truncate, dtype):
+    """Both run PackedModel's one loss-and-gradient body, so in the tutorial's shape (x I and + 0 are
+    exact) loss, gradients and carried state agree bit for bit, dense, sparse and streamed."""
+    X, Y = corpus(rng)
+    fast = FastRNN(C, H, bptt_truncate=truncate, seed=3, dtype=dtype, softmax=softmax,
+                   num_classes=5 if softmax == "class" else None)
+    twin = tutorial_language_model(fast)
+    for sparse in (False, True):
+        loss_f, grads_f = fast.loss_and_gradients(X, Y, sparse=sparse)
+        loss_m, grads_m = twin.loss_and_gradients(X, Y, sparse=sparse)
+        assert loss_f == loss_m
+        assert set(grads_f) == set(fast.params)
+        for name, g in grads_f.items():
+            if isinstance(g, SparseGradient):  # dU's columns are the embedding gradient's rows
+                other = grads_m["embedding"]
+                np.testing.assert_array_equal(g.indices, other.indices)
+                np.testing.assert_array_equal(g.values, other.values.T)
+                assert (g.axis, other.axis) == (1, 0)
+            else:
+                assert g.dtype == fast.dtype
+                np.testing.assert_array_equal(g, grads_m[TWIN_NAMES[name]].T, err_msg=name)
+    state = rng.standard_normal((3, H)).astype(dtype)  # one 12-word sentence among 3: its last steps are one row
+    loss_f, grads_f, next_f = fast.window_loss_and_gradients(X[:3], Y[:3], state)
+    loss_m, grads_m, next_m = twin.window_loss_and_gradients(X[:3], Y[:3], ((state,),))
+    assert loss_f == loss_m
+    np.testing.assert_array_equal(next_f, next_m[0][0])
+    for name, g in grads_f.items():
+        np.testing.assert_array_equal(g, grads_m[TWIN_NAMES[name]].T, err_msg=name)
+
+
+def test_the_loss_and_gradient_body_is_written_once():
+    """Issue 22: FastRNN and LanguageModel define hooks only; the body is PackedModel's."""
+    for cls in (FastRNN, LanguageModel):
+        assert issubclass(cls, PackedModel)
+        assert "_loss_and_gradients" not in vars(cls), cls.__name__
+        assert cls._loss_and_gradients is PackedModel._loss_and_gradients
