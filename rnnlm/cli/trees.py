@@ -171,8 +171,7 @@ def cmd_trees_train(args):
         state = train_trees(model, encoded, config, dev_trees=dev_encoded, callback=progress, state=state)
     except KeyboardInterrupt:
         progress.close()
-        kept = (f"{args.out} holds the model of epoch {state.best_epoch} (saved after epoch {saved[-1]}); "
-                f"--resume continues from there" if saved
+        kept = (f"{args.out} holds the model of epoch {state.best_epoch} (saved after epoch {saved[-1]})" if saved
                 else (f"{args.out} is as it was" if Path(args.out).exists() else "nothing was saved"))
         print(f"{PROG}: interrupted during epoch {first + len(saved)}; {kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
