@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rnnlm.io import checkpoint
@@ -117,3 +118,43 @@ def test_ctrl_c_keeps_the_last_saved_epoch(sst, tmp_path):
     assert "interrupted" in err and "Traceback" not in err
     ck = tree_checkpoint.load_tree_model(tmp_path / "m.npz")
     assert ck.training["epoch"] >= 1
+
+
+def test_resume_continues_the_uninterrupted_run(sst, capsys, tmp_path):
+    """2 epochs, then --resume to 4, equals 4 epochs straight: --out (the best epoch) and its .last file."""
+    _, train, dev = sst
+    straight, parted = tmp_path / "straight", tmp_path / "parted"
+    straight.mkdir(), parted.mkdir()
+    extra = ("--word-dropout", "0.3", "--optimizer", "adam")
+    assert main(train_args(straight, train, dev, "--epochs", "4", *extra)) == 0
+    assert main(train_args(parted, train, dev, "--epochs", "2", *extra)) == 0
+    assert main(train_args(parted, train, dev, "--epochs", "4", "--resume", *extra)) == 0
+    assert "Resuming" in capsys.readouterr().out
+    for name in ("m.npz", "m.last.npz"):
+        a, b = (tree_checkpoint.load_tree_model(d / name) for d in (straight, parted))
+        assert a.training["epoch"] == b.training["epoch"] == 4 and len(b.training["history"]) == 4
+        assert a.training["best_epoch"] == b.training["best_epoch"]
+        for key in a.model.params:
+            assert np.allclose(a.model.params[key], b.model.params[key], rtol=1e-6, atol=1e-7), (name, key)
+    assert tree_checkpoint.load_tree_model(parted / "m.last.npz").state.epoch == 4
+    # without --dev --out itself is resumable, and is the last epoch
+    no_dev = ["trees", "train", str(train), "--out", str(tmp_path / "n.npz"), "--hidden", "4", "--no-progress"]
+    assert main(no_dev + ["--epochs", "1"]) == 0
+    assert tree_checkpoint.load_tree_model(tmp_path / "n.npz").state.epoch == 1
+    assert main(no_dev + ["--epochs", "2", "--resume"]) == 0
+    assert tree_checkpoint.load_tree_model(tmp_path / "n.npz").state.epoch == 2
+
+
+def test_resume_refuses_another_shape_optimizer_or_corpus(sst, capsys, tmp_path):
+    _, train, dev = sst
+    assert main(train_args(tmp_path, train, dev, "--epochs", "1")) == 0
+    capsys.readouterr()
+    assert main(train_args(tmp_path, train, dev, "--epochs", "2", "--resume", "--hidden", "9")) == 2
+    assert "--hidden cannot change on --resume" in capsys.readouterr().err
+    assert main(train_args(tmp_path, train, dev, "--epochs", "2", "--resume", "--optimizer", "adam")) == 2
+    assert "--optimizer cannot change on --resume" in capsys.readouterr().err
+    other = tmp_path / "other.txt"
+    other.write_text("\n".join(TRAIN[:3]) + "\n", encoding="utf-8")
+    assert main(train_args(tmp_path, other, dev, "--epochs", "2", "--resume")) == 2
+    assert "is not the corpus" in capsys.readouterr().err
+    assert main(train_args(tmp_path, train, dev, "--epochs", "2", "--resume", str(tmp_path / "missing.npz"))) == 2

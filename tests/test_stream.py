@@ -200,3 +200,15 @@ def test_a_stream_model_in_the_tutorials_shape_is_described_as_the_languagemodel
     assert code == 0 and "Model: LanguageModel (rnn), char level" in stdout
     code, stdout, _ = run(capsys, "evaluate", "--model", out, text)
     assert code == 0 and "(LanguageModel (rnn), char level" in stdout and "FastRNN" not in stdout
+
+
+def test_read_stream_text_is_the_file_part_of_load_stream(tmp_path):
+    """rnnlm.data.text.read_stream_text reads the file (format detection, max_records); load_stream encodes it."""
+    from rnnlm.data.text import read_stream_text
+    path = tmp_path / "lines.txt"
+    path.write_text("one two\n\nthree four\nfive\n", encoding="utf-8")
+    assert read_stream_text(path) == ("one two\n\nthree four\nfive\n", "text")
+    assert read_stream_text(path, max_records=2) == ("one two\n\n", "text")
+    assert read_stream_text(path, "tokens", max_records=3) == ("one two\n\nthree four\n", "tokens")
+    corpus = load_stream(path, vocabulary_size=50, level="word", max_records=2, min_count=1)
+    assert corpus.vocabulary.decode(corpus.ids) == ["one", "two", "\n", "\n"]

@@ -77,3 +77,22 @@ def test_training_lowers_the_loss_and_the_time_limit_stops_it():
     # crossed after the second of epoch 1's four batches, and training stops there
     assert state.epoch == 1 and not state.history[0].complete
     assert state.history[0].trees_per_second == 2 / 3  # 2 trees in the 3 ticks from epoch start
+
+
+def test_a_saved_state_continues_the_run_exactly():
+    """2 epochs, the state through to_dict / from_dict (as a model file stores it), 2 more = 4 straight."""
+    from rnnlm.training.trees import TreeTrainingState
+    _, encoded = setup()
+    config = TreeTrainConfig(epochs=4, batch_size=2, learning_rate=0.1, word_dropout=0.3, optimizer="adam")
+    straight, _ = setup()
+    whole = train_trees(straight, encoded, config, dev_trees=encoded)
+    model, _ = setup()
+    half = train_trees(model, encoded, TreeTrainConfig(**{**config.to_dict(), "epochs": 2}), dev_trees=encoded)
+    optimizer_arrays = {k: np.array(v) for k, v in half.optimizer.state_dict().items()}
+    restored = TreeTrainingState.from_dict(half.to_dict(), optimizer_arrays, config)
+    assert restored.epoch == 2 and restored.history == half.history and restored.best == half.best
+    resumed = train_trees(model, encoded, config, dev_trees=encoded, state=restored)
+    for name in straight.params:
+        np.testing.assert_array_equal(model.params[name], straight.params[name])
+    assert resumed.epoch == 4 and resumed.best == whole.best
+    assert [r.train_loss for r in resumed.history] == [r.train_loss for r in whole.history]

@@ -11,9 +11,9 @@ from rnnlm.cli.common import counted, EXIT_INTERRUPTED, OUT_RULES, PROG, Formatt
 from rnnlm.cli.examples import TREES_EXAMPLES
 from rnnlm.cli.progress import TrainingProgress
 from rnnlm.config import OPTIMIZERS
-from rnnlm.errors import DataError
+from rnnlm.cli.outputs import last_path
+from rnnlm.errors import ConfigError, DataError
 from rnnlm.io import tree_checkpoint
-from rnnlm.training.best import Best
 
 
 SENTIMENT_NAMES = ("very negative", "negative", "neutral", "positive", "very positive")
@@ -30,28 +30,91 @@ def _scores_text(scores):
             f"({scores.phrases:,} nodes), loss {scores.loss:.4f} nats/node")
 
 
-def cmd_trees_train(args):
-    from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig
-    from rnnlm.training.trees import TreeTrainConfig, encode_all, train_trees
-    from rnnlm.data.trees import build_vocabulary
+# options that decide the model's shape, its vocabulary, the optimizer's stored state or the seeded
+# batch order and dropout: --resume keeps the run's (field -> the option, for the message)
+FIXED_ON_RESUME = {"vocabulary_size": "--vocab-size", "embed_size": "--embed-size", "hidden_size": "--hidden",
+                   "optimizer": "--optimizer", "seed": "--seed"}
+
+
+def _given_options(args):
+    """({TreeTrainConfig field: value}, {TreeLSTMConfig field: value}) of the options actually given."""
+    from rnnlm.models.tree_lstm import TreeLSTMConfig
+    from rnnlm.training.trees import TreeTrainConfig
     given = {f.name: getattr(args, f.name) for f in fields(TreeTrainConfig) if getattr(args, f.name, None) is not None}
     if args.no_clip:
         given["clip"] = None
-    config = TreeTrainConfig(**given)
     shape = {f.name: getattr(args, f.name) for f in fields(TreeLSTMConfig)
              if f.name != "vocab_size" and getattr(args, f.name, None) is not None}
-    TreeLSTMConfig(**shape)  # refuse impossible sizes before reading any data
-    trees = _trees_read(args.train)
-    dev = _trees_read(args.dev) if args.dev else []
+    return given, shape
+
+
+def _new_run(args, config, shape, trees):
+    """(model, vocabulary, state) of a new run."""
+    from rnnlm.data.trees import build_vocabulary
+    from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig
+    from rnnlm.training.trees import TreeTrainingState
     vocabulary = build_vocabulary(trees, config.vocabulary_size)
     model = TreeLSTM(TreeLSTMConfig(vocab_size=len(vocabulary), **shape), seed=config.seed, dtype=np.float32,
                      method=args.method)
-    encoded, dev_encoded = encode_all(trees, vocabulary), encode_all(dev, vocabulary)
+    return model, vocabulary, TreeTrainingState()
+
+
+def _resumed_run(args, given, shape):
+    """(checkpoint, config) of a resumed run: --resume's file (or whichever of --out and its .last file got
+    further) with the training options given now on top; FIXED_ON_RESUME options may not change."""
+    from dataclasses import replace
+    from rnnlm.training import resume
+    load = tree_checkpoint.load_tree_model
+    checkpoint = load(args.resume) if args.resume is not True else resume.resume_source(args.out, last_path(args.out), load)
+    resume.require_training_state(checkpoint.path, checkpoint.state, checkpoint.metadata)
+    stored = {**checkpoint.train_config.to_dict(), **checkpoint.model.config.to_dict()}
+    for name, option in FIXED_ON_RESUME.items():
+        value = {**given, **shape}.get(name)
+        if value is not None and value != stored[name]:
+            raise ConfigError(f"{option} cannot change on --resume: {checkpoint.path} was trained with {option} "
+                              f"{stored[name]} (it decides the model or the run); drop {option}, or train a new model")
+    config = replace(checkpoint.train_config, **given)
+    if "learning_rate" in given:  # a rate given now is used from here on
+        checkpoint.state.optimizer.learning_rate = config.learning_rate
+    checkpoint.model.method = args.method
+    return checkpoint, config
+
+
+def _best_params(args, checkpoint):
+    """The kept epoch's parameters when resuming: the resumed model's own, or --out's."""
+    state = checkpoint.state
+    if state.best_epoch is None or state.best_epoch == state.epoch:
+        return {k: v.copy() for k, v in checkpoint.model.params.items()} if state.best_epoch else None
+    out = tree_checkpoint.load_tree_model(args.out) if Path(args.out).exists() else None
+    if out is None or out.training.get("best_epoch") != state.best_epoch:
+        raise ConfigError(f"{args.out} does not hold epoch {state.best_epoch}, the best one of the run "
+                          f"{checkpoint.path} continues; resume with the --out it was trained with")
+    return out.model.params
+
+
+def _save_epoch(args, model, vocabulary, config, state, best_params):
+    """After an epoch: --out gets the kept epoch's parameters (resumable when that is this epoch); with --dev,
+    its .last file gets this epoch's, resumable."""
+    training = state.to_dict()
+    if args.dev:
+        tree_checkpoint.save_tree_model(last_path(args.out), model, vocabulary, train_config=config,
+                                        training=training, optimizer=state.optimizer)
+    kept = model.params
+    model.params = best_params
+    try:
+        tree_checkpoint.save_tree_model(args.out, model, vocabulary, train_config=config, training=training,
+                                        optimizer=state.optimizer if state.best.holds(state.epoch) else None)
+    finally:
+        model.params = kept
+
+
+def _describe(args, model, config, trees, encoded, dev, vocabulary):
     nodes = sum(t.num_nodes for t in encoded)
     print(f"Read {len(trees):,} training trees ({nodes:,} labelled nodes) from {args.train}"
           + (f" and {len(dev):,} development trees from {args.dev}" if dev else "; no --dev: the last epoch is kept"))
-    print(f"Vocabulary: {len(vocabulary):,} tokens (UNKNOWN_TOKEN included) of {vocabulary.unique_tokens:,} "
-          "distinct training tokens.")
+    distinct = getattr(vocabulary, "unique_tokens", None)  # a vocabulary read from a model file does not know it
+    print(f"Vocabulary: {len(vocabulary):,} tokens (UNKNOWN_TOKEN included)"
+          + (f" of {distinct:,} distinct training tokens." if distinct is not None else ", the resumed model's."))
     c = model.config
     num_params = sum(int(p.size) for p in model.params.values())
     print(f"Model: Tree-LSTM, embedding {c.embed_size}, hidden {c.hidden_size}, {c.num_classes} classes, "
@@ -59,47 +122,63 @@ def cmd_trees_train(args):
           f"{config.learning_rate:g}, batch {config.batch_size}, l2 {config.l2:g}, clip {config.clip}, "
           f"word dropout {config.word_dropout:g}"
           + (f", time limit {config.time_limit:g} s" if config.time_limit else "") + ".")
-    best, best_params = Best(), None  # the epoch of best dev fine-grained accuracy (without --dev: the last)
-    history = []
+
+
+def cmd_trees_train(args):
+    from rnnlm.training import resume
+    from rnnlm.training.trees import encode_all, train_trees, tree_fingerprint
+    given, shape = _given_options(args)
+    checkpoint, config = _resumed_run(args, given, shape) if args.resume else (None, None)
+    if checkpoint is None:
+        from rnnlm.models.tree_lstm import TreeLSTMConfig
+        from rnnlm.training.trees import TreeTrainConfig
+        config = TreeTrainConfig(**given)
+        TreeLSTMConfig(**shape)  # refuse impossible sizes before reading any data
+    trees = _trees_read(args.train)
+    dev = _trees_read(args.dev) if args.dev else []
+    if checkpoint is None:
+        model, vocabulary, state = _new_run(args, config, shape, trees)
+        best_params = None  # the epoch of best dev fine-grained accuracy (without --dev: the last)
+    else:
+        model, vocabulary, state = checkpoint.model, checkpoint.vocabulary, checkpoint.state
+        best_params = _best_params(args, checkpoint)
+    encoded, dev_encoded = encode_all(trees, vocabulary), encode_all(dev, vocabulary)
+    fingerprint = tree_fingerprint(encoded)
+    if checkpoint is not None:
+        resume.refuse_other_corpus(checkpoint.path, args.train, state.data, fingerprint)
+        print(f"Resuming {checkpoint.path} after epoch {state.epoch} (kept: epoch {state.best_epoch}).")
+    state.data = {**state.data, "fingerprint": fingerprint}
+    _describe(args, model, config, trees, encoded, dev, vocabulary)
 
     def on_epoch(event):
-        nonlocal best, best_params
-        r = event.record
-        history.append({"epoch": r.epoch, "train_loss": r.train_loss, "seconds": r.seconds, "complete": r.complete,
-                        "dev": None if r.dev is None else r.dev.to_dict()})
-        best = best.after(r.epoch, None if r.dev is None else r.dev.fine, higher_is_better=True)
-        improved = best.holds(r.epoch)
+        nonlocal best_params
+        r, st = event.record, event.state
+        improved = st.best.holds(r.epoch)
         if improved:  # a copy: training goes on updating model.params in place
             best_params = {k: v.copy() for k, v in model.params.items()}
         # --out is rewritten every epoch (its history grows) but always holds the best epoch's parameters
-        kept = model.params
-        model.params = best_params
-        try:
-            tree_checkpoint.save_tree_model(args.out, model, vocabulary, train_config=config,
-                                 training={"epoch": r.epoch, "best_epoch": best.epoch, "history": history})
-        finally:
-            model.params = kept
+        _save_epoch(args, model, vocabulary, config, st, best_params)
         saved.append(r.epoch)
         dev_text = "" if r.dev is None else f"; dev {_scores_text(r.dev)}"
         cut = "" if r.complete else " (cut short by the time limit)"
-        note = f"saved {args.out}" if improved else f"{args.out} keeps epoch {best.epoch}"
+        note = f"saved {args.out}" if improved else f"{args.out} keeps epoch {st.best_epoch}"
         print(f"epoch {r.epoch}/{event.epochs}{cut}: train loss {r.train_loss:.4f} nats/node, "
               f"{r.trees_per_second:,.0f} trees/s, {r.seconds:.1f} s{dev_text}; {note}", flush=True)
 
-    saved = []
+    saved, first = [], state.epoch + 1
     progress = TrainingProgress(not args.no_progress, on_epoch)
     try:
-        state = train_trees(model, encoded, config, dev_trees=dev_encoded, callback=progress)
+        state = train_trees(model, encoded, config, dev_trees=dev_encoded, callback=progress, state=state)
     except KeyboardInterrupt:
         progress.close()
-        kept = (f"{args.out} holds the model of epoch {best.epoch} (saved after epoch {saved[-1]})" if saved
+        kept = (f"{args.out} holds the model of epoch {state.best_epoch} (saved after epoch {saved[-1]})" if saved
                 else (f"{args.out} is as it was" if Path(args.out).exists() else "nothing was saved"))
-        print(f"{PROG}: interrupted during epoch {len(saved) + 1}; {kept}", file=sys.stderr)
+        print(f"{PROG}: interrupted during epoch {first + len(saved)}; {kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         progress.close()
     which = "the best development fine-grained accuracy" if dev else "the last epoch"
-    print(f"Done: {counted(state.epoch, 'epoch')}; {args.out} holds epoch {best.epoch} ({which}).")
+    print(f"Done: {counted(state.epoch, 'epoch')}; {args.out} holds epoch {state.best_epoch} ({which}).")
     return 0
 
 
@@ -189,6 +268,9 @@ def add_trees_parser(commands):
                    help="stop after this many seconds of training (the epoch running then is scored and kept)")
     p.add_argument("--method", choices=METHODS, default=METHODS[0],
                    help=f"how the trees are batched; all give the same numbers (default: {METHODS[0]})")
+    p.add_argument("--resume", nargs="?", const=True, metavar="MODEL.npz",
+                   help="continue training from --out or its .last file, whichever got further (or from "
+                        "MODEL.npz) up to --epochs in total")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_trees_train)
 

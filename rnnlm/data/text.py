@@ -110,6 +110,24 @@ def read_documents(path, format="auto", max_records=None):
     return documents, format
 
 
+def read_stream_text(path, format="auto", max_records=None):
+    """(text, format used): a corpus file as one text to read as a token stream.
+
+    A text or tokens file is read whole (blank lines and all); a Reddit CSV's comments are joined
+    with a blank line between them. max_records: only the first this many lines (a tokens file's
+    as `file_lines` counts them) or comments.
+    """
+    used = detect_format(path, format)
+    if used == "reddit-csv":
+        documents, _ = read_documents(path, used, max_records=max_records)
+        return "\n\n".join(documents) + "\n", used
+    text = read_text_file(path)
+    if max_records is not None:
+        lines = file_lines(text) if used == "tokens" else text.split("\n")
+        text = "\n".join(lines[:max_records]) + "\n"
+    return text, used
+
+
 def file_lines(text):
     """The lines of a text, as Python's `for line in file` sees them: a final line break ends the
     last line rather than starting an empty one; blank lines are kept."""

@@ -16,7 +16,8 @@ from rnnlm.io.kinds import TREE_KIND
 
 @dataclass
 class TreeCheckpoint:
-    """A tree model file, rebuilt: model (TreeLSTM), vocabulary, train_config, training metadata, optimizer arrays."""
+    """A tree model file, rebuilt: model (TreeLSTM), vocabulary, train_config, training metadata, optimizer arrays,
+    and state: the `TreeTrainingState` to resume from (None unless the file is resumable)."""
 
     path: Path
     model: object
@@ -25,6 +26,7 @@ class TreeCheckpoint:
     training: dict
     optimizer_state: dict
     metadata: dict
+    state: object = None
 
 
 def _check_tree_classes(num_classes, path):
@@ -44,6 +46,8 @@ def _check_tree_classes(num_classes, path):
 
 def save_tree_model(path, model, vocabulary, train_config=None, training=None, optimizer=None):
     """Write a Tree-LSTM with its vocabulary, configs, JSON-able `training` dict and optimizer state, atomically.
+
+    training: `TreeTrainingState.to_dict()`; with the optimizer the file is resumable (`rnnlm trees train --resume`).
 
     Only a 5-class model is written (see `_check_tree_classes`)."""
     if model.config.vocab_size != len(vocabulary):
@@ -97,5 +101,18 @@ def load_tree_model(path, dtype=np.float32):
         model = TreeLSTM(config, seed=0, dtype=dtype)
         fill_params(model.params, archive, shapes, path, dtype)
         optimizer_state = read_optimizer(archive, path, shapes)
+    training = meta.get("training") or {}
     return TreeCheckpoint(path=Path(path), model=model, vocabulary=vocabulary, train_config=train_config,
-                          training=meta.get("training") or {}, optimizer_state=optimizer_state, metadata=meta)
+                          training=training, optimizer_state=optimizer_state, metadata=meta,
+                          state=_training_state(path, meta, training, optimizer_state, train_config))
+
+
+def _training_state(path, meta, training, optimizer_state, train_config):
+    """The file's `TreeTrainingState` when it was saved with its optimizer (resumable), else None."""
+    from rnnlm.training.trees import TreeTrainingState
+    if not meta.get("resumable") or not training or train_config is None:
+        return None
+    try:
+        return TreeTrainingState.from_dict(training, optimizer_state, train_config)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelFileError(f"{path} has an incomplete or inconsistent training state ({exception_line(exc)})") from None

@@ -34,7 +34,7 @@ import numpy as np
 from rnnlm.config import DataConfig
 from rnnlm.errors import ConfigError, DataError
 from rnnlm.nn.inputs import check_count, check_fraction, check_ids, check_stream
-from rnnlm.data.text import detect_format, file_lines, read_documents, read_text_file, token_stream, tokenize_text
+from rnnlm.data.text import read_stream_text, token_stream, tokenize_text
 from rnnlm.models.language_model import flatten_state, unflatten_state
 from rnnlm.training.loop import run_training
 from rnnlm.data.vocab import Vocabulary
@@ -68,24 +68,14 @@ def load_stream(path, vocabulary_size=DataConfig.vocabulary_size, format=DataCon
                 min_count=DataConfig.min_count):
     """Read a corpus file as one token stream (see `stream_tokens`).
 
-    A text file is read whole (blank lines and all); a Reddit CSV's comments are joined with a
-    blank line between them. max_records: only the first this many lines (text) or comments.
+    The file is read by `rnnlm.data.text.read_stream_text`: a text file whole (blank lines and all),
+    a Reddit CSV's comments joined with a blank line between them. max_records: only the first this
+    many lines (text) or comments.
     vocabulary: encode with a model's vocabulary instead of building one from the text.
     min_count: a token seen fewer times is left out of a built vocabulary (`DataConfig.min_count`).
     """
     config = DataConfig(vocabulary_size=vocabulary_size, format=format, level=level, stream=True, min_count=min_count)
-    used = detect_format(path, config.format)
-    if used == "reddit-csv":
-        documents, _ = read_documents(path, used, max_records=max_records)
-        text = (NEWLINE * 2).join(documents) + NEWLINE
-    elif used == "tokens":  # each line's tokens and then its line break, word_language_model's <eos>
-        text = read_text_file(path)
-        if max_records is not None:
-            text = NEWLINE.join(file_lines(text)[:max_records]) + NEWLINE
-    else:
-        text = read_text_file(path)
-        if max_records is not None:
-            text = NEWLINE.join(text.split(NEWLINE)[:max_records]) + NEWLINE
+    text, used = read_stream_text(path, config.format, max_records)
     return stream_from_text(text, path=path, vocabulary_size=config.vocabulary_size, level=config.level,
                             vocabulary=vocabulary, link_placeholders=link_placeholders, format=used,
                             min_count=config.min_count)

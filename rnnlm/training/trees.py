@@ -6,7 +6,8 @@
 Minibatches of `batch_size` trees in a seeded order (epoch e uses numpy.random.default_rng([seed, e])),
 gradients clipped to a global norm (`optim.clip_global_norm`), updated by Adagrad or Adam
 (`optim.make_optimizer`). After every epoch the model is scored on the development trees
-and `train_trees` reports it through the callback; the caller keeps the best one.
+and `train_trees` reports it through the callback; its `TreeTrainingState` records the best
+epoch (`rnnlm.training.best.Best`) and resumes the run exactly; the caller saves the models.
 
 `evaluate` returns the numbers papers report: fine-grained (5-class) accuracy of the whole
 sentence (the root), binary accuracy of the root over the non-neutral sentences (labels 0-1
@@ -26,6 +27,8 @@ from rnnlm.nn.numerics import cross_entropy
 from rnnlm.nn.optim import SparseGradient, clip_global_norm, make_optimizer, scale_gradients
 from rnnlm.nn.threads import holds_blas
 from rnnlm.data.trees import NEUTRAL, encode_tree
+from rnnlm.training.best import Best
+from rnnlm.training.resume import corpus_fingerprint
 
 REGULARIZED = ("W_leaf", "U", "W_s")
 
@@ -123,7 +126,7 @@ class EpochRecord(NamedTuple):
 
 
 class TreeEvent(NamedTuple):
-    """kind "batch" (batch, num_batches, loss per node) or "epoch" (record)."""
+    """kind "batch" (batch, num_batches, loss per node) or "epoch" (record, and the state to save)."""
 
     kind: str
     epoch: int
@@ -132,15 +135,70 @@ class TreeEvent(NamedTuple):
     num_batches: int = 0
     loss: float = 0.0
     record: EpochRecord | None = None
+    state: "TreeTrainingState | None" = None
+
+
+def record_to_dict(record):
+    """An `EpochRecord` as JSON-able metadata (the model file's history)."""
+    return {"epoch": record.epoch, "train_loss": record.train_loss, "seconds": record.seconds,
+            "trees_per_second": record.trees_per_second, "complete": record.complete,
+            "dev": None if record.dev is None else record.dev.to_dict()}
+
+
+def record_from_dict(data):
+    """Inverse of `record_to_dict`."""
+    dev = None if data.get("dev") is None else Scores(**data["dev"])
+    return EpochRecord(int(data["epoch"]), float(data["train_loss"]), dev, float(data["seconds"]),
+                       float(data.get("trees_per_second", 0.0)), bool(data["complete"]))
 
 
 @dataclass
 class TreeTrainingState:
-    """Where training stands: the last epoch finished, the optimizer, the per-epoch records."""
+    """Where training stands: everything `train_trees(state=...)` needs to continue the run exactly.
+
+    epoch: epochs finished (an epoch cut short by the time limit counts as finished, as it is
+    scored and kept like a whole one). history: the `EpochRecord`s. optimizer: the optimizer,
+    its learning rate and accumulators (None: a fresh one). best_epoch, best_score: the kept
+    epoch (`rnnlm.training.best.Best`) and its development fine-grained accuracy (None without
+    development trees: the last epoch is kept). data: what the caller records to recognise its
+    trees on resume (`tree_fingerprint`).
+    """
 
     epoch: int = 0
     history: list = field(default_factory=list)
     optimizer: object = None
+    best_epoch: int | None = None
+    best_score: float | None = None
+    data: dict = field(default_factory=dict)
+
+    @property
+    def batch(self):
+        """Batches of the next epoch already done: always 0 (`resume.resume_source` compares (epoch, batch))."""
+        return 0
+
+    @property
+    def best(self):
+        return Best(self.best_epoch, self.best_score)
+
+    def to_dict(self):
+        """JSON-able metadata; the optimizer's arrays travel separately (`optimizer.state_dict()`)."""
+        return {"epoch": self.epoch, "best_epoch": self.best_epoch, "best_score": self.best_score,
+                "data": self.data, "history": [record_to_dict(r) for r in self.history]}
+
+    @classmethod
+    def from_dict(cls, data, optimizer_state, config):
+        """Inverse of `to_dict`: the optimizer is `config`'s, with `optimizer_state` (flat arrays) loaded."""
+        optimizer = make_optimizer(config.optimizer, config.learning_rate)
+        optimizer.load_state_dict(optimizer_state)
+        best_score = data.get("best_score")
+        return cls(epoch=int(data["epoch"]), history=[record_from_dict(r) for r in data.get("history", [])],
+                   optimizer=optimizer, best_epoch=None if data.get("best_epoch") is None else int(data["best_epoch"]),
+                   best_score=None if best_score is None else float(best_score), data=dict(data.get("data") or {}))
+
+
+def tree_fingerprint(encoded):
+    """`resume.corpus_fingerprint` of encoded trees: their words, shapes and labels, in order."""
+    return corpus_fingerprint([a for t in encoded for a in (t.word, t.left, t.right, t.label)])
 
 
 def regularized_gradients(params, grads, num_trees, l2):
@@ -177,6 +235,9 @@ def train_trees(model, trees, config, dev_trees=None, callback=None, state=None,
 
     dev_trees: encoded trees scored after each epoch (`evaluate`). callback(TreeEvent) is called
     after every batch and every epoch; raising from it (or Ctrl-C) stops training there.
+    state: a `TreeTrainingState` to continue from (epoch state.epoch + 1 onwards, its optimizer
+    and best epoch): with the model's parameters as they were then, the run goes on exactly
+    as if it had never stopped (every epoch's order and dropout are seeded by (seed, epoch)).
     """
     state = state or TreeTrainingState()
     if state.optimizer is None:
@@ -209,8 +270,10 @@ def train_trees(model, trees, config, dev_trees=None, callback=None, state=None,
         record = EpochRecord(epoch, losses / max(nodes, 1), dev, seconds, done / max(seconds, 1e-9), complete)
         state.epoch = epoch
         state.history.append(record)
+        state.best_epoch, state.best_score = state.best.after(epoch, None if dev is None else dev.fine,
+                                                              higher_is_better=True)
         if callback is not None:
-            callback(TreeEvent("epoch", epoch, config.epochs, record=record))
+            callback(TreeEvent("epoch", epoch, config.epochs, record=record, state=state))
         if config.time_limit is not None and clock() - started > config.time_limit:
             break
     return state
