@@ -158,3 +158,15 @@ def test_resume_refuses_another_shape_optimizer_or_corpus(sst, capsys, tmp_path)
     assert main(train_args(tmp_path, other, dev, "--epochs", "2", "--resume")) == 2
     assert "is not the corpus" in capsys.readouterr().err
     assert main(train_args(tmp_path, train, dev, "--epochs", "2", "--resume", str(tmp_path / "missing.npz"))) == 2
+
+
+def test_trees_train_guards_its_last_epoch_file_like_out(tmp_path, capsys):
+    """The .last file `trees train --dev` writes is checked before training, as --out is: a folder there is refused."""
+    (tmp_path / "t.last.npz").mkdir()
+    trees = tmp_path / "t.txt"
+    trees.write_text("(3 (2 good) (3 film))\n(1 (2 bad) (1 film))\n", encoding="utf-8")
+    code = main(["trees", "train", str(trees), "--dev", str(trees), "--out", str(tmp_path / "t.npz"),
+                 "--epochs", "1", "--hidden", "4", "--embed-size", "3", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "last-epoch file" in err
+    assert not (tmp_path / "t.npz").exists()

@@ -20,7 +20,7 @@ def command_outputs(args):
     outputs = [(option, path) for option, path in outputs if path is not None]
     for option, path in outputs:  # before a name is derived from --out: '' or 'model.npz/' names no file
         safe_files.check_file_name(path, option, example="loss.png" if option == "--plot" else "model.npz")
-    if command == "train":  # where the resumable last epoch goes when --out keeps the best one
+    if command in ("train", "trees train"):  # where the resumable last epoch goes when --out keeps the best one
         outputs.append(("--out's last-epoch file", last_path(args.out)))
     inputs = [("the corpus", getattr(args, "corpus", None))]
     if command == "export":
