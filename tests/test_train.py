@@ -171,6 +171,65 @@ def test_train_lowers_the_loss_and_reports_progress(rng):
     assert [e.record for e in epochs] == state.history and epochs[-1].state is not None
 
 
+def held_out_config(**overrides):
+    """small_config's run with TrainConfig's own valid_fraction (0.1) instead of 0."""
+    settings = dict(epochs=2, optimizer="sgd", learning_rate=0.5, batch_size=8, seed=1, clip=5.0)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_train_holds_out_the_configs_valid_fraction_when_no_validation_set_is_given(rng):
+    X, Y = patterned_corpus(rng)  # 60 sentences
+    config = held_out_config()
+    assert config.valid_fraction == 0.1
+    Xt, Yt, Xv, Yv = split_train_valid(X, Y, 0.1, config.seed)  # the split rnnlm train makes
+    assert len(Xv) == 6
+    model = FastRNN(C, H, seed=0)
+    state = train(model, X, Y, config)
+    assert all(r.valid_loss is not None for r in state.history)
+    assert all(r.tokens == sum(len(y) for y in Yt) < sum(len(y) for y in Y) for r in state.history)
+    assert state.history[-1].valid_loss == pytest.approx(model.loss_per_word(Xv, Yv), rel=1e-6)
+    # exactly the run of a caller who split first
+    twin = FastRNN(C, H, seed=0)
+    twin_state = train(twin, Xt, Yt, config, Xv, Yv)
+    assert [(r.train_loss, r.valid_loss) for r in state.history] == \
+        [(r.train_loss, r.valid_loss) for r in twin_state.history]
+    for k in "UVW":
+        np.testing.assert_array_equal(model.params[k], twin.params[k])
+
+
+def test_the_held_out_part_steers_training_only_when_big_enough(rng):
+    X, Y = patterned_corpus(rng)
+    held = sum(len(y) for y in split_train_valid(X, Y, 0.1, 1)[3])
+    assert held < TrainConfig().min_valid_tokens
+    small = train(FastRNN(C, H, seed=0), X, Y, held_out_config())
+    assert [r.monitored for r in small.history] == ["train", "train"] and small.best_epoch is None
+    enough = train(FastRNN(C, H, seed=0), X, Y, held_out_config(min_valid_tokens=held))
+    assert [r.monitored for r in enough.history] == ["validation", "validation"] and enough.best_epoch is not None
+
+
+def test_an_explicit_validation_set_wins_over_valid_fraction(rng):
+    X, Y = patterned_corpus(rng)
+    all_tokens = sum(len(y) for y in Y)
+    model = FastRNN(C, H, seed=0)
+    given = train(model, X, Y, held_out_config(), X[:5], Y[:5])  # valid_fraction 0.1, but a set is given
+    assert all(r.tokens == all_tokens for r in given.history)
+    assert given.history[-1].valid_loss == pytest.approx(model.loss_per_word(X[:5], Y[:5]), rel=1e-6)
+    none = train(FastRNN(C, H, seed=0), X, Y, held_out_config(), X_valid=[], Y_valid=[])  # empty: none
+    assert all(r.tokens == all_tokens and r.valid_loss is None for r in none.history)
+
+
+def test_valid_fraction_zero_trains_on_every_sentence(rng):
+    X, Y = patterned_corpus(rng)
+    model = FastRNN(C, H, seed=0)
+    state = train(model, X, Y, held_out_config(valid_fraction=0.0))
+    assert all(r.tokens == sum(len(y) for y in Y) and r.valid_loss is None for r in state.history)
+    same = FastRNN(C, H, seed=0)
+    train(same, X, Y, held_out_config(), X_valid=[], Y_valid=[])
+    for k in "UVW":
+        np.testing.assert_array_equal(model.params[k], same.params[k])
+
+
 def test_resume_after_round_trip_reproduces_the_uninterrupted_run(rng):
     X, Y = patterned_corpus(rng)
     config = small_config(epochs=4, optimizer="adam", learning_rate=0.05)

@@ -275,9 +275,14 @@ def train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=
     """Minibatch training of whole sentences with a `TrainConfig`; returns the final `TrainingState`.
 
     model: see the module docstring. X, Y: training sentences, lists of (T_n,) int arrays.
-    X_valid, Y_valid: optional held-out sentences; empty means none. `train` never splits by
-        itself: callers hold out config.valid_fraction with `split_train_valid(X, Y,
-        config.valid_fraction, config.seed)` first.
+    X_valid, Y_valid: held-out sentences. Not given (None): `train` holds out
+        config.valid_fraction of X, Y itself with `split_train_valid(X, Y, config.valid_fraction,
+        config.seed)`, the split `rnnlm train` makes (the same sentences on every call with
+        the same seed, so a resumed run keeps them), trains on the rest and validates on those
+        (the default 0.1 holds out 10%; 0 trains on every sentence without validation). Given,
+        they are used as they are and X, Y is trained on whole; an empty list means no validation.
+        Either way the held-out part steers the learning-rate rule and the kept model only when
+        it predicts at least config.min_valid_tokens tokens (`monitors_validation`).
     callback: called with a `TrainEvent` after every batch and every epoch.
     state: a `TrainingState` to resume from (epoch state.epoch + 1 onwards, with its
         learning rate and optimizer state); config.epochs is the total, not the remainder.
@@ -285,7 +290,9 @@ def train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=
     or a parameter stops being valid (`rnnlm.nn.numerics.parameter_fault`: NaN, infinite or beyond
     +-1e6): it is checked after every update, so no callback ever sees (or saves) such a model.
     """
-    has_valid = X_valid is not None and len(X_valid) > 0
+    if X_valid is None:
+        X, Y, X_valid, Y_valid = split_train_valid(X, Y, config.valid_fraction, config.seed)
+    has_valid = len(X_valid) > 0
     valid = SentenceBatches(X_valid, Y_valid, config.batch_size, config.seed) if has_valid else None
     return run_training(model, SentenceBatches(X, Y, config.batch_size, config.seed), config, valid,
                         callback=callback, state=state)
