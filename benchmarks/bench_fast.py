@@ -235,7 +235,7 @@ def memory_line(batches=40):
             raise _Stop
 
     try:
-        train(model, X, Y, TrainConfig(epochs=1, batch_size=BATCH), callback=stop_early)
+        train(model, X, Y, TrainConfig(epochs=1, batch_size=BATCH, valid_fraction=0.0), callback=stop_early)
     except _Stop:
         pass
     model.total_loss(X[:8000], Y[:8000], batch_size=BATCH)
