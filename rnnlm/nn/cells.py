@@ -35,15 +35,21 @@ import numpy as np
 from rnnlm.nn.numerics import sigmoid
 
 
-def _input_projection(x, p):
-    """x W_ih + b_ih (N, G H); without "W_ih" in p, x is that projection already (plus b_ih if present)."""
+def input_projection(x, p):
+    """The input side of every cell: x W_ih + b_ih, (N, G H) from x (N, E), W_ih (E, G H), b_ih (G H,).
+
+    Without "W_ih" in p, x (N, G H) is that projection already (plus b_ih if present); a missing b_ih is
+    zero. The one definition: the cells call it per step, rnnlm.nn.sequence once for a layer's M tokens.
+    """
     if "W_ih" in p:
         return x @ p["W_ih"] + p["b_ih"]
     return x + p["b_ih"] if "b_ih" in p else x
 
 
-def _input_projection_backward(x, da, p, grads):
-    """Backward of `_input_projection` for its gradient da (N, G H): adds W_ih, b_ih to grads, returns dx."""
+def input_projection_backward(x, da, p, grads):
+    """Backward of `input_projection` for its gradient da (N, G H): returns dx = da W_ih^T (N, E) (da itself
+    without "W_ih"), and sets grads["W_ih"] = x^T da (E, G H), grads["b_ih"] = da summed over rows (G H,)
+    for those of the two that p holds (x is not read without "W_ih")."""
     if "W_ih" in p:
         grads["W_ih"] = x.T @ da
     if "b_ih" in p:
@@ -68,11 +74,9 @@ def rnn_step_forward(x, state_prev, p):
     (`FastRNN`), where x_t is the column U[:, x_t]; a missing bias is zero. Returns ((h_t,), cache).
     """
     (h_prev,) = state_prev
-    a = h_prev @ p["W_hh"]
-    a += x @ p["W_ih"] if "W_ih" in p else x
-    for name in ("b_ih", "b_hh"):
-        if name in p:
-            a += p[name]
+    a = input_projection(x, p) + h_prev @ p["W_hh"]  # a fresh (N, H) array: tanh may overwrite it
+    if "b_hh" in p:
+        a += p["b_hh"]
     h = np.tanh(a, out=a)
     return (h,), RNNCache(x, h_prev, h, p)
 
@@ -86,13 +90,11 @@ def rnn_step_backward(dstate, cache):
     (dh,) = dstate
     x, h_prev, h, p = cache
     da = dh * (1 - h * h)  # (N, H)
-    grads = {"W_hh": h_prev.T @ da}
-    if "W_ih" in p:
-        grads["W_ih"] = x.T @ da
-    if "b_ih" in p or "b_hh" in p:
-        db = da.sum(axis=0)
-        grads.update({name: db.copy() for name in ("b_ih", "b_hh") if name in p})
-    dx = da @ p["W_ih"].T if "W_ih" in p else da
+    grads = {}
+    dx = input_projection_backward(x, da, p, grads)
+    grads["W_hh"] = h_prev.T @ da
+    if "b_hh" in p:
+        grads["b_hh"] = da.sum(axis=0)
     return dx, (da @ p["W_hh"].T,), grads
 
 
@@ -121,7 +123,7 @@ def gru_step_forward(x, state_prev, p):
     """
     (h_prev,) = state_prev
     H = h_prev.shape[1]
-    gi = _input_projection(x, p)  # (N, 3H)
+    gi = input_projection(x, p)  # (N, 3H)
     gh = h_prev @ p["W_hh"] + p["b_hh"]  # (N, 3H)
     r = sigmoid(gi[:, :H] + gh[:, :H])
     z = sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
@@ -147,7 +149,7 @@ def gru_step_backward(dstate, cache):
     dgi = np.concatenate([dar, daz, dan], axis=1)  # (N, 3H)
     dgh = np.concatenate([dar, daz, dan * r], axis=1)  # (N, 3H)
     grads = {}
-    dx = _input_projection_backward(x, dgi, p, grads)
+    dx = input_projection_backward(x, dgi, p, grads)
     grads.update({"W_hh": h_prev.T @ dgh, "b_hh": dgh.sum(axis=0)})
     dh_prev = dgh @ p["W_hh"].T + dh * z
     return dx, (dh_prev,), grads
@@ -194,7 +196,7 @@ def lstm_step_forward(x, state_prev, p, peephole=False, coupled=False):
     """
     h_prev, c_prev = state_prev
     H = h_prev.shape[1]
-    a = _input_projection(x, p) + h_prev @ p["W_hh"] + p["b_hh"]  # (N, G H)
+    a = input_projection(x, p) + h_prev @ p["W_hh"] + p["b_hh"]  # (N, G H)
     if coupled:  # blocks i, g, o
         a_i, a_g, a_o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
     else:  # blocks i, f, g, o
@@ -245,7 +247,7 @@ def lstm_step_backward(dstate, cache):
             grads["w_cf"] = (daf * c_prev).sum(axis=0)
         grads["w_co"] = (dao * c).sum(axis=0)
     da = np.concatenate([blocks[k] for k in lstm_gate_names(coupled)], axis=1)  # (N, G H)
-    dx = _input_projection_backward(x, da, p, grads)
+    dx = input_projection_backward(x, da, p, grads)
     grads.update({"W_hh": h_prev.T @ da, "b_hh": da.sum(axis=0)})
     return dx, (da @ p["W_hh"].T, dc_prev), grads
 
@@ -277,7 +279,7 @@ def jordan_step_forward(x, state_prev, p):
     state_prev = (y_{t-1},); returns ((y_t,), cache).
     """
     (y_prev,) = state_prev
-    h = np.tanh(_input_projection(x, p) + y_prev @ p["W_yh"] + p["b_yh"])
+    h = np.tanh(input_projection(x, p) + y_prev @ p["W_yh"] + p["b_yh"])
     y = np.tanh(h @ p["W_hy"] + p["b_hy"])
     return (y,), JordanCache(x, y_prev, h, y, p)
 
@@ -289,7 +291,7 @@ def jordan_step_backward(dstate, cache):
     day = dy * (1 - y * y)
     dah = (day @ p["W_hy"].T) * (1 - h * h)
     grads = {}
-    dx = _input_projection_backward(x, dah, p, grads)
+    dx = input_projection_backward(x, dah, p, grads)
     grads.update({"W_yh": y_prev.T @ dah, "b_yh": dah.sum(axis=0), "W_hy": h.T @ day, "b_hy": day.sum(axis=0)})
     return dx, (dah @ p["W_yh"].T,), grads
 
