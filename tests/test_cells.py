@@ -106,3 +106,28 @@ def test_coupled_lstm_forgets_what_it_writes(rng):
     _, cache = cells.lstm_step_forward(x, state, p, coupled=True)
     np.testing.assert_allclose(cache.f, 1 - cache.i, rtol=1e-12)
     assert p["W_ih"].shape == (E, 3 * H)
+
+
+@pytest.mark.parametrize("forgets, peephole", [(0, False), (1, False), (2, False), (1, True), ("coupled", True)])
+def test_gated_memory_backward_matches_finite_differences(forgets, peephole, rng):
+    # the LSTM's gates-to-(h, c) update that the LSTM step and both Tree-LSTM cells share
+    a_i, a_g, a_o = (rng.standard_normal((N, H)) for _ in range(3))
+    pairs = [(None if forgets == "coupled" else rng.standard_normal((N, H)), rng.standard_normal((N, H)))
+             for _ in range(1 if forgets == "coupled" else forgets)]
+    w_co = rng.standard_normal(H) if peephole else None
+    dh, dc = rng.standard_normal((N, H)), rng.standard_normal((N, H))
+
+    def f():
+        (h, c), _ = cells.gated_memory_forward(a_i, a_g, a_o, pairs, w_co)
+        return float(np.sum(h * dh) + np.sum(c * dc))
+
+    (_, c), cache = cells.gated_memory_forward(a_i, a_g, a_o, pairs, w_co)
+    da_i, da_g, da_o, dforgets = cells.gated_memory_backward(dh, dc, cache)
+    checks = [(da_i, a_i), (da_g, a_g), (da_o, a_o)]
+    for (a_f, c_k), (da_f, dc_k) in zip(pairs, dforgets):
+        assert (da_f is None) == (a_f is None)
+        checks += [(dc_k, c_k)] + ([(da_f, a_f)] if a_f is not None else [])
+    if peephole:
+        checks.append(((da_o * c).sum(axis=0), w_co))  # the caller's rule for the peephole's gradient
+    for analytic, array in checks:
+        assert np.max(rel_error(analytic, numerical_gradient(f, array), floor=1e-3)) < 1e-7

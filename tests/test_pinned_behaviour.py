@@ -221,10 +221,11 @@ def test_fresh_tree_lstm_forget_gates_start_at_plus_one_for_both_children():
         zeros = np.zeros((1, H))
         _, cache = compose_forward(zeros, zeros, zeros, zeros, params)
         sig1 = 1 / (1 + np.exp(-1.0))
-        np.testing.assert_allclose(cache.f_l, sig1, rtol=1e-12)
-        np.testing.assert_allclose(cache.f_r, sig1, rtol=1e-12)
-        np.testing.assert_allclose(cache.i, 0.5, rtol=1e-12)
-        np.testing.assert_allclose(cache.o, 0.5, rtol=1e-12)
+        (f_l, _, _), (f_r, _, _) = cache.memory.forgets
+        np.testing.assert_allclose(f_l, sig1, rtol=1e-12)
+        np.testing.assert_allclose(f_r, sig1, rtol=1e-12)
+        np.testing.assert_allclose(cache.memory.i, 0.5, rtol=1e-12)
+        np.testing.assert_allclose(cache.memory.o, 0.5, rtol=1e-12)
 
 
 # --------------------------------------------------------------------- 5. max_length counts the prefix

@@ -9,6 +9,8 @@ reads its two children's states (h_l, c_l) and (h_r, c_r), each (N, H):
     inner:  [i, f_l, f_r, o, u] = [h_l, h_r] U + b              (blocks of U (2H, 5H))
             c = sigmoid(i) * tanh(u) + sigmoid(f_l) * c_l + sigmoid(f_r) * c_r;  h = sigmoid(o) * tanh(c)
 
+From the gates' pre-activations on, both cells are the LSTM's gated memory update
+(rnnlm.nn.cells.gated_memory_forward / _backward), the inner node with one forget gate per child.
 Each forget gate sees both children (Tai's U^(f)_{kl}), so the cell can learn to keep the
 left child's memory and drop the right's. Every node, leaf or inner, is classified:
 p(y | node) = softmax(h W_s + b_s), and the loss is the cross-entropy summed over every
@@ -28,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlm.nn.batching import segment_sum
-from rnnlm.nn.numerics import sigmoid
+from rnnlm.nn.cells import MemoryCache, gated_memory_backward, gated_memory_forward
 from rnnlm.nn.optim import SparseGradient
 from rnnlm.nn.output import softmax_cross_entropy
 
@@ -36,80 +38,68 @@ from rnnlm.nn.output import softmax_cross_entropy
 # --------------------------------------------------------------------- the cell
 
 class LeafCache(NamedTuple):
-    x: np.ndarray       # (N, E)
-    i: np.ndarray       # (N, H) input gate
-    o: np.ndarray       # (N, H) output gate
-    u: np.ndarray       # (N, H) candidate
-    tanh_c: np.ndarray  # (N, H)
+    x: np.ndarray         # (N, E)
     p: dict
+    memory: MemoryCache   # the gates i, o, candidate u (as g), c, tanh(c); no forget gate
 
 
 def leaf_forward(x, p):
     """Leaf step: [i, o, u] = x W_leaf + b_leaf; c = sigmoid(i) tanh(u); h = sigmoid(o) tanh(c).
 
-    x (N, E). Returns ((h, c) each (N, H), cache).
+    x (N, E). From the pre-activations on it is rnnlm.nn.cells.gated_memory_forward with no memory
+    carried in. Returns ((h, c) each (N, H), cache).
     """
     H = p["W_leaf"].shape[1] // 3
     a = x @ p["W_leaf"] + p["b_leaf"]
-    i, o, u = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H]), np.tanh(a[:, 2 * H:])
-    c = i * u
-    tanh_c = np.tanh(c)
-    return (o * tanh_c, c), LeafCache(x, i, o, u, tanh_c, p)
+    (h, c), memory = gated_memory_forward(a[:, :H], a[:, 2 * H:], a[:, H:2 * H])
+    return (h, c), LeafCache(x, p, memory)
 
 
 def leaf_backward(dh, dc, cache):
-    """Backward of `leaf_forward`: dc_total = dc + dh o (1 - tanh(c)^2); da = [dc_total u i(1-i), dh tanh(c) o(1-o),
-    dc_total i (1-u^2)]. Returns (dx (N, E), {"W_leaf": x^T da, "b_leaf": sum of da})."""
-    x, i, o, u, tanh_c, p = cache
-    dc = dc + dh * o * (1 - tanh_c * tanh_c)
-    da = np.concatenate([dc * u * i * (1 - i), dh * tanh_c * o * (1 - o), dc * i * (1 - u * u)], axis=1)
+    """Backward of `leaf_forward`: da = [da_i, da_o, da_u] from `gated_memory_backward` (dc_total = dc +
+    dh o (1 - tanh(c)^2); da_i = dc_total u i(1-i), da_o = dh tanh(c) o(1-o), da_u = dc_total i (1-u^2)).
+    Returns (dx (N, E), {"W_leaf": x^T da, "b_leaf": sum of da})."""
+    x, p, memory = cache
+    da_i, da_u, da_o, _ = gated_memory_backward(dh, dc, memory)
+    da = np.concatenate([da_i, da_o, da_u], axis=1)  # (N, 3H)
     return da @ p["W_leaf"].T, {"W_leaf": x.T @ da, "b_leaf": da.sum(axis=0)}
 
 
 class ComposeCache(NamedTuple):
-    hlr: np.ndarray     # (N, 2H) [h_l, h_r]
-    c_l: np.ndarray     # (N, H)
-    c_r: np.ndarray     # (N, H)
-    i: np.ndarray       # (N, H) input gate
-    f_l: np.ndarray     # (N, H) forget gate of the left child's memory
-    f_r: np.ndarray     # (N, H) forget gate of the right child's memory
-    o: np.ndarray       # (N, H) output gate
-    u: np.ndarray       # (N, H) candidate
-    tanh_c: np.ndarray  # (N, H)
+    hlr: np.ndarray       # (N, 2H) [h_l, h_r]
     p: dict
+    memory: MemoryCache   # gates i, o, candidate u (as g), c, tanh(c); forgets: (f_l, c_l), (f_r, c_r)
 
 
 def compose_forward(h_l, c_l, h_r, c_r, p):
     """Inner step: [i, f_l, f_r, o, u] = [h_l, h_r] U + b; c = i u + f_l c_l + f_r c_r; h = o tanh(c).
 
-    (sigmoid on i, f_l, f_r, o; tanh on u.) All inputs (N, H). Returns ((h, c), cache).
+    (sigmoid on i, f_l, f_r, o; tanh on u.) All inputs (N, H). From the pre-activations on it is
+    rnnlm.nn.cells.gated_memory_forward with the two children's memories, each under its own forget
+    gate. Returns ((h, c), cache).
     """
     H = h_l.shape[1]
     hlr = np.concatenate([h_l, h_r], axis=1)
-    a = hlr @ p["U"] + p["b"]
-    gates = sigmoid(a[:, :4 * H])
-    i, f_l, f_r, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
-    u = np.tanh(a[:, 4 * H:])
-    c = i * u + f_l * c_l + f_r * c_r
-    tanh_c = np.tanh(c)
-    return (o * tanh_c, c), ComposeCache(hlr, c_l, c_r, i, f_l, f_r, o, u, tanh_c, p)
+    a = hlr @ p["U"] + p["b"]  # (N, 5H)
+    forgets = ((a[:, H:2 * H], c_l), (a[:, 2 * H:3 * H], c_r))
+    (h, c), memory = gated_memory_forward(a[:, :H], a[:, 4 * H:], a[:, 3 * H:4 * H], forgets)
+    return (h, c), ComposeCache(hlr, p, memory)
 
 
 def compose_backward(dh, dc, cache):
     """Backward of `compose_forward`. dh, dc (N, H): the gradient reaching the node's h and c.
 
-    dc_total = dc + dh o (1 - tanh(c)^2); dc_l = dc_total f_l; dc_r = dc_total f_r;
-    gate pre-activations: di = dc_total u i(1-i), df_l = dc_total c_l f_l(1-f_l), df_r likewise,
-    do = dh tanh(c) o(1-o), du = dc_total i (1-u^2); [dh_l, dh_r] = da U^T.
+    `gated_memory_backward` gives, with dc_total = dc + dh o (1 - tanh(c)^2): dc_l = dc_total f_l,
+    dc_r = dc_total f_r and the pre-activations' da_i = dc_total u i(1-i), da_fl = dc_total c_l f_l(1-f_l),
+    da_fr likewise, da_o = dh tanh(c) o(1-o), da_u = dc_total i (1-u^2); then [dh_l, dh_r] = da U^T.
     Returns ((dh_l, dc_l), (dh_r, dc_r), {"U": [h_l, h_r]^T da, "b": sum of da}).
     """
-    hlr, c_l, c_r, i, f_l, f_r, o, u, tanh_c, p = cache
-    H = c_l.shape[1]
-    dc = dc + dh * o * (1 - tanh_c * tanh_c)
-    da = np.concatenate([dc * u * i * (1 - i), dc * c_l * f_l * (1 - f_l), dc * c_r * f_r * (1 - f_r),
-                         dh * tanh_c * o * (1 - o), dc * i * (1 - u * u)], axis=1)
+    hlr, p, memory = cache
+    H = dh.shape[1]
+    da_i, da_u, da_o, ((da_fl, dc_l), (da_fr, dc_r)) = gated_memory_backward(dh, dc, memory)
+    da = np.concatenate([da_i, da_fl, da_fr, da_o, da_u], axis=1)  # (N, 5H)
     dhlr = da @ p["U"].T
-    return (dhlr[:, :H], dc * f_l), (dhlr[:, H:], dc * f_r), {"U": hlr.T @ da, "b": da.sum(axis=0)}
+    return (dhlr[:, :H], dc_l), (dhlr[:, H:], dc_r), {"U": hlr.T @ da, "b": da.sum(axis=0)}
 
 
 def zero_grads(params):

@@ -1,5 +1,9 @@
 """Recurrent cells as forward/backward step pairs with named caches: Elman RNN, GRU, LSTM, Jordan.
 
+Two shared pieces live here once: `input_projection` (x W_ih + b_ih, every cell's input side, and
+rnnlm.nn.sequence's hoisted projection) and `gated_memory_forward` (the LSTM's gates-to-(h, c)
+update, which the Tree-LSTM cells in rnnlm.models.tree_cells reuse), each with its backward.
+
 Letters: N sequences in the batch, E input width, H hidden units. Row vectors throughout:
 x (N, E), h (N, H), and a weight maps rows on the right, x W_ih with W_ih (E, G H), G the
 number of gate blocks. The blocks are stacked in PyTorch's order (GRU r, z, n; LSTM i, f, g, o)
@@ -35,15 +39,21 @@ import numpy as np
 from rnnlm.nn.numerics import sigmoid
 
 
-def _input_projection(x, p):
-    """x W_ih + b_ih (N, G H); without "W_ih" in p, x is that projection already (plus b_ih if present)."""
+def input_projection(x, p):
+    """The input side of every cell: x W_ih + b_ih, (N, G H) from x (N, E), W_ih (E, G H), b_ih (G H,).
+
+    Without "W_ih" in p, x (N, G H) is that projection already (plus b_ih if present); a missing b_ih is
+    zero. The one definition: the cells call it per step, rnnlm.nn.sequence once for a layer's M tokens.
+    """
     if "W_ih" in p:
         return x @ p["W_ih"] + p["b_ih"]
     return x + p["b_ih"] if "b_ih" in p else x
 
 
-def _input_projection_backward(x, da, p, grads):
-    """Backward of `_input_projection` for its gradient da (N, G H): adds W_ih, b_ih to grads, returns dx."""
+def input_projection_backward(x, da, p, grads):
+    """Backward of `input_projection` for its gradient da (N, G H): returns dx = da W_ih^T (N, E) (da itself
+    without "W_ih"), and sets grads["W_ih"] = x^T da (E, G H), grads["b_ih"] = da summed over rows (G H,)
+    for those of the two that p holds (x is not read without "W_ih")."""
     if "W_ih" in p:
         grads["W_ih"] = x.T @ da
     if "b_ih" in p:
@@ -68,11 +78,9 @@ def rnn_step_forward(x, state_prev, p):
     (`FastRNN`), where x_t is the column U[:, x_t]; a missing bias is zero. Returns ((h_t,), cache).
     """
     (h_prev,) = state_prev
-    a = h_prev @ p["W_hh"]
-    a += x @ p["W_ih"] if "W_ih" in p else x
-    for name in ("b_ih", "b_hh"):
-        if name in p:
-            a += p[name]
+    a = input_projection(x, p) + h_prev @ p["W_hh"]  # a fresh (N, H) array: tanh may overwrite it
+    if "b_hh" in p:
+        a += p["b_hh"]
     h = np.tanh(a, out=a)
     return (h,), RNNCache(x, h_prev, h, p)
 
@@ -86,13 +94,11 @@ def rnn_step_backward(dstate, cache):
     (dh,) = dstate
     x, h_prev, h, p = cache
     da = dh * (1 - h * h)  # (N, H)
-    grads = {"W_hh": h_prev.T @ da}
-    if "W_ih" in p:
-        grads["W_ih"] = x.T @ da
-    if "b_ih" in p or "b_hh" in p:
-        db = da.sum(axis=0)
-        grads.update({name: db.copy() for name in ("b_ih", "b_hh") if name in p})
-    dx = da @ p["W_ih"].T if "W_ih" in p else da
+    grads = {}
+    dx = input_projection_backward(x, da, p, grads)
+    grads["W_hh"] = h_prev.T @ da
+    if "b_hh" in p:
+        grads["b_hh"] = da.sum(axis=0)
     return dx, (da @ p["W_hh"].T,), grads
 
 
@@ -121,7 +127,7 @@ def gru_step_forward(x, state_prev, p):
     """
     (h_prev,) = state_prev
     H = h_prev.shape[1]
-    gi = _input_projection(x, p)  # (N, 3H)
+    gi = input_projection(x, p)  # (N, 3H)
     gh = h_prev @ p["W_hh"] + p["b_hh"]  # (N, 3H)
     r = sigmoid(gi[:, :H] + gh[:, :H])
     z = sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
@@ -147,10 +153,78 @@ def gru_step_backward(dstate, cache):
     dgi = np.concatenate([dar, daz, dan], axis=1)  # (N, 3H)
     dgh = np.concatenate([dar, daz, dan * r], axis=1)  # (N, 3H)
     grads = {}
-    dx = _input_projection_backward(x, dgi, p, grads)
+    dx = input_projection_backward(x, dgi, p, grads)
     grads.update({"W_hh": h_prev.T @ dgh, "b_hh": dgh.sum(axis=0)})
     dh_prev = dgh @ p["W_hh"].T + dh * z
     return dx, (dh_prev,), grads
+
+
+# --------------------------------------------------------------------- the LSTM's gated memory
+
+class Forget(NamedTuple):
+    f: np.ndarray       # (N, H) forget gate (1 - i when coupled)
+    c_prev: np.ndarray  # (N, H) the memory it gates
+    coupled: bool
+
+
+class MemoryCache(NamedTuple):
+    i: np.ndarray       # (N, H) input gate
+    g: np.ndarray       # (N, H) cell candidate
+    o: np.ndarray       # (N, H) output gate
+    c: np.ndarray       # (N, H)
+    tanh_c: np.ndarray  # (N, H)
+    forgets: tuple      # one `Forget` per memory carried in
+    w_co: np.ndarray    # (H,) the output gate's peephole, or None
+
+
+def gated_memory_forward(a_i, a_g, a_o, forgets=(), w_co=None):
+    """The LSTM's gated memory update, from gate pre-activations to (h, c); all arrays (N, H):
+
+        i = sigmoid(a_i),  g = tanh(a_g),  f_k = sigmoid(a_fk)
+        c = i * g + sum_k f_k * c_k
+        o = sigmoid(a_o  [+ w_co * c]),  h = o * tanh(c)
+
+    forgets: (a_fk, c_k) pairs, one per memory carried in: the LSTM's one c_{t-1}, the binary
+    Tree-LSTM's two children (rnnlm.models.tree_cells), none for its leaf. a_fk None is the coupled
+    gate f_k = 1 - i (CIFG). w_co (H,): the output gate's peephole on the new c; the peepholes of
+    i and f on c_{t-1} are the caller's, inside its a_i, a_fk. Returns ((h, c), `MemoryCache`).
+    """
+    i = sigmoid(a_i)
+    g = np.tanh(a_g)
+    c = i * g
+    kept = []
+    for a_f, c_prev in forgets:
+        f = 1 - i if a_f is None else sigmoid(a_f)
+        c = c + f * c_prev
+        kept.append(Forget(f, c_prev, a_f is None))
+    o = sigmoid(a_o if w_co is None else a_o + w_co * c)
+    tanh_c = np.tanh(c)
+    return (o * tanh_c, c), MemoryCache(i, g, o, c, tanh_c, tuple(kept), w_co)
+
+
+def gated_memory_backward(dh, dc, cache):
+    """Backward of `gated_memory_forward`: dh, dc (N, H) the gradients reaching h and c from outside.
+
+        da_o = dh tanh(c) o (1 - o);  dc_total = dc + dh o (1 - tanh(c)^2)  [+ da_o w_co]
+        da_i = (dc_total g - sum over coupled k of dc_total c_k) i (1 - i);  da_g = dc_total i (1 - g^2)
+        da_fk = dc_total c_k f_k (1 - f_k);  dc_k = dc_total f_k
+
+    Returns (da_i, da_g, da_o, one (da_fk, dc_k) pair per forget, da_fk None when coupled), all (N, H).
+    The peephole is the caller's parameter: its gradient is da_o c summed over the rows.
+    """
+    i, g, o, c, tanh_c, forgets, w_co = cache
+    da_o = dh * tanh_c * o * (1 - o)
+    dc = dc + dh * o * (1 - tanh_c * tanh_c)
+    if w_co is not None:
+        dc = dc + da_o * w_co  # o peeks at c
+    di = dc * g
+    dforgets = []
+    for f, c_prev, coupled in forgets:
+        df = dc * c_prev
+        if coupled:
+            di = di - df  # f = 1 - i
+        dforgets.append((None if coupled else df * f * (1 - f), dc * f))
+    return di * i * (1 - i), dc * i * (1 - g * g), da_o, dforgets
 
 
 # --------------------------------------------------------------------- LSTM (torch.nn.LSTM + options)
@@ -168,6 +242,12 @@ class LSTMCache(NamedTuple):
     p: dict
     peephole: bool
     coupled: bool
+
+    def memory(self):
+        """The step's `MemoryCache` (kept flat here: rnnlm.nn.fused builds these caches too)."""
+        w_co = self.p["w_co"] if self.peephole else None
+        return MemoryCache(self.i, self.g, self.o, self.c, self.tanh_c, (Forget(self.f, self.c_prev, self.coupled),),
+                           w_co)
 
 
 def lstm_gate_names(coupled=False):
@@ -190,26 +270,19 @@ def lstm_step_forward(x, state_prev, p, peephole=False, coupled=False):
     coupled (Greff et al. 2017, "CIFG"): f_t = 1 - i_t, so there is no f block (W_ih is
     (E, 3H) with blocks i, g, o) and no w_cf. Neither option exists in torch.
     Without "W_ih" in p, x (N, G H) is x_t W_ih + b_ih already.
+    The pre-activations are this function's; from them on it is `gated_memory_forward`.
     state_prev = (h_{t-1}, c_{t-1}); returns ((h_t, c_t), cache).
     """
     h_prev, c_prev = state_prev
     H = h_prev.shape[1]
-    a = _input_projection(x, p) + h_prev @ p["W_hh"] + p["b_hh"]  # (N, G H)
-    if coupled:  # blocks i, g, o
-        a_i, a_g, a_o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-    else:  # blocks i, f, g, o
-        a_i, a_f, a_g, a_o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-    i = sigmoid(a_i + p["w_ci"] * c_prev if peephole else a_i)
-    if coupled:
-        f = 1 - i
-    else:
-        f = sigmoid(a_f + p["w_cf"] * c_prev if peephole else a_f)
-    g = np.tanh(a_g)
-    c = f * c_prev + i * g
-    o = sigmoid(a_o + p["w_co"] * c if peephole else a_o)
-    tanh_c = np.tanh(c)
-    h = o * tanh_c
-    return (h, c), LSTMCache(x, h_prev, c_prev, i, f, g, o, c, tanh_c, p, peephole, coupled)
+    a = input_projection(x, p) + h_prev @ p["W_hh"] + p["b_hh"]  # (N, G H)
+    blocks = {k: a[:, j * H:(j + 1) * H] for j, k in enumerate(lstm_gate_names(coupled))}
+    a_i, a_f = blocks["i"], blocks.get("f")  # a_f None: coupled, f = 1 - i
+    if peephole:
+        a_i = a_i + p["w_ci"] * c_prev
+        a_f = None if coupled else a_f + p["w_cf"] * c_prev
+    (h, c), m = gated_memory_forward(a_i, blocks["g"], blocks["o"], [(a_f, c_prev)], p["w_co"] if peephole else None)
+    return (h, c), LSTMCache(x, h_prev, c_prev, m.i, m.forgets[0].f, m.g, m.o, c, m.tanh_c, p, peephole, coupled)
 
 
 def lstm_step_backward(dstate, cache):
@@ -217,26 +290,13 @@ def lstm_step_backward(dstate, cache):
 
     Returns (dx (N, E), (dh_prev, dc_prev), grads): W_ih, W_hh, b_ih, b_hh, plus w_ci, w_cf, w_co
     with peepholes (w_cf absent when coupled); without "W_ih" in p, dx (N, G H) is the gradient
-    of the projected input and there are no W_ih, b_ih gradients.
+    of the projected input and there are no W_ih, b_ih gradients. The gates' pre-activation
+    gradients come from `gated_memory_backward`; the peepholes on c_{t-1} add to dc_prev.
     """
     dh, dc_in = dstate
     x, h_prev, c_prev, i, f, g, o, c, tanh_c, p, peephole, coupled = cache
-    dao = dh * tanh_c * o * (1 - o)
-    dc = dc_in + dh * o * (1 - tanh_c * tanh_c)
-    if peephole:
-        dc = dc + dao * p["w_co"]  # o_t peeks at c_t
-    di = dc * g
-    df = dc * c_prev
-    if coupled:
-        di = di - df  # f = 1 - i
-    dai = di * i * (1 - i)
-    dag = dc * i * (1 - g * g)
-    dc_prev = dc * f
+    dai, dag, dao, ((daf, dc_prev),) = gated_memory_backward(dh, dc_in, cache.memory())
     grads = {}
-    blocks = {"i": dai, "g": dag, "o": dao}
-    if not coupled:
-        daf = df * f * (1 - f)
-        blocks["f"] = daf
     if peephole:
         dc_prev = dc_prev + dai * p["w_ci"]
         grads["w_ci"] = (dai * c_prev).sum(axis=0)
@@ -244,8 +304,9 @@ def lstm_step_backward(dstate, cache):
             dc_prev = dc_prev + daf * p["w_cf"]
             grads["w_cf"] = (daf * c_prev).sum(axis=0)
         grads["w_co"] = (dao * c).sum(axis=0)
+    blocks = {"i": dai, "f": daf, "g": dag, "o": dao}
     da = np.concatenate([blocks[k] for k in lstm_gate_names(coupled)], axis=1)  # (N, G H)
-    dx = _input_projection_backward(x, da, p, grads)
+    dx = input_projection_backward(x, da, p, grads)
     grads.update({"W_hh": h_prev.T @ da, "b_hh": da.sum(axis=0)})
     return dx, (da @ p["W_hh"].T, dc_prev), grads
 
@@ -277,7 +338,7 @@ def jordan_step_forward(x, state_prev, p):
     state_prev = (y_{t-1},); returns ((y_t,), cache).
     """
     (y_prev,) = state_prev
-    h = np.tanh(_input_projection(x, p) + y_prev @ p["W_yh"] + p["b_yh"])
+    h = np.tanh(input_projection(x, p) + y_prev @ p["W_yh"] + p["b_yh"])
     y = np.tanh(h @ p["W_hy"] + p["b_hy"])
     return (y,), JordanCache(x, y_prev, h, y, p)
 
@@ -289,7 +350,7 @@ def jordan_step_backward(dstate, cache):
     day = dy * (1 - y * y)
     dah = (day @ p["W_hy"].T) * (1 - h * h)
     grads = {}
-    dx = _input_projection_backward(x, dah, p, grads)
+    dx = input_projection_backward(x, dah, p, grads)
     grads.update({"W_yh": y_prev.T @ dah, "b_yh": dah.sum(axis=0), "W_hy": h.T @ day, "b_hy": day.sum(axis=0)})
     return dx, (dah @ p["W_yh"].T,), grads
 

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlm.nn.batching import segment_sum  # sort + np.add.reduceat: no np.add.at, no one-hot
-from rnnlm.nn.cells import CELLS
+from rnnlm.nn.cells import CELLS, input_projection, input_projection_backward
 from rnnlm.nn.fused import FUSED, fused_layout, reorder_blocks
 
 
@@ -157,9 +157,7 @@ def packed_layer_forward(cell, x, state0, p, packing, **options):
     inputs, projection = x, {}
     if "W_ih" in p:
         projection = {k: p[k] for k in ("W_ih", "b_ih") if k in p}
-        x = x @ p["W_ih"]
-        if "b_ih" in p:
-            x += p["b_ih"]
+        x = input_projection(x, projection)  # (M, G H)
         p = {k: v for k, v in p.items() if k not in projection}
     final = [np.array(s, copy=True) for s in state0]
     out = np.empty((packing.num_tokens, state0[0].shape[1]), dtype=state0[0].dtype)
@@ -284,17 +282,15 @@ def _fused_layer_backward(cell, dout, caches, packing):
         grads["b_hh"] = reorder_blocks(dgh.sum(axis=0), blocks, H)
     # (M, G H), fused layout; the GRU's input side differs from dgh in its n block: dan = dh k_n
     dgi = np.concatenate([dgh[:, :2 * H], dh_all * k_n], axis=1) if cell == "gru" else dgh
-    projection = caches.projection
-    if projection:  # the hoisted x W_ih + b_ih: its products read the fused layout, only their small results move
-        extra = {"W_ih": reorder_blocks(caches.inputs.T @ dgi, blocks, H)}
-        if "b_ih" in projection:
-            extra["b_ih"] = reorder_blocks(dgi.sum(axis=0), blocks, H)
-        grads = {**extra, **grads}
-        dx = dgi @ reorder_blocks(projection["W_ih"], blocks, H).T
-    else:  # the input was the projection: its error, back in torch's layout
-        dx = reorder_blocks(dgi, blocks, H)
-        if "b_ih" in p:
-            grads["b_ih"] = dx.sum(axis=0)
+    # the input projection's backward (rnnlm.nn.cells.input_projection_backward) in the fused layout: its
+    # products read dgi as it is, only their small results (and dx, when the input was the projection) move
+    projection = caches.projection or {k: p[k] for k in ("b_ih",) if k in p}
+    extra = {}
+    dx = input_projection_backward(caches.inputs, dgi, {k: reorder_blocks(v, blocks, H) for k, v in projection.items()},
+                                   extra)
+    grads = {**{k: reorder_blocks(v, blocks, H) for k, v in extra.items()}, **grads}
+    if not caches.projection:  # the input was the projection: its error, back in torch's layout
+        dx = reorder_blocks(dx, blocks, H)
     n0 = int(sizes[0])
     dstate0 = tuple(np.zeros((N, H), dtype=dtype) for _ in range(CELLS[cell][2]))
     dstate0[0][:n0] = carry[:n0]
@@ -311,11 +307,9 @@ def _projection_backward(dx, grads, caches):
     projection = caches.projection if isinstance(caches, StepCaches) else {}
     if not projection:
         return dx, grads
-    W_ih = projection["W_ih"]
-    extra = {"W_ih": caches.inputs.T @ dx}
-    if "b_ih" in projection:
-        extra["b_ih"] = dx.sum(axis=0)
-    return dx @ W_ih.T, {**extra, **grads}
+    extra = {}
+    dx = input_projection_backward(caches.inputs, dx, projection, extra)
+    return dx, {**extra, **grads}
 
 
 def _add_grads(total, grads):
