@@ -77,21 +77,14 @@ class OutputError(Exception):
     """Standard output could not be written (a full disk, /dev/full, an I/O error): not a closed pipe."""
 
 
-class ReportedWrites:
-    """sys.stdout while rnnlm runs: a write or flush that fails for any reason but a closed pipe
-    raises `OutputError`, which `main` reports ("cannot write output: No space left on device")
-    instead of letting the interpreter's last flush fail silently or with a traceback."""
+class _GuardedStream:
+    """A stdout stand-in whose write and flush go through `_guard`; everything else is the stream's."""
 
     def __init__(self, stream):
         self._stream = stream
 
     def _guard(self, method, *args):
-        try:
-            return method(*args)
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise OutputError(exc.strerror or str(exc)) from None
+        return method(*args)
 
     def write(self, text):
         return self._guard(self._stream.write, text)
@@ -103,12 +96,27 @@ class ReportedWrites:
         return getattr(self._stream, name)
 
 
-class QuietWhenClosed:
+class ReportedWrites(_GuardedStream):
+    """sys.stdout while rnnlm runs: a write or flush that fails for any reason but a closed pipe
+    raises `OutputError`, which `main` reports ("cannot write output: No space left on device")
+    instead of letting the interpreter's last flush fail silently or with a traceback."""
+
+    def _guard(self, method, *args):
+        try:
+            return method(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(exc.strerror or str(exc)) from None
+
+
+class QuietWhenClosed(_GuardedStream):
     """sys.stdout for `train`: when the reader of the log goes away (`| head`), the log ends
     quietly and training goes on (and keeps saving); writes after that are dropped."""
 
     def __init__(self, stream):
-        self._stream, self.closed_by_reader = stream, False
+        super().__init__(stream)
+        self.closed_by_reader = False
 
     def _guard(self, method, *args):
         if self.closed_by_reader:
@@ -119,15 +127,6 @@ class QuietWhenClosed:
             self.closed_by_reader = True
             stdout_to_devnull(self._stream)
             return None
-
-    def write(self, text):
-        return self._guard(self._stream.write, text)
-
-    def flush(self):
-        return self._guard(self._stream.flush)
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
 
 
 def flushed(stdout, code, error=None):
