@@ -7,7 +7,7 @@ from rnnlm.config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
 from rnnlm.errors import ConfigError
 from rnnlm.models.fast import FastRNN
 from rnnlm.models.generate import (GenerateConfig, generate_sentence, generate_sentences, next_token, sentence_length,
-                            tokenize_prefix, unknown_tokens)
+                            tokenize_prefix)
 from rnnlm.data.detokenize import detokenize
 from rnnlm.data.text import tokenize_words
 from rnnlm.data.vocab import Vocabulary
@@ -107,7 +107,7 @@ def test_prefix_starts_every_sentence_and_keeps_unknown_words(vocab):
     for prefix in (["the", "cat"], ["zebra", "sat"]):
         tokens = generate_sentence(model, vocab, rng, min_length=0, max_length=10, prefix_tokens=prefix)
         assert tokens[:2] == prefix
-    assert unknown_tokens(["zebra", "sat"], vocab) == ["zebra"]
+    assert vocab.unknown_tokens(["zebra", "sat"]) == ["zebra"]
 
 
 def test_prefix_conditions_the_model(vocab):

@@ -7,28 +7,36 @@ import numpy as np
 
 from rnnlm.cli.common import PROG, default_note, load_checkpoint, printable, reads_tokens
 from rnnlm.config import FORMATS, UNKNOWN_TOKEN
-from rnnlm.data.text import token_stream, tokenize_tokens_line
+from rnnlm.data.text import token_stream, tokenize_text, tokenize_tokens_line
 from rnnlm.errors import ConfigError
 from rnnlm.data.detokenize import detokenize, detokenize_stream
-from rnnlm.models.generate import GenerateConfig, generate_sentence, is_greedy, sentence_length, tokenize_prefix, unknown_tokens
+from rnnlm.models.generate import GenerateConfig, generate_sentence, is_greedy, sentence_length
+
+
+def _prefix_tokens(args, checkpoint, stream):
+    """--prefix as the model's tokens (a stream model keeps its line breaks), with one note on stderr
+    naming the words the vocabulary lacks: they condition the model as UNKNOWN_TOKEN."""
+    if not args.prefix:
+        return []
+    tokens_format = reads_tokens(args, checkpoint)
+    if tokens_format:  # a stream's prefix is the text so far: its last line is not ended
+        prefix = token_stream(args.prefix)[:-1] if stream else tokenize_tokens_line(args.prefix)
+    else:
+        prefix = tokenize_text(args.prefix, checkpoint.level, checkpoint.data_config.link_placeholders,
+                               line_breaks=stream)
+    missing = checkpoint.vocabulary.unknown_tokens(prefix)
+    if tokens_format:  # the prefix's <unk> asked for UNKNOWN_TOKEN: nothing to note
+        missing = [t for t in missing if t != UNKNOWN_TOKEN]
+    if missing:
+        print(printable(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
+                        f"{', '.join(repr(t) for t in dict.fromkeys(missing))}"), file=sys.stderr)
+    return prefix
 
 
 def _generate_stream(args, checkpoint, config):
     """generate for a stream model: --length tokens of continuous text after --prefix."""
     from rnnlm.models.generate import generate_stream
-    from rnnlm.training.stream import stream_tokens
-    if not args.prefix:
-        prefix = []
-    elif reads_tokens(args, checkpoint):
-        prefix = token_stream(args.prefix)[:-1]  # the text so far: its last line is not ended
-    else:
-        prefix = stream_tokens(args.prefix, checkpoint.level, checkpoint.data_config.link_placeholders)
-    missing = unknown_tokens(prefix, checkpoint.vocabulary)
-    if reads_tokens(args, checkpoint):  # the prefix's <unk> asked for UNKNOWN_TOKEN: nothing to note
-        missing = [t for t in missing if t != UNKNOWN_TOKEN]
-    if missing:
-        print(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
-              f"{', '.join(repr(t) for t in dict.fromkeys(missing))}", file=sys.stderr)
+    prefix = _prefix_tokens(args, checkpoint, stream=True)
     tokens = generate_stream(checkpoint.model, checkpoint.vocabulary, np.random.default_rng(args.seed),
                              config.length, config.temperature, prefix)
     text = "\n".join(printable(line) for line in
@@ -59,18 +67,7 @@ def cmd_generate(args):
     config = _generate_config(args, checkpoint.level)
     if checkpoint.data_config.stream:
         return _generate_stream(args, checkpoint, config)
-    if not args.prefix:
-        prefix = []
-    elif reads_tokens(args, checkpoint):
-        prefix = tokenize_tokens_line(args.prefix)
-    else:
-        prefix = tokenize_prefix(args.prefix, checkpoint.level, checkpoint.data_config.link_placeholders)
-    missing = unknown_tokens(prefix, checkpoint.vocabulary)
-    if reads_tokens(args, checkpoint):  # the prefix's <unk> asked for UNKNOWN_TOKEN: nothing to note
-        missing = [t for t in missing if t != UNKNOWN_TOKEN]
-    if missing:
-        print(printable(f"{PROG}: note: not in the model's vocabulary, read as UNKNOWN_TOKEN: "
-                        f"{', '.join(repr(t) for t in dict.fromkeys(missing))}"), file=sys.stderr)
+    prefix = _prefix_tokens(args, checkpoint, stream=False)
     rng = np.random.default_rng(args.seed)
     noted = False
     for _ in range(config.num_sentences):

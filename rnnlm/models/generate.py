@@ -30,7 +30,8 @@ from typing import ClassVar
 import numpy as np
 
 from rnnlm.data.blocklist import blocked_ids
-from rnnlm.config import UNKNOWN_TOKEN, is_int, plain_numbers
+from rnnlm.data.text import tokenize_text
+from rnnlm.config import is_int, plain_numbers
 from rnnlm.errors import ConfigError, InputError
 from rnnlm.nn.inputs import check_config, check_finite, check_generation, check_ids
 from rnnlm.nn.threads import holds_blas
@@ -218,13 +219,4 @@ def tokenize_prefix(text, level="word", link_placeholders=True):
 
     link_placeholders: links and r/, u/ paths become placeholder tokens, as in training.
     """
-    if level == "char":
-        return list(text)
-    from rnnlm.data.text import replace_links, tokenize_words
-    text = text.lower()
-    return tokenize_words(replace_links(text) if link_placeholders else text)
-
-
-def unknown_tokens(tokens, vocabulary):
-    """The tokens of `tokens` that `vocabulary` lacks (they condition the model as UNKNOWN_TOKEN)."""
-    return [t for t in tokens if t not in vocabulary.word_to_index or t == UNKNOWN_TOKEN]
+    return tokenize_text(text, level, link_placeholders)
