@@ -44,7 +44,7 @@ import numpy as np
 
 from rnnlm.nn.batching import bucketed_batches
 from rnnlm.errors import ConfigError, RnnlmError
-from rnnlm.nn.numerics import parameter_fault, perplexity
+from rnnlm.nn.numerics import first_parameter_fault, perplexity
 from rnnlm.nn.optim import clip_global_norm, make_optimizer, scale_gradients
 from rnnlm.nn.threads import holds_blas
 from rnnlm.training.best import Best
@@ -258,19 +258,6 @@ def _diverged(what, value, learning_rate, norm, epoch, batch=None):
                             f"learning rate {learning_rate:g}; lower the learning rate or set a clip norm")
 
 
-def _first_bad_parameter(params):
-    """(name, fault) of the first parameter that is no longer a valid model parameter, or None.
-
-    Valid means what every model file writer and reader requires (`rnnlm.nn.numerics.parameter_fault`:
-    finite and within +-MAX_PARAMETER_MAGNITUDE), so a run is stopped as diverged before it could
-    produce a model that no command would load."""
-    for name, p in params.items():
-        fault = parameter_fault(p)
-        if fault is not None:
-            return name, fault
-    return None
-
-
 def train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=None):
     """Minibatch training of whole sentences with a `TrainConfig`; returns the final `TrainingState`.
 
@@ -434,7 +421,9 @@ def _update(model, optimizer, config, loss, grads, tokens, epoch, b):
         raise _diverged("the batch loss" if not math.isfinite(loss) else "the gradient norm",
                         loss if not math.isfinite(loss) else norm, rate, norm, epoch, b)
     optimizer.step(model.params, grads)
-    bad = _first_bad_parameter(model.params)
+    # the rule of every model file writer and reader, so a run stops as diverged before it could
+    # produce a model that no command would load
+    bad = first_parameter_fault(model.params)
     if bad is not None:
         raise _diverged(f"parameter {bad[0]!r} after the update {bad[1]}", None, rate, norm, epoch, b)
 
