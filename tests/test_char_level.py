@@ -14,14 +14,10 @@ from rnnlm.io import checkpoint as ckpt
 from rnnlm import cli
 from rnnlm.data.corpus import load_corpus
 
+from helpers import run
+
 POEM = Path(__file__).parent / "fixtures" / "poem-zh.txt"
 LINES = POEM.read_text(encoding="utf-8").split()
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 CHAR_TRAINING = ["--level", "char", "--vocab-size", "100", "--valid-fraction", "0", "--batch-size", "8",

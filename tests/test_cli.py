@@ -22,17 +22,13 @@ from rnnlm import cli
 from rnnlm.training import loop as training_loop
 from rnnlm.data.corpus import load_corpus
 
+from helpers import run
+
 FIXTURES = Path(__file__).parent / "fixtures"
 COMMENTS = FIXTURES / "comments.csv"
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--vocab-size", "60", "--hidden", "8", "--batch-size", "8", "--seed", "1", "--valid-fraction", "0.1",
         "--no-progress"]
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def train(capsys, out, *extra, corpus=COMMENTS, epochs=3):

@@ -21,6 +21,8 @@ from rnnlm.nn.numerics import log_softmax
 from rnnlm.models.reference import RNNNumpy
 from rnnlm.data.vocab import Vocabulary
 
+from helpers import run
+
 SENTENCES = [["the", "cat", "sat", "on", "the", "mat", "."], ["a", "dog", "sat", "."], ["the", "dog", "ran", "."]]
 VOCAB = Vocabulary.build(SENTENCES, 11)
 C = len(VOCAB)
@@ -53,12 +55,6 @@ def randomize_biases(model, seed=0):
         if "b_" in name:
             value[...] = rng.uniform(-0.5, 0.5, value.shape)
     return model
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # --------------------------------------------------------------------- layouts and exact round trips

@@ -7,21 +7,16 @@ import numpy as np
 import pytest
 
 from rnnlm.io.checkpoint import load_model, save_model
-from rnnlm.cli import main
 from rnnlm.data.corpus import load_corpus
 from rnnlm.models.generate import generate_sentence
 from rnnlm.models.language_model import LanguageModel
 from rnnlm.models.reference import RNNNumpy
 from rnnlm.training.tutorial import train_with_sgd
 
+from helpers import run
+
 COMMENTS = Path(__file__).resolve().parent / "fixtures" / "comments.csv"
 TINY = ["--vocab-size", "60", "--hidden", "8", "--batch-size", "8", "--seed", "1", "--no-progress"]
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

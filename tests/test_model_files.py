@@ -146,14 +146,10 @@ from pathlib import Path  # noqa: E402
 
 from rnnlm import cli  # noqa: E402
 
+from helpers import run  # noqa: E402
+
 COMMENTS = Path(__file__).parent / "fixtures" / "comments.csv"
 TINY = ["--vocab-size", "60", "--hidden", "8", "--batch-size", "4", "--seed", "1", "--no-progress"]
-
-
-def _run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -223,8 +219,8 @@ def test_crafted_resume_state_is_refused_in_one_line(trained, tmp_path, capsys, 
     bad = _edited(trained[source], tmp_path / "bad.npz", edit_meta, edit_arrays)
     extra = ["--stream", "--seq-length", "5"] if source == "stream" else []
     before = bad.read_bytes()
-    code, _, err = _run(capsys, "train", COMMENTS, "--out", bad, "--resume", "--epochs", 3, "--optimizer", "adam",
-                        *TINY, *extra)
+    code, _, err = run(capsys, "train", COMMENTS, "--out", bad, "--resume", "--epochs", 3, "--optimizer", "adam",
+                       *TINY, *extra)
     assert code == 2 and err.startswith("rnnlm: error: ") and err.count("\n") == 1, err
     assert message in err, err
     assert bad.read_bytes() == before  # the model being resumed is untouched
@@ -238,6 +234,6 @@ def test_a_time_limited_epoch_may_hold_the_best_validation_loss(trained):
 
 def test_an_untouched_state_still_resumes(trained, tmp_path, capsys):
     copy = _edited(trained["stream"], tmp_path / "ok.npz")
-    code, _, err = _run(capsys, "train", COMMENTS, "--out", copy, "--resume", "--epochs", 3, "--optimizer", "adam",
-                        *TINY, "--stream", "--seq-length", "5")
+    code, _, err = run(capsys, "train", COMMENTS, "--out", copy, "--resume", "--epochs", 3, "--optimizer", "adam",
+                       *TINY, "--stream", "--seq-length", "5")
     assert code == 0, err

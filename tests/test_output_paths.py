@@ -18,23 +18,13 @@ from rnnlm import cli
 from rnnlm.cli import outputs
 from rnnlm.errors import ConfigError, ModelFileError
 
+from helpers import one_line_error, run
+
 FIXTURES = Path(__file__).parent / "fixtures"
 COMMENTS = FIXTURES / "comments.csv"
 TINY = ["--vocab-size", "60", "--hidden", "8", "--batch-size", "8", "--seed", "1", "--no-progress", "--epochs", "1"]
 TREES = ["(4 (3 (2 a) (4 great)) (2 film))", "(0 (1 (2 a) (0 awful)) (2 film))", "(3 (2 truly) (3 good))"]
 TREE_TINY = ["--hidden", "4", "--embed-size", "3", "--batch-size", "4", "--no-progress", "--epochs", "1"]
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(code, err, message):
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith("rnnlm: error: ") and message in err, err
-    assert "Traceback" not in err
 
 
 def snapshot(folder):

@@ -7,20 +7,15 @@ import pytest
 from rnnlm.io import checkpoint as ckpt
 from rnnlm.io import kinds
 from rnnlm.nn import numerics
-from rnnlm import cli
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.errors import ModelFileError
 from rnnlm.training.loop import train
 from rnnlm.data.vocab import Vocabulary
 
+from helpers import run
+
 NAMES = ["anna", "bert", "carl", "dora", "emil", "finn", "gina", "hugo", "ines", "jonas",
          "karl", "lena", "mila", "nora", "otto", "paul", "quinn", "rosa", "sven", "tina"]
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _vocabulary(size):

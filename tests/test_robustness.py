@@ -26,21 +26,12 @@ from rnnlm import cli
 from rnnlm.config import DataConfig, ModelConfig, TrainConfig
 from rnnlm.errors import ConfigError, DataError, ModelFileError
 
+from helpers import local_http_server, one_line_error, run
+
 FIXTURES = Path(__file__).parent / "fixtures"
 COMMENTS = FIXTURES / "comments.csv"
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--vocab-size", "60", "--hidden", "8", "--batch-size", "8", "--seed", "1", "--no-progress"]
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(code, err, message):
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith("rnnlm: error: ") and message in err, err
 
 
 def python_m_rnnlm(*argv, timeout=120, **kwargs):
@@ -493,15 +484,8 @@ def slow_server():
         def log_message(self, *args):
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with local_http_server(Handler) as url:
+        yield url
 
 
 SHA = "0" * 40

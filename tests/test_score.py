@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from rnnlm import cli
 from rnnlm.data.corpus import load_corpus
 from rnnlm.io import checkpoint as ckpt
 from rnnlm.models.generate import tokenize_prefix
 from rnnlm.models.scoring import rank, score_sentence, score_sentences
 from rnnlm.training.stream import batchify, load_stream, stream_loss
+
+from helpers import run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 COMMENTS = FIXTURES / "comments.csv"
@@ -49,12 +50,6 @@ PAIRS = [
     ("i want to go home now .", "now home go to want i ."),
     ("the best part of the movie was the ending .", "the the the of movie part ending was best ."),
 ]
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def rows(stdout):

@@ -4,17 +4,16 @@ The independent computation throughout is `model.step` run token by token over a
 `numerics.log_softmax`: it shares no code with the windowed, batched forward pass being tested.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from rnnlm.io import checkpoint as ckpt
-from rnnlm import cli
 from rnnlm.nn.gradcheck import check_gradients
 from rnnlm.models.language_model import LanguageModel
 from rnnlm.nn.numerics import log_softmax
 from rnnlm.training.stream import StreamBatches, batchify, load_stream, split_stream, stream_loss, stream_tokens
+
+from helpers import run
 
 CELLS = ["rnn", "gru", "lstm", "jordan"]
 TEXT = ("FIRST:\nWe are accounted poor citizens.\n\nSECOND:\nWould you proceed especially against him?\n"
@@ -105,11 +104,6 @@ def test_window_gradients_stop_at_the_window_start(cell):
 
 
 # --------------------------------------------------------------------- the command line
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

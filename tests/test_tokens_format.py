@@ -7,12 +7,13 @@ count word_language_model's: every whitespace token plus one <eos> per line.
 
 import pytest
 
-from rnnlm import cli
 from rnnlm.config import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, DataConfig
 from rnnlm.data.corpus import load_corpus
 from rnnlm.data.text import token_lines, token_stream, tokenize_tokens_line
 from rnnlm.errors import ConfigError
 from rnnlm.training.stream import load_stream
+
+from helpers import run
 
 TEXT = (" the Cat sat on the <unk> mat N N\n"
         " see http://example.com/a?b=1 and r/python , u/someone 's post\n"
@@ -82,12 +83,6 @@ def test_tokens_is_word_level():
         DataConfig(format="tokens", level="char")
 
 
-def _run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 TINY = ["--vocab-size", "100", "--hidden", "8", "--batch-size", "2", "--seed", "1", "--epochs", "1",
         "--valid-fraction", "0", "--no-progress"]
 
@@ -96,25 +91,25 @@ TINY = ["--vocab-size", "100", "--hidden", "8", "--batch-size", "2", "--seed", "
 def test_train_evaluate_generate_with_tokens(capsys, tmp_path, corpus_file, stream):
     out = tmp_path / "model.npz"
     extra = ["--stream", "--seq-length", "4"] if stream else []
-    code, stdout, err = _run(capsys, "train", corpus_file, "--format", "tokens", "--out", out, *TINY, *extra)
+    code, stdout, err = run(capsys, "train", corpus_file, "--format", "tokens", "--out", out, *TINY, *extra)
     assert code == 0, err
-    code, stdout, err = _run(capsys, "evaluate", "--model", out, corpus_file)  # auto: the model's tokens format
+    code, stdout, err = run(capsys, "evaluate", "--model", out, corpus_file)  # auto: the model's tokens format
     assert code == 0, err
     wlm = word_language_model_tokens(TEXT)
     scored = len(wlm) - 1 if stream else len(wlm)  # a stream's first token is read, never predicted
     assert f"Predicted tokens: {scored:,}" in stdout
     assert "2 (" in stdout.split("Predicted tokens:")[1].split("\n")[0]  # the two <unk>s, counted
-    code, stdout, err = _run(capsys, "generate", "--model", out, "--prefix", "Don't LOWER", "--seed", "1",
-                             "-n", "1", "--length", "3", "--max-length", "6")
+    code, stdout, err = run(capsys, "generate", "--model", out, "--prefix", "Don't LOWER", "--seed", "1",
+                            "-n", "1", "--length", "3", "--max-length", "6")
     assert code == 0, err
     assert "LOWER" in stdout and err == ""
-    code, stdout, err = _run(capsys, "generate", "--model", out, "--prefix", "<unk> Zorblax", "--seed", "1",
-                             "-n", "1", "--length", "3", "--max-length", "6")
+    code, stdout, err = run(capsys, "generate", "--model", out, "--prefix", "<unk> Zorblax", "--seed", "1",
+                            "-n", "1", "--length", "3", "--max-length", "6")
     assert code == 0 and err.count("'Zorblax'") == 1 and "UNKNOWN_TOKEN'" not in err  # only the real stranger noted
 
 
 def test_generate_format_tokens_keeps_the_prefix_as_written(capsys):
-    code, stdout, err = _run(capsys, "generate", "--format", "tokens", "--prefix", "I Think", "-n", "1",
-                             "--seed", "1", "--max-length", "4")
+    code, stdout, err = run(capsys, "generate", "--format", "tokens", "--prefix", "I Think", "-n", "1",
+                            "--seed", "1", "--max-length", "4")
     assert code == 0 and stdout.startswith("I Think")
     assert "'Think'" in err  # the bundled model's vocabulary is lowercased: "Think" is unknown, read as UNKNOWN_TOKEN

@@ -11,20 +11,15 @@ import numpy as np
 import pytest
 
 from rnnlm.io import checkpoint as ckpt
-from rnnlm import cli
 from rnnlm.config import TrainConfig
+
+from helpers import run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Cao Cao's "Short Song" (public domain), first eight lines: the example
 POEM = FIXTURES / "poem-duangexing.txt"
 COMMENTS = FIXTURES / "comments.csv"
 TINY = ["--vocab-size", "60", "--hidden", "8", "--batch-size", "8", "--seed", "1", "--no-progress"]
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
