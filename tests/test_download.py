@@ -6,12 +6,13 @@ Never touches the internet: every URL points at 127.0.0.1.
 import hashlib
 import http.server
 import socket
-import threading
 
 import pytest
 
 from rnnlm import cli
 from rnnlm.io.download import DATASETS, DownloadError, download, git_blob_sha1
+
+from helpers import local_http_server
 
 CONTENT = "body\n" + "".join(f'"comment number {i}, with some text."\n' for i in range(2000))
 GOOD = CONTENT.encode("utf-8")
@@ -42,14 +43,8 @@ def server():
         def log_message(self, *args):
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", hits
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with local_http_server(Handler) as url:
+        yield url, hits
 
 
 @pytest.fixture

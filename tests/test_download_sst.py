@@ -7,7 +7,6 @@ checksums are injected for the test (as the Reddit tests pass --sha1).
 import dataclasses
 import http.server
 import io
-import threading
 import zipfile
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from rnnlm import cli
 from rnnlm.io import download as dl
 from rnnlm.io.download import DownloadError, ZipMember, download_zip
 
+from helpers import local_http_server
 from test_download import blob_sha1
 
 FILES = {"train.txt": b"(3 (2 It) (4 (2 's) (3 lovely)))\n(1 (2 not) (1 good))\n",
@@ -75,14 +75,8 @@ def server():
         def log_message(self, *args):
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", hits
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with local_http_server(Handler) as url:
+        yield url, hits
 
 
 @pytest.fixture
