@@ -14,6 +14,8 @@ from rnnlm.course import grade
 from rnnlm.cli import main
 from rnnlm.course.notebooks import BEGIN_SOLUTION, END_SOLUTION, CourseError, exercises, strip_solutions
 
+from helpers import one_line_error, run
+
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
 
@@ -140,9 +142,8 @@ def _files(folder):
 
 
 def _one_line_error(capsys, argv, message):
-    assert main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("rnnlm: error: ") and message in err, err
+    code, _, err = run(capsys, *argv)
+    one_line_error(code, err, message)
 
 
 @pytest.mark.parametrize("out, message", [
