@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "rnnlm"
 
 # Bottom to top. A module may import its own layer and the layers below it, never above.
 LAYERS = [
-    ("foundations", ["rnnlm.errors", "rnnlm.config", "rnnlm.version"]),
+    ("foundations", ["rnnlm.errors", "rnnlm.config", "rnnlm.version", "rnnlm.wording"]),
     ("nn", ["rnnlm.nn"]),
     ("data", ["rnnlm.data"]),
     ("models", ["rnnlm.models"]),

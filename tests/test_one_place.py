@@ -326,3 +326,24 @@ def test_the_data_functions_default_to_data_config(function):
                 assert value == 1  # the tutorial's rule: the top vocabulary_size words, however rare
                 continue
             assert value == known[arg], arg
+
+
+# --------------------------------------------------------------------- counts in messages
+
+def test_a_count_is_worded_by_the_one_counted():
+    from rnnlm.wording import counted
+    assert [counted(1, "epoch"), counted(0, "epoch"), counted(3, "epoch")] == ["1 epoch", "0 epochs", "3 epochs"]
+    assert counted(2, "batch", "batches") == "2 batches" and counted(1, "entry", "entries") == "1 entry"
+    assert counted(1234, "sentence", grouped=True) == "1,234 sentences" and counted(1234, "time") == "1234 times"
+
+
+def test_no_module_words_a_plural_inline():
+    """`{'' if n == 1 else 's'}` and its kin belong in rnnlm.wording.counted, not in each message."""
+    import re
+    from pathlib import Path
+    inline = re.compile(r"""\{(['"])\w*\1 if [^{}]*== 1 else (['"])\w*\2\}""")
+    package = Path(__file__).resolve().parents[1] / "rnnlm"
+    found = [f"{path.relative_to(package.parent)}:{number}: {line.strip()}"
+             for path in sorted(package.rglob("*.py"))
+             for number, line in enumerate(path.read_text().splitlines(), start=1) if inline.search(line)]
+    assert not found, "plurals worded inline (use rnnlm.wording.counted):\n" + "\n".join(found)

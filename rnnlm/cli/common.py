@@ -162,11 +162,6 @@ def printable(text):
     return str(text).translate(_ESCAPES)
 
 
-def counted(n, noun, plural=None):
-    """ "1 epoch", "3 epochs", "2 batches": a count with its noun, singular for one."""
-    return f"{n} {noun if n == 1 else (plural or noun + 's')}"
-
-
 class Interrupts:
     """Ctrl-C and SIGTERM, remembered for the whole command.
 

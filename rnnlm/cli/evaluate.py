@@ -11,6 +11,7 @@ from rnnlm.cli.progress import step_progress
 from rnnlm.config import DataConfig, FORMATS, TrainConfig
 from rnnlm.errors import ConfigError
 from rnnlm.nn.numerics import perplexity
+from rnnlm.wording import counted
 
 
 GRADCHECK_SEED = 10  # the tutorial's np.random.seed(10) before its gradient check
@@ -37,7 +38,7 @@ def cmd_evaluate(args):
         print(printable(line))
     trained = checkpoint.state.epoch if checkpoint.state is not None else 0
     print(f"Model: {checkpoint.path} ({describe(checkpoint.model, checkpoint.level)}), "
-          f"trained {trained} epoch{'' if trained == 1 else 's'}.")
+          f"trained {counted(trained, 'epoch')}.")
     tokens = corpus.num_tokens
     unknown = sum(vocab.unknown_count(y) for y in corpus.Y)
     update, close = step_progress(not args.no_progress, "scoring", "batch")

@@ -7,7 +7,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from rnnlm.cli.common import counted, EXIT_INTERRUPTED, OUT_RULES, PROG, add_threads_option, default_note, default_of, describe, given_fields, loss_text, threads_of, truncation, printable
+from rnnlm.cli.common import EXIT_INTERRUPTED, OUT_RULES, PROG, add_threads_option, default_note, default_of, describe, given_fields, loss_text, threads_of, truncation, printable
 from rnnlm.cli.outputs import last_path
 from rnnlm.cli.progress import TrainingProgress
 from rnnlm.config import CELLS, DEFAULT_LEARNING_RATES, DataConfig, FORMATS, LEVELS, LR_SCHEDULES, ModelConfig, OPTIMIZERS, SOFTMAXES, TrainConfig
@@ -16,6 +16,7 @@ from rnnlm.io import checkpoint as ckpt, kinds, safe_files
 from rnnlm.training import loop as training, resume
 from rnnlm.training.best import Best
 from rnnlm.training.plots import plot_history
+from rnnlm.wording import counted
 
 
 def _resume_configs(args, checkpoint):

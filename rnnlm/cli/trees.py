@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlm.cli.common import counted, EXIT_INTERRUPTED, OUT_RULES, PROG, Formatter, default_note
+from rnnlm.cli.common import EXIT_INTERRUPTED, OUT_RULES, PROG, Formatter, default_note
 from rnnlm.cli.examples import TREES_EXAMPLES
 from rnnlm.cli.progress import TrainingProgress
 from rnnlm.config import OPTIMIZERS
 from rnnlm.cli.outputs import last_path
 from rnnlm.errors import ConfigError, DataError
 from rnnlm.io import tree_checkpoint
+from rnnlm.wording import counted
 
 
 SENTIMENT_NAMES = ("very negative", "negative", "neutral", "positive", "very positive")

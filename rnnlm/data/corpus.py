@@ -13,13 +13,9 @@ from pathlib import Path
 
 from rnnlm.config import SPECIAL_TOKENS, DataConfig
 from rnnlm.errors import DataError
+from rnnlm.wording import counted
 from rnnlm.data.text import fallback_corpus_text, in_unspaced_script, read_documents, tokenize_documents
 from rnnlm.data.vocab import Vocabulary
-
-
-def _count(n, noun):
-    """ "1 sentence", "7 sentences": the report's figures with their nouns."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -50,22 +46,22 @@ class CorpusReport:
     def lines(self):
         kind = "comment" if self.format == "reddit-csv" else "line"
         if self.format == "tokens":
-            lines = [f"Read {_count(self.documents, 'line')} from {self.path} (--format tokens).",
-                     f"Parsed {_count(self.sentences, 'sentence')} ({self.sentence_splitter}).",
+            lines = [f"Read {counted(self.documents, 'line')} from {self.path} (--format tokens).",
+                     f"Parsed {counted(self.sentences, 'sentence')} ({self.sentence_splitter}).",
                      f"Found {self.unique_tokens} unique tokens (SENTENCE_START, SENTENCE_END and UNKNOWN_TOKEN "
                      f"included); using vocabulary size {self.vocabulary_size}"
                      + (", every token kept." if self.vocabulary_size >= self.unique_tokens else
                         f"; raise --vocab-size to {self.unique_tokens} to keep every token."),
                      f"{self.unknown_fraction:.1%} of the {self.tokens} tokens map to UNKNOWN_TOKEN."]
             return lines
-        parsed = f"Parsed {_count(self.sentences, 'sentence')} ({self.sentence_splitter})."
+        parsed = f"Parsed {counted(self.sentences, 'sentence')} ({self.sentence_splitter})."
         if self.split_sentences:
             one = self.split_sentences == 1
-            parsed += (f" {self.split_sentences:,} sentence{'' if one else 's'} longer than "
+            parsed += (f" {counted(self.split_sentences, 'sentence', grouped=True)} longer than "
                        f"{self.max_sentence_length:,} tokens {'was' if one else 'were'} cut into {self.pieces:,} "
                        f"pieces of at most {self.max_sentence_length:,} (--max-sentence-length).")
         return [
-            f"Read {_count(self.documents, kind)} from {self.path}.",
+            f"Read {counted(self.documents, kind)} from {self.path}.",
             parsed,
             f"Found {self.unique_tokens} unique tokens (words and punctuation).",
             f"Using vocabulary size {self.vocabulary_size}.",
@@ -78,11 +74,11 @@ class CorpusReport:
         if self.min_count <= 1:
             return []
         words = self.vocabulary_size - 3  # the special tokens are not words seen in the text
-        rarer = f"{self.rare_tokens:,} rarer word{'' if self.rare_tokens == 1 else 's'}"
+        rarer = counted(self.rare_tokens, "rarer word", grouped=True)
         if self.capped_tokens:
-            return [f"Kept the {_count(words, 'most frequent word')} (--vocab-size); {self.capped_tokens:,} more seen "
-                    f"at least {_count(self.min_count, 'time')} and {rarer} become UNKNOWN_TOKEN."]
-        return [f"Kept {_count(words, 'word')} seen at least {_count(self.min_count, 'time')}; "
+            return [f"Kept the {counted(words, 'most frequent word')} (--vocab-size); {self.capped_tokens:,} more seen "
+                    f"at least {counted(self.min_count, 'time')} and {rarer} become UNKNOWN_TOKEN."]
+        return [f"Kept {counted(words, 'word')} seen at least {counted(self.min_count, 'time')}; "
                 f"{rarer} become UNKNOWN_TOKEN."]
 
     def _least_frequent_line(self):
@@ -92,7 +88,7 @@ class CorpusReport:
         shown = f"'{word}'"
         if len(word) > self.shown_word_chars:
             shown = f"'{word[:self.shown_word_chars]}...' ({len(word):,} characters)"
-        line = f"The least frequent word in our vocabulary is {shown} and appeared {_count(count, 'time')}."
+        line = f"The least frequent word in our vocabulary is {shown} and appeared {counted(count, 'time')}."
         if in_unspaced_script(word):
             line += (" (The word tokenizer splits on spaces and punctuation, so a run of Chinese, Japanese or "
                      "other text written without spaces stays one token.)")

@@ -7,6 +7,7 @@
 import numbers
 
 from rnnlm.io.kinds import KIND_NAMES, TREE_KIND
+from rnnlm.wording import counted
 
 
 def model_summary(checkpoint, words=10):
@@ -40,7 +41,7 @@ def model_summary(checkpoint, words=10):
     h = state.history
     setup = "" if t is None else (f"; optimizer {t.optimizer}, learning rate {t.learning_rate:g}, batch size "
                                   f"{t.batch_size}, clip {t.clip}, seed {t.seed}")
-    lines.append(f"training: {state.epoch} epoch{'' if state.epoch == 1 else 's'}{setup}; resumable: "
+    lines.append(f"training: {counted(state.epoch, 'epoch')}{setup}; resumable: "
                  f"{'yes' if checkpoint.metadata.get('resumable') else 'no (no optimizer state)'}")
     first, last = h[0], h[-1]
     lines.append(f"  epoch {first.epoch}: train loss {first.train_loss:.4f}" + _valid(first, perplexity))
@@ -52,7 +53,7 @@ def model_summary(checkpoint, words=10):
         lines.append(f"  best validation: epoch {best.epoch}, loss {best.valid_loss:.4f} "
                      f"(perplexity {perplexity(best.valid_loss):.1f})")
     seconds = sum(r.seconds for r in h)
-    lines.append(f"  time: {seconds:.1f} s over {len(h)} epoch{'' if len(h) == 1 else 's'}, {sum(r.tokens for r in h):,} tokens")
+    lines.append(f"  time: {seconds:.1f} s over {counted(len(h), 'epoch')}, {sum(r.tokens for r in h):,} tokens")
     return lines
 
 
@@ -114,7 +115,7 @@ def _tree_training_lines(checkpoint):
     n = len(history)
     best = training.get("best_epoch")
     kept = f"; the file holds epoch {best}" if _number(best) else ""
-    lines = [f"training: {n} epoch{'' if n == 1 else 's'}{setup}{kept}; resumable: "
+    lines = [f"training: {counted(n, 'epoch')}{setup}{kept}; resumable: "
              f"{'yes' if checkpoint.metadata.get('resumable') else 'no (no optimizer state)'}"]
     for record in history[:1] + history[1:][-1:]:  # the first epoch and the last
         lines.append(f"  epoch {record['epoch']}: train loss {record['train_loss']:.4f} nats/node" + _dev(record))
@@ -123,7 +124,7 @@ def _tree_training_lines(checkpoint):
         top = max(scored, key=lambda r: r["dev"]["fine"])
         lines.append(f"  best development: epoch {top['epoch']}" + _dev(top))
     seconds = sum(r["seconds"] for r in history if _number(r.get("seconds")))
-    lines.append(f"  time: {seconds:.1f} s over {n} epoch{'' if n == 1 else 's'}")
+    lines.append(f"  time: {seconds:.1f} s over {counted(n, 'epoch')}")
     return lines
 
 

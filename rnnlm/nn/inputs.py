@@ -29,6 +29,7 @@ import numpy as np
 
 from rnnlm.errors import InputError
 from rnnlm.nn.numerics import first_parameter_fault, parameter_message
+from rnnlm.wording import counted
 
 
 def _example(ids):
@@ -152,7 +153,7 @@ def check_state(state, model, n, name="state"):
 
 def _check_state_part(state, expected, name, source):
     if isinstance(expected, tuple):
-        want = f"a tuple of {len(expected)} {'entry' if len(expected) == 1 else 'entries'} (like {source})"
+        want = f"a tuple of {counted(len(expected), 'entry', 'entries')} (like {source})"
         if not isinstance(state, (tuple, list)):
             raise InputError(f"{name} must be {want}, got {_describe(state)}")
         if len(state) != len(expected):
