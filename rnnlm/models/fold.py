@@ -18,7 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnlm.models.tree_cells import compose_backward, compose_forward, leaf_forward, leaves_backward, score_nodes
+from rnnlm.models.tree_cells import (add_to_children, compose_backward, compose_forward, leaf_forward, leaves_backward,
+                                     score_nodes)
 
 
 class Schedule(NamedTuple):
@@ -87,14 +88,6 @@ def fold_loss_and_gradients(params, trees, gradients=True):
         return loss, None
     dc = np.zeros_like(c)
     for nodes, cache in zip(reversed(s.levels[1:]), reversed(caches[1:])):
-        (dh_l, dc_l), (dh_r, dc_r), g = compose_backward(dh[nodes], dc[nodes], cache)
-        # every node has a single parent, so these scatters never write one row twice
-        lft, rgt = s.left[nodes], s.right[nodes]
-        dh[lft] += dh_l
-        dc[lft] += dc_l
-        dh[rgt] += dh_r
-        dc[rgt] += dc_r
-        grads["U"] += g["U"]
-        grads["b"] += g["b"]
+        add_to_children(dh, dc, s.left[nodes], s.right[nodes], compose_backward(dh[nodes], dc[nodes], cache), grads)
     leaves = s.levels[0]
     return loss, leaves_backward(dh[leaves], dc[leaves], caches[0], s.word[leaves], grads)

@@ -32,7 +32,8 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlm.nn.cells import lstm_step_backward, lstm_step_forward
-from rnnlm.models.tree_cells import compose_backward, compose_forward, leaf_forward, leaves_backward, score_nodes
+from rnnlm.models.tree_cells import (add_to_children, compose_backward, compose_forward, leaf_forward, leaves_backward,
+                                     score_nodes)
 
 SHIFT, REDUCE = 0, 1
 TRACKER = ("track_W_ih", "track_W_hh", "track_b_ih", "track_b_hh", "W_e")
@@ -164,12 +165,7 @@ def spinn_loss_and_gradients(params, trees, gradients=True):
                 dh_r, de = dh_r[:, :H], dh_r[:, H:]
                 dstate[0][reduce_slots // p.T] += de
                 g["U"], grads["W_e"] = g["U"][:2 * H], grads["W_e"] + g["U"][2 * H:]
-            dstack_h[lft] += dh_l
-            dstack_c[lft] += dc_l
-            dstack_h[rgt] += dh_r
-            dstack_c[rgt] += dc_r
-            grads["U"] += g["U"]
-            grads["b"] += g["b"]
+            add_to_children(dstack_h, dstack_c, lft, rgt, ((dh_l, dc_l), (dh_r, dc_r), g), grads)
         # a shift copies a buffer row to a slot; the tracker may read that row too, so add
         dbuf_h[shift_rows] += dstack_h[shift_slots]
         dbuf_c[shift_rows] += dstack_c[shift_slots]

@@ -102,6 +102,22 @@ def compose_backward(dh, dc, cache):
     return (dhlr[:, :H], dc_l), (dhlr[:, H:], dc_r), {"U": hlr.T @ da, "b": da.sum(axis=0)}
 
 
+def add_to_children(dh, dc, lft, rgt, backward, grads):
+    """Route a batch of `compose_backward` results to the nodes' children and add its dU, db to `grads`.
+
+    dh, dc (M, H): the gradient tables over every node state; lft, rgt: the children's rows of the
+    batch's nodes; backward: ((dh_l, dc_l), (dh_r, dc_r), {"U", "b"}) as `compose_backward` returns it.
+    Every node has a single parent, so these scatters never write one row twice.
+    """
+    (dh_l, dc_l), (dh_r, dc_r), g = backward
+    dh[lft] += dh_l
+    dc[lft] += dc_l
+    dh[rgt] += dh_r
+    dc[rgt] += dc_r
+    grads["U"] += g["U"]
+    grads["b"] += g["b"]
+
+
 def zero_grads(params):
     """Dense zero gradients for every parameter but E (whose gradient is sparse)."""
     return {k: np.zeros_like(v) for k, v in params.items() if k != "E"}
