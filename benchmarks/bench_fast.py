@@ -404,14 +404,48 @@ def grid_window(rng, C, B, T):
 
 
 def grid_ours(cell, H, C, E, X, Y):
-    """LanguageModel `window_loss_and_gradients` on one (B, T) window, zero start state, full BPTT."""
-    model = LanguageModel(C, H, cell=cell, embed_size=E, seed=0, dtype=np.float32)
+    """LanguageModel `window_loss_and_gradients` on one (B, T) window, zero start state, full BPTT.
+
+    bptt_truncate=None, as stream training uses it: the gradient PyTorch's backward computes. (The
+    tutorial's truncation, each output's error carried back only 4 steps, is a different gradient
+    that costs one extra product over the window per step of truncation.)
+    """
+    model = LanguageModel(C, H, cell=cell, embed_size=E, seed=0, dtype=np.float32, bptt_truncate=None)
     state = model.start_state(len(X))
 
     def run(rounds):
         for _ in range(rounds):
             model.window_loss_and_gradients(X, Y, state)
         return rounds * X.size
+    return run
+
+
+def grid_products(cell, H, C, E, B, T):
+    """Only the matrix products of one `grid_ours` window, in NumPy, at their shapes: a floor for rnnlm.
+
+    G = gates x H (1, 3, 4 for rnn, gru, lstm), M = B T tokens: the input projection (M, E)(E, G) and
+    its two backward products, the recurrence (B, H)(H, G) and its backward (B, G)(G, H) at each of the
+    T steps, dW_hh (H, M)(M, G), and the output layer (M, H)(H, C) with its two backward products.
+    When PyTorch's whole forward + backward is faster than these products alone, no rearrangement of
+    rnnlm's elementwise work reaches PyTorch at that shape with this BLAS.
+    """
+    G = {"rnn": 1, "gru": 3, "lstm": 4}[cell] * H
+    M = B * T
+    rng = np.random.default_rng(0)
+
+    def m(*shape):
+        return rng.standard_normal(shape).astype(np.float32) * 0.1
+    x, W_ih, da, h, W, W_T, step = m(M, E), m(E, G), m(M, G), m(M, H), m(H, G), m(G, H), m(B, G)
+    h_step, carry, W_out, dlogits = m(B, H), m(B, H), m(H, C), m(M, C)
+
+    def run(rounds):
+        for _ in range(rounds):
+            x @ W_ih, x.T @ da, da @ W_ih.T, h.T @ da
+            for _ in range(T):
+                np.matmul(h_step, W, out=step)
+                np.matmul(step, W_T, out=carry)
+            h @ W_out, h.T @ dlogits, dlogits @ W_out.T
+        return rounds * M
     return run
 
 
@@ -442,22 +476,25 @@ def grid_table(torch, quick=False, repeats=None, seconds=None, thread_settings=(
     repeats = repeats or (3 if quick else 5)
     seconds = seconds or (0.2 if quick else 0.4)
     default_torch_threads = torch.get_num_threads()
-    print(f"grid: LanguageModel.window_loss_and_gradients vs PyTorch layer forward+backward; median of {repeats} "
+    print(f"grid: LanguageModel.window_loss_and_gradients (full BPTT) vs PyTorch layer forward+backward; median of {repeats} "
           f"interleaved rounds of ~{seconds} s; embedding 64 for C = 65, E = H for C = 8000")
     for setting in thread_settings:
         print(f"\nthreads: {setting} (BLAS and torch)")
         print(f"{'cell':<5} {'H':>4} {'B x T':>8} {'C':>5} {'E':>4} {'rnnlm tok/s':>12} {'torch tok/s':>12} "
-              f"{'ratio':>6}")
+              f"{'ratio':>6} {'products':>9}")
         for cell, H, B, T, C, E in grid_shapes(quick):
             X, Y = grid_window(np.random.default_rng(0), C, B, T)
-            contenders = {"ours": grid_ours(cell, H, C, E, X, Y), "torch": grid_torch(torch, cell, H, C, E, X, Y)}
+            contenders = {"ours": grid_ours(cell, H, C, E, X, Y), "torch": grid_torch(torch, cell, H, C, E, X, Y),
+                          "products": grid_products(cell, H, C, E, B, T)}
             limits = threadpool_limits(1, "blas") if setting == "1" else threadpool_limits(None)
             torch.set_num_threads(1 if setting == "1" else default_torch_threads)
             with limits:
                 rates = interleaved(contenders, repeats, seconds, pause=0.05 if setting == "1" else 0.5)
-            ours, theirs = float(np.median(rates["ours"])), float(np.median(rates["torch"]))
+            ours, theirs, floor = (float(np.median(rates[k])) for k in ("ours", "torch", "products"))
             print(f"{cell:<5} {H:>4} {f'{B}x{T}':>8} {C:>5} {E:>4} {ours:>12,.0f} {theirs:>12,.0f} "
-                  f"{ours / theirs:>5.2f}x", flush=True)
+                  f"{ours / theirs:>5.2f}x {floor / theirs:>8.2f}x", flush=True)
+    print("\nproducts: NumPy's matrix products of one window alone (`grid_products`), tokens/s as a multiple of "
+          "PyTorch's;\nbelow 1.00x even the products alone are slower than PyTorch's whole step at that shape")
     torch.set_num_threads(default_torch_threads)
 
 

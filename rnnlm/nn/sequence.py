@@ -211,7 +211,8 @@ def _fused_layer_forward(cell, x, state0, p, packing):
         gh = np.empty((M, 3 * H), dtype=dtype)
     scratch = np.empty((N, H), dtype=dtype)
     caches = StepCaches(inputs=x, projection=projection,
-                        fused={"blocks": blocks, "gates": gates, "out": out, "tanh_c": tanh_c, "gh": gh})
+                        fused={"blocks": blocks, "gates": gates, "out": out, "c": c_all, "tanh_c": tanh_c,
+                               "gh": gh})
     final = [np.array(s, copy=True) for s in state0]
     state = tuple(state0)
     for t, n in enumerate(sizes):
@@ -244,12 +245,14 @@ def _fused_layer_backward(cell, dout, caches, packing):
     fused = caches.fused
     blocks, gates = fused["blocks"], fused["gates"]
     p = caches[0].p
-    W_T = reorder_blocks(p["W_hh"], blocks, H).T  # (G H, H): dh_{t-1} = da W_hh^T in the fused layout
+    # (G H, H): dh_{t-1} = da W_hh^T in the fused layout; contiguous, because OpenBLAS multiplies the
+    # step's (N, G H) rows by a transposed view ~1.2-1.5x slower at N = 32
+    W_T = np.ascontiguousarray(reorder_blocks(p["W_hh"], blocks, H).T)
     G = W_T.shape[0]
     dtype = dout.dtype
-    h_prev = np.concatenate([c.h_prev for c in caches])  # (M, H): each row's h_{t-1}
+    h_prev = _previous_rows(fused["out"], caches[0].h_prev, packing)  # (M, H): each row's h_{t-1}
     if cell == "lstm":
-        K, k_c = coefficients(gates, np.concatenate([c.c_prev for c in caches]), fused["tanh_c"])
+        K, k_c = coefficients(gates, _previous_rows(fused["c"], caches[0].c_prev, packing), fused["tanh_c"])
     elif cell == "gru":
         K, k_n = coefficients(gates, fused["gh"][:, 2 * H:], h_prev)
     else:
@@ -297,6 +300,19 @@ def _fused_layer_backward(cell, dout, caches, packing):
     if dc is not None:
         dstate0[1][:n0] = dc[:n0]
     return dx, grads, dstate0
+
+
+def _previous_rows(values, first, packing):
+    """Each packed row's value one step earlier, (M, H): `first` (n_0, H) for the rows of step 0, and for
+    every later row the row `packing.prev_rows` names in values (M, H) (one gather, not T slices)."""
+    n0 = len(first)
+    previous = np.empty_like(values)
+    previous[:n0] = first
+    if packing.batch_sizes[-1] == n0:  # every sequence as long as the longest (stream windows): a shift
+        previous[n0:] = values[:len(values) - n0]
+    else:
+        np.take(values, packing.prev_rows[n0:], axis=0, out=previous[n0:])
+    return previous
 
 
 def _projection_backward(dx, grads, caches):
