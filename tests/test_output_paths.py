@@ -245,3 +245,21 @@ def test_help_says_a_link_is_written_through_and_a_read_only_file_refused(capsys
     text = " ".join(out.split())
     assert code == 0 and "a symlink is written through" in text
     assert "write-protected file (chmod a-w) is refused" in text
+
+
+def test_a_ctrl_c_inside_tempfile_leaves_no_temporary_behind(tmp_path, monkeypatch):
+    """Ctrl-C can arrive after the temporary file exists but before atomic_write's `try` owns it (inside
+    tempfile.NamedTemporaryFile): the output lock's exit removes it, so only the model stays."""
+    out = tmp_path / "m.npz"
+    out.write_bytes(b"old model")
+    real = safe_files.tempfile.NamedTemporaryFile
+
+    def interrupted(*args, **kwargs):
+        real(*args, **kwargs).close()  # the file is on disk, the handle never reaches the caller
+        raise KeyboardInterrupt
+    monkeypatch.setattr(safe_files.tempfile, "NamedTemporaryFile", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with safe_files.output_lock(out):
+            with safe_files.atomic_write(out) as handle:
+                handle.write(b"new model")
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"] and out.read_bytes() == b"old model"

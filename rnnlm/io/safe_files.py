@@ -193,6 +193,9 @@ def output_lock(path):
         remove_stale_temporaries(path)
         yield
     finally:
+        # a Ctrl-C can land between a temporary file's creation and the `try` that would remove it
+        # (inside tempfile itself): every writer of `path` in this block is done, so whatever is left goes
+        remove_stale_temporaries(path)
         with contextlib.suppress(OSError):
             os.unlink(lock_path)
         os.close(fd)
