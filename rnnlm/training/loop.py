@@ -5,8 +5,8 @@ Public API
 split_train_valid(X, Y, valid_fraction, seed) -> (X_train, Y_train, X_valid, Y_valid)
 train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=None) -> TrainingState
 run_training(model, data, config, valid=None, callback=None, state=None, clock=time.perf_counter) -> TrainingState
-    the loop itself, over any batch source (SentenceBatches here, rnnlm.training.stream.StreamBatches);
-    LossSource: what the language models' sources share.
+    the loop itself, over any batch source (SentenceBatches here, rnnlm.training.stream.StreamBatches,
+    rnnlm.training.trees.TreeBatches); LossSource: what the language models' sources share.
 monitors_validation(config, valid_tokens): whether a held-out part is big enough to steer training.
 EpochRecord, TrainingState (to_dict / from_dict: JSON-able metadata + flat arrays), TrainEvent,
 TrainingDiverged.
@@ -20,6 +20,10 @@ One minibatch step:
     loss, g = model.loss_and_gradients(batch)     # summed over the batch's M tokens
     g = clip(g / M, config.clip)                  # mean per word (the batch source divides), clipped
     optimizer.step(params, g)                     # then every parameter is checked finite
+
+The loop is the Tree-LSTM's too (`rnnlm.training.trees.train_trees`): its batch source returns the
+mean gradient over the batch's trees plus weight decay, and its development trees score by accuracy
+(`higher_is_better`).
 
 Per-word losses are pooled over predicted tokens (sum of losses / number of targets),
 never averaged per batch, and perplexity = exp(per-word loss). The epoch's train loss
@@ -226,7 +230,8 @@ class LossSource:
 class SentenceBatches(LossSource):
     """The sentence trainer's data: length-bucketed minibatches, epoch e's order from rng([seed, e]).
 
-    The protocol `run_training` uses (`rnnlm.training.stream.StreamBatches` has the same): num_tokens; plan(epoch) -> list of batch
+    The protocol `run_training` uses (`rnnlm.training.stream.StreamBatches` and
+    `rnnlm.training.trees.TreeBatches` have the same): num_tokens; plan(epoch) -> list of batch
     keys; begin_epoch(model, epoch, carry); batch(model, key) -> (summed loss, the gradient to step
     on, i.e. the mean per target (None: nothing to learn from), targets); carry() -> flat dict of
     arrays to resume mid-epoch; uniform_loss(model) -> the per-target loss of a uniform guess (None:
@@ -303,7 +308,7 @@ def train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=
 
 @holds_blas
 def run_training(model, data, config, valid=None, callback=None, state=None, clock=time.perf_counter):
-    """The loop behind `train` and `rnnlm.training.stream.train_stream`: epochs of batches from `data`.
+    """The loop behind `train`, `rnnlm.training.stream.train_stream` and `rnnlm.training.trees.train_trees`.
 
     data, valid: objects with the `SentenceBatches` protocol (valid may be None).
     After each epoch: the validation loss, the schedule's update (every
