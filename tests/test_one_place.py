@@ -122,7 +122,7 @@ def test_the_stream_carry_and_the_model_file_check_use_the_models_flat_state(cel
     from rnnlm.training.stream import StreamBatches
     model = LanguageModel(6, 3, cell=cell, num_layers=layers, seed=0)
     data = StreamBatches(np.arange(40) % 6, 2, 4)
-    data.begin_epoch(model, None)
+    data.begin_epoch(model, 1, None)
     data.batch(model, 0)
     flat = data.carry()
     assert flat.keys() == flatten_state(data.state).keys()
@@ -131,7 +131,7 @@ def test_the_stream_carry_and_the_model_file_check_use_the_models_flat_state(cel
     again = unflatten_state(flat)
     assert [[s.shape for s in layer] for layer in again] == [[s.shape for s in layer] for layer in data.state]
     resumed = StreamBatches(np.arange(40) % 6, 2, 4)
-    resumed.begin_epoch(model, flat)
+    resumed.begin_epoch(model, 1, flat)
     for a, b in zip(flatten_state(resumed.state).values(), flat.values()):
         np.testing.assert_array_equal(a, b)
     # the model-file check accepts exactly the names flatten_state writes for this config

@@ -59,7 +59,7 @@ def test_windowed_loss_with_carried_state_equals_the_whole_sequence_loss(cell, l
     assert stream_loss(model, X, Y, 6)[0] == pytest.approx(expected, rel=1e-10)
     # and the training path (window_loss_and_gradients) carries the same state
     data = StreamBatches(ids, 3, 6)
-    data.begin_epoch(model, None)
+    data.begin_epoch(model, 1, None)
     total = sum(data.batch(model, start)[0] for start in data.plan(1))
     assert total == pytest.approx(expected, rel=1e-10)
 

@@ -96,3 +96,17 @@ def test_a_saved_state_continues_the_run_exactly():
         np.testing.assert_array_equal(model.params[name], straight.params[name])
     assert resumed.epoch == 4 and resumed.best == whole.best
     assert [r.train_loss for r in resumed.history] == [r.train_loss for r in whole.history]
+
+
+def test_a_diverged_tree_run_stops_with_the_shared_loops_error():
+    """The tree batches go through `run_training`'s divergence check: a NaN loss stops the run before its update."""
+    import pytest
+    from rnnlm.training.loop import TrainingDiverged
+    model, encoded = setup()
+    before = {k: v.copy() for k, v in model.params.items()}
+    real = model.loss_and_gradients
+    model.loss_and_gradients = lambda trees: (float("nan"), real(trees)[1])
+    with pytest.raises(TrainingDiverged, match="epoch 1, batch 0: the batch loss is nan"):
+        train_trees(model, encoded, TreeTrainConfig(epochs=2, batch_size=2, word_dropout=0.0))
+    for name in before:
+        np.testing.assert_array_equal(model.params[name], before[name])

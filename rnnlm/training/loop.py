@@ -4,8 +4,9 @@ Public API
 ----------
 split_train_valid(X, Y, valid_fraction, seed) -> (X_train, Y_train, X_valid, Y_valid)
 train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=None) -> TrainingState
-run_training(model, data, config, valid=None, callback=None, state=None) -> TrainingState
-    the loop itself, over any batch source (SentenceBatches here, rnnlm.training.stream.StreamBatches).
+run_training(model, data, config, valid=None, callback=None, state=None, clock=time.perf_counter) -> TrainingState
+    the loop itself, over any batch source (SentenceBatches here, rnnlm.training.stream.StreamBatches,
+    rnnlm.training.trees.TreeBatches); LossSource: what the language models' sources share.
 monitors_validation(config, valid_tokens): whether a held-out part is big enough to steer training.
 EpochRecord, TrainingState (to_dict / from_dict: JSON-able metadata + flat arrays), TrainEvent,
 TrainingDiverged.
@@ -17,8 +18,12 @@ arrays or `SparseGradient`s), and `.total_loss(X, Y)`: `FastRNN` and `LanguageMo
 One minibatch step:
 
     loss, g = model.loss_and_gradients(batch)     # summed over the batch's M tokens
-    g = clip(g / M, config.clip)                  # mean per word, global-norm clipped
+    g = clip(g / M, config.clip)                  # mean per word (the batch source divides), clipped
     optimizer.step(params, g)                     # then every parameter is checked finite
+
+The loop is the Tree-LSTM's too (`rnnlm.training.trees.train_trees`): its batch source returns the
+mean gradient over the batch's trees plus weight decay, and its development trees score by accuracy
+(`higher_is_better`).
 
 Per-word losses are pooled over predicted tokens (sum of losses / number of targets),
 never averaged per batch, and perplexity = exp(per-word loss). The epoch's train loss
@@ -209,13 +214,29 @@ def monitors_validation(config, valid_tokens):
     return valid_tokens > 0 and valid_tokens >= config.min_valid_tokens
 
 
-class SentenceBatches:
+class LossSource:
+    """What the language models' batch sources share: a held-out part scores by its per-word loss
+    (lower is better), and a fresh run is warned when it ends its first epoch worse than a uniform guess."""
+
+    higher_is_better = False
+
+    def score(self, model):
+        return self.total_loss(model) / max(self.num_tokens, 1)
+
+    def uniform_loss(self, model):
+        return math.log(model.config.vocab_size) if hasattr(model, "config") else None
+
+
+class SentenceBatches(LossSource):
     """The sentence trainer's data: length-bucketed minibatches, epoch e's order from rng([seed, e]).
 
-    The protocol `run_training` uses (`rnnlm.training.stream.StreamBatches` has the same):
-    num_tokens; plan(epoch) -> list of batch keys; begin_epoch(model, carry);
-    batch(model, key) -> (summed loss, sparse gradients, targets); carry() -> flat dict of
-    arrays to resume mid-epoch; total_loss(model) -> summed loss over every target.
+    The protocol `run_training` uses (`rnnlm.training.stream.StreamBatches` and
+    `rnnlm.training.trees.TreeBatches` have the same): num_tokens; plan(epoch) -> list of batch
+    keys; begin_epoch(model, epoch, carry); batch(model, key) -> (summed loss, the gradient to step
+    on, i.e. the mean per target (None: nothing to learn from), targets); carry() -> flat dict of
+    arrays to resume mid-epoch; uniform_loss(model) -> the per-target loss of a uniform guess (None:
+    no warning); total_loss(model) -> summed loss over every target (used when uniform_loss is not None).
+    A validation source has num_tokens, score(model) and higher_is_better (`LossSource`).
     """
 
     def __init__(self, X, Y, batch_size, seed):
@@ -227,7 +248,7 @@ class SentenceBatches:
     def plan(self, epoch):
         return bucketed_batches(self.lengths, self.batch_size, rng=np.random.default_rng([self.seed, epoch]))
 
-    def begin_epoch(self, model, carry):
+    def begin_epoch(self, model, epoch, carry):
         pass  # sentences start from the zero state: nothing is carried between batches
 
     def batch(self, model, index):
@@ -235,7 +256,7 @@ class SentenceBatches:
         if tokens == 0:
             return 0.0, None, 0  # a batch of empty sentences predicts nothing
         loss, grads = model.loss_and_gradients([self.X[i] for i in index], [self.Y[i] for i in index], sparse=True)
-        return loss, grads, tokens
+        return loss, scale_gradients(grads, 1.0 / tokens), tokens
 
     def carry(self):
         return {}
@@ -286,30 +307,31 @@ def train(model, X, Y, config, X_valid=None, Y_valid=None, callback=None, state=
 
 
 @holds_blas
-def run_training(model, data, config, valid=None, callback=None, state=None):
-    """The loop behind `train` and `rnnlm.training.stream.train_stream`: epochs of batches from `data`.
+def run_training(model, data, config, valid=None, callback=None, state=None, clock=time.perf_counter):
+    """The loop behind `train`, `rnnlm.training.stream.train_stream` and `rnnlm.training.trees.train_trees`.
 
     data, valid: objects with the `SentenceBatches` protocol (valid may be None).
     After each epoch: the validation loss, the schedule's update (every
     config.evaluate_loss_after epochs, on the monitored loss), the best epoch, and an
     "epoch" event whose state the caller saves. config.time_limit: after that many seconds
     the run stops at the next batch boundary and ends as after an epoch, with an incomplete
-    record and a state that resumes at the following batch.
+    record and a state that resumes at the following batch. clock: the time limit's and the
+    records' seconds (called once at the start, twice per epoch and once after each batch).
     """
     optimizer, schedule, state = _restore(config, state)
     fresh = not state.history  # the uniform-guess warning is for the first epoch of a new run only
     valid_tokens = valid.num_tokens if valid is not None else 0
     monitored = "validation" if monitors_validation(config, valid_tokens) else "train"
-    uniform = math.log(model.config.vocab_size) if hasattr(model, "config") else None
-    run_started = time.perf_counter()  # the time limit counts from here, across epochs
+    uniform = data.uniform_loss(model)
+    run_started = clock()  # the time limit counts from here, across epochs
 
     for epoch in range(state.epoch + 1, config.epochs + 1):
         plan = data.plan(epoch)
         first = _first_batch(state, epoch, len(plan))
         rate = optimizer.learning_rate
-        data.begin_epoch(model, state.carry if first else None)
-        done = _train_epoch(model, data, config, optimizer, callback, epoch, plan, first, run_started)
-        valid_loss = _valid_loss(model, valid, valid_tokens, done, monitored, rate, epoch)
+        data.begin_epoch(model, epoch, state.carry if first else None)
+        done = _train_epoch(model, data, config, optimizer, callback, epoch, plan, first, (run_started, clock))
+        valid_loss = _valid_loss(model, valid, done, monitored, rate, epoch)
         if done.complete and epoch % config.evaluate_loss_after == 0:  # a cut-short epoch is not a whole measure
             optimizer.learning_rate = schedule.update(valid_loss if monitored == "validation" else done.train_loss)
         record = EpochRecord(epoch=epoch, train_loss=float(done.train_loss),
@@ -320,7 +342,7 @@ def run_training(model, data, config, valid=None, callback=None, state=None):
                              num_batches=len(plan), complete=done.complete, monitored=monitored)
         best = Best(state.best_epoch, state.best_loss)
         if monitored == "validation":  # without a usable validation set no epoch is "best"
-            best = best.after(epoch, valid_loss)
+            best = best.after(epoch, valid_loss, higher_is_better=valid.higher_is_better)
         worse = False
         if fresh and uniform is not None:
             fresh = False
@@ -329,7 +351,7 @@ def run_training(model, data, config, valid=None, callback=None, state=None):
         if callback is not None:
             callback(TrainEvent("epoch", epoch, config.epochs, record=record, state=state,
                                 worse_than_uniform=worse, uniform_loss=uniform))
-        if _out_of_time(config, run_started):
+        if _out_of_time(config, run_started, clock()):
             break
     return state
 
@@ -358,8 +380,8 @@ def _first_batch(state, epoch, num_batches):
     return first
 
 
-def _out_of_time(config, run_started):
-    return config.time_limit is not None and time.perf_counter() - run_started >= config.time_limit
+def _out_of_time(config, run_started, now):
+    return config.time_limit is not None and now - run_started >= config.time_limit
 
 
 @dataclass
@@ -388,35 +410,39 @@ class _EpochPass:
         return self.loss / max(self.tokens, 1)
 
 
-def _train_epoch(model, data, config, optimizer, callback, epoch, plan, first, run_started):
-    """Batches plan[first:] of `epoch`, one update each, stopping early at the time limit; returns an `_EpochPass`."""
-    rate = optimizer.learning_rate
+def _train_epoch(model, data, config, optimizer, callback, epoch, plan, first, timing):
+    """Batches plan[first:] of `epoch`, one update each, stopping early at the time limit; returns an `_EpochPass`.
+
+    timing: (the run's start, clock); the clock is read once after each batch (a batch's time runs from
+    the previous reading, so it includes the previous batch's callback)."""
+    (run_started, clock), rate = timing, optimizer.learning_rate
     done = _EpochPass(first=first, num_batches=len(plan), batches=first)
-    started = time.perf_counter()
+    started = batch_started = clock()
     for b in range(first, len(plan)):
-        batch_started = time.perf_counter()
         loss, grads, tokens = data.batch(model, plan[b])
         done.batches = b + 1
-        if tokens:
-            _update(model, optimizer, config, loss, grads, tokens, epoch, b)
+        if grads is not None:
+            _update(model, optimizer, config, loss, grads, epoch, b)
             done.loss += loss
             done.tokens += tokens
             if 2 * (b - first) >= len(plan) - first:
                 done.late_loss, done.late_tokens = done.late_loss + loss, done.late_tokens + tokens
-            if callback is not None:
-                callback(TrainEvent("batch", epoch, config.epochs, batch=b, num_batches=len(plan),
-                                    loss=loss / tokens, tokens=tokens, learning_rate=rate,
-                                    tokens_per_second=tokens / max(time.perf_counter() - batch_started, 1e-9)))
-        if _out_of_time(config, run_started):
+        now = clock()
+        if grads is not None and callback is not None:
+            callback(TrainEvent("batch", epoch, config.epochs, batch=b, num_batches=len(plan),
+                                loss=loss / max(tokens, 1), tokens=tokens, learning_rate=rate,
+                                tokens_per_second=tokens / max(now - batch_started, 1e-9)))
+        batch_started = now
+        if _out_of_time(config, run_started, now):
             break
-    done.seconds = time.perf_counter() - started
+    done.seconds = clock() - started
     return done
 
 
-def _update(model, optimizer, config, loss, grads, tokens, epoch, b):
-    """One optimizer step on the mean per-word gradient, clipped; TrainingDiverged before or after it goes bad."""
+def _update(model, optimizer, config, loss, grads, epoch, b):
+    """One optimizer step on the batch's (mean) gradient, clipped; TrainingDiverged before or after it goes bad."""
     rate = optimizer.learning_rate
-    grads, norm = clip_global_norm(scale_gradients(grads, 1.0 / tokens), config.clip)
+    grads, norm = clip_global_norm(grads, config.clip)
     if not (math.isfinite(loss) and math.isfinite(norm)):
         raise _diverged("the batch loss" if not math.isfinite(loss) else "the gradient norm",
                         loss if not math.isfinite(loss) else norm, rate, norm, epoch, b)
@@ -428,10 +454,11 @@ def _update(model, optimizer, config, loss, grads, tokens, epoch, b):
         raise _diverged(f"parameter {bad[0]!r} after the update {bad[1]}", None, rate, norm, epoch, b)
 
 
-def _valid_loss(model, valid, valid_tokens, done, monitored, rate, epoch):
-    """The per-word validation loss after the epoch (None without a validation set); TrainingDiverged
-    when it, or the monitored loss, is not finite: no state of that epoch is reported."""
-    valid_loss = valid.total_loss(model) / max(valid_tokens, 1) if valid is not None else None
+def _valid_loss(model, valid, done, monitored, rate, epoch):
+    """The validation score after the epoch (`valid.score`: the per-word loss for a language model; None
+    without a validation set); TrainingDiverged when it, or the monitored loss, is not finite: no state
+    of that epoch is reported."""
+    valid_loss = valid.score(model) if valid is not None else None
     watched = valid_loss if monitored == "validation" else done.train_loss
     if not math.isfinite(watched) or (valid_loss is not None and not math.isfinite(valid_loss)):
         raise _diverged("the validation loss" if valid_loss is not None else "the train loss",

@@ -6,6 +6,7 @@ HalvingSchedule(learning_rate, previous_loss=None)
     .update(loss) -> learning rate: the tutorial's rule, halve when the loss rose.
 PlateauSchedule(learning_rate, min_lr, patience, threshold, smoothing, factor)
     .update(loss) -> learning rate: reduce on a plateau of the smoothed loss, never below min_lr.
+ConstantSchedule(learning_rate).update(loss) -> learning rate: no rule, the rate stays (the Tree-LSTM trainer's).
 make_schedule(config, learning_rate, saved=None, previous_loss=None): the rule config.lr_schedule names.
 
 Both are fed one monitored loss per evaluation by `rnnlm.training.loop.run_training`; their
@@ -80,11 +81,23 @@ class PlateauSchedule:
         return {"smoothed": self.smoothed, "best": self.best, "bad_evaluations": self.bad_evaluations}
 
 
+@dataclass
+class ConstantSchedule:
+    """No rule: the learning rate stays as set (lr_schedule "constant", what `train_trees` runs with)."""
+
+    learning_rate: float
+
+    def update(self, loss):
+        return self.learning_rate
+
+
 def make_schedule(config, learning_rate, saved=None, previous_loss=None):
     """The rule `config.lr_schedule` names, starting at `learning_rate` with a saved memory (or fresh).
 
     saved: a `PlateauSchedule.state_dict()`; previous_loss: the halving rule's memory.
     """
+    if config.lr_schedule == "constant":
+        return ConstantSchedule(learning_rate)
     if config.lr_schedule == "halving":
         return HalvingSchedule(learning_rate, previous_loss)
     return PlateauSchedule(learning_rate, min(config.lr_floor, learning_rate), patience=config.lr_patience,

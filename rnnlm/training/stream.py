@@ -36,8 +36,9 @@ from rnnlm.errors import ConfigError, DataError
 from rnnlm.nn.inputs import check_count, check_fraction, check_ids, check_stream
 from rnnlm.data.text import read_stream_text, token_stream, tokenize_text
 from rnnlm.models.language_model import flatten_state, unflatten_state
-from rnnlm.training.loop import run_training
+from rnnlm.training.loop import LossSource, run_training
 from rnnlm.data.vocab import Vocabulary
+from rnnlm.nn.optim import scale_gradients
 from rnnlm.nn.threads import holds_blas
 
 NEWLINE = "\n"
@@ -155,7 +156,7 @@ def stream_loss(model, X, Y, seq_length, state=None, progress=None):
     return total, state
 
 
-class StreamBatches:
+class StreamBatches(LossSource):
     """B parallel streams of `ids` in windows of seq_length: the batch source of `run_training`.
 
     Every epoch starts at the beginning of the streams from the zero state; the state is
@@ -173,7 +174,7 @@ class StreamBatches:
     def plan(self, epoch):
         return list(range(0, self.X.shape[1], self.seq_length))
 
-    def begin_epoch(self, model, carry):
+    def begin_epoch(self, model, epoch, carry):
         fresh = model.start_state(self.X.shape[0])
         if carry:
             state = unflatten_state(carry)
@@ -189,7 +190,8 @@ class StreamBatches:
         window = slice(start, start + self.seq_length)
         loss, grads, self.state = model.window_loss_and_gradients(self.X[:, window], self.Y[:, window], self.state,
                                                                   sparse=True)
-        return loss, grads, int(self.X[:, window].size)
+        tokens = int(self.X[:, window].size)
+        return loss, scale_gradients(grads, 1.0 / tokens), tokens
 
     def carry(self):
         return flatten_state(self.state)

@@ -8,6 +8,10 @@ gradients clipped to a global norm (`optim.clip_global_norm`), updated by Adagra
 (`optim.make_optimizer`). After every epoch the model is scored on the development trees
 and `train_trees` reports it through the callback; its `TreeTrainingState` records the best
 epoch (`rnnlm.training.best.Best`) and resumes the run exactly; the caller saves the models.
+The epochs, batches, time limit and divergence check are the language models' loop,
+`rnnlm.training.loop.run_training`, over `TreeBatches` (the trees as a batch source) and `DevTrees`
+(the development accuracy as a score that is higher when better); a diverged run raises its
+`TrainingDiverged`.
 
 `evaluate` returns the numbers papers report: fine-grained (5-class) accuracy of the whole
 sentence (the root), binary accuracy of the root over the non-neutral sentences (labels 0-1
@@ -22,12 +26,12 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlm.config import _Config, _finite_number, _require, _training_options, _vocabulary_size, plain_numbers
-from rnnlm.errors import RnnlmError
 from rnnlm.nn.numerics import cross_entropy
-from rnnlm.nn.optim import SparseGradient, clip_global_norm, make_optimizer, scale_gradients
+from rnnlm.nn.optim import SparseGradient, make_optimizer, scale_gradients
 from rnnlm.nn.threads import holds_blas
 from rnnlm.data.trees import NEUTRAL, encode_tree
 from rnnlm.training.best import Best
+from rnnlm.training.loop import TrainingState, run_training
 from rnnlm.training.resume import corpus_fingerprint
 
 REGULARIZED = ("W_leaf", "U", "W_s")
@@ -229,6 +233,70 @@ def _loss_and_gradients(model, batch, dropout, rng):
     return loss, grads
 
 
+class TreeBatches:
+    """The trees as a batch source of `rnnlm.training.loop.run_training` (see `SentenceBatches` for the protocol).
+
+    Epoch e takes batches of batch_size trees in the order rng([seed, e]).permutation and draws its word
+    dropout from rng([seed, e, 1]), one draw after another; a batch's gradient is its mean over the
+    batch's trees plus weight decay (`regularized_gradients`), and its targets are its labelled nodes.
+    The draws are not carried: an epoch cut short is never resumed mid-way (`train_trees` counts it done).
+    """
+
+    def __init__(self, trees, config):
+        self.trees, self.config = list(trees), config
+        self.num_tokens = sum(int(np.sum(t.label >= 0)) for t in self.trees)
+        self.dropout_rng = None
+
+    def plan(self, epoch):
+        order = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.trees))
+        size = self.config.batch_size
+        return [order[start:start + size] for start in range(0, len(order), size)]
+
+    def begin_epoch(self, model, epoch, carry):
+        self.dropout_rng = np.random.default_rng([self.config.seed, epoch, 1])
+
+    def batch(self, model, index):
+        batch = [self.trees[i] for i in index]
+        loss, grads = _loss_and_gradients(model, batch, self.config.word_dropout, self.dropout_rng)
+        nodes = sum(int(np.sum(t.label >= 0)) for t in batch)
+        return loss, regularized_gradients(model.params, grads, len(batch), self.config.l2), nodes
+
+    def carry(self):
+        return {}
+
+    def uniform_loss(self, model):
+        return None  # no warning against a uniform guess
+
+
+class DevTrees:
+    """Development trees as `run_training`'s validation source: the score is the fine-grained accuracy
+    (higher is better); `scores` holds the whole `Scores` of the latest `score` call."""
+
+    higher_is_better = True
+
+    def __init__(self, encoded):
+        self.encoded, self.num_tokens, self.scores = encoded, len(encoded), None
+
+    def score(self, model):
+        self.scores = evaluate(model, self.encoded)
+        return self.scores.fine
+
+
+class _LoopConfig(NamedTuple):
+    """What `run_training` reads of a `TrainConfig`, for a Tree-LSTM run: a constant learning rate, no momentum,
+    and any development trees steer (the kept epoch; the constant rate ignores them)."""
+
+    epochs: int
+    learning_rate: float
+    optimizer: str
+    clip: float | None
+    time_limit: float | None
+    momentum: float = 0.0
+    lr_schedule: str = "constant"
+    evaluate_loss_after: int = 1
+    min_valid_tokens: int = 1
+
+
 @holds_blas
 def train_trees(model, trees, config, dev_trees=None, callback=None, state=None, clock=time.perf_counter):
     """Train `model` (a TreeLSTM) on encoded labelled `trees`; returns the TreeTrainingState.
@@ -238,45 +306,40 @@ def train_trees(model, trees, config, dev_trees=None, callback=None, state=None,
     state: a `TreeTrainingState` to continue from (epoch state.epoch + 1 onwards, its optimizer
     and best epoch): with the model's parameters as they were then, the run goes on exactly
     as if it had never stopped (every epoch's order and dropout are seeded by (seed, epoch)).
+    The loop is `rnnlm.training.loop.run_training` over `TreeBatches` and `DevTrees`; `state` is
+    brought up to date in place after every epoch, before the callback sees it.
     """
     state = state or TreeTrainingState()
     if state.optimizer is None:
         state.optimizer = make_optimizer(config.optimizer, config.learning_rate)
-    started = clock()
-    num_batches = -(-len(trees) // config.batch_size)
-    while state.epoch < config.epochs:
-        epoch = state.epoch + 1
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(trees))
-        dropout_rng = np.random.default_rng([config.seed, epoch, 1])
-        epoch_start, losses, nodes, done, complete = clock(), 0.0, 0, 0, True
-        for b in range(num_batches):
-            batch = [trees[i] for i in order[b * config.batch_size:(b + 1) * config.batch_size]]
-            loss, grads = _loss_and_gradients(model, batch, config.word_dropout, dropout_rng)
-            n = sum(int(np.sum(t.label >= 0)) for t in batch)
-            if not np.isfinite(loss):
-                raise RnnlmError(f"training diverged in epoch {epoch}, batch {b + 1}: the loss is {loss}; "
-                                 "lower the learning rate or keep --clip")
-            grads = regularized_gradients(model.params, grads, len(batch), config.l2)
-            grads, _ = clip_global_norm(grads, config.clip)
-            state.optimizer.step(model.params, grads)
-            losses, nodes, done = losses + loss, nodes + n, done + len(batch)
-            if callback is not None:
-                callback(TreeEvent("batch", epoch, config.epochs, b, num_batches, loss / max(n, 1)))
-            if config.time_limit is not None and clock() - started > config.time_limit and b + 1 < num_batches:
-                complete = False
-                break
-        seconds = clock() - epoch_start
-        dev = evaluate(model, dev_trees) if dev_trees else None
-        record = EpochRecord(epoch, losses / max(nodes, 1), dev, seconds, done / max(seconds, 1e-9), complete)
-        state.epoch = epoch
-        state.history.append(record)
-        state.best_epoch, state.best_score = state.best.after(epoch, None if dev is None else dev.fine,
-                                                              higher_is_better=True)
-        if callback is not None:
-            callback(TreeEvent("epoch", epoch, config.epochs, record=record, state=state))
-        if config.time_limit is not None and clock() - started > config.time_limit:
-            break
+    loop_config = _LoopConfig(config.epochs, config.learning_rate, config.optimizer, config.clip, config.time_limit)
+    dev = DevTrees(dev_trees) if dev_trees else None
+    begun = TrainingState(epoch=state.epoch, learning_rate=state.optimizer.learning_rate,
+                          optimizer_state=state.optimizer.state_dict(), best_epoch=state.best_epoch,
+                          best_loss=state.best_score, data=state.data)
+    run_training(model, TreeBatches(trees, config), loop_config, dev, state=begun, clock=clock,
+                 callback=lambda event: _tree_event(event, state, config, len(trees), dev, callback))
     return state
+
+
+def _tree_event(event, state, config, num_trees, dev, callback):
+    """`run_training`'s event as the tree trainer's; an epoch's also brings `state` up to date (in place)."""
+    if event.kind == "batch":
+        if callback is not None:
+            callback(TreeEvent("batch", event.epoch, event.epochs, event.batch, event.num_batches, event.loss))
+        return
+    r, after = event.record, event.state
+    trees = min(r.batches * config.batch_size, num_trees)  # an epoch runs from its first batch (`TreeBatches`)
+    record = EpochRecord(r.epoch, r.train_loss, None if dev is None else dev.scores, r.seconds,
+                         trees / max(r.seconds, 1e-9), r.complete)
+    state.epoch = r.epoch  # an epoch cut short by the time limit counts as done: it is scored and kept
+    state.history.append(record)
+    state.optimizer = make_optimizer(config.optimizer, after.learning_rate)
+    state.optimizer.load_state_dict(after.optimizer_state)
+    # without development trees every epoch is kept (`Best.after` with no score)
+    state.best_epoch, state.best_score = (after.best_epoch, after.best_loss) if dev is not None else (r.epoch, None)
+    if callback is not None:
+        callback(TreeEvent("epoch", event.epoch, event.epochs, record=record, state=state))
 
 
 def encode_all(trees, vocabulary):
