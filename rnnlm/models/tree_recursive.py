@@ -11,7 +11,7 @@ from rnnlm.models.tree_cells import (compose_backward, compose_forward, embeddin
 from rnnlm.nn.output import softmax_cross_entropy
 
 
-def recursive_loss_and_gradients(params, trees, gradients=True):
+def recursive_total_loss_and_gradients(params, trees, gradients=True):
     """Summed node cross-entropy of `trees` (list of `rnnlm.data.trees.EncodedTree`) and its gradients.
 
     One node at a time, walking down from the root (an explicit stack, so any depth works): the way

@@ -10,15 +10,15 @@ monitors_validation(config, valid_tokens): whether a held-out part is big enough
 EpochRecord, TrainingState (to_dict / from_dict: JSON-able metadata + flat arrays), TrainEvent,
 TrainingDiverged.
 
-`train` works for any model with `.params` (dict of arrays), `.loss_and_gradients(X, Y,
+`train` works for any model with `.params` (dict of arrays), `.total_loss_and_gradients(X, Y,
 sparse=True)` returning the summed loss and a gradient dict keyed like `params` (dense
 arrays or `SparseGradient`s), and `.total_loss(X, Y)`: `FastRNN` and `LanguageModel` alike.
 
 One minibatch step:
 
-    loss, g = model.loss_and_gradients(batch)     # summed over the batch's M tokens
-    g = clip(g / M, config.clip)                  # mean per word, global-norm clipped
-    optimizer.step(params, g)                     # then every parameter is checked finite
+    loss, g = model.total_loss_and_gradients(batch)   # summed over the batch's M tokens
+    g = clip(g / M, config.clip)                        # mean per word, global-norm clipped
+    optimizer.step(params, g)                           # then every parameter is checked finite
 
 Per-word losses are pooled over predicted tokens (sum of losses / number of targets),
 never averaged per batch, and perplexity = exp(per-word loss). The epoch's train loss
@@ -234,7 +234,8 @@ class SentenceBatches:
         tokens = int(self.lengths[index].sum())
         if tokens == 0:
             return 0.0, None, 0  # a batch of empty sentences predicts nothing
-        loss, grads = model.loss_and_gradients([self.X[i] for i in index], [self.Y[i] for i in index], sparse=True)
+        loss, grads = model.total_loss_and_gradients([self.X[i] for i in index], [self.Y[i] for i in index],
+                                                      sparse=True)
         return loss, grads, tokens
 
     def carry(self):

@@ -210,10 +210,10 @@ def regularized_gradients(params, grads, num_trees, l2):
     return grads
 
 
-def _loss_and_gradients(model, batch, dropout, rng):
-    """model.loss_and_gradients, with the embeddings of a random `dropout` fraction of the batch's words zeroed."""
+def _total_loss_and_gradients(model, batch, dropout, rng):
+    """model.total_loss_and_gradients, with the embeddings of a random `dropout` fraction of the batch's words zeroed."""
     if not dropout:
-        return model.loss_and_gradients(batch)
+        return model.total_loss_and_gradients(batch)
     words = np.unique(np.concatenate([t.word[t.left < 0] for t in batch]))
     keep = np.ones(len(model.params["E"]), dtype=model.params["E"].dtype)
     keep[words[rng.random(len(words)) < dropout]] = 0.0
@@ -221,7 +221,7 @@ def _loss_and_gradients(model, batch, dropout, rng):
     E = model.params["E"]
     model.params["E"] = E * keep[:, None]
     try:
-        loss, grads = model.loss_and_gradients(batch)
+        loss, grads = model.total_loss_and_gradients(batch)
     finally:
         model.params["E"] = E
     dE = grads["E"]
@@ -251,7 +251,7 @@ def train_trees(model, trees, config, dev_trees=None, callback=None, state=None,
         epoch_start, losses, nodes, done, complete = clock(), 0.0, 0, 0, True
         for b in range(num_batches):
             batch = [trees[i] for i in order[b * config.batch_size:(b + 1) * config.batch_size]]
-            loss, grads = _loss_and_gradients(model, batch, config.word_dropout, dropout_rng)
+            loss, grads = _total_loss_and_gradients(model, batch, config.word_dropout, dropout_rng)
             n = sum(int(np.sum(t.label >= 0)) for t in batch)
             if not np.isfinite(loss):
                 raise RnnlmError(f"training diverged in epoch {epoch}, batch {b + 1}: the loss is {loss}; "
