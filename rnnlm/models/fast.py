@@ -36,10 +36,10 @@ Public API
 FastRNN(word_dim, hidden_dim=100, bptt_truncate=4, seed=None, dtype=np.float32, softmax_rows=1024,
         softmax="full", num_classes=None, counts=None, threads=None)
     .U (H, C), .V (C, H), .W (H, H) (and .V_class (K, H) with the class softmax); .params; .config
-    .total_loss_and_gradients(X, Y, sparse=False) -> (total_loss, grads)
+    .total_loss_and_gradients(X, Y, sparse=False) -> (loss summed over the M tokens, grads of that sum)
     .window_total_loss_and_gradients(X, Y, state, sparse=False) -> (loss_sum, grads, next_state)
     .window_total_loss(X, Y, state) -> (loss_sum, next_state)
-    .total_loss(X, Y, batch_size=64, progress=None) -> float;  .mean_loss(X, Y) -> float
+    .total_loss(X, Y, batch_size=64, progress=None) -> sum;  .mean_loss(X, Y) -> mean per token (total_loss / M)
     .start_state(n) -> (n, H);  .step(state, x) -> (scores (n, C), new_state)
     FastRNN.from_reference(model, dtype=np.float32);  .to_reference() -> RNNNumpy
 """

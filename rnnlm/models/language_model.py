@@ -59,21 +59,23 @@ class PackedModel:
     as the thread policy says (`rnnlm.nn.threads.threads_held`)."""
 
     def total_loss_and_gradients(self, X, Y, sparse=False):
-        """Cross-entropy summed over every word of every sentence, and its gradients.
+        """Returns (sum over the batch's M tokens of -log p(y_t | x_<=t), grads of that sum keyed like `params`).
 
         X, Y: sequences of N (T_n,) int arrays (ragged; packed internally, no padding computed).
-        Returns (total_loss: float, grads: dict keyed like `params`). sparse: the input-side
-        gradient (FastRNN's U, LanguageModel's embedding) is a `SparseGradient` over the words seen.
+        A sum, not a mean: `mean_loss` divides by M, the training loop divides the grads by M.
+        sparse: the input-side gradient (FastRNN's U, LanguageModel's embedding) is a `SparseGradient`
+        over the words seen.
         """
         check_pairs(X, Y, self.config.vocab_size)
         with threads_held(self.threads, self.classes):
             return self._total_loss_and_gradients(X, Y, None, sparse)[:2]
 
     def window_total_loss_and_gradients(self, X, Y, state, sparse=False):
-        """Stream training: one (B, T) window continuing from `state` (from `start_state(B)` or the last call).
+        """Returns (sum over the window's B T tokens of -log p(y | ...), grads of that sum, next_state).
 
-        The gradient stops at the window's start (the state is a constant here). Returns
-        (loss_sum, grads, next_state): next_state the model's state after the window, detached.
+        Stream training: one (B, T) window continuing from `state` (from `start_state(B)` or the last
+        call). The gradient stops at the window's start (the state is a constant here); next_state is
+        the model's state after the window, detached.
         """
         check_pairs(X, Y, self.config.vocab_size)
         if state is not None:
@@ -82,7 +84,7 @@ class PackedModel:
             return self._total_loss_and_gradients(list(X), list(Y), state, sparse)
 
     def window_total_loss(self, X, Y, state):
-        """`window_total_loss_and_gradients` without gradients: (loss_sum, next_state)."""
+        """Returns (sum over the window's B T tokens of -log p(y | ...), next_state): no gradients."""
         check_pairs(X, Y, self.config.vocab_size)
         if state is not None:
             check_state(state, self, len(X))
@@ -129,9 +131,10 @@ class PackedModel:
 
     @holds_blas
     def total_loss(self, X, Y, batch_size=64, progress=None):
-        """Cross-entropy summed over every word, in batches of `batch_size` sentences (sorted by length).
+        """Returns the sum over all M target tokens of -log p(y | ...), a float, computed in batches.
 
-        Memory is bounded by batch_size x T x H plus softmax_rows x C, never corpus x C.
+        Batches of `batch_size` sentences sorted by length; memory is bounded by batch_size x T x H
+        plus softmax_rows x C, never corpus x C.
         progress: called as progress(batches_done, num_batches) after each batch.
         """
         check_pairs(X, Y, self.config.vocab_size)
@@ -147,7 +150,7 @@ class PackedModel:
         return total
 
     def mean_loss(self, X, Y, batch_size=64):
-        """Mean cross-entropy per predicted word (the tutorial's `calculate_loss`)."""
+        """Returns the mean over the M target tokens of -log p(y | ...): `total_loss` / M (`calculate_loss`'s)."""
         return self.total_loss(X, Y, batch_size=batch_size) / num_targets(Y)
 
 

@@ -107,7 +107,10 @@ def add_tracker(params, tracker_size, seed=0):
 
 
 def spinn_total_loss_and_gradients(params, trees, gradients=True):
-    """The same (loss, grads) as the recursive Tree-LSTM, computed by batched shift-reduce steps.
+    """Returns (sum over the scored nodes of `trees` of -log p(label), grads of that sum), by shift-reduce.
+
+    The same numbers as the recursive Tree-LSTM (`recursive_total_loss_and_gradients`), computed by
+    batched shift-reduce steps.
 
     With the tracker's parameters in `params` (see `add_tracker`) the tracker runs too, and its
     parameters get gradients like the others.

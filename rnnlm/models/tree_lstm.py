@@ -92,7 +92,9 @@ class TreeLSTM:
 
     @holds_blas
     def total_loss_and_gradients(self, trees):
-        """(summed node cross-entropy, grads dict keyed like params; dE sparse) over encoded `trees`."""
+        """Returns (sum over the scored nodes of all `trees` of -log p(label), grads of that sum; dE sparse).
+
+        A sum, not a mean: the tree training loop divides the grads by the number of trees."""
         check_trees(trees, self.config.vocab_size, self.config.num_classes)
         if self.method == "recursive":
             return recursive_total_loss_and_gradients(self.params, trees)

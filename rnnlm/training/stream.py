@@ -137,10 +137,11 @@ def batchify(ids, streams):
 
 @holds_blas
 def stream_total_loss(model, X, Y, seq_length, state=None, progress=None):
-    """Summed loss of the streams X, Y (B, L) read window by window with the state carried.
+    """Returns (sum over the B L tokens of the streams X, Y of -log p(y | ...), final state).
 
-    Returns (loss_sum, final state). seq_length only bounds memory: forward only, the result
-    equals one pass over the whole rows. progress: called as progress(windows_done, num_windows).
+    The streams are read window by window with the state carried. seq_length only bounds memory:
+    forward only, the result equals one pass over the whole rows. progress: called as
+    progress(windows_done, num_windows).
     """
     X, Y = check_stream(X, Y, model.config.vocab_size)
     check_count(seq_length, "seq_length")
