@@ -183,6 +183,43 @@ def test_step_logits_equal_reference_forward(rng):
         np.testing.assert_allclose(probs / probs.sum(), o[t], atol=1e-12)
 
 
+def hand_total_loss(U, V, W, X, Y):
+    """sum_n sum_t -log softmax(V s_t)[y_t], written out from the tutorial's equations (no rnnlm code)."""
+    total = 0.0
+    for x, y in zip(X, Y):
+        s = np.zeros(W.shape[0])
+        for x_t, y_t in zip(x, y):
+            s = np.tanh(U[:, x_t] + W @ s)
+            z = V @ s
+            total += np.log(np.exp(z - z.max()).sum()) + z.max() - z[y_t]
+    return total
+
+
+def test_the_names_say_sum_or_mean(rng):
+    """total_* and calculate_total_loss sum over the M tokens; mean_loss and the tutorial's calculate_loss
+    divide by M. Against a hand sum of -log softmax, so a sum/mean mix-up in any of them fails."""
+    X, Y = corpus(rng, lengths=[3, 5, 2, 4])
+    M = sum(len(y) for y in Y)  # 14 tokens: a mean and a sum differ 14-fold
+    ref = RNNNumpy(C, H, bptt_truncate=None, seed=2)
+    fast = FastRNN.from_reference(ref, dtype=np.float64)
+    twin = tutorial_language_model(fast)  # the same weights as a LanguageModel
+    hand = hand_total_loss(ref.U, ref.V, ref.W, X, Y)
+    assert ref.calculate_total_loss(X, Y) == pytest.approx(hand, rel=1e-12)
+    assert ref.total_loss(X, Y) == pytest.approx(hand, rel=1e-12)
+    assert ref.calculate_loss(X, Y) == pytest.approx(hand / M, rel=1e-12)  # the tutorial's mean, kept
+    assert fast.total_loss_and_gradients(X, Y)[0] == pytest.approx(hand, rel=1e-12)
+    assert fast.total_loss_and_gradients(X, Y)[0] == pytest.approx(ref.calculate_loss(X, Y) * M, rel=1e-12)
+    assert fast.total_loss(X, Y) == pytest.approx(hand, rel=1e-12)
+    assert fast.mean_loss(X, Y) == pytest.approx(hand / M, rel=1e-12)
+    # one (B, T) window from the zero state: the B rows are B sentences of length T
+    Xw, Yw = np.stack([x[:2] for x in X]), np.stack([y[:2] for y in Y])
+    window = hand_total_loss(ref.U, ref.V, ref.W, Xw, Yw)
+    assert fast.window_total_loss(Xw, Yw, None)[0] == pytest.approx(window, rel=1e-12)
+    assert fast.window_total_loss_and_gradients(Xw, Yw, None)[0] == pytest.approx(window, rel=1e-12)
+    assert twin.total_loss_and_gradients(X, Y)[0] == pytest.approx(hand, rel=1e-12)
+    assert twin.mean_loss(X, Y) == pytest.approx(hand / M, rel=1e-12)
+
+
 @pytest.mark.parametrize("batch_size", [1, 3, 64])
 def test_chunked_total_loss_equals_reference(rng, batch_size):
     X, Y = corpus(rng)

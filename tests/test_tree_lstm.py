@@ -130,6 +130,20 @@ def test_model_methods_agree_and_probabilities_sum_to_one(batch):
     np.testing.assert_allclose(probs[2], np.exp(logits) / np.exp(logits).sum(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("method", ["recursive", "fold", "spinn"])
+def test_tree_loss_is_a_sum_over_trees_and_nodes(batch, method):
+    """total_loss_and_gradients sums: a batch's loss is its trees' losses added, and one tree's is the
+    hand sum of -log softmax over its nodes (a mean over trees or nodes would fail both)."""
+    vocab, trees = batch
+    model = TreeLSTM(TreeLSTMConfig(vocab_size=len(vocab), embed_size=4, hidden_size=5), seed=3, method=method)
+    whole = model.total_loss_and_gradients(trees)[0]
+    assert whole == pytest.approx(sum(model.total_loss_and_gradients([t])[0] for t in trees), rel=1e-12)
+    for tree, probs in zip(trees, model.node_probabilities(trees)):
+        scored = tree.label >= 0
+        hand = -np.log(probs[scored, tree.label[scored]]).sum()
+        assert model.total_loss_and_gradients([tree])[0] == pytest.approx(hand, rel=1e-10)
+
+
 def test_fold_schedule_groups_by_height(batch):
     _, trees = batch
     s = schedule(trees)
