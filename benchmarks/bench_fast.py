@@ -125,7 +125,7 @@ def minibatch_runner(model, optimizer, X, Y):
 
     def run(rounds):
         for _ in range(rounds):
-            _, grads = model.loss_and_gradients(X, Y, sparse=True)
+            _, grads = model.total_loss_and_gradients(X, Y, sparse=True)
             grads = {k: (g.scaled(1.0 / tokens) if hasattr(g, "scaled") else g / tokens) for k, g in grads.items()}
             optimizer.step(model.params, grads)
         return rounds * tokens
@@ -404,7 +404,7 @@ def grid_window(rng, C, B, T):
 
 
 def grid_ours(cell, H, C, E, X, Y):
-    """LanguageModel `window_loss_and_gradients` on one (B, T) window, zero start state, full BPTT.
+    """LanguageModel `window_total_loss_and_gradients` on one (B, T) window, zero start state, full BPTT.
 
     bptt_truncate=None, as stream training uses it: the gradient PyTorch's backward computes. (The
     tutorial's truncation, each output's error carried back only 4 steps, is a different gradient
@@ -415,7 +415,7 @@ def grid_ours(cell, H, C, E, X, Y):
 
     def run(rounds):
         for _ in range(rounds):
-            model.window_loss_and_gradients(X, Y, state)
+            model.window_total_loss_and_gradients(X, Y, state)
         return rounds * X.size
     return run
 
@@ -476,7 +476,7 @@ def grid_table(torch, quick=False, repeats=None, seconds=None, thread_settings=(
     repeats = repeats or (3 if quick else 5)
     seconds = seconds or (0.2 if quick else 0.4)
     default_torch_threads = torch.get_num_threads()
-    print(f"grid: LanguageModel.window_loss_and_gradients (full BPTT) vs PyTorch layer forward+backward; median of {repeats} "
+    print(f"grid: LanguageModel.window_total_loss_and_gradients (full BPTT) vs PyTorch layer forward+backward; median of {repeats} "
           f"interleaved rounds of ~{seconds} s; embedding 64 for C = 65, E = H for C = 8000")
     for setting in thread_settings:
         print(f"\nthreads: {setting} (BLAS and torch)")

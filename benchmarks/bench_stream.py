@@ -48,7 +48,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from rnnlm.config import TrainConfig  # noqa: E402
 from rnnlm.models.language_model import LanguageModel  # noqa: E402
-from rnnlm.training.stream import split_stream, stream_from_text, stream_loss, train_stream  # noqa: E402
+from rnnlm.training.stream import split_stream, stream_from_text, stream_total_loss, train_stream  # noqa: E402
 
 HIDDEN, EMBED = 256, 64
 RNNLM = dict(batch_size=128, seq_length=32, optimizer="adam", learning_rate=0.01, clip=1.0)
@@ -72,7 +72,7 @@ def run_rnnlm(vocab, train_ids, valid_ids, seconds, seed=0):
     chars = sum(r.tokens for r in state.history)
     seconds_in_batches = sum(r.seconds for r in state.history)
     X, Y = valid_ids[:-1][None, :], valid_ids[1:][None, :]
-    loss, _ = stream_loss(model, X, Y, 1024)
+    loss, _ = stream_total_loss(model, X, Y, 1024)
     return loss / Y.size, chars, chars / max(seconds_in_batches, 1e-9), trained
 
 

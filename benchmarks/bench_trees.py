@@ -71,7 +71,7 @@ def numpy_step(method, config, encoded):
     optimizer = Adagrad(0.05)
 
     def step():
-        _, grads = model.loss_and_gradients(encoded)
+        _, grads = model.total_loss_and_gradients(encoded)
         optimizer.step(model.params, grads)
 
     return step, model
@@ -172,7 +172,7 @@ def main():
             steps[f"NumPy {method}"], models[method] = numpy_step(method, config, encoded)
         if torch is not None:
             torch_run, torch_loss = torch_step(models["recursive"], encoded)
-            numpy_loss, _ = models["recursive"].loss_and_gradients(encoded)
+            numpy_loss, _ = models["recursive"].total_loss_and_gradients(encoded)
             print(f"{dim:>5}  (the same loss before training: NumPy {numpy_loss:.4f}, "
                   f"PyTorch {float(torch_loss().detach()):.4f})")
         medians = time_rounds(steps, args.repeats)

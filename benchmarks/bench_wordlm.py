@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rnnlm.models.language_model import LanguageModel  # noqa: E402
 from rnnlm.nn.optim import SGD, clip_global_norm, scale_gradients  # noqa: E402
-from rnnlm.training.stream import batchify, load_stream, stream_loss  # noqa: E402
+from rnnlm.training.stream import batchify, load_stream, stream_total_loss  # noqa: E402
 from rnnlm.config import MAX_VOCABULARY_SIZE  # noqa: E402
 
 SETTINGS = {"hidden": 200, "layers": 2, "embed": 200, "dropout": 0.2, "batch": 20, "bptt": 35, "lr": 20.0,
@@ -108,14 +108,14 @@ def run_rnnlm(data, vocab_size, seconds, check_every, tie):
 
     def step(a, lr):
         x, y = X[:, a:a + s["bptt"]], Y[:, a:a + s["bptt"]]
-        loss, grads, state["h"] = model.window_loss_and_gradients(x, y, state["h"], sparse=True)
+        loss, grads, state["h"] = model.window_total_loss_and_gradients(x, y, state["h"], sparse=True)
         grads, _ = clip_global_norm(scale_gradients(grads, 1.0 / x.size), s["clip"])
         SGD(lr).step(model.params, grads)
         return x.size
 
     def loss_of(ids):
         Xe, Ye = batchify(ids, 1)
-        return stream_loss(model, Xe, Ye, 256)[0] / Xe.size
+        return stream_total_loss(model, Xe, Ye, 256)[0] / Xe.size
 
     tokens, trained, schedule = timed_training(step, windows, lambda: loss_of(valid), seconds, check_every)
     return {"tokens": tokens, "seconds": trained, "test_loss": loss_of(test), "schedule": schedule,

@@ -13,11 +13,11 @@ import pytest
 from rnnlm.io import checkpoint
 from rnnlm.io import tree_checkpoint
 from rnnlm.cli import main
-from rnnlm.models.fold import fold_loss_and_gradients
+from rnnlm.models.fold import fold_total_loss_and_gradients
 from rnnlm.nn.optim import SparseGradient
-from rnnlm.models.spinn import spinn_loss_and_gradients
+from rnnlm.models.spinn import spinn_total_loss_and_gradients
 from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig, init_params
-from rnnlm.models.tree_recursive import recursive_loss_and_gradients
+from rnnlm.models.tree_recursive import recursive_total_loss_and_gradients
 from rnnlm.training.trees import TreeTrainConfig, train_trees
 from rnnlm.data.trees import (binarize, build_vocabulary, encode_tree, parse_tree, parse_unlabelled, read_trees,
                          tree_from_text)
@@ -88,8 +88,8 @@ def deep_batch():
 def test_recursive_fold_and_spinn_agree_on_a_deep_tree(deep_batch):
     vocab, trees = deep_batch
     params = init_params(TreeLSTMConfig(vocab_size=len(vocab), embed_size=3, hidden_size=4), seed=3)
-    loss_r, grads_r = recursive_loss_and_gradients(params, trees)
-    for other in (fold_loss_and_gradients, spinn_loss_and_gradients):
+    loss_r, grads_r = recursive_total_loss_and_gradients(params, trees)
+    for other in (fold_total_loss_and_gradients, spinn_total_loss_and_gradients):
         loss_o, grads_o = other(params, trees)
         assert abs(loss_r - loss_o) <= 1e-9 * abs(loss_r)
         for name in params:
@@ -101,7 +101,7 @@ def test_deep_tree_gradient_matches_finite_differences(deep_batch):
     """The directional derivative along random directions, by central differences, equals <grad, v>."""
     vocab, trees = deep_batch
     params = init_params(TreeLSTMConfig(vocab_size=len(vocab), embed_size=3, hidden_size=4), seed=4)
-    _, grads = recursive_loss_and_gradients(params, trees)
+    _, grads = recursive_total_loss_and_gradients(params, trees)
     grads = dense(grads, params)
     rng = np.random.default_rng(0)
     for _ in range(3):
@@ -110,7 +110,7 @@ def test_deep_tree_gradient_matches_finite_differences(deep_batch):
 
         def loss_at(sign):
             moved = {k: params[k] + sign * h * v[k] for k in params}
-            return fold_loss_and_gradients(moved, trees, gradients=False)[0]
+            return fold_total_loss_and_gradients(moved, trees, gradients=False)[0]
 
         numeric = (loss_at(1) - loss_at(-1)) / (2 * h)
         analytic = sum(float(np.sum(grads[k] * v[k])) for k in params)

@@ -24,13 +24,13 @@ def batch(seed=0, lengths=(7, 3, 5)):
 
 
 def worst_error(model, X, Y, step=3, samples=6):
-    """Largest relative error of loss_and_gradients against central differences, the mask frozen at `step`."""
+    """Largest relative error of total_loss_and_gradients against central differences, the mask frozen at `step`."""
     model.dropout_step = step
-    _, grads = model.loss_and_gradients(X, Y)
+    _, grads = model.total_loss_and_gradients(X, Y)
 
     def loss():
         model.dropout_step = step  # the same mask for every evaluation
-        return model.loss_and_gradients(X, Y)[0]
+        return model.total_loss_and_gradients(X, Y)[0]
 
     rng, worst = np.random.default_rng(1), 0.0
     for name, p in model.params.items():
@@ -53,7 +53,7 @@ def test_dropout_zero_is_the_model_as_before():
     X, Y = batch()
     plain = LanguageModel(C, 6, cell="lstm", num_layers=2, seed=4, dtype=np.float64)
     zero = LanguageModel(C, 6, cell="lstm", num_layers=2, seed=4, dtype=np.float64, dropout=0.0)
-    a, b = plain.loss_and_gradients(X, Y), zero.loss_and_gradients(X, Y)
+    a, b = plain.total_loss_and_gradients(X, Y), zero.total_loss_and_gradients(X, Y)
     assert a[0] == b[0]
     assert all(np.array_equal(a[1][k], b[1][k]) for k in a[1])
     assert zero.dropout_step == 0  # no masks drawn at all
@@ -66,8 +66,8 @@ def test_evaluation_and_generation_ignore_dropout():
     assert dropped.total_loss(X, Y) == plain.total_loss(X, Y)
     state = plain.start_state(2)
     assert np.array_equal(dropped.step(state, np.array([1, 2]))[0], plain.step(state, np.array([1, 2]))[0])
-    assert dropped.window_loss(X, Y, None)[0] == plain.window_loss(X, Y, None)[0]
-    assert dropped.loss_and_gradients(X, Y)[0] != plain.loss_and_gradients(X, Y)[0]  # training does drop
+    assert dropped.window_total_loss(X, Y, None)[0] == plain.window_total_loss(X, Y, None)[0]
+    assert dropped.total_loss_and_gradients(X, Y)[0] != plain.total_loss_and_gradients(X, Y)[0]  # training does drop
 
 
 def test_masks_keep_the_expected_activation_and_are_reproducible():

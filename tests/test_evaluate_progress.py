@@ -12,7 +12,7 @@ from rnnlm.data.text import tokenize_documents
 from rnnlm.models.fast import FastRNN
 from rnnlm.models.language_model import LanguageModel
 from rnnlm.models.reference import RNNNumpy
-from rnnlm.training.stream import stream_loss
+from rnnlm.training.stream import stream_total_loss
 
 COMMENTS = Path(__file__).resolve().parent / "fixtures" / "comments.csv"
 
@@ -54,8 +54,8 @@ def test_stream_loss_reports_windows():
     model = LanguageModel(20, 4, seed=0)
     X = np.arange(50).reshape(1, 50) % 20
     seen = []
-    loss = stream_loss(model, X, (X + 1) % 20, 16, progress=lambda done, n: seen.append((done, n)))[0]
-    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)] and loss == stream_loss(model, X, (X + 1) % 20, 16)[0]
+    loss = stream_total_loss(model, X, (X + 1) % 20, 16, progress=lambda done, n: seen.append((done, n)))[0]
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)] and loss == stream_total_loss(model, X, (X + 1) % 20, 16)[0]
 
 
 @pytest.fixture(scope="module")

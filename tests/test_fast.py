@@ -40,7 +40,7 @@ def test_loss_and_gradients_equal_summed_reference_bptt(rng, truncate, dtype, to
     X, Y = corpus(rng)
     ref = RNNNumpy(C, H, bptt_truncate=truncate, seed=1)
     fast = FastRNN.from_reference(ref, dtype=dtype)
-    loss, grads = fast.loss_and_gradients(X, Y)
+    loss, grads = fast.total_loss_and_gradients(X, Y)
     ref_loss, ref_grads = reference_sums(ref, X, Y)
     assert abs(loss - ref_loss) / ref_loss <= tol
     for k in "UVW":
@@ -53,17 +53,17 @@ def test_truncation_changes_the_gradient(rng):
     # guards the test above against a truncation that is silently ignored
     X, Y = corpus(rng)
     fast = FastRNN(C, H, bptt_truncate=1, seed=2, dtype=np.float64)
-    _, short = fast.loss_and_gradients(X, Y)
+    _, short = fast.total_loss_and_gradients(X, Y)
     fast.bptt_truncate = None
-    _, full = fast.loss_and_gradients(X, Y)
+    _, full = fast.total_loss_and_gradients(X, Y)
     assert max_rel_error(short["W"], full["W"]) > 1e-3
 
 
 def test_sparse_u_gradient_equals_dense(rng):
     X, Y = corpus(rng)
     fast = FastRNN(C, H, seed=3, dtype=np.float64)
-    _, dense = fast.loss_and_gradients(X, Y)
-    _, sparse = fast.loss_and_gradients(X, Y, sparse=True)
+    _, dense = fast.total_loss_and_gradients(X, Y)
+    _, sparse = fast.total_loss_and_gradients(X, Y, sparse=True)
     dU = sparse["U"]
     assert isinstance(dU, SparseGradient) and dU.axis == 1
     seen = np.unique(np.concatenate(X))
@@ -106,9 +106,9 @@ def test_sentences_packed_together_do_not_interact(rng, truncate):
     A = corpus(rng, [3, 7, 2, 5])
     B = corpus(rng, [12, 1, 9])
     fast = FastRNN(C, H, bptt_truncate=truncate, seed=4, dtype=np.float64)
-    loss_a, g_a = fast.loss_and_gradients(*A)
-    loss_b, g_b = fast.loss_and_gradients(*B)
-    loss_ab, g_ab = fast.loss_and_gradients(A[0] + B[0], A[1] + B[1])
+    loss_a, g_a = fast.total_loss_and_gradients(*A)
+    loss_b, g_b = fast.total_loss_and_gradients(*B)
+    loss_ab, g_ab = fast.total_loss_and_gradients(A[0] + B[0], A[1] + B[1])
     assert loss_ab - loss_b == pytest.approx(loss_a, rel=1e-12)
     for k in "UVW":
         assert np.abs(g_a[k]).max() > 1e-3  # a real gradient to compare
@@ -127,7 +127,7 @@ def test_states_follow_the_tutorials_recurrence_worked_by_hand(rng):
             if t < len(x):
                 states[n] = np.tanh(fast.U[:, x[t]] + fast.W @ states[n])
         prefix = [x[:t + 1] for x in X]
-        _, last = fast.window_loss(prefix, prefix, None)
+        _, last = fast.window_total_loss(prefix, prefix, None)
         for n in range(2):
             np.testing.assert_allclose(last[n], states[n], rtol=1e-13, atol=1e-15)
 
@@ -136,7 +136,7 @@ def test_single_sentence_batch_and_empty_sentence(rng):
     ref = RNNNumpy(C, H, seed=5)
     fast = FastRNN.from_reference(ref, dtype=np.float64)
     x, y = rng.integers(0, C, 6), rng.integers(0, C, 6)
-    loss, grads = fast.loss_and_gradients([x, x[:0]], [y, y[:0]])
+    loss, grads = fast.total_loss_and_gradients([x, x[:0]], [y, y[:0]])
     assert loss == pytest.approx(ref.calculate_total_loss([x], [y]), rel=1e-12)
     np.testing.assert_allclose(grads["U"], ref.bptt(x, y)[0], atol=1e-12)
 
@@ -183,6 +183,43 @@ def test_step_logits_equal_reference_forward(rng):
         np.testing.assert_allclose(probs / probs.sum(), o[t], atol=1e-12)
 
 
+def hand_total_loss(U, V, W, X, Y):
+    """sum_n sum_t -log softmax(V s_t)[y_t], written out from the tutorial's equations (no rnnlm code)."""
+    total = 0.0
+    for x, y in zip(X, Y):
+        s = np.zeros(W.shape[0])
+        for x_t, y_t in zip(x, y):
+            s = np.tanh(U[:, x_t] + W @ s)
+            z = V @ s
+            total += np.log(np.exp(z - z.max()).sum()) + z.max() - z[y_t]
+    return total
+
+
+def test_the_names_say_sum_or_mean(rng):
+    """total_* and calculate_total_loss sum over the M tokens; mean_loss and the tutorial's calculate_loss
+    divide by M. Against a hand sum of -log softmax, so a sum/mean mix-up in any of them fails."""
+    X, Y = corpus(rng, lengths=[3, 5, 2, 4])
+    M = sum(len(y) for y in Y)  # 14 tokens: a mean and a sum differ 14-fold
+    ref = RNNNumpy(C, H, bptt_truncate=None, seed=2)
+    fast = FastRNN.from_reference(ref, dtype=np.float64)
+    twin = tutorial_language_model(fast)  # the same weights as a LanguageModel
+    hand = hand_total_loss(ref.U, ref.V, ref.W, X, Y)
+    assert ref.calculate_total_loss(X, Y) == pytest.approx(hand, rel=1e-12)
+    assert ref.total_loss(X, Y) == pytest.approx(hand, rel=1e-12)
+    assert ref.calculate_loss(X, Y) == pytest.approx(hand / M, rel=1e-12)  # the tutorial's mean, kept
+    assert fast.total_loss_and_gradients(X, Y)[0] == pytest.approx(hand, rel=1e-12)
+    assert fast.total_loss_and_gradients(X, Y)[0] == pytest.approx(ref.calculate_loss(X, Y) * M, rel=1e-12)
+    assert fast.total_loss(X, Y) == pytest.approx(hand, rel=1e-12)
+    assert fast.mean_loss(X, Y) == pytest.approx(hand / M, rel=1e-12)
+    # one (B, T) window from the zero state: the B rows are B sentences of length T
+    Xw, Yw = np.stack([x[:2] for x in X]), np.stack([y[:2] for y in Y])
+    window = hand_total_loss(ref.U, ref.V, ref.W, Xw, Yw)
+    assert fast.window_total_loss(Xw, Yw, None)[0] == pytest.approx(window, rel=1e-12)
+    assert fast.window_total_loss_and_gradients(Xw, Yw, None)[0] == pytest.approx(window, rel=1e-12)
+    assert twin.total_loss_and_gradients(X, Y)[0] == pytest.approx(hand, rel=1e-12)
+    assert twin.mean_loss(X, Y) == pytest.approx(hand / M, rel=1e-12)
+
+
 @pytest.mark.parametrize("batch_size", [1, 3, 64])
 def test_chunked_total_loss_equals_reference(rng, batch_size):
     X, Y = corpus(rng)
@@ -190,7 +227,7 @@ def test_chunked_total_loss_equals_reference(rng, batch_size):
     fast = FastRNN.from_reference(ref)
     expected = ref.calculate_total_loss(X, Y)
     assert fast.total_loss(X, Y, batch_size=batch_size) == pytest.approx(expected, rel=1e-5)
-    assert fast.loss_per_word(X, Y) == pytest.approx(ref.calculate_loss(X, Y), rel=1e-5)
+    assert fast.mean_loss(X, Y) == pytest.approx(ref.calculate_loss(X, Y), rel=1e-5)
 
 
 def test_large_logits_take_the_stable_path(rng):
@@ -199,7 +236,7 @@ def test_large_logits_take_the_stable_path(rng):
     ref = RNNNumpy(C, H, bptt_truncate=None, seed=10)
     ref.V *= 200.0
     fast = FastRNN.from_reference(ref)
-    loss, grads = fast.loss_and_gradients(X, Y)
+    loss, grads = fast.total_loss_and_gradients(X, Y)
     ref_loss, ref_grads = reference_sums(ref, X, Y)
     assert np.isfinite(loss) and loss == pytest.approx(ref_loss, rel=1e-4)
     assert max_rel_error(grads["V"], ref_grads["V"]) <= 1e-4
@@ -209,8 +246,8 @@ def test_softmax_chunks_do_not_change_results(rng):
     X, Y = corpus(rng)
     whole = FastRNN(C, H, seed=11, dtype=np.float64)
     chunked = FastRNN(C, H, seed=11, dtype=np.float64, softmax_rows=5)
-    loss_w, g_w = whole.loss_and_gradients(X, Y)
-    loss_c, g_c = chunked.loss_and_gradients(X, Y)
+    loss_w, g_w = whole.total_loss_and_gradients(X, Y)
+    loss_c, g_c = chunked.total_loss_and_gradients(X, Y)
     assert loss_c == pytest.approx(loss_w, rel=1e-12)
     for k in "UVW":
         np.testing.assert_allclose(g_c[k], g_w[k], rtol=1e-10, atol=1e-13)
@@ -226,7 +263,7 @@ def test_memory_is_bounded_by_batch_times_vocabulary(rng):
     tracemalloc.start()
     try:
         fast.total_loss(X, Y, batch_size=64)
-        fast.loss_and_gradients(X[:500], Y[:500], sparse=True)  # 5,000 tokens in one call
+        fast.total_loss_and_gradients(X[:500], Y[:500], sparse=True)  # 5,000 tokens in one call
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -270,8 +307,8 @@ def test_fast_rnn_and_its_language_model_twin_give_identical_numbers(rng, softma
                    num_classes=5 if softmax == "class" else None)
     twin = tutorial_language_model(fast)
     for sparse in (False, True):
-        loss_f, grads_f = fast.loss_and_gradients(X, Y, sparse=sparse)
-        loss_m, grads_m = twin.loss_and_gradients(X, Y, sparse=sparse)
+        loss_f, grads_f = fast.total_loss_and_gradients(X, Y, sparse=sparse)
+        loss_m, grads_m = twin.total_loss_and_gradients(X, Y, sparse=sparse)
         assert loss_f == loss_m
         assert set(grads_f) == set(fast.params)
         for name, g in grads_f.items():
@@ -284,8 +321,8 @@ def test_fast_rnn_and_its_language_model_twin_give_identical_numbers(rng, softma
                 assert g.dtype == fast.dtype
                 np.testing.assert_array_equal(g, grads_m[TWIN_NAMES[name]].T, err_msg=name)
     state = rng.standard_normal((3, H)).astype(dtype)  # one 12-word sentence among 3: its last steps are one row
-    loss_f, grads_f, next_f = fast.window_loss_and_gradients(X[:3], Y[:3], state)
-    loss_m, grads_m, next_m = twin.window_loss_and_gradients(X[:3], Y[:3], ((state,),))
+    loss_f, grads_f, next_f = fast.window_total_loss_and_gradients(X[:3], Y[:3], state)
+    loss_m, grads_m, next_m = twin.window_total_loss_and_gradients(X[:3], Y[:3], ((state,),))
     assert loss_f == loss_m
     np.testing.assert_array_equal(next_f, next_m[0][0])
     for name, g in grads_f.items():
@@ -296,5 +333,5 @@ def test_the_loss_and_gradient_body_is_written_once():
     """Issue 22: FastRNN and LanguageModel define hooks only; the body is PackedModel's."""
     for cls in (FastRNN, LanguageModel):
         assert issubclass(cls, PackedModel)
-        assert "_loss_and_gradients" not in vars(cls), cls.__name__
-        assert cls._loss_and_gradients is PackedModel._loss_and_gradients
+        assert "_total_loss_and_gradients" not in vars(cls), cls.__name__
+        assert cls._total_loss_and_gradients is PackedModel._total_loss_and_gradients

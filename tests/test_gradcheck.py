@@ -66,6 +66,6 @@ def test_language_model_float32_check_is_refused():
     model = LanguageModel(6, 3, cell="gru", seed=0)
     X, Y = [np.array([0, 1, 2])], [np.array([1, 2, 3])]
     assert all(p.dtype == np.float32 for p in model.params.values())
-    _, grads = model.loss_and_gradients(X, Y)
+    _, grads = model.total_loss_and_gradients(X, Y)
     with pytest.raises(ConfigError, match="float64"):
         check_gradients(lambda: model.total_loss(X, Y), model.params, grads)

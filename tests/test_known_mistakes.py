@@ -23,7 +23,7 @@ def test_a_training_step_moves_by_the_mean_gradient_per_word(rng):
     Y = [rng.integers(0, 10, n) for n in (4, 7, 2)]
     model = FastRNN(10, 4, bptt_truncate=None, seed=0, dtype=np.float64)
     before = {k: v.copy() for k, v in model.params.items()}
-    _, grads = model.loss_and_gradients(X, Y)
+    _, grads = model.total_loss_and_gradients(X, Y)
     config = TrainConfig(epochs=1, batch_size=len(X), optimizer="sgd", learning_rate=0.5, clip=None, valid_fraction=0.0)
     train(model, X, Y, config)  # one batch holding every sentence: one SGD step
     for k, value in model.params.items():

@@ -16,12 +16,12 @@ from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import InputError
 from rnnlm.models import generate
 from rnnlm.models.fast import FastRNN
-from rnnlm.models.fold import fold_loss_and_gradients
+from rnnlm.models.fold import fold_total_loss_and_gradients
 from rnnlm.models.language_model import LanguageModel
 from rnnlm.models.reference import RNNNumpy
-from rnnlm.models.spinn import spinn_loss_and_gradients
+from rnnlm.models.spinn import spinn_total_loss_and_gradients
 from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig
-from rnnlm.models.tree_recursive import recursive_loss_and_gradients
+from rnnlm.models.tree_recursive import recursive_total_loss_and_gradients
 from rnnlm.training import stream
 
 V, H = 10, 4
@@ -63,7 +63,7 @@ def _lm_step(kind, make_state):
     return lambda m: m[kind].step(make_state(m[kind].start_state(1)), [0])
 
 
-def _trees(trees, method="fold", call="loss_and_gradients"):
+def _trees(trees, method="fold", call="total_loss_and_gradients"):
     return lambda m: getattr(m["tree"][method], call)(trees)
 
 
@@ -115,11 +115,11 @@ CASES = [
      r"must be a list of sentences \(word-id arrays\), got NoneType"),
     ("ref.calculate_total_loss generator", lambda m: m["ref"].calculate_total_loss(_empty_gen(), _empty_gen()), "X",
      "got generator"),
-    ("fast.loss_and_gradients int", lambda m: m["fast"].loss_and_gradients(3, 3), "X", "got int"),
+    ("fast.total_loss_and_gradients int", lambda m: m["fast"].total_loss_and_gradients(3, 3), "X", "got int"),
     ("fast.total_loss string", lambda m: m["fast"].total_loss("ab", "ab"), "X", "got str"),
-    ("lstm.window_loss generator", lambda m: m["lstm"].window_loss(_empty_gen(), _empty_gen(), None), "X",
+    ("lstm.window_total_loss generator", lambda m: m["lstm"].window_total_loss(_empty_gen(), _empty_gen(), None), "X",
      "got generator"),
-    ("fast.loss_per_word no words", lambda m: m["fast"].loss_per_word([[]], [[]]), "Y", "holds no target words"),
+    ("fast.mean_loss no words", lambda m: m["fast"].mean_loss([[]], [[]]), "Y", "holds no target words"),
     ("ref.calculate_loss no sentences", _ref("calculate_loss", [], []), "Y", "holds no target words"),
     # rates and counts
     ("ref.sgd_step string rate", _ref("sgd_step", [0], [1], "a"), "learning_rate",
@@ -165,14 +165,14 @@ CASES = [
      r"got \(2, 4\)"),
     ("rnn.step None state", _lm_step("rnn", lambda s: None), "state", "got NoneType None"),
     ("lstm.step empty tuple", _lm_step("lstm", lambda s: ()), "state", r"got 0$"),
-    ("fast.window_loss state for 2 rows", lambda m: m["fast"].window_loss(X2, Y2, m["fast"].start_state(2)), "state",
+    ("fast.window_total_loss state for 2 rows", lambda m: m["fast"].window_total_loss(X2, Y2, m["fast"].start_state(2)), "state",
      r"must have shape \(1, 4\) \(like start_state\(1\)\), got \(2, 4\)"),
-    ("fast.window_loss_and_gradients NaN state",
-     lambda m: m["fast"].window_loss_and_gradients(X2, Y2, np.full((1, H), np.nan)), "state", "holds NaN"),
-    ("lstm.window_loss state (H,)", lambda m: m["lstm"].window_loss(X2, Y2, np.zeros(H)), "state",
+    ("fast.window_total_loss_and_gradients NaN state",
+     lambda m: m["fast"].window_total_loss_and_gradients(X2, Y2, np.full((1, H), np.nan)), "state", "holds NaN"),
+    ("lstm.window_total_loss state (H,)", lambda m: m["lstm"].window_total_loss(X2, Y2, np.zeros(H)), "state",
      "must be a tuple of 1 entry"),
-    ("rnn.window_loss_and_gradients NaN state",
-     lambda m: m["rnn"].window_loss_and_gradients(X2, Y2, ((np.full((1, H), np.nan),),)), "state[0][0]", "holds NaN"),
+    ("rnn.window_total_loss_and_gradients NaN state",
+     lambda m: m["rnn"].window_total_loss_and_gradients(X2, Y2, ((np.full((1, H), np.nan),),)), "state[0][0]", "holds NaN"),
     # Tree-LSTM trees
     ("tree word id too large", _trees([T([1, V, -1], [-1, -1, 0], [-1, -1, 1], [2, 3, 4])]), "trees[0].word",
      r"holds word id 10 at leaf 1, outside the vocabulary of 10 words \(ids 0 to 9\)"),
@@ -221,13 +221,13 @@ CASES = [
     ("split_stream 2", lambda m: stream.split_stream(np.arange(10), 2.0), "valid_fraction", "got 2.0"),
     ("split_stream string", lambda m: stream.split_stream(np.arange(10), "a"), "valid_fraction", "got 'a'"),
     ("split_stream negative id", lambda m: stream.split_stream([0, -1, 2], 0.5), "ids", "holds word id -1"),
-    ("stream_loss seq_length 0", lambda m: stream.stream_loss(m["rnn"], X2, Y2, 0), "seq_length",
+    ("stream_total_loss seq_length 0", lambda m: stream.stream_total_loss(m["rnn"], X2, Y2, 0), "seq_length",
      "must be a positive integer, got 0"),
-    ("stream_loss seq_length -1", lambda m: stream.stream_loss(m["rnn"], X2, Y2, -1), "seq_length", "got -1"),
-    ("stream_loss seq_length None", lambda m: stream.stream_loss(m["fast"], X2, Y2, None), "seq_length", "got None"),
-    ("stream_loss 1-D X", lambda m: stream.stream_loss(m["rnn"], np.array([0, 1]), np.array([1, 2]), 2), "X",
+    ("stream_total_loss seq_length -1", lambda m: stream.stream_total_loss(m["rnn"], X2, Y2, -1), "seq_length", "got -1"),
+    ("stream_total_loss seq_length None", lambda m: stream.stream_total_loss(m["fast"], X2, Y2, None), "seq_length", "got None"),
+    ("stream_total_loss 1-D X", lambda m: stream.stream_total_loss(m["rnn"], np.array([0, 1]), np.array([1, 2]), 2), "X",
      r"must be a 2-D array of word ids, got shape \(2,\)"),
-    ("stream_loss X and Y differ", lambda m: stream.stream_loss(m["rnn"], X2, np.array([[1, 2]]), 2), "X",
+    ("stream_total_loss X and Y differ", lambda m: stream.stream_total_loss(m["rnn"], X2, np.array([[1, 2]]), 2), "X",
      r"has shape \(1, 3\) but Y has shape \(1, 2\)"),
     ("StreamBatches seq_length 0", lambda m: stream.StreamBatches(np.arange(6), 1, 0), "seq_length", "got 0"),
     ("StreamBatches negative id", lambda m: stream.StreamBatches(np.array([0, -1, 2, 3]), 1, 2), "ids",
@@ -294,9 +294,9 @@ def test_checked_entry_points_give_what_the_unchecked_code_gives(kind, rng):
     model = models()[kind]
     X = [rng.integers(0, V, n) for n in (3, 0, 5, 1)]  # an empty sentence is allowed in a batch
     Y = [rng.integers(0, V, n) for n in (3, 0, 5, 1)]
-    loss, grads = model.loss_and_gradients(X, Y)
-    assert _same((loss, grads), model._loss_and_gradients(X, Y, None, False)[:2])
-    as_lists = model.loss_and_gradients([x.tolist() for x in X], [y.astype(np.int32) for y in Y])
+    loss, grads = model.total_loss_and_gradients(X, Y)
+    assert _same((loss, grads), model._total_loss_and_gradients(X, Y, None, False)[:2])
+    as_lists = model.total_loss_and_gradients([x.tolist() for x in X], [y.astype(np.int32) for y in Y])
     assert _same(as_lists, (loss, grads))
     state = model.start_state(2)
     scores, new_state = model.step(state, np.array([1, 2], dtype=np.uint8))
@@ -306,7 +306,7 @@ def test_checked_entry_points_give_what_the_unchecked_code_gives(kind, rng):
     # own step function: the same state to rounding, not bit for bit
     assert _close(model._next_state(forward.final), new_state)
     Xs, Ys = stream.batchify(rng.integers(0, V, 30), 2)
-    assert _same(stream.stream_loss(model, Xs, Ys, 4), stream.stream_loss(model, Xs.tolist(), Ys.tolist(), 4))
+    assert _same(stream.stream_total_loss(model, Xs, Ys, 4), stream.stream_total_loss(model, Xs.tolist(), Ys.tolist(), 4))
 
 
 def test_the_reference_model_is_unchanged_on_good_input(rng):
@@ -339,10 +339,10 @@ def test_every_encoded_tree_passes_and_the_three_methods_match_their_unchecked_f
     m = models()
     trees = _sentiment_trees(rng, m["vocab"])
     params = m["tree"]["fold"].params
-    expected = {"fold": fold_loss_and_gradients(params, trees), "spinn": spinn_loss_and_gradients(params, trees),
-                "recursive": recursive_loss_and_gradients(params, trees)}
+    expected = {"fold": fold_total_loss_and_gradients(params, trees), "spinn": spinn_total_loss_and_gradients(params, trees),
+                "recursive": recursive_total_loss_and_gradients(params, trees)}
     for method, model in m["tree"].items():
-        assert _same(model.loss_and_gradients(trees), expected[method])
+        assert _same(model.total_loss_and_gradients(trees), expected[method])
     probs = m["tree"]["fold"].node_probabilities(trees)
     assert [len(p) for p in probs] == [t.num_nodes for t in trees]
 

@@ -33,18 +33,18 @@ CASES = [(cell, layers, {}) for cell in ("rnn", "gru", "lstm", "jordan") for lay
 def test_gradients_match_finite_differences(cell, layers, options, rng):
     X, Y = sentences(rng)
     m = model(cell, layers, **options)
-    loss, grads = m.loss_and_gradients(X, Y)
+    loss, grads = m.total_loss_and_gradients(X, Y)
     assert set(grads) == set(m.params)
-    report = check_gradients(lambda: m.loss_and_gradients(X, Y)[0], m.params, grads, threshold=1e-6)
+    report = check_gradients(lambda: m.total_loss_and_gradients(X, Y)[0], m.params, grads, threshold=1e-6)
     assert report, str(report)
 
 
 def test_gradient_check_catches_a_wrong_gradient(rng):
     X, Y = sentences(rng)
     m = model("gru", 2)
-    _, grads = m.loss_and_gradients(X, Y)
+    _, grads = m.total_loss_and_gradients(X, Y)
     grads["l0.W_hh"] = grads["l0.W_hh"] * 1.01
-    report = check_gradients(lambda: m.loss_and_gradients(X, Y)[0], m.params, grads, threshold=1e-6)
+    report = check_gradients(lambda: m.total_loss_and_gradients(X, Y)[0], m.params, grads, threshold=1e-6)
     assert not report and [c.name for c in report.failures] == ["l0.W_hh"]
 
 
@@ -78,8 +78,8 @@ def test_config_round_trip_and_validation():
 def test_sparse_equals_dense(cell, rng):
     X, Y = sentences(rng)
     m = model(cell, 2)
-    loss, dense = m.loss_and_gradients(X, Y)
-    loss2, sparse = m.loss_and_gradients(X, Y, sparse=True)
+    loss, dense = m.total_loss_and_gradients(X, Y)
+    loss2, sparse = m.total_loss_and_gradients(X, Y, sparse=True)
     g = sparse["embedding"]
     assert isinstance(g, SparseGradient) and g.axis == 0
     assert np.array_equal(g.indices, np.unique(np.concatenate(X)))
@@ -93,8 +93,8 @@ def test_a_batch_is_the_sum_of_its_sentences_alone(cell, rng):
     empty sentence adds nothing): no sentence reads another's state or receives another's error."""
     X, Y = sentences(rng)
     m = model(cell, 2, bptt_truncate=2)
-    loss, grads = m.loss_and_gradients(X + [np.array([], int)], Y + [np.array([], int)])
-    alone = [m.loss_and_gradients([x], [y]) for x, y in zip(X, Y)]
+    loss, grads = m.total_loss_and_gradients(X + [np.array([], int)], Y + [np.array([], int)])
+    alone = [m.total_loss_and_gradients([x], [y]) for x, y in zip(X, Y)]
     assert loss == pytest.approx(sum(a[0] for a in alone), rel=1e-12)
     for k in grads:
         np.testing.assert_allclose(grads[k], sum(a[1][k] for a in alone), rtol=1e-10, atol=1e-13)
@@ -126,17 +126,17 @@ def test_step_loss_equals_total_loss(rng):
         for a, b in zip(x, y):
             logits, state = m.step(state, np.array([a]))
             total -= logits[0, b] - np.log(np.sum(np.exp(logits[0])))
-    assert total == pytest.approx(m.loss_and_gradients(X, Y)[0], rel=1e-12)
+    assert total == pytest.approx(m.total_loss_and_gradients(X, Y)[0], rel=1e-12)
 
 
 def test_total_loss_in_chunks_equals_one_batch(rng):
     X, Y = sentences(rng, lengths=(5, 3, 1, 4, 2, 6, 3))
     m = model("gru", 2)
     m.softmax_rows = 3  # several output-layer chunks too
-    whole = m.loss_and_gradients(X, Y)[0]
+    whole = m.total_loss_and_gradients(X, Y)[0]
     assert m.total_loss(X, Y, batch_size=2) == pytest.approx(whole, rel=1e-12)
     assert m.total_loss(X, Y, batch_size=100) == pytest.approx(whole, rel=1e-12)
-    assert m.loss_per_word(X, Y) == pytest.approx(whole / sum(map(len, Y)), rel=1e-12)
+    assert m.mean_loss(X, Y) == pytest.approx(whole / sum(map(len, Y)), rel=1e-12)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm", "jordan"])
@@ -171,7 +171,7 @@ def test_elman_states_worked_by_hand():
     h = np.zeros(4)
     for t in range(len(x)):
         h = np.tanh(p["embedding"][x[t]] @ p["l0.W_ih"] + p["l0.b_ih"] + h @ p["l0.W_hh"] + p["l0.b_hh"])
-        _, state = m.window_loss([x[:t + 1]], [x[:t + 1]], None)
+        _, state = m.window_total_loss([x[:t + 1]], [x[:t + 1]], None)
         np.testing.assert_allclose(state[0][0][0], h, rtol=1e-13, atol=1e-15)
 
 
@@ -189,8 +189,8 @@ def test_two_adam_steps_on_a_model_follow_the_bias_corrected_formula(cell, rng):
     square = {k: np.zeros_like(v) for k, v in expected.items()}
     first, first_params = m.total_loss(X, Y), {k: v.copy() for k, v in m.params.items()}
     for t in (1, 2):
-        dense = m.loss_and_gradients(X, Y)[1]
-        _, grads = m.loss_and_gradients(X, Y, sparse=True)
+        dense = m.total_loss_and_gradients(X, Y)[1]
+        _, grads = m.total_loss_and_gradients(X, Y, sparse=True)
         opt.step(m.params, grads)
         for k, g in dense.items():
             mean[k] = b1 * mean[k] + (1 - b1) * g
@@ -221,8 +221,8 @@ def test_truncation_is_the_tutorials(truncate, rng):
     fast = FastRNN(C, 4, bptt_truncate=truncate, seed=3, dtype=np.float64)
     m = LanguageModel(C, 4, cell="rnn", bptt_truncate=truncate, dtype=np.float64)
     tutorial_twin(fast, m)
-    loss_f, gf = fast.loss_and_gradients(X, Y)
-    loss_m, gm = m.loss_and_gradients(X, Y)
+    loss_f, gf = fast.total_loss_and_gradients(X, Y)
+    loss_m, gm = m.total_loss_and_gradients(X, Y)
     assert loss_m == pytest.approx(loss_f, rel=1e-12)
     np.testing.assert_allclose(gm["embedding"], gf["U"].T, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(gm["l0.W_hh"], gf["W"].T, rtol=1e-9, atol=1e-12)
@@ -232,12 +232,12 @@ def test_truncation_is_the_tutorials(truncate, rng):
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm", "jordan"])
 def test_truncation_at_or_beyond_the_length_is_full_bptt(cell, rng):
     X, Y = sentences(rng)  # longest is 5 steps, so truncate 4 lets every error reach step 0
-    full = model(cell, 2).loss_and_gradients(X, Y)[1]
+    full = model(cell, 2).total_loss_and_gradients(X, Y)[1]
     for k in (4, 10):
-        cut = model(cell, 2, bptt_truncate=k).loss_and_gradients(X, Y)[1]
+        cut = model(cell, 2, bptt_truncate=k).total_loss_and_gradients(X, Y)[1]
         for name in full:
             np.testing.assert_allclose(cut[name], full[name], rtol=1e-12, atol=1e-15)
-    short = model(cell, 2, bptt_truncate=1).loss_and_gradients(X, Y)[1]
+    short = model(cell, 2, bptt_truncate=1).total_loss_and_gradients(X, Y)[1]
     assert not np.allclose(short["l0.W_ih"], full["l0.W_ih"])
     np.testing.assert_allclose(short["W_out"], full["W_out"])  # the output layer is not recurrent
 
@@ -250,7 +250,7 @@ def test_torch_state_dict_layout_without_torch():
         "rnn.bias_ih_l0": (16,), "rnn.bias_hh_l0": (16,), "rnn.weight_ih_l1": (16, 4), "rnn.weight_hh_l1": (16, 4),
         "rnn.bias_ih_l1": (16,), "rnn.bias_hh_l1": (16,), "out.weight": (C, 4), "out.bias": (C,)}
     np.testing.assert_array_equal(sd["rnn.weight_ih_l1"], m.params["l1.W_ih"].T)
-    _, grads = m.loss_and_gradients([np.array([1, 2])], [np.array([2, 3])], sparse=True)
+    _, grads = m.total_loss_and_gradients([np.array([1, 2])], [np.array([2, 3])], sparse=True)
     assert m.torch_state_dict(grads)["embedding.weight"].shape == (C, 3)
 
 
@@ -264,7 +264,7 @@ def test_models_without_a_torch_counterpart_refuse_to_export(kw):
 @pytest.mark.parametrize("X", [[], [np.array([], int)]])
 def test_nothing_to_predict_gives_zero_loss_and_gradients(X):
     m = model("lstm", 2, bptt_truncate=1)
-    loss, grads = m.loss_and_gradients(X, X, sparse=True)
+    loss, grads = m.total_loss_and_gradients(X, X, sparse=True)
     assert loss == 0.0 and m.total_loss(X, X) == 0.0
     assert grads["embedding"].values.shape == (0, 3)
     assert all(not np.any(g) for k, g in grads.items() if k != "embedding")

@@ -68,7 +68,7 @@ def test_fast_rnn_with_huge_logits_equals_the_reference(rng):
     fast = FastRNN.from_reference(ref)
     X = [rng.integers(0, 30, n) for n in (6, 3, 5)]
     Y = [rng.integers(0, 30, n) for n in (6, 3, 5)]
-    loss, _ = fast.loss_and_gradients(X, Y)
+    loss, _ = fast.total_loss_and_gradients(X, Y)
     assert np.isfinite(loss) and loss == pytest.approx(ref.calculate_total_loss(X, Y), rel=1e-4)
 
 
@@ -122,9 +122,9 @@ def test_class_softmax_gradients_match_finite_differences(cell, options, rng):
                       counts=rng.integers(1, 50, 9), **options)
     for k in ("b_out", "b_class"):
         m.params[k][...] = rng.uniform(-0.5, 0.5, m.params[k].shape)
-    _, grads = m.loss_and_gradients(X, Y)
+    _, grads = m.total_loss_and_gradients(X, Y)
     assert {"W_class", "b_class"} <= set(grads)
-    report = check_gradients(lambda: m.loss_and_gradients(X, Y)[0], m.params, grads, threshold=1e-6)
+    report = check_gradients(lambda: m.total_loss_and_gradients(X, Y)[0], m.params, grads, threshold=1e-6)
     assert report, str(report)
 
 
@@ -133,8 +133,8 @@ def test_fast_rnn_class_softmax_gradients_and_step(rng):
     Y = [rng.integers(0, 12, n) for n in (6, 2, 4)]
     fast = FastRNN(12, 5, bptt_truncate=None, seed=2, dtype=np.float64, softmax="class", num_classes=4)
     assert fast.V_class.shape == (4, 5) and set(fast.params) == {"U", "V", "W", "V_class"}
-    loss, grads = fast.loss_and_gradients(X, Y)
-    report = check_gradients(lambda: fast.loss_and_gradients(X, Y)[0], fast.params, grads, threshold=1e-6)
+    loss, grads = fast.total_loss_and_gradients(X, Y)
+    report = check_gradients(lambda: fast.total_loss_and_gradients(X, Y)[0], fast.params, grads, threshold=1e-6)
     assert report, str(report)
     # step's scores are log-probabilities: summing them along the sentences gives the loss
     total = 0.0
@@ -320,7 +320,7 @@ def test_loss_and_gradients_do_not_depend_on_blas_threads_or_output_workers(rng,
             m = make()
             m.softmax_rows, m.threads = 4, workers
             with threadpoolctl.threadpool_limits(blas, user_api="blas"):
-                results.append(m.loss_and_gradients(X, X))
+                results.append(m.total_loss_and_gradients(X, X))
         loss, grads = results[0]
         for other_loss, other_grads in results[1:]:
             assert other_loss == pytest.approx(loss, rel=1e-12)

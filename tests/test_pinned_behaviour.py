@@ -64,7 +64,7 @@ class ConstantGradientModel:
         self.params = {"w": np.zeros(len(grad))}
         self.grad, self.loss = np.asarray(grad, dtype=np.float64), loss
 
-    def loss_and_gradients(self, X, Y, sparse=False):
+    def total_loss_and_gradients(self, X, Y, sparse=False):
         return self.loss, {"w": self.grad.copy()}
 
     def total_loss(self, X, Y):
@@ -132,7 +132,7 @@ class FakeTreeModel:
         self.dE_rows = dE_rows
         self.seen = []
 
-    def loss_and_gradients(self, trees):
+    def total_loss_and_gradients(self, trees):
         self.seen.append(self.params["E"].copy())
         grads = {k: np.zeros_like(v) for k, v in self.params.items() if k != "E"}
         words = np.unique(np.concatenate([t.word[t.left < 0] for t in trees]))
@@ -159,7 +159,7 @@ def test_tree_weight_decay_moves_the_weights_toward_zero():
 
 
 def test_tree_word_dropout_scales_the_kept_words_gradient_by_one_over_keep():
-    """training/trees.py _loss_and_gradients: the model runs on E' = E keep (kept rows x 1/(1-p), dropped 0),
+    """training/trees.py _total_loss_and_gradients: the model runs on E' = E keep (kept rows x 1/(1-p), dropped 0),
     so dLoss/dE = dLoss/dE' keep: with p = 0.5 a kept word's gradient is doubled, a dropped one's is 0."""
     dE_rows = np.arange(12, dtype=np.float64).reshape(6, 2) + 1.0
     model = FakeTreeModel(dE_rows)

@@ -32,11 +32,11 @@ def test_the_readme_python_section_runs(tmp_path, monkeypatch, capsys):
     # rnnlm.train held out exactly the sentences the block's split_train_valid names, and trained on the rest
     last = namespace["states"][fast].history[-1]
     assert len(X_valid) == 5 and last.tokens == sum(len(y) for y in namespace["Y"])
-    assert abs(last.valid_loss - fast.loss_per_word(X_valid, Y_valid)) < 1e-5
+    assert abs(last.valid_loss - fast.mean_loss(X_valid, Y_valid)) < 1e-5
     assert last.monitored == "train"  # 51 held-out tokens: under min_valid_tokens, as the notes say
     # the sums and means the README's notes describe
     tokens = sum(len(y) for y in Y_valid)
-    assert abs(fast.total_loss(X_valid, Y_valid) / tokens - fast.loss_per_word(X_valid, Y_valid)) < 1e-9
-    loss_sum, _ = fast.loss_and_gradients(X_valid, Y_valid)
+    assert abs(fast.total_loss(X_valid, Y_valid) / tokens - fast.mean_loss(X_valid, Y_valid)) < 1e-9
+    loss_sum, _ = fast.total_loss_and_gradients(X_valid, Y_valid)
     assert abs(loss_sum - fast.total_loss(X_valid, Y_valid)) < 1e-3 * tokens
     assert namespace["loaded"].vocabulary == namespace["corpus"].vocabulary

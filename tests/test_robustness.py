@@ -582,7 +582,7 @@ def test_reference_methods_name_the_bad_argument(x, y, message):
 @pytest.mark.parametrize("x, y, message", BAD_SENTENCES, ids=[m for _, _, m in BAD_SENTENCES])
 def test_fast_models_name_the_bad_argument(kind, x, y, message):
     model = _models()[kind]
-    for call in (lambda: model.loss_and_gradients([x], [y]), lambda: model.total_loss([x], [y])):
+    for call in (lambda: model.total_loss_and_gradients([x], [y]), lambda: model.total_loss([x], [y])):
         with pytest.raises(ValueError, match=message):
             call()
 
@@ -595,10 +595,10 @@ def test_step_and_batch_shapes_are_checked(kind):
         with pytest.raises(ValueError, match=message):
             model.step(state, x)
     with pytest.raises(ValueError, match="X has 2 sentences but Y has 1"):
-        model.loss_and_gradients([[0, 1], [1]], [[1, 2]])
+        model.total_loss_and_gradients([[0, 1], [1]], [[1, 2]])
     with pytest.raises(ValueError, match="not one sentence"):
         model.total_loss(np.array([0, 1]), np.array([1, 2]))
-    loss, _ = model.loss_and_gradients([np.array([0, 1], dtype=np.int32)], [[1, np.int64(2)]])
+    loss, _ = model.total_loss_and_gradients([np.array([0, 1], dtype=np.int32)], [[1, np.int64(2)]])
     assert np.isfinite(loss)
 
 

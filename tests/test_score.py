@@ -17,7 +17,7 @@ from rnnlm.data.corpus import load_corpus
 from rnnlm.io import checkpoint as ckpt
 from rnnlm.models.generate import tokenize_prefix
 from rnnlm.models.scoring import rank, score_sentence, score_sentences
-from rnnlm.training.stream import batchify, load_stream, stream_loss
+from rnnlm.training.stream import batchify, load_stream, stream_total_loss
 
 from helpers import run
 
@@ -124,7 +124,7 @@ def test_score_equals_evaluate_for_every_kind_of_model(capsys, tmp_path, options
     if stream:
         data = load_stream(one, format=fmt, level=checkpoint.level, vocabulary=checkpoint.vocabulary)
         X, Y = batchify(data.ids, 1)
-        expected = stream_loss(checkpoint.model, X, Y, 5)[0] / Y.size
+        expected = stream_total_loss(checkpoint.model, X, Y, 5)[0] / Y.size
     else:
         data = load_corpus(one, format=fmt, level=checkpoint.level, vocabulary=checkpoint.vocabulary)
         expected = checkpoint.model.total_loss(data.X, data.Y) / data.num_tokens

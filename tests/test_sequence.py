@@ -135,15 +135,15 @@ def test_two_windows_with_carried_state_equal_one_long_window(make, rng):
     model = make()
     X = rng.integers(0, 11, (3, 8))
     Y = rng.integers(0, 11, (3, 8))
-    whole, whole_state = model.window_loss(X, Y, model.start_state(3))
-    first, state = model.window_loss(X[:, :5], Y[:, :5], model.start_state(3))
-    second, last = model.window_loss(X[:, 5:], Y[:, 5:], state)
+    whole, whole_state = model.window_total_loss(X, Y, model.start_state(3))
+    first, state = model.window_total_loss(X[:, :5], Y[:, :5], model.start_state(3))
+    second, last = model.window_total_loss(X[:, 5:], Y[:, 5:], state)
     assert first + second == pytest.approx(whole, rel=1e-12)
     assert model.total_loss(list(X), list(Y)) == pytest.approx(whole, rel=1e-12)
     for a, b in zip(np.ravel(np.array(last, dtype=object)), np.ravel(np.array(whole_state, dtype=object))):
         np.testing.assert_allclose(a, b, rtol=1e-12)
     # the gradient variant gives the same loss and state, and stops at the window start
-    loss2, grads, state2 = model.window_loss_and_gradients(X[:, 5:], Y[:, 5:], state)
+    loss2, grads, state2 = model.window_total_loss_and_gradients(X[:, 5:], Y[:, 5:], state)
     assert loss2 == pytest.approx(second, rel=1e-12) and set(grads) == set(model.params)
     for a, b in zip(np.ravel(np.array(state2, dtype=object)), np.ravel(np.array(last, dtype=object))):
         np.testing.assert_allclose(a, b, rtol=1e-12)
@@ -153,13 +153,13 @@ def test_window_gradient_treats_the_carried_state_as_a_constant(rng):
     # the gradient of the second window alone, holding its starting state fixed, by finite differences
     model = LanguageModel(9, 4, cell="rnn", seed=1, dtype=np.float64, embed_size=3)
     X, Y = rng.integers(0, 9, (2, 6)), rng.integers(0, 9, (2, 6))
-    _, state = model.window_loss(X[:, :3], Y[:, :3], model.start_state(2))
-    _, grads, _ = model.window_loss_and_gradients(X[:, 3:], Y[:, 3:], state)
+    _, state = model.window_total_loss(X[:, :3], Y[:, :3], model.start_state(2))
+    _, grads, _ = model.window_total_loss_and_gradients(X[:, 3:], Y[:, 3:], state)
     W = model.params["l0.W_hh"]
     W[0, 1] += 1e-6
-    up = model.window_loss(X[:, 3:], Y[:, 3:], state)[0]
+    up = model.window_total_loss(X[:, 3:], Y[:, 3:], state)[0]
     W[0, 1] -= 2e-6
-    down = model.window_loss(X[:, 3:], Y[:, 3:], state)[0]
+    down = model.window_total_loss(X[:, 3:], Y[:, 3:], state)[0]
     W[0, 1] += 1e-6
     assert grads["l0.W_hh"][0, 1] == pytest.approx((up - down) / 2e-6, rel=1e-6)
 

@@ -11,7 +11,7 @@ from rnnlm.io import checkpoint as ckpt
 from rnnlm.nn.gradcheck import check_gradients
 from rnnlm.models.language_model import LanguageModel
 from rnnlm.nn.numerics import log_softmax
-from rnnlm.training.stream import StreamBatches, batchify, load_stream, split_stream, stream_loss, stream_tokens
+from rnnlm.training.stream import StreamBatches, batchify, load_stream, split_stream, stream_total_loss, stream_tokens
 
 from helpers import run
 
@@ -52,12 +52,12 @@ def test_windowed_loss_with_carried_state_equals_the_whole_sequence_loss(cell, l
     X, Y = batchify(ids, 1)
     expected = stepwise_loss(model, X[0], Y[0])
     for window in (1, 7, 60, 100):
-        assert stream_loss(model, X, Y, window)[0] == pytest.approx(expected, rel=1e-10)
+        assert stream_total_loss(model, X, Y, window)[0] == pytest.approx(expected, rel=1e-10)
     # three streams: each row is its own sequence, all carried side by side
     X, Y = batchify(ids, 3)
     expected = sum(stepwise_loss(model, x, y) for x, y in zip(X, Y))
-    assert stream_loss(model, X, Y, 6)[0] == pytest.approx(expected, rel=1e-10)
-    # and the training path (window_loss_and_gradients) carries the same state
+    assert stream_total_loss(model, X, Y, 6)[0] == pytest.approx(expected, rel=1e-10)
+    # and the training path (window_total_loss_and_gradients) carries the same state
     data = StreamBatches(ids, 3, 6)
     data.begin_epoch(model, 1, None)
     total = sum(data.batch(model, start)[0] for start in data.plan(1))
@@ -66,15 +66,15 @@ def test_windowed_loss_with_carried_state_equals_the_whole_sequence_loss(cell, l
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_window_gradients_stop_at_the_window_start(cell):
-    """Central differences of window_loss with the carried state held constant: the truncation across windows."""
+    """Central differences of window_total_loss with the carried state held constant: the truncation across windows."""
     rng = np.random.default_rng(3)
     model = LanguageModel(7, 4, cell=cell, embed_size=3, seed=0, dtype=np.float64)
     X, Y = rng.integers(0, 7, (2, 5)), rng.integers(0, 7, (2, 5))
-    _, state = model.window_loss(rng.integers(0, 7, (2, 4)), rng.integers(0, 7, (2, 4)), model.start_state(2))
+    _, state = model.window_total_loss(rng.integers(0, 7, (2, 4)), rng.integers(0, 7, (2, 4)), model.start_state(2))
     assert np.abs(state[0][0]).max() > 0.01  # a real carried state, not zeros
-    loss, grads, next_state = model.window_loss_and_gradients(X, Y, state)
-    assert loss == pytest.approx(model.window_loss(X, Y, state)[0], rel=1e-12)
-    report = check_gradients(lambda: model.window_loss(X, Y, state)[0], model.params, grads, threshold=1e-5)
+    loss, grads, next_state = model.window_total_loss_and_gradients(X, Y, state)
+    assert loss == pytest.approx(model.window_total_loss(X, Y, state)[0], rel=1e-12)
+    report = check_gradients(lambda: model.window_total_loss(X, Y, state)[0], model.params, grads, threshold=1e-5)
     assert report, str(report)
     # next_state is detached: it is the caller's own arrays, sharing memory with nothing the model
     # keeps or was given (its parameters, the state passed in), so changing it changes nothing else
@@ -82,7 +82,7 @@ def test_window_gradients_stop_at_the_window_start(cell):
     kept_params = {k: v.copy() for k, v in model.params.items()}
     kept_state = [[s.copy() for s in layer] for layer in state]
     kept_next = [[s.copy() for s in layer] for layer in next_state]
-    before = model.window_loss(X, Y, state)[0]
+    before = model.window_total_loss(X, Y, state)[0]
     for layer in next_state:
         for s in layer:
             s += 0.25
@@ -93,14 +93,14 @@ def test_window_gradients_stop_at_the_window_start(cell):
             np.testing.assert_array_equal(s, k)
     # the next calls from the same state are unaffected (same loss, same next state), and they do not
     # write into the state the caller holds (no buffer shared between calls)
-    again_loss, _, again_next = model.window_loss_and_gradients(X, Y, state)
-    assert again_loss == loss and model.window_loss(X, Y, state)[0] == before
+    again_loss, _, again_next = model.window_total_loss_and_gradients(X, Y, state)
+    assert again_loss == loss and model.window_total_loss(X, Y, state)[0] == before
     for layer, kept, held in zip(again_next, kept_next, next_state):
         for s, k, h in zip(layer, kept, held):
             np.testing.assert_array_equal(s, k)
             np.testing.assert_array_equal(h, k + 0.25)
     # and the change was real: continuing from the changed state gives a different loss
-    assert model.window_loss(X, Y, next_state)[0] != model.window_loss(X, Y, kept_next)[0]
+    assert model.window_total_loss(X, Y, next_state)[0] != model.window_total_loss(X, Y, kept_next)[0]
 
 
 # --------------------------------------------------------------------- the command line

@@ -81,8 +81,8 @@ def test_a_loss_computation_runs_with_one_blas_thread_and_restores_the_users_set
     X = [rng.integers(0, 20, n) for n in (5, 3)]
     model = make(threads_option)
     with user_setting():
-        model.loss_and_gradients(X, X)
-        model.window_loss(X, X, None)
+        model.total_loss_and_gradients(X, X)
+        model.window_total_loss(X, X, None)
         model.total_loss(X, X)
         assert blas_threads() == USER
     assert seen and set(seen) == {1}
@@ -124,7 +124,7 @@ def test_stream_training_and_generation_run_with_one_blas_thread(rng, seen):
 
 
 def test_tree_training_and_evaluation_run_with_one_blas_thread(seen):
-    seen.spy(tree_lstm, "fold_loss_and_gradients")
+    seen.spy(tree_lstm, "fold_total_loss_and_gradients")
     seen.spy(tree_lstm, "fold_states")
     model = tree_lstm.TreeLSTM(tree_lstm.TreeLSTMConfig(vocab_size=6, embed_size=3, hidden_size=4), seed=0)
     with user_setting():
@@ -156,8 +156,8 @@ def test_blas_threads_none_leaves_blas_alone_except_where_the_workers_need_one(r
     seen.spy(fast, "stack_forward")
     X = [rng.integers(0, 20, n) for n in (5, 3)]
     with user_setting():
-        FastRNN(20, 4, seed=0, threads=1).loss_and_gradients(X, X)  # plain loop: the user's threads
-        FastRNN(20, 4, seed=0, threads=2).loss_and_gradients(X, X)  # workers: one BLAS thread each
+        FastRNN(20, 4, seed=0, threads=1).total_loss_and_gradients(X, X)  # plain loop: the user's threads
+        FastRNN(20, 4, seed=0, threads=2).total_loss_and_gradients(X, X)  # workers: one BLAS thread each
     assert seen == [USER, 1]
 
 
@@ -197,13 +197,13 @@ def test_threads_zero_means_one_worker_per_core_and_the_default_is_automatic(rng
     real_pool = output.pool
     monkeypatch.setattr(output, "pool", lambda n: used.append(n) or real_pool(n))
     X = [rng.integers(0, 30, 12) for _ in range(3)]
-    FastRNN(30, 4, seed=0, softmax_rows=8, threads=0).loss_and_gradients(X, X)
+    FastRNN(30, 4, seed=0, softmax_rows=8, threads=0).total_loss_and_gradients(X, X)
     assert used == [3]
-    FastRNN(30, 4, seed=0, softmax_rows=8).loss_and_gradients(X, X)  # the default, a small layer: no pool
-    FastRNN(30, 4, seed=0, softmax_rows=8, threads=1).loss_and_gradients(X, X)
+    FastRNN(30, 4, seed=0, softmax_rows=8).total_loss_and_gradients(X, X)  # the default, a small layer: no pool
+    FastRNN(30, 4, seed=0, softmax_rows=8, threads=1).total_loss_and_gradients(X, X)
     assert used == [3]
     monkeypatch.setattr(threads, "AUTO_MIN_WORK", 1)
-    FastRNN(30, 4, seed=0, softmax_rows=8).loss_and_gradients(X, X)  # automatic, "large": the pool
+    FastRNN(30, 4, seed=0, softmax_rows=8).total_loss_and_gradients(X, X)  # automatic, "large": the pool
     assert used == [3, 3]
 
 

@@ -32,7 +32,7 @@ def test_loss_and_gradients_equal_torch(cell, layers, rng):
     for k, v in m.params.items():  # make every bias non-zero, so a swapped bias would show
         if "b_" in k:
             v[...] = rng.uniform(-0.5, 0.5, v.shape)
-    loss, grads = m.loss_and_gradients(X, Y, sparse=True)
+    loss, grads = m.total_loss_and_gradients(X, Y, sparse=True)
 
     net = torch_twin(m, cell, layers)
     total = torch.zeros((), dtype=torch.float64)

@@ -153,13 +153,13 @@ def test_train_lowers_the_loss_and_reports_progress(rng):
     X, Y = patterned_corpus(rng)
     Xt, Yt, Xv, Yv = split_train_valid(X, Y, 0.2, seed=0)
     model = FastRNN(C, H, seed=0)
-    before = model.loss_per_word(Xv, Yv)
+    before = model.mean_loss(Xv, Yv)
     events = []
     state = train(model, Xt, Yt, small_config(epochs=5, learning_rate=2.0), Xv, Yv, callback=events.append)
     assert state.epoch == 5 and len(state.history) == 5
     assert state.history[-1].valid_loss < before - 0.5
     assert state.history[-1].train_loss < state.history[0].train_loss
-    assert state.history[-1].valid_loss == pytest.approx(model.loss_per_word(Xv, Yv), rel=1e-6)
+    assert state.history[-1].valid_loss == pytest.approx(model.mean_loss(Xv, Yv), rel=1e-6)
     record = state.history[-1]
     assert record.valid_perplexity == pytest.approx(math.exp(record.valid_loss))
     assert record.tokens == sum(len(y) for y in Yt)
@@ -188,7 +188,7 @@ def test_train_holds_out_the_configs_valid_fraction_when_no_validation_set_is_gi
     state = train(model, X, Y, config)
     assert all(r.valid_loss is not None for r in state.history)
     assert all(r.tokens == sum(len(y) for y in Yt) < sum(len(y) for y in Y) for r in state.history)
-    assert state.history[-1].valid_loss == pytest.approx(model.loss_per_word(Xv, Yv), rel=1e-6)
+    assert state.history[-1].valid_loss == pytest.approx(model.mean_loss(Xv, Yv), rel=1e-6)
     # exactly the run of a caller who split first
     twin = FastRNN(C, H, seed=0)
     twin_state = train(twin, Xt, Yt, config, Xv, Yv)
@@ -214,7 +214,7 @@ def test_an_explicit_validation_set_wins_over_valid_fraction(rng):
     model = FastRNN(C, H, seed=0)
     given = train(model, X, Y, held_out_config(), X[:5], Y[:5])  # valid_fraction 0.1, but a set is given
     assert all(r.tokens == all_tokens for r in given.history)
-    assert given.history[-1].valid_loss == pytest.approx(model.loss_per_word(X[:5], Y[:5]), rel=1e-6)
+    assert given.history[-1].valid_loss == pytest.approx(model.mean_loss(X[:5], Y[:5]), rel=1e-6)
     none = train(FastRNN(C, H, seed=0), X, Y, held_out_config(), X_valid=[], Y_valid=[])  # empty: none
     assert all(r.tokens == all_tokens and r.valid_loss is None for r in none.history)
 
@@ -326,13 +326,13 @@ def test_training_state_round_trips_through_json_and_arrays():
 
 
 class DenseGradients:
-    """Any model: only params, loss_and_gradients and total_loss, here with dense gradients."""
+    """Any model: only params, total_loss_and_gradients and total_loss, here with dense gradients."""
 
     def __init__(self, model):
         self.model, self.params = model, model.params
 
-    def loss_and_gradients(self, X, Y, sparse=True):
-        return self.model.loss_and_gradients(X, Y, sparse=False)
+    def total_loss_and_gradients(self, X, Y, sparse=True):
+        return self.model.total_loss_and_gradients(X, Y, sparse=False)
 
     def total_loss(self, X, Y):
         return self.model.total_loss(X, Y)

@@ -98,7 +98,7 @@ def test_out_keeps_the_best_validation_epoch_and_last_resumes(tmp_path, capsys, 
     from rnnlm.training.loop import split_train_valid
     corpus = load_corpus(patterned_text, vocabulary=kept.vocabulary)
     _, _, Xv, Yv = split_train_valid(corpus.X, corpus.Y, kept.train_config.valid_fraction, kept.train_config.seed)
-    assert kept.model.loss_per_word(Xv, Yv) == pytest.approx(losses[best - 1], rel=1e-5)
+    assert kept.model.mean_loss(Xv, Yv) == pytest.approx(losses[best - 1], rel=1e-5)
     code, stdout, err = run(capsys, *args, "--epochs", 4, "--resume")
     assert code == 0 and "Resuming " + str(last) in stdout and "epoch 4/4" in stdout, err
 
@@ -165,14 +165,14 @@ def test_the_update_check_catches_what_the_batch_loss_cannot_see(rng):
     X = [np.array([0, 1, 2]), np.array([2, 1])]
     Y = [np.array([1, 2, 3]), np.array([1, 0])]
     model = FastRNN(5, 4, seed=0)
-    real = model.loss_and_gradients
+    real = model.total_loss_and_gradients
 
     def poisoned(X, Y, sparse=False):
         loss, grads = real(X, Y, sparse=sparse)
         grads["W"] = np.full_like(model.W, np.inf)  # finite loss, inf gradient...
         return loss, grads
 
-    model.loss_and_gradients = poisoned
+    model.total_loss_and_gradients = poisoned
     seen = []
     with pytest.raises(RnnlmError, match="diverged"):
         train(model, X, Y, TrainConfig(epochs=1, batch_size=2, clip=None, valid_fraction=0), callback=seen.append)

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from rnnlm.models.fold import fold_loss_and_gradients, schedule
+from rnnlm.models.fold import fold_total_loss_and_gradients, schedule
 from rnnlm.nn.gradcheck import check_gradients
 from rnnlm.nn.optim import SparseGradient
-from rnnlm.models.spinn import REDUCE, SHIFT, add_tracker, plan, spinn_loss_and_gradients, transitions
+from rnnlm.models.spinn import REDUCE, SHIFT, add_tracker, plan, spinn_total_loss_and_gradients, transitions
 from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig, init_params
 from rnnlm.models.tree_cells import compose_backward, compose_forward, leaf_backward, leaf_forward
-from rnnlm.models.tree_recursive import recursive_loss_and_gradients
+from rnnlm.models.tree_recursive import recursive_total_loss_and_gradients
 from rnnlm.data.trees import build_vocabulary, encode_tree, parse_tree
 
 TREES = [
@@ -84,9 +84,9 @@ def test_compose_equation_by_hand(rng):
 def test_whole_batch_gradients(batch):
     vocab, trees = batch
     params = init_params(TreeLSTMConfig(vocab_size=len(vocab), embed_size=3, hidden_size=4), seed=1)
-    _, grads = recursive_loss_and_gradients(params, trees)
+    _, grads = recursive_total_loss_and_gradients(params, trees)
     # the loss sums ~60 node terms, so h = 1e-4 keeps round-off below the threshold (as in notebook 8)
-    report = check_gradients(lambda: recursive_loss_and_gradients(params, trees, gradients=False)[0],
+    report = check_gradients(lambda: recursive_total_loss_and_gradients(params, trees, gradients=False)[0],
                              params, dense(grads, params), h=1e-4, threshold=1e-5)
     assert report, str(report)
 
@@ -94,18 +94,18 @@ def test_whole_batch_gradients(batch):
 def test_gradient_check_catches_a_wrong_gradient(batch):
     vocab, trees = batch
     params = init_params(TreeLSTMConfig(vocab_size=len(vocab), embed_size=3, hidden_size=4), seed=1)
-    _, grads = fold_loss_and_gradients(params, trees)
+    _, grads = fold_total_loss_and_gradients(params, trees)
     grads = dense(grads, params)
     grads["U"][0, 0] += 1e-3
-    assert not check_gradients(lambda: fold_loss_and_gradients(params, trees, gradients=False)[0], params, grads,
+    assert not check_gradients(lambda: fold_total_loss_and_gradients(params, trees, gradients=False)[0], params, grads,
                                h=1e-4, threshold=1e-5)
 
 
-@pytest.mark.parametrize("other", [fold_loss_and_gradients, spinn_loss_and_gradients], ids=["fold", "spinn"])
+@pytest.mark.parametrize("other", [fold_total_loss_and_gradients, spinn_total_loss_and_gradients], ids=["fold", "spinn"])
 def test_batched_equals_recursive(batch, other):
     vocab, trees = batch
     params = init_params(TreeLSTMConfig(vocab_size=len(vocab), embed_size=5, hidden_size=6), seed=2)
-    loss_r, grads_r = recursive_loss_and_gradients(params, trees)
+    loss_r, grads_r = recursive_total_loss_and_gradients(params, trees)
     loss_o, grads_o = other(params, trees)
     assert abs(loss_r - loss_o) <= 1e-10
     assert set(grads_r) == set(grads_o) == set(params)
@@ -117,7 +117,7 @@ def test_batched_equals_recursive(batch, other):
 def test_model_methods_agree_and_probabilities_sum_to_one(batch):
     vocab, trees = batch
     config = TreeLSTMConfig(vocab_size=len(vocab), embed_size=4, hidden_size=5)
-    losses = [TreeLSTM(config, seed=3, method=m).loss_and_gradients(trees)[0] for m in ("recursive", "fold", "spinn")]
+    losses = [TreeLSTM(config, seed=3, method=m).total_loss_and_gradients(trees)[0] for m in ("recursive", "fold", "spinn")]
     np.testing.assert_allclose(losses, losses[0], rtol=0, atol=1e-10)
     model = TreeLSTM(config, seed=3)
     probs = model.node_probabilities(trees)
@@ -128,6 +128,20 @@ def test_model_methods_agree_and_probabilities_sum_to_one(batch):
     (h, _), _ = leaf_forward(model.params["E"][leaf.word], model.params)
     logits = h @ model.params["W_s"] + model.params["b_s"]
     np.testing.assert_allclose(probs[2], np.exp(logits) / np.exp(logits).sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["recursive", "fold", "spinn"])
+def test_tree_loss_is_a_sum_over_trees_and_nodes(batch, method):
+    """total_loss_and_gradients sums: a batch's loss is its trees' losses added, and one tree's is the
+    hand sum of -log softmax over its nodes (a mean over trees or nodes would fail both)."""
+    vocab, trees = batch
+    model = TreeLSTM(TreeLSTMConfig(vocab_size=len(vocab), embed_size=4, hidden_size=5), seed=3, method=method)
+    whole = model.total_loss_and_gradients(trees)[0]
+    assert whole == pytest.approx(sum(model.total_loss_and_gradients([t])[0] for t in trees), rel=1e-12)
+    for tree, probs in zip(trees, model.node_probabilities(trees)):
+        scored = tree.label >= 0
+        hand = -np.log(probs[scored, tree.label[scored]]).sum()
+        assert model.total_loss_and_gradients([tree])[0] == pytest.approx(hand, rel=1e-10)
 
 
 def test_fold_schedule_groups_by_height(batch):
@@ -161,9 +175,9 @@ def test_spinn_tracker_gradients(batch):
     params = add_tracker(init_params(TreeLSTMConfig(vocab_size=len(vocab), embed_size=3, hidden_size=4), seed=4),
                          tracker_size=3, seed=5)
     params["W_e"][...] = np.random.default_rng(6).normal(size=params["W_e"].shape)  # a tracker that matters
-    _, grads = spinn_loss_and_gradients(params, trees)
+    _, grads = spinn_total_loss_and_gradients(params, trees)
     assert set(grads) == set(params)
-    report = check_gradients(lambda: spinn_loss_and_gradients(params, trees, gradients=False)[0],
+    report = check_gradients(lambda: spinn_total_loss_and_gradients(params, trees, gradients=False)[0],
                              params, dense(grads, params), h=1e-4, threshold=1e-5)
     assert report, str(report)
 
@@ -171,16 +185,16 @@ def test_spinn_tracker_gradients(batch):
 def test_spinn_tracker_with_zero_W_e_is_the_tree_lstm(batch):
     vocab, trees = batch
     params = init_params(TreeLSTMConfig(vocab_size=len(vocab), embed_size=3, hidden_size=4), seed=4)
-    loss, grads = recursive_loss_and_gradients(params, trees)
+    loss, grads = recursive_total_loss_and_gradients(params, trees)
     tracked = add_tracker({k: v.copy() for k, v in params.items()}, tracker_size=3)
-    loss_t, grads_t = spinn_loss_and_gradients(tracked, trees)
+    loss_t, grads_t = spinn_total_loss_and_gradients(tracked, trees)
     assert abs(loss - loss_t) < 1e-10
     for name in params:
         np.testing.assert_allclose(dense(grads_t, tracked)[name], dense(grads, params)[name], atol=1e-10)
     # the tracker's own weights get no gradient through a zero W_e, but W_e does
     assert np.abs(grads_t["track_W_ih"]).max() == 0 and np.abs(grads_t["W_e"]).max() > 0
     tracked["W_e"] += 0.1
-    assert abs(spinn_loss_and_gradients(tracked, trees, gradients=False)[0] - loss) > 1e-6
+    assert abs(spinn_total_loss_and_gradients(tracked, trees, gradients=False)[0] - loss) > 1e-6
 
 
 def test_a_tree_model_with_nan_parameters_is_never_written(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 
 from rnnlm.nn.optim import SparseGradient
 from rnnlm.models.tree_lstm import TreeLSTM, TreeLSTMConfig
-from rnnlm.training.trees import TreeTrainConfig, _loss_and_gradients, evaluate, train_trees
+from rnnlm.training.trees import TreeTrainConfig, _total_loss_and_gradients, evaluate, train_trees
 from rnnlm.data.trees import build_vocabulary, encode_tree, parse_tree
 
 TEXTS = ["(4 (3 a) (4 great))", "(0 (1 an) (0 awful))", "(2 (2 a) (2 film))", "(1 (2 not) (1 good))"]
@@ -48,7 +48,7 @@ def test_evaluate_counts_like_the_papers():
 def test_word_dropout_zeroes_whole_words_and_their_gradients():
     model, encoded = setup()
     rng = np.random.default_rng(3)
-    loss, grads = _loss_and_gradients(model, encoded, 0.5, rng)
+    loss, grads = _total_loss_and_gradients(model, encoded, 0.5, rng)
     dE = grads["E"]
     assert isinstance(dE, SparseGradient)
     dropped = dE.indices[np.all(dE.values == 0, axis=1)]
@@ -58,7 +58,7 @@ def test_word_dropout_zeroes_whole_words_and_their_gradients():
     scale = np.full(len(E), 2.0)
     scale[dropped] = 0.0
     model.params["E"] = E * scale[:, None]
-    expected, _ = model.loss_and_gradients(encoded)
+    expected, _ = model.total_loss_and_gradients(encoded)
     model.params["E"] = E
     assert abs(loss - expected) < 1e-10
     assert np.array_equal(model.params["E"], E)  # the parameters are left as they were
@@ -66,10 +66,10 @@ def test_word_dropout_zeroes_whole_words_and_their_gradients():
 
 def test_training_lowers_the_loss_and_the_time_limit_stops_it():
     model, encoded = setup()
-    before = model.loss_and_gradients(encoded)[0]
+    before = model.total_loss_and_gradients(encoded)[0]
     config = TreeTrainConfig(epochs=30, batch_size=2, learning_rate=0.1, word_dropout=0.0, l2=0.0)
     state = train_trees(model, encoded, config, dev_trees=encoded)
-    assert state.epoch == 30 and model.loss_and_gradients(encoded)[0] < 0.5 * before
+    assert state.epoch == 30 and model.total_loss_and_gradients(encoded)[0] < 0.5 * before
     ticks = iter(range(1000))
     limited = TreeTrainConfig(epochs=30, batch_size=1, time_limit=2.5, word_dropout=0.0)
     state = train_trees(setup()[0], encoded, limited, clock=lambda: next(ticks))
@@ -104,8 +104,8 @@ def test_a_diverged_tree_run_stops_with_the_shared_loops_error():
     from rnnlm.training.loop import TrainingDiverged
     model, encoded = setup()
     before = {k: v.copy() for k, v in model.params.items()}
-    real = model.loss_and_gradients
-    model.loss_and_gradients = lambda trees: (float("nan"), real(trees)[1])
+    real = model.total_loss_and_gradients
+    model.total_loss_and_gradients = lambda trees: (float("nan"), real(trees)[1])
     with pytest.raises(TrainingDiverged, match="epoch 1, batch 0: the batch loss is nan"):
         train_trees(model, encoded, TreeTrainConfig(epochs=2, batch_size=2, word_dropout=0.0))
     for name in before:

@@ -58,7 +58,7 @@ def cmd_evaluate(args):
 
 def _evaluate_stream(args, checkpoint):
     """evaluate for a stream model: the file as one stream, one row, the state carried through it all."""
-    from rnnlm.training.stream import batchify, load_stream, stream_loss
+    from rnnlm.training.stream import batchify, load_stream, stream_total_loss
     corpus = load_stream(args.corpus, format=args.format, level=checkpoint.level, vocabulary=checkpoint.vocabulary,
                          max_records=args.max_records, link_placeholders=checkpoint.data_config.link_placeholders)
     print(corpus.report[0])
@@ -67,7 +67,7 @@ def _evaluate_stream(args, checkpoint):
     window = checkpoint.train_config.seq_length if checkpoint.train_config else default_of(TrainConfig, "seq_length")
     update, close = step_progress(not args.no_progress, "scoring", "window")
     try:
-        loss = stream_loss(checkpoint.model, X, Y, window, progress=update)[0] / Y.size
+        loss = stream_total_loss(checkpoint.model, X, Y, window, progress=update)[0] / Y.size
     finally:
         close()
     unknown = int(np.sum(Y == checkpoint.vocabulary.unknown_index))

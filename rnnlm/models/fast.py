@@ -24,7 +24,7 @@ What makes it fast lives in the modules every model shares, in the order the tim
 3. dU is sparse: column w of dU is the sum of the errors entering s_t over the tokens whose
    input is word w, added per word with `segment_sum` (only the K words seen).
 
-The loss and gradient body that strings 1-3 together is `PackedModel._loss_and_gradients`,
+The loss and gradient body that strings 1-3 together is `PackedModel._total_loss_and_gradients`,
 the one `LanguageModel` runs too; FastRNN only says, in hooks, that its input matrix is U's
 columns and how the generic gradients (dW_out, dW_hh) turn back into dV and dW.
 
@@ -36,10 +36,10 @@ Public API
 FastRNN(word_dim, hidden_dim=100, bptt_truncate=4, seed=None, dtype=np.float32, softmax_rows=1024,
         softmax="full", num_classes=None, counts=None, threads=None)
     .U (H, C), .V (C, H), .W (H, H) (and .V_class (K, H) with the class softmax); .params; .config
-    .loss_and_gradients(X, Y, sparse=False) -> (total_loss, grads)
-    .window_loss_and_gradients(X, Y, state, sparse=False) -> (loss_sum, grads, next_state)
-    .window_loss(X, Y, state) -> (loss_sum, next_state)
-    .total_loss(X, Y, batch_size=64, progress=None) -> float;  .loss_per_word(X, Y) -> float
+    .total_loss_and_gradients(X, Y, sparse=False) -> (loss summed over the M tokens, grads of that sum)
+    .window_total_loss_and_gradients(X, Y, state, sparse=False) -> (loss_sum, grads, next_state)
+    .window_total_loss(X, Y, state) -> (loss_sum, next_state)
+    .total_loss(X, Y, batch_size=64, progress=None) -> sum;  .mean_loss(X, Y) -> mean per token (total_loss / M)
     .start_state(n) -> (n, H);  .step(state, x) -> (scores (n, C), new_state)
     FastRNN.from_reference(model, dtype=np.float32);  .to_reference() -> RNNNumpy
 """
@@ -69,7 +69,7 @@ class FastRNN(PackedModel):
     workers (None, the default: automatic, one per core for large layers; 1: the plain loop;
     0: one per core; see `ComputeConfig` and `rnnlm.nn.threads`).
 
-    The losses come from `PackedModel`: `loss_and_gradients(X, Y)` equals summing
+    The losses come from `PackedModel`: `total_loss_and_gradients(X, Y)` equals summing
     `RNNNumpy.calculate_total_loss` and `RNNNumpy.bptt` over the sentences, with grads
     {"U": (H, C), "V": (C, H), "W": (H, H)} (the tutorial's list [dU, dV, dW] is
     `[grads[k] for k in "UVW"]`; sparse=True makes grads["U"] a `SparseGradient` over

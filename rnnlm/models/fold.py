@@ -79,8 +79,10 @@ def fold_states(params, trees):
     return h, s.offsets
 
 
-def fold_loss_and_gradients(params, trees, gradients=True):
-    """The same (loss, grads) as `rnnlm.models.tree_recursive.recursive_loss_and_gradients`, one cell step per height."""
+def fold_total_loss_and_gradients(params, trees, gradients=True):
+    """Returns (sum over the scored nodes of `trees` of -log p(label), grads of that sum), one cell step per height.
+
+    The same numbers as `rnnlm.models.tree_recursive.recursive_total_loss_and_gradients`."""
     s = schedule(trees)
     h, c, caches = _forward(params, s)
     loss, dh, grads = score_nodes(params, h, s.label, gradients)

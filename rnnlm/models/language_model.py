@@ -3,7 +3,7 @@
 Letters: N sentences, T the longest, C vocabulary, E embedding width, H hidden units, L layers,
 M real tokens in a batch. Row vectors: logits = h W_out + b_out with W_out (H, C).
 
-Parameters (`model.params`, float arrays; the gradients from `loss_and_gradients` use the same keys):
+Parameters (`model.params`, float arrays; the gradients from `total_loss_and_gradients` use the same keys):
 
     "embedding"          (C, E)   row w is word w's input vector
     "l{k}.W_ih"          (E or H, G H)   layer k's input weights (layer 0 reads E, others H)
@@ -22,11 +22,11 @@ nn.RNN/GRU/LSTM(num_layers=L, batch_first=True) ("rnn.weight_ih_l{k}" = W_ih.T, 
 nn.Linear ("out.weight" = W_out.T, "out.bias"); tied, "out.weight" is "embedding.weight" (equal
 arrays under both names, as torch's state_dict gives them for word_language_model's tied model).
 
-Dropout (`dropout` P > 0, Zaremba et al. 2014): in training (`loss_and_gradients`,
-`window_loss_and_gradients`) the embedding output, each layer's output that feeds the next layer
+Dropout (`dropout` P > 0, Zaremba et al. 2014): in training (`total_loss_and_gradients`,
+`window_total_loss_and_gradients`) the embedding output, each layer's output that feeds the next layer
 and the top layer's output are multiplied by masks of 0 and 1 / (1 - P) (inverted dropout, so
 the expected activation is unchanged); the recurrence never is. Evaluation (`total_loss`,
-`window_loss`) and generation (`step`) use no masks. The masks come from a generator seeded by
+`window_total_loss`) and generation (`step`) use no masks. The masks come from a generator seeded by
 (the model's seed, `dropout_step`), and `dropout_step` counts the training calls: a run is
 reproducible, and setting `dropout_step` back replays a mask (what the gradient checks do).
 """
@@ -46,7 +46,7 @@ from rnnlm.nn.sequence import embedding_backward, stack_backward, stack_forward
 
 class PackedModel:
     """The loss protocol `FastRNN` and `LanguageModel` share, written once: the public entry points
-    and the one loss-and-gradient body (`_loss_and_gradients`). A model says what differs in hooks:
+    and the one loss-and-gradient body (`_total_loss_and_gradients`). A model says what differs in hooks:
 
     `_forward(X, Y, state, train)`: the packed forward, a `sequence.Forward` (train: dropout, if any);
     `_layers()`: the recurrent layers for `sequence.stack_backward`; `_output()`: the output layer's
@@ -58,31 +58,33 @@ class PackedModel:
     Public entry points check their ids once (`inputs.check_pairs`) and hold BLAS threads
     as the thread policy says (`rnnlm.nn.threads.threads_held`)."""
 
-    def loss_and_gradients(self, X, Y, sparse=False):
-        """Cross-entropy summed over every word of every sentence, and its gradients.
+    def total_loss_and_gradients(self, X, Y, sparse=False):
+        """Returns (sum over the batch's M tokens of -log p(y_t | x_<=t), grads of that sum keyed like `params`).
 
         X, Y: sequences of N (T_n,) int arrays (ragged; packed internally, no padding computed).
-        Returns (total_loss: float, grads: dict keyed like `params`). sparse: the input-side
-        gradient (FastRNN's U, LanguageModel's embedding) is a `SparseGradient` over the words seen.
+        A sum, not a mean: `mean_loss` divides by M, the training loop divides the grads by M.
+        sparse: the input-side gradient (FastRNN's U, LanguageModel's embedding) is a `SparseGradient`
+        over the words seen.
         """
         check_pairs(X, Y, self.config.vocab_size)
         with threads_held(self.threads, self.classes):
-            return self._loss_and_gradients(X, Y, None, sparse)[:2]
+            return self._total_loss_and_gradients(X, Y, None, sparse)[:2]
 
-    def window_loss_and_gradients(self, X, Y, state, sparse=False):
-        """Stream training: one (B, T) window continuing from `state` (from `start_state(B)` or the last call).
+    def window_total_loss_and_gradients(self, X, Y, state, sparse=False):
+        """Returns (sum over the window's B T tokens of -log p(y | ...), grads of that sum, next_state).
 
-        The gradient stops at the window's start (the state is a constant here). Returns
-        (loss_sum, grads, next_state): next_state the model's state after the window, detached.
+        Stream training: one (B, T) window continuing from `state` (from `start_state(B)` or the last
+        call). The gradient stops at the window's start (the state is a constant here); next_state is
+        the model's state after the window, detached.
         """
         check_pairs(X, Y, self.config.vocab_size)
         if state is not None:
             check_state(state, self, len(X))
         with threads_held(self.threads, self.classes):
-            return self._loss_and_gradients(list(X), list(Y), state, sparse)
+            return self._total_loss_and_gradients(list(X), list(Y), state, sparse)
 
-    def window_loss(self, X, Y, state):
-        """`window_loss_and_gradients` without gradients: (loss_sum, next_state)."""
+    def window_total_loss(self, X, Y, state):
+        """Returns (sum over the window's B T tokens of -log p(y | ...), next_state): no gradients."""
         check_pairs(X, Y, self.config.vocab_size)
         if state is not None:
             check_state(state, self, len(X))
@@ -92,7 +94,7 @@ class PackedModel:
                                threads=self.threads)[0]
         return loss, self._next_state(forward.final)
 
-    def _loss_and_gradients(self, X, Y, state, sparse):
+    def _total_loss_and_gradients(self, X, Y, state, sparse):
         """The loss summed over the batch's M tokens, its gradients and the state after the batch.
 
         Forward: x_t's vector e_t (the input matrix's slice for word x_t, width E), the layers'
@@ -129,9 +131,10 @@ class PackedModel:
 
     @holds_blas
     def total_loss(self, X, Y, batch_size=64, progress=None):
-        """Cross-entropy summed over every word, in batches of `batch_size` sentences (sorted by length).
+        """Returns the sum over all M target tokens of -log p(y | ...), a float, computed in batches.
 
-        Memory is bounded by batch_size x T x H plus softmax_rows x C, never corpus x C.
+        Batches of `batch_size` sentences sorted by length; memory is bounded by batch_size x T x H
+        plus softmax_rows x C, never corpus x C.
         progress: called as progress(batches_done, num_batches) after each batch.
         """
         check_pairs(X, Y, self.config.vocab_size)
@@ -141,13 +144,13 @@ class PackedModel:
         num_batches = -(-len(order) // batch_size)
         for done, a in enumerate(range(0, len(order), batch_size), start=1):
             chunk = order[a:a + batch_size]
-            total += self.window_loss([X[i] for i in chunk], [Y[i] for i in chunk], None)[0]
+            total += self.window_total_loss([X[i] for i in chunk], [Y[i] for i in chunk], None)[0]
             if progress is not None:
                 progress(done, num_batches)
         return total
 
-    def loss_per_word(self, X, Y, batch_size=64):
-        """Mean cross-entropy per predicted word (the tutorial's `calculate_loss`)."""
+    def mean_loss(self, X, Y, batch_size=64):
+        """Returns the mean over the M target tokens of -log p(y | ...): `total_loss` / M (`calculate_loss`'s)."""
         return self.total_loss(X, Y, batch_size=batch_size) / num_targets(Y)
 
 

@@ -127,7 +127,7 @@ class RNNNumpy:
         return total
 
     def calculate_loss(self, X, Y):
-        """Mean cross-entropy per predicted word: total loss / number of target words."""
+        """Returns the mean over the M target words of -log o_t[y_t]: `calculate_total_loss` / M (the tutorial's)."""
         return self.calculate_total_loss(X, Y) / num_targets(Y)
 
     def bptt(self, x, y):

@@ -58,20 +58,20 @@ def score_sentence(model, vocabulary, tokens, stream=False, max_sentence_length=
                    window=STREAM_WINDOW):
     """One sentence's SentenceScore (see the module's docstring).
 
-    model: any rnnlm model with `total_loss` (sentence models) or `start_state` and `window_loss`
+    model: any rnnlm model with `total_loss` (sentence models) or `start_state` and `window_total_loss`
     (stream = True: a model trained with --stream). vocabulary: the model's. tokens: a list of str,
     words the vocabulary lacks read as UNKNOWN_TOKEN.
     """
     tokens = [str(t) for t in tokens]
     if stream:
-        if not hasattr(model, "window_loss"):
+        if not hasattr(model, "window_total_loss"):
             raise ConfigError(f"{type(model).__name__} is not a stream model; score it with stream=False")
         line = vocabulary.word_to_index.get(LINE_BREAK, vocabulary.unknown_index)
         ids = np.concatenate([[line], vocabulary.encode(tokens), [line]]).astype(np.int64)
         x, y = ids[:-1], ids[1:]
         state, loss = model.start_state(1), 0.0
         for a in range(0, len(x), window):
-            piece, state = model.window_loss(x[None, a:a + window], y[None, a:a + window], state)
+            piece, state = model.window_total_loss(x[None, a:a + window], y[None, a:a + window], state)
             loss += float(piece)
         targets = y
     else:

@@ -17,7 +17,7 @@ slots it popped.
 Fold batches by height (~ 20 steps for 25 SST trees); SPINN by time step (2 n_max - 1 steps,
 ~ 100), with fewer nodes per step, but it needs only a sequence of transitions, so it also
 runs while a parser (SPINN's tracker) is still choosing them. Without the tracker it computes
-exactly the Tree-LSTM: same loss, same gradients as `rnnlm.models.tree_recursive.recursive_loss_and_gradients`.
+exactly the Tree-LSTM: same loss, same gradients as `rnnlm.models.tree_recursive.recursive_total_loss_and_gradients`.
 
 The tracker (the SPINN paper's extension, `add_tracker`): an LSTM (`rnnlm.nn.cells.lstm_step_forward`,
 T units) that runs beside the stack, one step per time step for every example, reading the top of
@@ -107,8 +107,11 @@ def add_tracker(params, tracker_size, seed=0):
     return params
 
 
-def spinn_loss_and_gradients(params, trees, gradients=True):
-    """The same (loss, grads) as the recursive Tree-LSTM, computed by batched shift-reduce steps.
+def spinn_total_loss_and_gradients(params, trees, gradients=True):
+    """Returns (sum over the scored nodes of `trees` of -log p(label), grads of that sum), by shift-reduce.
+
+    The same numbers as the recursive Tree-LSTM (`recursive_total_loss_and_gradients`), computed by
+    batched shift-reduce steps.
 
     With the tracker's parameters in `params` (see `add_tracker`) the tracker runs too, and its
     parameters get gradients like the others.

@@ -16,9 +16,9 @@ from rnnlm.config import (MAX_EMBED_SIZE, MAX_HIDDEN_SIZE, MAX_VOCABULARY_SIZE, 
                           plain_numbers)
 from rnnlm.data.trees import NUM_CLASSES
 from rnnlm.errors import ConfigError
-from rnnlm.models.fold import fold_loss_and_gradients, fold_states
-from rnnlm.models.spinn import spinn_loss_and_gradients
-from rnnlm.models.tree_recursive import recursive_loss_and_gradients
+from rnnlm.models.fold import fold_total_loss_and_gradients, fold_states
+from rnnlm.models.spinn import spinn_total_loss_and_gradients
+from rnnlm.models.tree_recursive import recursive_total_loss_and_gradients
 from rnnlm.nn.inputs import check_trees
 from rnnlm.nn.numerics import softmax
 from rnnlm.nn.threads import holds_blas
@@ -91,14 +91,16 @@ class TreeLSTM:
         self.method = method
 
     @holds_blas
-    def loss_and_gradients(self, trees):
-        """(summed node cross-entropy, grads dict keyed like params; dE sparse) over encoded `trees`."""
+    def total_loss_and_gradients(self, trees):
+        """Returns (sum over the scored nodes of all `trees` of -log p(label), grads of that sum; dE sparse).
+
+        A sum, not a mean: the tree training loop divides the grads by the number of trees."""
         check_trees(trees, self.config.vocab_size, self.config.num_classes)
         if self.method == "recursive":
-            return recursive_loss_and_gradients(self.params, trees)
+            return recursive_total_loss_and_gradients(self.params, trees)
         if self.method == "spinn":
-            return spinn_loss_and_gradients(self.params, trees)
-        return fold_loss_and_gradients(self.params, trees)
+            return spinn_total_loss_and_gradients(self.params, trees)
+        return fold_total_loss_and_gradients(self.params, trees)
 
     @holds_blas
     def node_probabilities(self, trees):

@@ -11,8 +11,8 @@ from rnnlm.models.tree_cells import (compose_backward, compose_forward, embeddin
 from rnnlm.nn.output import softmax_cross_entropy
 
 
-def recursive_loss_and_gradients(params, trees, gradients=True):
-    """Summed node cross-entropy of `trees` (list of `rnnlm.data.trees.EncodedTree`) and its gradients.
+def recursive_total_loss_and_gradients(params, trees, gradients=True):
+    """Returns (sum over the scored nodes of `trees` of -log p(label), grads of that sum); trees: `EncodedTree`s.
 
     One node at a time, walking down from the root (an explicit stack, so any depth works): the way
     the model reads on paper, and the oracle the batched versions are tested against. Nodes with label -1 are not scored.

@@ -5,7 +5,7 @@ exactly the wrong ways: -1 silently reads the last word's column, 2.7 is truncat
 by `astype(int)`, and a sentence whose targets are one shorter than its inputs is
 broadcast or cut. Every public entry point (`RNNNumpy`'s methods, `FastRNN` and
 `LanguageModel`'s losses, `start_state` and `step`, `TreeLSTM`'s methods, `rnnlm.training.stream`'s
-`batchify`, `split_stream`, `stream_loss` and `StreamBatches`, `generate_sentence` and
+`batchify`, `split_stream`, `stream_total_loss` and `StreamBatches`, `generate_sentence` and
 `generate_stream`) calls one of these first, so a wrong argument is an `InputError` (a
 `ValueError`, and an `RnnlmError` the CLI prints as one line) that names it, and the inner
 loops stay free of checks. Each check costs O(size of the argument) NumPy work at most.
@@ -131,7 +131,7 @@ def _valid_batch(X, Y, vocab_size):
 
 
 def check_stream(X, Y, vocab_size):
-    """Streams for `stream_loss`: X and Y (B, L) word ids of one shape (Y[b, t] the word after X[b, t]).
+    """Streams for `stream_total_loss`: X and Y (B, L) word ids of one shape (Y[b, t] the word after X[b, t]).
 
     Returns both as int64 arrays."""
     X = check_ids(X, vocab_size, "X", ndim=2, allow_empty=False)

@@ -11,15 +11,15 @@ monitors_validation(config, valid_tokens): whether a held-out part is big enough
 EpochRecord, TrainingState (to_dict / from_dict: JSON-able metadata + flat arrays), TrainEvent,
 TrainingDiverged.
 
-`train` works for any model with `.params` (dict of arrays), `.loss_and_gradients(X, Y,
+`train` works for any model with `.params` (dict of arrays), `.total_loss_and_gradients(X, Y,
 sparse=True)` returning the summed loss and a gradient dict keyed like `params` (dense
 arrays or `SparseGradient`s), and `.total_loss(X, Y)`: `FastRNN` and `LanguageModel` alike.
 
 One minibatch step:
 
-    loss, g = model.loss_and_gradients(batch)     # summed over the batch's M tokens
-    g = clip(g / M, config.clip)                  # mean per word (the batch source divides), clipped
-    optimizer.step(params, g)                     # then every parameter is checked finite
+    loss, g = model.total_loss_and_gradients(batch)   # summed over the batch's M tokens
+    g = clip(g / M, config.clip)                        # mean per word (the batch source divides), clipped
+    optimizer.step(params, g)                           # then every parameter is checked finite
 
 The loop is the Tree-LSTM's too (`rnnlm.training.trees.train_trees`): its batch source returns the
 mean gradient over the batch's trees plus weight decay, and its development trees score by accuracy
@@ -255,7 +255,7 @@ class SentenceBatches(LossSource):
         tokens = int(self.lengths[index].sum())
         if tokens == 0:
             return 0.0, None, 0  # a batch of empty sentences predicts nothing
-        loss, grads = model.loss_and_gradients([self.X[i] for i in index], [self.Y[i] for i in index], sparse=True)
+        loss, grads = model.total_loss_and_gradients([self.X[i] for i in index], [self.Y[i] for i in index], sparse=True)
         return loss, scale_gradients(grads, 1.0 / tokens), tokens
 
     def carry(self):

@@ -9,7 +9,7 @@ pieces of L = (N - 1) // B tokens (the remainder is dropped), one per row:
     X (B, L): X[b] = x[b L : (b + 1) L]        Y (B, L): Y[b] = y[b L : (b + 1) L]
 
 and read left to right in windows X[:, a : a + T] (the last one may be shorter). Window after
-window the hidden state of every row is carried over (`model.window_loss_and_gradients(X, Y,
+window the hidden state of every row is carried over (`model.window_total_loss_and_gradients(X, Y,
 state) -> (loss, grads, next_state)`), and the gradient stops at each window's start: truncated
 BPTT over T steps, while the forward pass sees the whole history. The loss over a text is
 therefore exactly the loss of B (or, for evaluation, one) long sequences.
@@ -22,7 +22,7 @@ stream_tokens(text, level) -> list of tokens;  StreamCorpus (ids, vocabulary, re
 load_stream(path, vocabulary_size, format, level, vocabulary=None, max_records=None) -> StreamCorpus
 stream_from_text(text, path="<text>", vocabulary_size, level, vocabulary=None) -> StreamCorpus
 split_stream(ids, valid_fraction) -> (train ids, valid ids)
-batchify(ids, streams) -> (X (B, L), Y (B, L));  stream_loss(model, X, Y, seq_length, state=None)
+batchify(ids, streams) -> (X (B, L), Y (B, L));  stream_total_loss(model, X, Y, seq_length, state=None)
 StreamBatches: the batch source `rnnlm.training.loop.run_training` reads (same protocol as SentenceBatches)
 train_stream(model, train_ids, valid_ids, config, callback=None, state=None) -> TrainingState
 """
@@ -137,11 +137,12 @@ def batchify(ids, streams):
 
 
 @holds_blas
-def stream_loss(model, X, Y, seq_length, state=None, progress=None):
-    """Summed loss of the streams X, Y (B, L) read window by window with the state carried.
+def stream_total_loss(model, X, Y, seq_length, state=None, progress=None):
+    """Returns (sum over the B L tokens of the streams X, Y of -log p(y | ...), final state).
 
-    Returns (loss_sum, final state). seq_length only bounds memory: forward only, the result
-    equals one pass over the whole rows. progress: called as progress(windows_done, num_windows).
+    The streams are read window by window with the state carried. seq_length only bounds memory:
+    forward only, the result equals one pass over the whole rows. progress: called as
+    progress(windows_done, num_windows).
     """
     X, Y = check_stream(X, Y, model.config.vocab_size)
     check_count(seq_length, "seq_length")
@@ -149,7 +150,7 @@ def stream_loss(model, X, Y, seq_length, state=None, progress=None):
     total = 0.0
     num_windows = -(-X.shape[1] // seq_length)
     for done, a in enumerate(range(0, X.shape[1], seq_length), start=1):
-        loss, state = model.window_loss(X[:, a:a + seq_length], Y[:, a:a + seq_length], state)
+        loss, state = model.window_total_loss(X[:, a:a + seq_length], Y[:, a:a + seq_length], state)
         total += float(loss)
         if progress is not None:
             progress(done, num_windows)
@@ -188,7 +189,7 @@ class StreamBatches(LossSource):
 
     def batch(self, model, start):
         window = slice(start, start + self.seq_length)
-        loss, grads, self.state = model.window_loss_and_gradients(self.X[:, window], self.Y[:, window], self.state,
+        loss, grads, self.state = model.window_total_loss_and_gradients(self.X[:, window], self.Y[:, window], self.state,
                                                                   sparse=True)
         tokens = int(self.X[:, window].size)
         return loss, scale_gradients(grads, 1.0 / tokens), tokens
@@ -197,7 +198,7 @@ class StreamBatches(LossSource):
         return flatten_state(self.state)
 
     def total_loss(self, model):
-        return stream_loss(model, self.X, self.Y, self.seq_length)[0]
+        return stream_total_loss(model, self.X, self.Y, self.seq_length)[0]
 
 
 def validation_streams(ids, streams, seq_length):
@@ -208,7 +209,7 @@ def validation_streams(ids, streams, seq_length):
 def train_stream(model, train_ids, valid_ids, config, callback=None, state=None):
     """Stream training with a `TrainConfig` (batch_size = B streams, seq_length = T): see `rnnlm.training.loop.run_training`.
 
-    model: has `start_state(B)`, `window_loss_and_gradients` and `window_loss` (`LanguageModel`).
+    model: has `start_state(B)`, `window_total_loss_and_gradients` and `window_total_loss` (`LanguageModel`).
     valid_ids: may be empty (no validation); otherwise read as
     `validation_streams(valid_ids, B, T)` parallel streams with carried state.
     """

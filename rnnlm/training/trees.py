@@ -214,10 +214,10 @@ def regularized_gradients(params, grads, num_trees, l2):
     return grads
 
 
-def _loss_and_gradients(model, batch, dropout, rng):
-    """model.loss_and_gradients, with the embeddings of a random `dropout` fraction of the batch's words zeroed."""
+def _total_loss_and_gradients(model, batch, dropout, rng):
+    """model.total_loss_and_gradients, with the embeddings of a random `dropout` fraction of the batch's words zeroed."""
     if not dropout:
-        return model.loss_and_gradients(batch)
+        return model.total_loss_and_gradients(batch)
     words = np.unique(np.concatenate([t.word[t.left < 0] for t in batch]))
     keep = np.ones(len(model.params["E"]), dtype=model.params["E"].dtype)
     keep[words[rng.random(len(words)) < dropout]] = 0.0
@@ -225,7 +225,7 @@ def _loss_and_gradients(model, batch, dropout, rng):
     E = model.params["E"]
     model.params["E"] = E * keep[:, None]
     try:
-        loss, grads = model.loss_and_gradients(batch)
+        loss, grads = model.total_loss_and_gradients(batch)
     finally:
         model.params["E"] = E
     dE = grads["E"]
@@ -257,7 +257,7 @@ class TreeBatches:
 
     def batch(self, model, index):
         batch = [self.trees[i] for i in index]
-        loss, grads = _loss_and_gradients(model, batch, self.config.word_dropout, self.dropout_rng)
+        loss, grads = _total_loss_and_gradients(model, batch, self.config.word_dropout, self.dropout_rng)
         nodes = sum(int(np.sum(t.label >= 0)) for t in batch)
         return loss, regularized_gradients(model.params, grads, len(batch), self.config.l2), nodes
 
