@@ -17,11 +17,16 @@ the loop allocates once for all M rows), but:
     loop multiplies by W_hh^T for dh_{t-1}, and after the loop does dW_hh = h_prev^T da for all
     steps in one product (one big GEMM instead of T small ones and T additions).
 Writes go into the `out=` views given; nothing else is mutated.
+
+`fused_layer_forward` and `fused_layer_backward` are the time loops around these steps. Truncated BPTT
+(rnnlm.nn.sequence's definition) takes each lag one step back through every row at once with the same
+coefficients (`_lags`), so it costs one (M, G H)(G H, H) product per step of truncation and computes the
+parameters' gradients once, from the summed lags.
 """
 
 import numpy as np
 
-from rnnlm.nn.cells import GRUCache, LSTMCache, RNNCache
+from rnnlm.nn.cells import GRUCache, LSTMCache, RNNCache, input_projection_backward
 
 
 def fused_layout(cell, hidden_size):
@@ -189,6 +194,215 @@ def lstm_fused_backward(dh, dc, f, K, k_c, da, scratch):
     np.multiply(K.reshape(N, 4, H), dc[:, None, :], out=da.reshape(N, 4, H))  # i, f, g (o fixed next)
     np.multiply(dh, K[:, 2 * H:3 * H], out=da[:, 2 * H:3 * H])
     dc *= f
+
+
+def fused_layer_forward(cell, x, state0, p, packing):
+    """`rnnlm.nn.sequence.packed_layer_forward` for plain rnn, gru and lstm layers, through the fused steps.
+
+    Same results and the same step caches (their arrays are views into buffers allocated here once
+    for all M rows). The input projection, in the fused layout and with the biases folded in, is one
+    product before the loop. Returns (out (M, H), the T step caches, the projection's parameters
+    {"W_ih", "b_ih"} (empty when x was the projection), the buffers `fused_layer_backward` reads, the
+    final state tuple).
+    """
+    step_forward = FUSED[cell][0]
+    sizes, offsets = packing.batch_sizes, packing.offsets
+    M, (N, H) = packing.num_tokens, state0[0].shape
+    dtype = state0[0].dtype
+    blocks, scale = fused_layout(cell, H)
+    scale = scale.astype(p["W_hh"].dtype)
+    G = len(scale)
+    projection = {k: p[k] for k in ("W_ih", "b_ih") if k in p} if "W_ih" in p else {}
+    W = reorder_blocks(p["W_hh"], blocks, H) * scale
+    bias = np.zeros(G, dtype=p["W_hh"].dtype)  # torch's column order
+    if "b_ih" in p:
+        bias += p["b_ih"]
+    b_hn = None
+    if "b_hh" in p:
+        if cell == "gru":  # the reset gate multiplies b_hn: it stays in the loop
+            bias[:2 * H] += p["b_hh"][:2 * H]
+            b_hn = p["b_hh"][2 * H:]
+        else:
+            bias += p["b_hh"]
+    xa = x @ (reorder_blocks(p["W_ih"], blocks, H) * scale) if "W_ih" in p else reorder_blocks(x, blocks, H) * scale
+    xa += reorder_blocks(bias, blocks, H) * scale
+    cache_p = {k: v for k, v in p.items() if k not in projection}
+    out = np.empty((M, H), dtype=dtype)
+    gates = np.empty((M, G), dtype=dtype) if cell != "rnn" else None
+    c_all = tanh_c = gh = None
+    if cell == "lstm":
+        c_all, tanh_c = np.empty((M, H), dtype=dtype), np.empty((M, H), dtype=dtype)
+    if cell == "gru":
+        gh = np.empty((M, 3 * H), dtype=dtype)
+    scratch = np.empty((N, H), dtype=dtype)
+    buffers = {"blocks": blocks, "gates": gates, "out": out, "c": c_all, "tanh_c": tanh_c, "gh": gh}
+    caches = []
+    final = [np.array(s, copy=True) for s in state0]
+    state = tuple(state0)
+    for t, n in enumerate(sizes):
+        a, e = offsets[t], offsets[t + 1]
+        prev = tuple(s[:n] for s in state)
+        if cell == "rnn":
+            state, cache = step_forward(xa[a:e], prev[0], W, cache_p, out[a:e])
+        elif cell == "gru":
+            state, cache = step_forward(xa[a:e], prev[0], W, b_hn, cache_p, gh[a:e], gates[a:e], out[a:e],
+                                        scratch[:n])
+        else:
+            state, cache = step_forward(xa[a:e], prev[0], prev[1], W, cache_p, gates[a:e], c_all[a:e],
+                                        tanh_c[a:e], out[a:e], scratch[:n])
+        caches.append(cache)
+        ending = sizes[t + 1] if t + 1 < len(sizes) else 0  # rows ending..n-1 take their last step here
+        if ending < n:
+            for f, s in zip(final, state):
+                f[ending:n] = s[ending:]
+    return out, caches, projection, buffers, tuple(final)
+
+
+
+def _step_back(cell, dh, dc, K, k_c, middle, W_T, da, scratch, out=None):
+    """One step back through a fused cell for any rows at once: one time step's, or all M (truncated BPTT).
+
+    dh (n, H): the error of h_t; dc (n, H): of c_t (lstm, overwritten with dc_{t-1}; else None); K, k_c:
+    the rows' `*_fused_coefficients` (k_c for lstm only); middle: the rows' gates[:, H:2 H] (z of the gru,
+    f of the lstm). Writes da (n, G H), the pre-activation errors; with out (n, H), also writes
+    dh_{t-1} = da W_hh^T (+ dh z for the gru) there and returns it.
+    """
+    direct = None
+    if cell == "rnn":
+        rnn_fused_backward(dh, K, da)
+    elif cell == "gru":
+        direct = gru_fused_backward(dh, middle, K, da, scratch)
+    else:
+        lstm_fused_backward(dh, dc, middle, K, k_c, da, scratch)
+    if out is None:
+        return None
+    np.matmul(da, W_T, out=out)
+    if direct is not None:
+        out += direct
+    return out
+
+
+def fused_layer_backward(cell, dout, caches, packing, truncate=None):
+    """BPTT of `fused_layer_forward`, full (truncate None) or truncated as rnnlm.nn.sequence defines it.
+
+    caches: the layer's `StepCaches` (its `fused` buffers). The pre-activation errors of every row go
+    into one (M, G H) buffer, and W_hh's, the biases' and the input projection's gradients are each one
+    product after the loop. Returns (dx, grads, dstate0) as `packed_layer_backward`.
+    """
+    sizes = packing.batch_sizes
+    M, H = dout.shape
+    fused = caches.fused
+    blocks, gates = fused["blocks"], fused["gates"]
+    p = caches[0].p
+    # (G H, H): dh_{t-1} = da W_hh^T in the fused layout; contiguous, because OpenBLAS multiplies the
+    # step's (N, G H) rows by a transposed view ~1.2-1.5x slower at N = 32
+    W_T = np.ascontiguousarray(reorder_blocks(p["W_hh"], blocks, H).T)
+    h_prev = _previous_rows(fused["out"], caches[0].h_prev, packing)  # (M, H): each row's h_{t-1}
+    k_c = k_n = None
+    if cell == "lstm":
+        K, k_c = lstm_fused_coefficients(gates, _previous_rows(fused["c"], caches[0].c_prev, packing),
+                                         fused["tanh_c"])
+    elif cell == "gru":
+        K, k_n = gru_fused_coefficients(gates, fused["gh"][:, 2 * H:], h_prev)
+    else:
+        K = rnn_fused_coefficients(fused["out"])
+    factors = (K, k_c, None if gates is None else gates[:, H:2 * H], W_T)
+    dgh = np.empty((M, W_T.shape[0]), dtype=dout.dtype)
+    if truncate is None or truncate >= len(sizes) - 1:
+        dh_all, dstate0 = _sweep(cell, dout, factors, packing, dgh)
+    else:
+        dh_all, dstate0 = _lags(cell, dout, factors, packing, truncate, dgh)
+    grads = {"W_hh": reorder_blocks(h_prev.T @ dgh, blocks, H)}  # every step's h_{t-1}^T da in one product
+    if "b_hh" in p:
+        grads["b_hh"] = reorder_blocks(dgh.sum(axis=0), blocks, H)
+    # (M, G H), fused layout; the GRU's input side differs from dgh in its n block: dan = dh k_n
+    dgi = np.concatenate([dgh[:, :2 * H], dh_all * k_n], axis=1) if cell == "gru" else dgh
+    # the input projection's backward (rnnlm.nn.cells.input_projection_backward) in the fused layout: its
+    # products read dgi as it is, only their small results (and dx, when the input was the projection) move
+    projection = caches.projection or {k: p[k] for k in ("b_ih",) if k in p}
+    extra = {}
+    dx = input_projection_backward(caches.inputs, dgi, {k: reorder_blocks(v, blocks, H) for k, v in projection.items()},
+                                   extra)
+    grads = {**{k: reorder_blocks(v, blocks, H) for k, v in extra.items()}, **grads}
+    if not caches.projection:  # the input was the projection: its error, back in torch's layout
+        dx = reorder_blocks(dx, blocks, H)
+    return dx, grads, dstate0
+
+
+def _sweep(cell, dout, factors, packing, dgh):
+    """Full BPTT: one sweep from the last step to the first, writing every row's da into dgh (M, G H).
+
+    Returns (dh_all (M, H): each row's whole error dh_t, dstate0: the initial state's gradient)."""
+    K, k_c, middle, W_T = factors
+    sizes, offsets = packing.batch_sizes, packing.offsets
+    H, T, N = dout.shape[1], len(sizes), packing.num_sequences
+    dh_all = np.array(dout, copy=True)  # each step's dh: dout plus what flows back from step t + 1
+    dc = np.zeros((N, H), dtype=dout.dtype) if cell == "lstm" else None
+    carry = np.empty((N, H), dtype=dout.dtype)
+    scratch = np.empty((N, H), dtype=dout.dtype)
+    for t in range(T - 1, -1, -1):
+        a, e = offsets[t], offsets[t + 1]
+        n = e - a
+        if t + 1 < T:
+            m = sizes[t + 1]
+            dh_all[a:a + m] += carry[:m]
+            if dc is not None and m < n:
+                dc[m:n] = 0  # sequences whose last step is t
+        _step_back(cell, dh_all[a:e], None if dc is None else dc[:n], K[a:e], None if k_c is None else k_c[a:e],
+                   None if middle is None else middle[a:e], W_T, dgh[a:e], scratch[:n], carry[:n])
+    n0 = int(sizes[0])
+    dstate0 = [np.zeros((N, H), dtype=dout.dtype) for _ in range(2 if cell == "lstm" else 1)]
+    dstate0[0][:n0] = carry[:n0]
+    if dc is not None:
+        dstate0[1][:n0] = dc[:n0]
+    return dh_all, tuple(dstate0)
+
+
+def _lags(cell, dout, factors, packing, truncate, dgh):
+    """Truncated BPTT (rnnlm.nn.sequence's module docstring): lag by lag over all M rows at once.
+
+    Lag 0 is dout; lag j is lag j - 1 taken one step back through every row's cell (one product of all
+    M rows) and moved to the row one step earlier; each row's total error is the sum of the lags 0..k.
+    One last step back of the totals gives dgh (M, G H). Returns (the totals' dh (M, H), dstate0).
+    """
+    K, k_c, middle, W_T = factors
+    H, N, n0 = dout.shape[1], packing.num_sequences, int(packing.batch_sizes[0])
+    moves = packing.prev_rows >= 0
+    later, earlier = np.flatnonzero(moves), packing.prev_rows[moves]
+    lag = [dout] + ([np.zeros_like(dout)] if cell == "lstm" else [])
+    total = [np.array(v, copy=True) for v in lag]
+    back, scratch = np.empty_like(dout), np.empty_like(dout)
+    for _ in range(truncate):
+        dc = lag[1] if cell == "lstm" else None  # becomes every row's dc_{t-1}
+        _step_back(cell, lag[0], dc, K, k_c, middle, W_T, dgh, scratch, back)
+        lag = [np.zeros_like(dout) for _ in lag]
+        for moved, b in zip(lag, (back, dc)):
+            moved[earlier] = b[later]
+        for g, moved in zip(total, lag):
+            g += moved
+    # only the signals that have not yet travelled `truncate` steps go on to the initial state
+    rest = [g[:n0] - v[:n0] for g, v in zip(total, lag)]
+    dstate0 = [np.zeros((N, H), dtype=dout.dtype) for _ in rest]
+    _step_back(cell, rest[0], rest[1] if cell == "lstm" else None, K[:n0], None if k_c is None else k_c[:n0],
+               None if middle is None else middle[:n0], W_T, np.empty((n0, W_T.shape[0]), dtype=dout.dtype),
+               scratch[:n0], dstate0[0][:n0])
+    if cell == "lstm":
+        dstate0[1][:n0] = rest[1]  # _step_back left dc_{-1} = dc_0 f_0 there
+    _step_back(cell, total[0], total[1] if cell == "lstm" else None, K, k_c, middle, W_T, dgh, scratch)
+    return total[0], tuple(dstate0)
+
+
+def _previous_rows(values, first, packing):
+    """Each packed row's value one step earlier, (M, H): `first` (n_0, H) for the rows of step 0, and for
+    every later row the row `packing.prev_rows` names in values (M, H) (one gather, not T slices)."""
+    n0 = len(first)
+    previous = np.empty_like(values)
+    previous[:n0] = first
+    if packing.batch_sizes[-1] == n0:  # every sequence as long as the longest (stream windows): a shift
+        previous[n0:] = values[:len(values) - n0]
+    else:
+        np.take(values, packing.prev_rows[n0:], axis=0, out=previous[n0:])
+    return previous
 
 
 # cell name -> the fused forward, backward and backward coefficients (plain cells only: no peepholes, no coupled gates)

@@ -35,7 +35,7 @@ import numpy as np
 
 from rnnlm.nn.batching import segment_sum  # sort + np.add.reduceat: no np.add.at, no one-hot
 from rnnlm.nn.cells import CELLS, input_projection, input_projection_backward
-from rnnlm.nn.fused import FUSED, fused_layout, reorder_blocks
+from rnnlm.nn.fused import FUSED, fused_layer_backward, fused_layer_forward
 
 
 # --------------------------------------------------------------------- packing
@@ -134,7 +134,7 @@ class StepCaches(list):
         super().__init__(steps)
         self.inputs = inputs
         self.projection = projection or {}
-        self.fused = fused  # the fused loop's buffers (`_fused_layer_forward`), or None
+        self.fused = fused  # the fused loop's buffers (`rnnlm.nn.fused.fused_layer_forward`), or None
 
 
 def packed_layer_forward(cell, x, state0, p, packing, **options):
@@ -151,7 +151,8 @@ def packed_layer_forward(cell, x, state0, p, packing, **options):
     (the cells' already-projected convention, rnnlm.nn.cells): T small products become one big one.
     """
     if cell in FUSED and not any(options.values()):
-        return _fused_layer_forward(cell, x, state0, p, packing)
+        out, steps, projection, buffers, final = fused_layer_forward(cell, x, state0, p, packing)
+        return out, StepCaches(steps, inputs=x, projection=projection, fused=buffers), final
     step_forward = CELLS[cell][0]
     sizes, offsets = packing.batch_sizes, packing.offsets
     inputs, projection = x, {}
@@ -171,148 +172,6 @@ def packed_layer_forward(cell, x, state0, p, packing, **options):
         for f, s in zip(final, state):
             f[ending:n] = s[ending:]
     return out, caches, tuple(final)
-
-
-def _fused_layer_forward(cell, x, state0, p, packing):
-    """`packed_layer_forward` for plain rnn, gru and lstm layers, through the cells' fused steps.
-
-    Same results and the same step caches (their arrays are views into buffers allocated here once
-    for all M rows); see rnnlm.nn.fused for the layout and why. The input
-    projection, in the fused layout and with the biases folded in, is one product before the loop.
-    """
-    step_forward = FUSED[cell][0]
-    sizes, offsets = packing.batch_sizes, packing.offsets
-    M, (N, H) = packing.num_tokens, state0[0].shape
-    dtype = state0[0].dtype
-    blocks, scale = fused_layout(cell, H)
-    scale = scale.astype(p["W_hh"].dtype)
-    G = len(scale)
-    projection = {k: p[k] for k in ("W_ih", "b_ih") if k in p} if "W_ih" in p else {}
-    W = reorder_blocks(p["W_hh"], blocks, H) * scale
-    bias = np.zeros(G, dtype=p["W_hh"].dtype)  # torch's column order
-    if "b_ih" in p:
-        bias += p["b_ih"]
-    b_hn = None
-    if "b_hh" in p:
-        if cell == "gru":  # the reset gate multiplies b_hn: it stays in the loop
-            bias[:2 * H] += p["b_hh"][:2 * H]
-            b_hn = p["b_hh"][2 * H:]
-        else:
-            bias += p["b_hh"]
-    xa = x @ (reorder_blocks(p["W_ih"], blocks, H) * scale) if "W_ih" in p else reorder_blocks(x, blocks, H) * scale
-    xa += reorder_blocks(bias, blocks, H) * scale
-    cache_p = {k: v for k, v in p.items() if k not in projection}
-    out = np.empty((M, H), dtype=dtype)
-    gates = np.empty((M, G), dtype=dtype) if cell != "rnn" else None
-    c_all = tanh_c = gh = None
-    if cell == "lstm":
-        c_all, tanh_c = np.empty((M, H), dtype=dtype), np.empty((M, H), dtype=dtype)
-    if cell == "gru":
-        gh = np.empty((M, 3 * H), dtype=dtype)
-    scratch = np.empty((N, H), dtype=dtype)
-    caches = StepCaches(inputs=x, projection=projection,
-                        fused={"blocks": blocks, "gates": gates, "out": out, "c": c_all, "tanh_c": tanh_c,
-                               "gh": gh})
-    final = [np.array(s, copy=True) for s in state0]
-    state = tuple(state0)
-    for t, n in enumerate(sizes):
-        a, e = offsets[t], offsets[t + 1]
-        prev = tuple(s[:n] for s in state)
-        if cell == "rnn":
-            state, cache = step_forward(xa[a:e], prev[0], W, cache_p, out[a:e])
-        elif cell == "gru":
-            state, cache = step_forward(xa[a:e], prev[0], W, b_hn, cache_p, gh[a:e], gates[a:e], out[a:e],
-                                        scratch[:n])
-        else:
-            state, cache = step_forward(xa[a:e], prev[0], prev[1], W, cache_p, gates[a:e], c_all[a:e],
-                                        tanh_c[a:e], out[a:e], scratch[:n])
-        caches.append(cache)
-        ending = sizes[t + 1] if t + 1 < len(sizes) else 0  # rows ending..n-1 take their last step here
-        if ending < n:
-            for f, s in zip(final, state):
-                f[ending:n] = s[ending:]
-    return out, caches, tuple(final)
-
-
-def _fused_layer_backward(cell, dout, caches, packing):
-    """Full BPTT of `_fused_layer_forward`: the per-step pre-activation errors go into one (M, G H) buffer,
-    and W_hh's, the biases' and the input projection's gradients are each one product after the loop.
-    """
-    step_backward, coefficients = FUSED[cell][1], FUSED[cell][2]
-    sizes, offsets = packing.batch_sizes, packing.offsets
-    M, H = dout.shape
-    T, N = len(sizes), packing.num_sequences
-    fused = caches.fused
-    blocks, gates = fused["blocks"], fused["gates"]
-    p = caches[0].p
-    # (G H, H): dh_{t-1} = da W_hh^T in the fused layout; contiguous, because OpenBLAS multiplies the
-    # step's (N, G H) rows by a transposed view ~1.2-1.5x slower at N = 32
-    W_T = np.ascontiguousarray(reorder_blocks(p["W_hh"], blocks, H).T)
-    G = W_T.shape[0]
-    dtype = dout.dtype
-    h_prev = _previous_rows(fused["out"], caches[0].h_prev, packing)  # (M, H): each row's h_{t-1}
-    if cell == "lstm":
-        K, k_c = coefficients(gates, _previous_rows(fused["c"], caches[0].c_prev, packing), fused["tanh_c"])
-    elif cell == "gru":
-        K, k_n = coefficients(gates, fused["gh"][:, 2 * H:], h_prev)
-    else:
-        K = coefficients(fused["out"])
-    dh_all = np.array(dout, copy=True)  # each step's dh: dout plus what flows back from step t + 1
-    dgh = np.empty((M, G), dtype=dtype)
-    dc = np.zeros((N, H), dtype=dtype) if cell == "lstm" else None
-    carry = np.empty((N, H), dtype=dtype)
-    scratch = np.empty((N, H), dtype=dtype)
-    for t in range(T - 1, -1, -1):
-        a, e = offsets[t], offsets[t + 1]
-        n = e - a
-        if t + 1 < T:
-            m = sizes[t + 1]
-            dh_all[a:a + m] += carry[:m]
-            if dc is not None and m < n:
-                dc[m:n] = 0  # sequences whose last step is t
-        direct = None
-        if cell == "rnn":
-            step_backward(dh_all[a:e], K[a:e], dgh[a:e])
-        elif cell == "gru":
-            direct = step_backward(dh_all[a:e], caches[t].z, K[a:e], dgh[a:e], scratch[:n])
-        else:
-            step_backward(dh_all[a:e], dc[:n], caches[t].f, K[a:e], k_c[a:e], dgh[a:e], scratch[:n])
-        np.matmul(dgh[a:e], W_T, out=carry[:n])
-        if direct is not None:
-            carry[:n] += direct
-    grads = {"W_hh": reorder_blocks(h_prev.T @ dgh, blocks, H)}  # every step's h_{t-1}^T da in one product
-    if "b_hh" in p:
-        grads["b_hh"] = reorder_blocks(dgh.sum(axis=0), blocks, H)
-    # (M, G H), fused layout; the GRU's input side differs from dgh in its n block: dan = dh k_n
-    dgi = np.concatenate([dgh[:, :2 * H], dh_all * k_n], axis=1) if cell == "gru" else dgh
-    # the input projection's backward (rnnlm.nn.cells.input_projection_backward) in the fused layout: its
-    # products read dgi as it is, only their small results (and dx, when the input was the projection) move
-    projection = caches.projection or {k: p[k] for k in ("b_ih",) if k in p}
-    extra = {}
-    dx = input_projection_backward(caches.inputs, dgi, {k: reorder_blocks(v, blocks, H) for k, v in projection.items()},
-                                   extra)
-    grads = {**{k: reorder_blocks(v, blocks, H) for k, v in extra.items()}, **grads}
-    if not caches.projection:  # the input was the projection: its error, back in torch's layout
-        dx = reorder_blocks(dx, blocks, H)
-    n0 = int(sizes[0])
-    dstate0 = tuple(np.zeros((N, H), dtype=dtype) for _ in range(CELLS[cell][2]))
-    dstate0[0][:n0] = carry[:n0]
-    if dc is not None:
-        dstate0[1][:n0] = dc[:n0]
-    return dx, grads, dstate0
-
-
-def _previous_rows(values, first, packing):
-    """Each packed row's value one step earlier, (M, H): `first` (n_0, H) for the rows of step 0, and for
-    every later row the row `packing.prev_rows` names in values (M, H) (one gather, not T slices)."""
-    n0 = len(first)
-    previous = np.empty_like(values)
-    previous[:n0] = first
-    if packing.batch_sizes[-1] == n0:  # every sequence as long as the longest (stream windows): a shift
-        previous[n0:] = values[:len(values) - n0]
-    else:
-        np.take(values, packing.prev_rows[n0:], axis=0, out=previous[n0:])
-    return previous
 
 
 def _projection_backward(dx, grads, caches):
@@ -357,9 +216,9 @@ def packed_layer_backward(cell, dout, caches, packing, truncate=None):
     dstate0 = tuple(np.zeros((N, H), dtype=dout.dtype) for _ in range(nstate))
     if T == 0:
         return np.zeros((0, 0), dtype=dout.dtype), {}, dstate0
+    if isinstance(caches, StepCaches) and caches.fused is not None:
+        return fused_layer_backward(cell, dout, caches, packing, truncate)
     if truncate is None or truncate >= T - 1:
-        if isinstance(caches, StepCaches) and caches.fused is not None:
-            return _fused_layer_backward(cell, dout, caches, packing)
         grads, dx, carry = {}, None, None
         for t in range(T - 1, -1, -1):
             a, e = offsets[t], offsets[t + 1]
