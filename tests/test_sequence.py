@@ -223,7 +223,12 @@ def test_fused_loop_equals_the_cells_reading_steps(cell, projected, dtype, rng, 
     assert set(fused_back[1]) == set(plain_back[1])
     for k in plain_back[1]:
         np.testing.assert_allclose(fused_back[1][k], plain_back[1][k], err_msg=k, **tol)
-    for truncate in (0, 2):  # the truncated path reads the fused loop's step caches
-        for a, b in zip(packed_layer_backward(cell, dout, fused[1], packing, truncate)[1].values(),
-                        packed_layer_backward(cell, dout, plain[1], packing, truncate)[1].values()):
+    for truncate in (0, 1, 2, 3):  # truncated: the fused lags against the step pairs' lags
+        dx, grads, dstate0 = packed_layer_backward(cell, dout, fused[1], packing, truncate)
+        want_dx, want_grads, want_dstate0 = packed_layer_backward(cell, dout, plain[1], packing, truncate)
+        np.testing.assert_allclose(dx, want_dx, **tol)
+        for a, b in zip(dstate0, want_dstate0):
             np.testing.assert_allclose(a, b, **tol)
+        assert set(grads) == set(want_grads)
+        for k in want_grads:
+            np.testing.assert_allclose(grads[k], want_grads[k], err_msg=f"{k}, truncate {truncate}", **tol)
