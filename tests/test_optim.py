@@ -60,6 +60,19 @@ def test_adam_two_steps_by_hand():
     np.testing.assert_allclose(p["w"], np.array([0.999, -1.999]) - 0.001 * m_hat / np.sqrt(v_hat), rtol=1e-12)
 
 
+def test_adam_with_eps_follows_the_textbook_rule_for_five_steps(rng):
+    # eps large enough to matter: it sits outside the square root of the bias-corrected v_hat
+    w = rng.standard_normal((3, 4))
+    p, opt = {"w": w.copy()}, Adam(0.01, beta1=0.8, beta2=0.95, eps=0.05)
+    m = v = np.zeros_like(w)
+    for t in range(1, 6):
+        g = rng.standard_normal(w.shape)
+        opt.step(p, {"w": g})
+        m, v = 0.8 * m + 0.2 * g, 0.95 * v + 0.05 * g ** 2
+        w = w - 0.01 * (m / (1 - 0.8 ** t)) / (np.sqrt(v / (1 - 0.95 ** t)) + 0.05)
+        np.testing.assert_allclose(p["w"], w, rtol=1e-12, atol=1e-14)
+
+
 def embedding_problem(rng):
     params = {"E": rng.standard_normal((6, 3)), "b": rng.standard_normal(3)}
     sparse = SparseGradient(np.array([0, 2, 5]), rng.standard_normal((3, 3)), axis=0)

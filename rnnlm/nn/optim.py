@@ -4,8 +4,9 @@ Every optimizer takes `params` and `grads`, two dicts with the same keys and sha
 (CS231n's symmetry), and updates the parameter arrays in place, so one optimizer
 serves every model. A gradient may also be a `SparseGradient` (the embedding or `U`
 gradient touches only the words in the batch); SGD and Adagrad apply it to those
-slices only, which is exact for them, and the other rules expand it first, because
-their moving averages change every entry on every step.
+slices only, which is exact for them; Adam adds it into its moving averages on those slices
+and still decays and updates every entry (its averages change everywhere on every step);
+RMSProp expands it first.
 
     SGD:      v = mu v - lr g;            theta += v          (mu = 0: theta -= lr g)
     Adagrad:  G += g^2;                   theta -= lr g / (sqrt(G) + eps)
@@ -107,6 +108,13 @@ class Optimizer:
             slot[key] = np.zeros_like(param)
         return slot[key]
 
+    def _scratch(self, name, param):
+        """A work array shaped like `param`, kept between steps (not optimizer state: never saved)."""
+        scratch = self.__dict__.setdefault("_scratches", {}).get(name)
+        if scratch is None or scratch.shape != param.shape or scratch.dtype != param.dtype:
+            scratch = self._scratches[name] = np.empty_like(param)
+        return scratch
+
     def state_dict(self):
         """Flat {"name/key": array} plus "steps" and "learning_rate", for model files."""
         flat = {f"{name}/{key}": arr for name, slot in self.state.items() for key, arr in slot.items()}
@@ -202,17 +210,31 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     def _update(self, name, param, grad):
+        """The module docstring's rule, in place, through one scratch array (no temporaries of the parameter's
+        size: at C = 8000 an update was mostly allocating them). The bias corrections are scalars moved out:
+        m_hat / (sqrt(v_hat) + eps) = (sqrt(c2) / c1) m / (sqrt(v) + eps sqrt(c2)), c1 = 1 - b1^t, c2 = 1 - b2^t.
+        A sparse gradient adds into m and v on its slices only (the decay still applies everywhere)."""
+        m, v = self._buffer(name, "m", param), self._buffer(name, "v", param)
+        scratch = self._scratch(name, param)
+        b1, b2 = self.beta1, self.beta2
+        c1, c2 = 1 - b1 ** self.steps, 1 - b2 ** self.steps
+        m *= b1
+        v *= b2
         if isinstance(grad, SparseGradient):
-            grad = grad.to_dense(param.shape, param.dtype)
-        m = self._buffer(name, "m", param)
-        v = self._buffer(name, "v", param)
-        m *= self.beta1
-        m += (1 - self.beta1) * grad
-        v *= self.beta2
-        v += (1 - self.beta2) * grad ** 2
-        m_hat = m / (1 - self.beta1 ** self.steps)
-        v_hat = v / (1 - self.beta2 ** self.steps)
-        param -= self.learning_rate * m_hat / (np.sqrt(v_hat) + self.eps)
+            index = _slices(grad, param.ndim)
+            m[index] += (1 - b1) * grad.values
+            v[index] += (1 - b2) * np.square(grad.values)
+        else:
+            np.multiply(grad, 1 - b1, out=scratch)
+            m += scratch
+            np.multiply(grad, grad, out=scratch)
+            scratch *= 1 - b2
+            v += scratch
+        np.sqrt(v, out=scratch)
+        scratch += self.eps * np.sqrt(c2)
+        np.divide(m, scratch, out=scratch)
+        scratch *= self.learning_rate * np.sqrt(c2) / c1
+        param -= scratch
 
 
 _RULES = {cls.name: cls for cls in (SGD, Adagrad, RMSProp, Adam)}
