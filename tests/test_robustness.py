@@ -411,7 +411,9 @@ def test_sigterm_during_training_is_an_interruption(tmp_path):
     out = tmp_path / "m.npz"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     big = tmp_path / "big.txt"
-    big.write_text(("the cat sat on the mat . the dog ate the log . " * 50 + "\n") * 400)
+    # an epoch of about a second (65,000 tokens): the signal lands in the second epoch, long after the first
+    # epoch's save, and reading the corpus takes about 1 s (400 lines: 4 s, and 3.5 s an epoch)
+    big.write_text(("the cat sat on the mat . the dog ate the log . " * 50 + "\n") * 100)
     process = subprocess.Popen([sys.executable, "-m", "rnnlm", "train", str(big), "--out", str(out), "--epochs", "1000",
                                 "--hidden", "16", "--no-progress", "--batch-size", "4"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

@@ -30,6 +30,8 @@ tests/test_classroom.py checks the bundled model's vocabulary against this list 
 1,000 sentences at temperatures 1 and 2 with none of its words in them.
 """
 
+import functools
+
 # Grouped by why a word is here. Each stem stands for its inflections (see `is_blocked`).
 SLURS = frozenset("""
     nigger nigga faggot fag dyke tranny shemale retard tard spaz chink gook spic kike wetback
@@ -86,6 +88,11 @@ def is_blocked(token):
                for suffix in SUFFIXES if len(word) > len(suffix))
 
 
+# is_blocked for the words of a vocabulary, remembered: generation asks for a vocabulary's blocked ids once per
+# sentence, and matching costs ~17 us a word (`rnnlm generate -n 1000` with the bundled model's 2,000 words: ~7 s)
+_word_is_blocked = functools.lru_cache(maxsize=2 ** 17)(is_blocked)
+
+
 def blocked_ids(vocabulary):
     """The ids of `vocabulary`'s words that are on the list, sorted: what generation masks."""
-    return sorted(i for word, i in vocabulary.word_to_index.items() if is_blocked(word))
+    return sorted(i for word, i in vocabulary.word_to_index.items() if _word_is_blocked(word))
