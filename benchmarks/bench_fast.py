@@ -199,7 +199,8 @@ def reddit_epoch_line():
         return f"reddit sample epoch: skipped, data pipeline not importable ({error})"
     corpus = load_corpus(REDDIT_SAMPLE, vocabulary_size=C)
     model = FastRNN(len(corpus.vocabulary), H, bptt_truncate=4, seed=0)
-    config = TrainConfig(epochs=1, learning_rate=0.5, batch_size=BATCH, valid_fraction=0.0)
+    # the tutorial's plain SGD (the training default is Adam at 0.01, at which a rate of 0.5 diverges)
+    config = TrainConfig(epochs=1, learning_rate=0.5, optimizer="sgd", batch_size=BATCH, valid_fraction=0.0)
     record = train(model, corpus.X, corpus.Y, config).history[0]
     return (f"reddit sample epoch: {record.seconds:.2f} s for {len(corpus.X)} sentences, {record.tokens} tokens "
             f"(C = {len(corpus.vocabulary)}, H = {H}, batch {BATCH}, truncate 4; "
@@ -403,14 +404,16 @@ def grid_window(rng, C, B, T):
     return X, Y
 
 
-def grid_ours(cell, H, C, E, X, Y):
+def grid_ours(cell, H, C, E, X, Y, threads=None):
     """LanguageModel `window_total_loss_and_gradients` on one (B, T) window, zero start state, full BPTT.
 
     bptt_truncate=None, as stream training uses it: the gradient PyTorch's backward computes. (The
     tutorial's truncation, each output's error carried back only 4 steps, is a different gradient
-    that costs one extra product over the window per step of truncation.)
+    that costs one extra product over the window per step of truncation.) threads: the output layer's
+    workers (None: the automatic default, which runs 2 on this machine for the C = 8000 layers).
     """
-    model = LanguageModel(C, H, cell=cell, embed_size=E, seed=0, dtype=np.float32, bptt_truncate=None)
+    model = LanguageModel(C, H, cell=cell, embed_size=E, seed=0, dtype=np.float32, bptt_truncate=None,
+                          threads=threads)
     state = model.start_state(len(X))
 
     def run(rounds):
@@ -479,12 +482,13 @@ def grid_table(torch, quick=False, repeats=None, seconds=None, thread_settings=(
     print(f"grid: LanguageModel.window_total_loss_and_gradients (full BPTT) vs PyTorch layer forward+backward; median of {repeats} "
           f"interleaved rounds of ~{seconds} s; embedding 64 for C = 65, E = H for C = 8000")
     for setting in thread_settings:
-        print(f"\nthreads: {setting} (BLAS and torch)")
+        print(f"\nthreads: {setting} (BLAS, rnnlm's output-layer workers and torch)")
         print(f"{'cell':<5} {'H':>4} {'B x T':>8} {'C':>5} {'E':>4} {'rnnlm tok/s':>12} {'torch tok/s':>12} "
               f"{'ratio':>6} {'products':>9}")
         for cell, H, B, T, C, E in grid_shapes(quick):
             X, Y = grid_window(np.random.default_rng(0), C, B, T)
-            contenders = {"ours": grid_ours(cell, H, C, E, X, Y), "torch": grid_torch(torch, cell, H, C, E, X, Y),
+            ours = grid_ours(cell, H, C, E, X, Y, threads=1 if setting == "1" else None)
+            contenders = {"ours": ours, "torch": grid_torch(torch, cell, H, C, E, X, Y),
                           "products": grid_products(cell, H, C, E, B, T)}
             limits = threadpool_limits(1, "blas") if setting == "1" else threadpool_limits(None)
             torch.set_num_threads(1 if setting == "1" else default_torch_threads)
