@@ -10,7 +10,7 @@ import pytest
 
 from rnnlm.cli import main
 from rnnlm.course import build, grade
-from rnnlm.course.notebooks import BEGIN_SOLUTION, END_SOLUTION, CourseError, assignment, grade_id, misspelled_markers
+from rnnlm.course.notebooks import BEGIN_SOLUTION, END_SOLUTION, assignment, grade_id, misspelled_markers
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "notebooks" / "solutions"

@@ -1,6 +1,5 @@
 """The sentiment-tree reader: trees, flat encodings, one-line errors, binarization, vocabulary."""
 
-import numpy as np
 import pytest
 
 from rnnlm.config import UNKNOWN_TOKEN

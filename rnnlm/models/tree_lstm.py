@@ -54,7 +54,7 @@ def init_params(config, seed=0, dtype=np.float64):
     """Uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) weights, embeddings Uniform(-0.1, 0.1), zero biases except
     the forget gates' (+1, so a fresh cell passes its children's memory up the tree)."""
     rng = np.random.default_rng(seed)
-    V, E, H, K = config.vocab_size, config.embed_size, config.hidden_size, config.num_classes
+    E, H = config.embed_size, config.hidden_size
 
     def uniform(shape, bound):
         return rng.uniform(-bound, bound, size=shape).astype(dtype)
