@@ -156,10 +156,14 @@ def torch_contender(torch, X, Y, cell="rnn", bias=False):
 
 
 def cell_contenders(X, Y, torch):
-    """LanguageModel per cell (full BPTT, both biases, E = H) and PyTorch's counterpart where it has one."""
+    """LanguageModel per cell (full BPTT, both biases, E = H) and PyTorch's counterpart where it has one.
+
+    bptt_truncate=None: PyTorch's backward is full BPTT, and LanguageModel's default (the tutorial's 4)
+    is a different gradient that costs one more product of the batch per step of truncation.
+    """
     contenders = {}
     for cell in ("rnn", "gru", "lstm", "jordan"):
-        model = LanguageModel(C, H, cell=cell, seed=0, dtype=np.float32)
+        model = LanguageModel(C, H, cell=cell, seed=0, dtype=np.float32, bptt_truncate=None)
         contenders[f"LanguageModel({cell})"] = minibatch_runner(model, SGD(LEARNING_RATE), X, Y)
         if torch is not None and cell != "jordan":
             contenders[f"PyTorch nn.{cell.upper()}"] = torch_contender(torch, X, Y, cell, bias=True)
