@@ -60,9 +60,10 @@ def test_adam_two_steps_by_hand():
     np.testing.assert_allclose(p["w"], np.array([0.999, -1.999]) - 0.001 * m_hat / np.sqrt(v_hat), rtol=1e-12)
 
 
-def test_adam_with_eps_follows_the_textbook_rule_for_five_steps(rng):
+@pytest.mark.parametrize("shape", [(3, 4), (400, 300)])  # one block, and several (`_row_blocks`)
+def test_adam_with_eps_follows_the_textbook_rule_for_five_steps(rng, shape):
     # eps large enough to matter: it sits outside the square root of the bias-corrected v_hat
-    w = rng.standard_normal((3, 4))
+    w = rng.standard_normal(shape)
     p, opt = {"w": w.copy()}, Adam(0.01, beta1=0.8, beta2=0.95, eps=0.05)
     m = v = np.zeros_like(w)
     for t in range(1, 6):
