@@ -258,7 +258,6 @@ def fused_layer_forward(cell, x, state0, p, packing):
     return out, caches, projection, buffers, tuple(final)
 
 
-
 def _step_back(cell, dh, dc, K, k_c, middle, W_T, da, scratch, out=None):
     """One step back through a fused cell for any rows at once: one time step's, or all M (truncated BPTT).
 
