@@ -20,8 +20,9 @@ Writes go into the `out=` views given; nothing else is mutated.
 
 `fused_layer_forward` and `fused_layer_backward` are the time loops around these steps. Truncated BPTT
 (rnnlm.nn.sequence's definition) takes each lag one step back through every row at once with the same
-coefficients (`_lags`), so it costs one (M, G H)(G H, H) product per step of truncation and computes the
-parameters' gradients once, from the summed lags.
+coefficients (`_lags`, through `truncated_lags`, the one lag loop of both backward paths), so it costs
+one (M, G H)(G H, H) product per step of truncation and computes the parameters' gradients once, from
+the summed lags.
 """
 
 import numpy as np
@@ -357,28 +358,45 @@ def _sweep(cell, dout, factors, packing, dgh):
     return dh_all, tuple(dstate0)
 
 
-def _lags(cell, dout, factors, packing, truncate, dgh):
-    """Truncated BPTT (rnnlm.nn.sequence's module docstring): lag by lag over all M rows at once.
+def truncated_lags(upstream, one_step_back, prev_rows, truncate):
+    """Truncated BPTT's sum of lags over all M packed rows at once (rnnlm.nn.sequence's module docstring).
 
-    Lag 0 is dout; lag j is lag j - 1 taken one step back through every row's cell (one product of all
-    M rows) and moved to the row one step earlier; each row's total error is the sum of the lags 0..k.
+    The one lag loop, for the fused backward (`_lags`) and rnnlm.nn.sequence's step pairs alike.
+    upstream: the state-shaped tuple of (M, H) errors entering each row from outside the recurrence
+    (lag 0); one_step_back(lag): every row's error taken one step back through its own cell, a tuple
+    like lag (it may overwrite lag's arrays); prev_rows: `Packing.prev_rows`. Lag j is lag j - 1 taken
+    back and moved to the row one step earlier. Returns (total, last): the sum of lags 0..truncate at
+    each row, and lag `truncate` (total - last: what has travelled fewer than `truncate` steps).
+    """
+    moves = prev_rows >= 0
+    later, earlier = np.flatnonzero(moves), prev_rows[moves]
+    lag = tuple(upstream)
+    total = [np.array(v, copy=True) for v in lag]
+    for _ in range(truncate):
+        back = one_step_back(lag)
+        lag = tuple(np.zeros_like(b) for b in back)
+        for moved, b in zip(lag, back):
+            moved[earlier] = b[later]
+        for g, moved in zip(total, lag):
+            g += moved
+    return total, lag
+
+
+def _lags(cell, dout, factors, packing, truncate, dgh):
+    """Truncated BPTT through the fused cells: `truncated_lags` with one product of all M rows per lag.
+
     One last step back of the totals gives dgh (M, G H). Returns (the totals' dh (M, H), dstate0).
     """
     K, k_c, middle, W_T = factors
     H, N, n0 = dout.shape[1], packing.num_sequences, int(packing.batch_sizes[0])
-    moves = packing.prev_rows >= 0
-    later, earlier = np.flatnonzero(moves), packing.prev_rows[moves]
-    lag = [dout] + ([np.zeros_like(dout)] if cell == "lstm" else [])
-    total = [np.array(v, copy=True) for v in lag]
     back, scratch = np.empty_like(dout), np.empty_like(dout)
-    for _ in range(truncate):
-        dc = lag[1] if cell == "lstm" else None  # becomes every row's dc_{t-1}
+
+    def one_step_back(lag):
+        dc = lag[1] if cell == "lstm" else None  # overwritten with every row's dc_{t-1}
         _step_back(cell, lag[0], dc, K, k_c, middle, W_T, dgh, scratch, back)
-        lag = [np.zeros_like(dout) for _ in lag]
-        for moved, b in zip(lag, (back, dc)):
-            moved[earlier] = b[later]
-        for g, moved in zip(total, lag):
-            g += moved
+        return (back, dc) if cell == "lstm" else (back,)
+    upstream = (dout, np.zeros_like(dout)) if cell == "lstm" else (dout,)
+    total, lag = truncated_lags(upstream, one_step_back, packing.prev_rows, truncate)
     # only the signals that have not yet travelled `truncate` steps go on to the initial state
     rest = [g[:n0] - v[:n0] for g, v in zip(total, lag)]
     dstate0 = [np.zeros((N, H), dtype=dout.dtype) for _ in rest]

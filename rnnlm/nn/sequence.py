@@ -35,7 +35,7 @@ import numpy as np
 
 from rnnlm.nn.batching import segment_sum  # sort + np.add.reduceat: no np.add.at, no one-hot
 from rnnlm.nn.cells import CELLS, input_projection, input_projection_backward
-from rnnlm.nn.fused import FUSED, fused_layer_backward, fused_layer_forward
+from rnnlm.nn.fused import FUSED, fused_layer_backward, fused_layer_forward, truncated_lags
 
 
 # --------------------------------------------------------------------- packing
@@ -236,16 +236,8 @@ def packed_layer_backward(cell, dout, caches, packing, truncate=None):
         dx, grads = _projection_backward(dx, grads, caches)
         return dx, grads, dstate0
     every = _stack_caches(caches)
-    moves = packing.prev_rows >= 0
-    lag = (dout,) + tuple(np.zeros_like(dout) for _ in range(nstate - 1))
-    total = [np.array(v, copy=True) for v in lag]
-    for _ in range(truncate):
-        _, back, _ = step_backward(lag, every)  # every row's signal, one step back
-        lag = tuple(np.zeros_like(b) for b in back)
-        for moved, b in zip(lag, back):
-            moved[packing.prev_rows[moves]] = b[moves]
-        for g, moved in zip(total, lag):
-            g += moved
+    upstream = (dout,) + tuple(np.zeros_like(dout) for _ in range(nstate - 1))
+    total, lag = truncated_lags(upstream, lambda lag: step_backward(lag, every)[1], packing.prev_rows, truncate)
     dx, _, grads = step_backward(tuple(total), every)
     # only the signals that have not yet travelled `truncate` steps go on to the initial state
     n0 = int(sizes[0])
