@@ -40,3 +40,30 @@ def local_http_server(handler):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextlib.contextmanager
+def serving_files(files, announce_extra=None):
+    """Serve `files` ({path: bytes}) on a local server, 404 for any other path; yields (base URL, hits).
+
+    hits lists every requested path, in order. announce_extra ({path: n}): announce n more bytes in
+    Content-Length than are sent (a truncated download)."""
+    hits, extra = [], announce_extra or {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            body = files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body) + extra.get(self.path, 0)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    with local_http_server(Handler) as url:
+        yield url, hits

@@ -4,7 +4,6 @@ Never touches the internet: every URL points at 127.0.0.1.
 """
 
 import hashlib
-import http.server
 import socket
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from rnnlm import cli
 from rnnlm.io.download import DATASETS, DownloadError, download, git_blob_sha1
 
-from helpers import local_http_server
+from helpers import serving_files
 
 CONTENT = "body\n" + "".join(f'"comment number {i}, with some text."\n' for i in range(2000))
 GOOD = CONTENT.encode("utf-8")
@@ -26,25 +25,9 @@ def blob_sha1(data):
 @pytest.fixture
 def server():
     """Serves /good.csv, /corrupt.csv and /short.csv (announces more bytes than it sends); counts requests."""
-    hits = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            hits.append(self.path)
-            body = {"/good.csv": GOOD, "/corrupt.csv": CORRUPT, "/short.csv": GOOD}.get(self.path)
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body) + (100 if self.path == "/short.csv" else 0)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    with local_http_server(Handler) as url:
-        yield url, hits
+    with serving_files({"/good.csv": GOOD, "/corrupt.csv": CORRUPT, "/short.csv": GOOD},
+                       announce_extra={"/short.csv": 100}) as served:
+        yield served
 
 
 @pytest.fixture

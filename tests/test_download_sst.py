@@ -5,7 +5,6 @@ checksums are injected for the test (as the Reddit tests pass --sha1).
 """
 
 import dataclasses
-import http.server
 import io
 import zipfile
 from pathlib import Path
@@ -16,7 +15,7 @@ from rnnlm import cli
 from rnnlm.io import download as dl
 from rnnlm.io.download import DownloadError, ZipMember, download_zip
 
-from helpers import local_http_server
+from helpers import serving_files
 from test_download import blob_sha1
 
 FILES = {"train.txt": b"(3 (2 It) (4 (2 's) (3 lovely)))\n(1 (2 not) (1 good))\n",
@@ -58,25 +57,8 @@ ZIPS = {"/good.zip": make_zip(),
 
 @pytest.fixture
 def server():
-    hits = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            hits.append(self.path)
-            body = ZIPS.get(self.path)
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    with local_http_server(Handler) as url:
-        yield url, hits
+    with serving_files(ZIPS) as served:
+        yield served
 
 
 @pytest.fixture
