@@ -95,6 +95,7 @@ class Optimizer:
         self.learning_rate = float(learning_rate)
         self.state = {}
         self.steps = 0
+        self._scratches = {}  # per-parameter work arrays (`_scratch`): not state, never saved
 
     def step(self, params, grads):
         """Apply one update to every parameter in `params` (in place)."""
@@ -110,7 +111,7 @@ class Optimizer:
 
     def _scratch(self, name, param):
         """A work array shaped like `param`, kept between steps (not optimizer state: never saved)."""
-        scratch = self.__dict__.setdefault("_scratches", {}).get(name)
+        scratch = self._scratches.get(name)
         if scratch is None or scratch.shape != param.shape or scratch.dtype != param.dtype:
             scratch = self._scratches[name] = np.empty_like(param)
         return scratch
